@@ -1,0 +1,51 @@
+# streamha — build, test, demo and benchmarks. `make help` lists the targets.
+GO       ?= go
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TEST_TIMEOUT ?= 20m
+
+.PHONY: help build test test-deps pg-deps npm-deps demo bench lint fmt clean FORCE
+
+help:
+	@echo "make build   binaries into bin/ (bin/node; never put bin/ on PATH: it would shadow Node.js)"
+	@echo "make test    install what the tests need, lint, run every test with -race"
+	@echo "make demo    two local nodes on embedded SQLite, a failover and a switchover"
+	@echo "make bench   benchmarks (prints figures)"
+	@echo "make lint    gofmt + go vet"
+
+build: bin/node
+
+bin/node: FORCE
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./node
+
+# PostgreSQL's initdb/pg_ctl for the throwaway test servers (Debian package), installed if missing.
+pg-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing Debian package postgresql (initdb, pg_ctl) for the tests"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql; }
+
+# npm tools pinned in package-lock.json (dynalite for DynamoDB).
+npm-deps:
+	@if [ -f package-lock.json ] && [ ! -x node_modules/.bin/dynalite ]; then npm ci --no-audit --no-fund; fi
+
+test-deps: pg-deps npm-deps
+
+test: test-deps lint
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+demo: build
+	@echo "demo: not implemented yet"
+
+bench: test-deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+clean:
+	rm -rf bin results .demo

@@ -1,0 +1,196 @@
+package cluster
+
+import (
+	"fmt"
+	"time"
+)
+
+// Role is where a node stands in its group.
+type Role int
+
+// Roles in the order a node normally moves through them.
+const (
+	Starting  Role = iota // registering, not yet taking part
+	Passive               // following; may try to take the lease
+	Promoting             // holds the lease, restoring state; ports still closed
+	Active                // holds the lease and serves
+	Demoted               // lost the lease; stops serving at once, then becomes passive again
+	Stopped               // shut down
+)
+
+var roleNames = [...]string{"starting", "passive", "promoting", "active", "demoted", "stopped"}
+
+func (r Role) String() string {
+	if r < 0 || int(r) >= len(roleNames) {
+		return fmt.Sprintf("role(%d)", int(r))
+	}
+	return roleNames[r]
+}
+
+// Transition is one role change; the node's other parts subscribe to them.
+type Transition struct {
+	From, To Role
+	Term     int64
+	Reason   string
+}
+
+// Op is what the elector asks its driver to do next.
+type Op int
+
+// Operations the driver performs against the Store.
+const (
+	OpNone    Op = iota
+	OpAcquire    // try to take the lease
+	OpRenew      // renew the lease under the current term
+)
+
+// Timing is the coordination timing the elector enforces.
+type Timing struct {
+	HeartbeatInterval time.Duration // how often to renew, heartbeat and retry acquisition
+	Lease             time.Duration // lease length granted by the database
+	RenewDeadline     time.Duration // a leader that cannot renew for this long demotes itself
+}
+
+// Elector is the pure election state machine: no I/O and no clock of its own. Its driver reports
+// the results of store calls with the local (monotonic) time the call was sent, and calls Tick.
+//
+// Safety rests on one rule: a leader counts its lease from the moment it *sent* the successful
+// acquire or renew, and gives it up RenewDeadline after that, which is shorter than the Lease the
+// database grants from the moment it *received* it. So the leader stops before the database lets
+// anybody else in, without comparing two hosts' clocks.
+type Elector struct {
+	t         Timing
+	role      Role
+	term      int64
+	renewedAt time.Time // send time of the last successful acquire/renew
+	holdUntil time.Time // no acquisition attempts before this (after a demotion)
+}
+
+// NewElector returns an elector in the Starting role.
+func NewElector(t Timing) *Elector { return &Elector{t: t} }
+
+// Role is the current role.
+func (e *Elector) Role() Role { return e.role }
+
+// Term is the term of the lease held, or last held.
+func (e *Elector) Term() int64 { return e.term }
+
+// Deadline is the local time after which a leader must no longer act; zero when not leading.
+func (e *Elector) Deadline() time.Time {
+	if e.role != Promoting && e.role != Active {
+		return time.Time{}
+	}
+	return e.renewedAt.Add(e.t.RenewDeadline)
+}
+
+// Leading reports whether the node holds a lease it may act on at now.
+func (e *Elector) Leading(now time.Time) bool {
+	return (e.role == Promoting || e.role == Active) && now.Before(e.Deadline())
+}
+
+func (e *Elector) to(r Role, reason string) []Transition {
+	if e.role == r {
+		return nil
+	}
+	tr := Transition{From: e.role, To: r, Term: e.term, Reason: reason}
+	e.role = r
+	return []Transition{tr}
+}
+
+// Registered moves a starting node to passive.
+func (e *Elector) Registered() []Transition {
+	if e.role != Starting {
+		return nil
+	}
+	return e.to(Passive, "registered")
+}
+
+// Next says which store operation is due at now.
+func (e *Elector) Next(now time.Time) Op {
+	switch e.role {
+	case Passive:
+		if now.Before(e.holdUntil) {
+			return OpNone
+		}
+		return OpAcquire
+	case Promoting, Active:
+		return OpRenew
+	}
+	return OpNone
+}
+
+// Tick enforces the renew deadline: a leader past it demotes itself.
+func (e *Elector) Tick(now time.Time) []Transition {
+	if (e.role == Promoting || e.role == Active) && !now.Before(e.Deadline()) {
+		return e.demote(now, fmt.Sprintf("no successful renewal within renew_deadline %s", e.t.RenewDeadline))
+	}
+	return nil
+}
+
+func (e *Elector) demote(now time.Time, reason string) []Transition {
+	e.holdUntil = now.Add(2 * e.t.HeartbeatInterval)
+	return e.to(Demoted, reason)
+}
+
+// AcquireResult records the outcome of an acquisition sent at sentAt.
+func (e *Elector) AcquireResult(sentAt time.Time, acquired bool, term int64) []Transition {
+	if e.role != Passive || !acquired {
+		return nil
+	}
+	e.term = term
+	e.renewedAt = sentAt
+	return e.to(Promoting, fmt.Sprintf("acquired lease at term %d", term))
+}
+
+// RenewResult records the outcome of a renewal sent at sentAt. lost is true when the store said
+// the lease is gone (not merely unreachable): demote at once.
+func (e *Elector) RenewResult(sentAt time.Time, ok, lost bool) []Transition {
+	if e.role != Promoting && e.role != Active {
+		return nil
+	}
+	switch {
+	case ok:
+		if sentAt.After(e.renewedAt) {
+			e.renewedAt = sentAt
+		}
+		return nil
+	case lost:
+		return e.demote(sentAt, fmt.Sprintf("lease at term %d lost", e.term))
+	}
+	return e.Tick(sentAt)
+}
+
+// Promoted marks the end of a promotion: the node serves.
+func (e *Elector) Promoted(now time.Time, term int64) []Transition {
+	if e.role != Promoting || term != e.term || !e.Leading(now) {
+		return nil
+	}
+	return e.to(Active, fmt.Sprintf("promoted at term %d", term))
+}
+
+// Abdicate gives the lease up voluntarily (failed promotion or switchover): the caller releases it
+// in the store. The node goes through Demoted like any other loss of leadership.
+func (e *Elector) Abdicate(now time.Time, reason string) []Transition {
+	if e.role != Promoting && e.role != Active {
+		return nil
+	}
+	return e.demote(now, reason)
+}
+
+// Rejoined moves a demoted node back to passive once the rest of the node has reset its state.
+func (e *Elector) Rejoined() []Transition {
+	if e.role != Demoted {
+		return nil
+	}
+	return e.to(Passive, "rejoined as passive")
+}
+
+// HoldOff delays acquisition attempts until until, e.g. after handing over so the peer wins.
+func (e *Elector) HoldOff(until time.Time) {
+	if until.After(e.holdUntil) {
+		e.holdUntil = until
+	}
+}
+
+// Stop ends participation.
+func (e *Elector) Stop() []Transition { return e.to(Stopped, "stopped") }

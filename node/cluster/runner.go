@@ -1,0 +1,292 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Config wires a Runner to its store and the rest of the node.
+type Config struct {
+	Node   NodeInfo
+	Timing Timing
+	Store  Store
+	Logger *slog.Logger
+	// Now is the local clock; only differences between its readings are used (monotonic), so a
+	// skewed wall clock does no harm. Default time.Now.
+	Now func() time.Time
+	// Promote is run when the node takes the lease: restore state, replay, open ports. The node
+	// becomes Active when it returns nil; on error the lease is released. ctx ends on demotion.
+	// Nil means promotion is instant.
+	Promote func(ctx context.Context, term int64) error
+	// Status fills the node's part of the heartbeat status (queue, apps…); role and term are set
+	// by the Runner. May be nil.
+	Status func(*Status)
+	// Metrics records role changes; may be nil.
+	Metrics *Metrics
+}
+
+// View is the group as the runner last read it.
+type View struct {
+	Lease Lease
+	Nodes []NodeRecord
+}
+
+// Runner drives an Elector against a Store: heartbeats, acquisition, renewal, promotion,
+// demotion and release on shutdown. Other parts of the node subscribe to its transitions.
+type Runner struct {
+	cfg  Config
+	log  *slog.Logger
+	kick chan struct{}
+
+	mu          sync.Mutex
+	el          *Elector
+	pending     []Transition
+	subs        []func(Transition)
+	view        View
+	lastErr     string
+	cancelPromo context.CancelFunc
+	failovers   int64
+
+	dispatchMu sync.Mutex
+}
+
+// NewRunner validates cfg and returns a runner in the Starting role.
+func NewRunner(cfg Config) (*Runner, error) {
+	t := cfg.Timing
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("cluster: no store")
+	case cfg.Node.Group == "" || cfg.Node.NodeID == "":
+		return nil, errors.New("cluster: group and node id are required")
+	case t.HeartbeatInterval <= 0 || t.Lease <= 0 || t.RenewDeadline <= 0:
+		return nil, errors.New("cluster: heartbeat_interval, lease and renew_deadline must be positive")
+	case t.RenewDeadline >= t.Lease:
+		return nil, fmt.Errorf("cluster: renew_deadline (%s) must be shorter than lease (%s)", t.RenewDeadline, t.Lease)
+	case t.HeartbeatInterval >= t.RenewDeadline:
+		return nil, fmt.Errorf("cluster: heartbeat_interval (%s) must be shorter than renew_deadline (%s)", t.HeartbeatInterval, t.RenewDeadline)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Runner{cfg: cfg, el: NewElector(t), kick: make(chan struct{}, 1)}
+	r.log = cfg.Logger.With("group", cfg.Node.Group, "node", cfg.Node.NodeID)
+	return r, nil
+}
+
+// OnTransition registers fn to be called, in order and synchronously, for every role change.
+// fn must be quick: a Demoted callback must stop serving before it returns.
+func (r *Runner) OnTransition(fn func(Transition)) {
+	r.mu.Lock()
+	r.subs = append(r.subs, fn)
+	r.mu.Unlock()
+}
+
+// Role is the current role.
+func (r *Runner) Role() Role {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.el.Role()
+}
+
+// Term is the term of the lease held or last held.
+func (r *Runner) Term() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.el.Term()
+}
+
+// Leading reports whether the node holds a lease it may still act on, judged now against the
+// renew deadline; the data path calls it before every acknowledgement and write.
+func (r *Runner) Leading(term int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.el.Term() == term && r.el.Leading(r.cfg.Now())
+}
+
+// Serving reports whether the node is the active and may take input, with its term.
+func (r *Runner) Serving() (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.el.Term(), r.el.Role() == Active && r.el.Leading(r.cfg.Now())
+}
+
+// View returns the group as last read from the store.
+func (r *Runner) View() View {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.view
+}
+
+// Failovers counts the promotions this process completed.
+func (r *Runner) Failovers() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failovers
+}
+
+// Run registers the node (retrying with backoff while the database is unreachable) and then
+// takes part in the election until ctx ends; then it releases the lease and deregisters.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.register(ctx); err != nil {
+		return err
+	}
+	r.apply(r.el.Registered)
+	r.flush()
+	ticker := time.NewTicker(r.cfg.Timing.HeartbeatInterval)
+	defer ticker.Stop()
+	for {
+		r.step(ctx)
+		select {
+		case <-ctx.Done():
+			r.shutdown()
+			return nil
+		case <-ticker.C:
+		case <-r.kick:
+		}
+	}
+}
+
+func (r *Runner) register(ctx context.Context) error {
+	backoff := r.cfg.Timing.HeartbeatInterval
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := r.cfg.Store.Register(cctx, r.cfg.Node)
+		cancel()
+		if err == nil {
+			r.log.Info("registered", "properties", r.cfg.Node.Properties)
+			return nil
+		}
+		r.log.Warn("cannot register yet; retrying", "attempt", attempt, "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("register: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// opTimeout bounds a store call: never past the renew deadline while leading.
+func (r *Runner) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	r.mu.Lock()
+	dl := r.el.Deadline()
+	r.mu.Unlock()
+	limit := r.cfg.Now().Add(r.cfg.Timing.RenewDeadline)
+	if !dl.IsZero() && dl.Before(limit) {
+		limit = dl
+	}
+	return context.WithTimeout(ctx, time.Until(limit)+time.Millisecond)
+}
+
+func (r *Runner) step(ctx context.Context) {
+	now := r.cfg.Now()
+	r.mu.Lock()
+	r.applyLocked(r.el.Tick(now))
+	op := r.el.Next(now)
+	term := r.el.Term()
+	r.mu.Unlock()
+	r.flush()
+
+	g, id := r.cfg.Node.Group, r.cfg.Node.NodeID
+	switch op {
+	case OpAcquire:
+		cctx, cancel := r.opContext(ctx)
+		sent := r.cfg.Now()
+		lease, ok, err := r.cfg.Store.Acquire(cctx, g, id, r.cfg.Timing.Lease)
+		cancel()
+		r.mu.Lock()
+		if err != nil {
+			r.lastErr = err.Error()
+		} else {
+			r.view.Lease = lease
+			r.applyLocked(r.el.AcquireResult(sent, ok, lease.Term))
+		}
+		r.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("lease acquisition failed", "err", err)
+		}
+	case OpRenew:
+		cctx, cancel := r.opContext(ctx)
+		sent := r.cfg.Now()
+		lease, err := r.cfg.Store.Renew(cctx, g, id, term, r.cfg.Timing.Lease)
+		cancel()
+		r.mu.Lock()
+		if err == nil {
+			r.view.Lease = lease
+		} else {
+			r.lastErr = err.Error()
+		}
+		r.applyLocked(r.el.RenewResult(sent, err == nil, errors.Is(err, ErrLeaseLost)))
+		r.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("lease renewal failed", "term", term, "err", err)
+		}
+	}
+	r.flush()
+	r.heartbeat(ctx)
+}
+
+func (r *Runner) heartbeat(ctx context.Context) {
+	st := r.status()
+	b, err := json.Marshal(st)
+	if err != nil {
+		r.log.Error("encode status", "err", err)
+		return
+	}
+	cctx, cancel := r.opContext(ctx)
+	defer cancel()
+	g, id := r.cfg.Node.Group, r.cfg.Node.NodeID
+	err = r.cfg.Store.Heartbeat(cctx, g, id, b)
+	if errors.Is(err, ErrNotRegistered) {
+		r.log.Warn("node row missing; registering again")
+		err = r.cfg.Store.Register(cctx, r.cfg.Node)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("heartbeat failed", "err", err)
+		}
+		return
+	}
+	nodes, err := r.cfg.Store.Nodes(cctx, g)
+	if err == nil {
+		r.mu.Lock()
+		r.view.Nodes = nodes
+		r.mu.Unlock()
+	}
+	if st.Role == Passive.String() {
+		if l, err := r.cfg.Store.Leader(cctx, g); err == nil {
+			r.mu.Lock()
+			r.view.Lease = l
+			r.mu.Unlock()
+		}
+	}
+}
+
+func (r *Runner) status() Status {
+	var st Status
+	if r.cfg.Status != nil {
+		r.cfg.Status(&st)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st.Role = r.el.Role().String()
+	st.Term = r.el.Term()
+	st.Serving = r.el.Role() == Active && r.el.Leading(r.cfg.Now())
+	st.Active = r.view.Lease.Holder
+	if !r.view.Lease.Held() && !st.Serving {
+		st.Active = ""
+	}
+	st.Version = r.cfg.Node.Properties[PropVersion]
+	st.ReportedAtMS = time.Now().UnixMilli()
+	st.Failovers = r.failovers
+	st.LastError = r.lastErr
+	return st
+}

@@ -1,0 +1,27 @@
+package cluster
+
+// Status is what a node reports with each heartbeat, stored as JSON in ha_node.status. The health
+// mirror Lambda reads it, so field names are a contract: add fields, never rename them.
+type Status struct {
+	Role          string               `json:"role"`                 // starting|passive|promoting|active|demoted
+	Term          int64                `json:"term"`                 // the term the node serves under, or last saw
+	Serving       bool                 `json:"serving"`              // active with its ports open
+	Active        string               `json:"active,omitempty"`     // node id of the lease holder as last seen
+	PeerConnected bool                 `json:"peer_connected"`       // active: sync link to the passive is up; passive: an active is streaming to it
+	SyncLagEvents int64                `json:"sync_lag_events"`      // active: inputs sent to the passive but not yet acknowledged
+	QueueEvents   int64                `json:"queue_events"`         // passive: inputs held in the replay queue
+	QueueBytes    int64                `json:"queue_bytes"`          // passive: bytes held in the replay queue
+	Apps          map[string]AppStatus `json:"apps,omitempty"`       // per app figures
+	Version       string               `json:"version,omitempty"`    // node binary version
+	ReportedAtMS  int64                `json:"reported_at_ms"`       // the node's own clock, for humans only: never compared
+	Failovers     int64                `json:"failovers,omitempty"`  // promotions this process has made
+	LastError     string               `json:"last_error,omitempty"` // newest coordination error, if any
+}
+
+// AppStatus is one app's progress as a node reports it.
+type AppStatus struct {
+	LastSeq             uint64 `json:"last_seq"`              // last input applied (active) or queued (passive)
+	LastPersistRevision int64  `json:"last_persist_revision"` // newest snapshot revision written or seen
+	LastPersistSeq      uint64 `json:"last_persist_seq"`      // last input that snapshot covers
+	LastPersistAtMS     int64  `json:"last_persist_at_ms"`    // when it was written, epoch ms
+}

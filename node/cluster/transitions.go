@@ -1,0 +1,156 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+func (r *Runner) apply(fn func() []Transition) {
+	r.mu.Lock()
+	r.applyLocked(fn())
+	r.mu.Unlock()
+}
+
+// applyLocked queues transitions for dispatch and starts the work they imply. r.mu is held.
+func (r *Runner) applyLocked(trs []Transition) {
+	for _, tr := range trs {
+		r.pending = append(r.pending, tr)
+		switch tr.To {
+		case Promoting:
+			r.startPromotion(tr.Term)
+		case Active:
+			r.failovers++
+		case Demoted:
+			if r.cancelPromo != nil {
+				r.cancelPromo()
+				r.cancelPromo = nil
+			}
+		}
+	}
+}
+
+// flush dispatches queued transitions in order to subscribers, outside r.mu. After a demotion's
+// callbacks return (the node has stopped serving) the node rejoins as passive.
+func (r *Runner) flush() {
+	r.dispatchMu.Lock()
+	defer r.dispatchMu.Unlock()
+	for {
+		r.mu.Lock()
+		if len(r.pending) == 0 {
+			r.mu.Unlock()
+			return
+		}
+		tr := r.pending[0]
+		r.pending = r.pending[1:]
+		subs := append([]func(Transition){}, r.subs...)
+		r.mu.Unlock()
+		lvl := r.log.Info
+		if tr.To == Demoted {
+			lvl = r.log.Warn
+		}
+		lvl("role change", "from", tr.From.String(), "to", tr.To.String(), "term", tr.Term, "reason", tr.Reason)
+		r.cfg.Metrics.observe(tr)
+		for _, fn := range subs {
+			fn(tr)
+		}
+		if tr.To == Demoted {
+			r.mu.Lock()
+			r.applyLocked(r.el.Rejoined())
+			r.mu.Unlock()
+		}
+	}
+}
+
+func (r *Runner) startPromotion(term int64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancelPromo = cancel
+	promote := r.cfg.Promote
+	go func() {
+		// Let the Promoting transition reach subscribers before promotion work starts.
+		r.flush()
+		var err error
+		if promote != nil {
+			err = promote(ctx, term)
+		}
+		r.mu.Lock()
+		if err == nil {
+			r.applyLocked(r.el.Promoted(r.cfg.Now(), term))
+		}
+		r.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			r.log.Error("promotion failed; giving the lease up", "term", term, "err", err)
+			_ = r.Abdicate(context.Background(), "promotion failed: "+err.Error())
+			return
+		}
+		r.flush()
+	}()
+}
+
+// Abdicate stops leading now and releases the lease so the peer can take over without waiting for
+// expiry (planned switchover, failed promotion). The node rejoins as passive and does not try to
+// take the lease back for holdOff.
+func (r *Runner) Abdicate(ctx context.Context, reason string) error {
+	return r.abdicate(ctx, reason, 2*r.cfg.Timing.HeartbeatInterval)
+}
+
+// Handover is Abdicate for a planned switchover: the node then stays away from the lease for one
+// lease period so the peer, not itself, takes it.
+func (r *Runner) Handover(ctx context.Context, reason string) error {
+	return r.abdicate(ctx, reason, r.cfg.Timing.Lease)
+}
+
+func (r *Runner) abdicate(ctx context.Context, reason string, holdOff time.Duration) error {
+	r.mu.Lock()
+	term := r.el.Term()
+	was := r.el.Role()
+	now := r.cfg.Now()
+	r.applyLocked(r.el.Abdicate(now, reason))
+	r.el.HoldOff(now.Add(holdOff))
+	r.mu.Unlock()
+	r.flush()
+	if was != Promoting && was != Active {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timing.RenewDeadline)
+	defer cancel()
+	err := r.cfg.Store.Release(cctx, r.cfg.Node.Group, r.cfg.Node.NodeID, term)
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		return err
+	}
+	r.poke()
+	return nil
+}
+
+func (r *Runner) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// shutdown releases a held lease and deregisters, on a fresh short context: the run context is
+// already done.
+func (r *Runner) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	term, leading := r.el.Term(), r.el.Role() == Promoting || r.el.Role() == Active
+	r.applyLocked(r.el.Stop())
+	if r.cancelPromo != nil {
+		r.cancelPromo()
+	}
+	r.mu.Unlock()
+	r.flush()
+	g, id := r.cfg.Node.Group, r.cfg.Node.NodeID
+	if leading {
+		if err := r.cfg.Store.Release(ctx, g, id, term); err != nil {
+			r.log.Warn("release lease on shutdown", "term", term, "err", err)
+		} else {
+			r.log.Info("released lease", "term", term)
+		}
+	}
+	if err := r.cfg.Store.Deregister(ctx, g, id); err != nil {
+		r.log.Warn("deregister on shutdown", "err", err)
+	}
+}

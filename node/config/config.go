@@ -1,0 +1,160 @@
+// Package config is the node's configuration: one table of keys, each settable from a YAML file,
+// a NODE_<KEY> environment variable and a --<key> flag (flags win over the environment, which wins
+// over the file, which wins over defaults). Errors name the key and where its value came from.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the node's effective configuration.
+type Config struct {
+	NodeID               string
+	Group                string
+	ClusterDB            string
+	PersistenceDB        string
+	HeartbeatInterval    time.Duration
+	Lease                time.Duration
+	RenewDeadline        time.Duration
+	AppsDir              string
+	RESTListen           string
+	SyncListen           string
+	TCPListen            string
+	RESTAdvertise        string
+	SyncAdvertise        string
+	TCPAdvertise         string
+	SyncMode             string
+	PersistInterval      time.Duration
+	RevisionsToKeep      int
+	PassiveQueueMaxBytes int64
+	AuthToken            string
+	OutputDir            string
+	LogLevel             string
+	LogFormat            string
+}
+
+// Sync modes: ack answers a client once the passive holds the events; async once the active does.
+const (
+	SyncAck   = "ack"
+	SyncAsync = "async"
+)
+
+// Error is a configuration error naming the key and the source of the bad value.
+type Error struct {
+	Key    string
+	Source string // "file node.yaml", "env NODE_LEASE", "flag --lease", "default"
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Source == "" {
+		return fmt.Sprintf("config: %s: %v", e.Key, e.Err)
+	}
+	return fmt.Sprintf("config: %s (from %s): %v", e.Key, e.Source, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	var c Config
+	for _, k := range keys {
+		if err := k.set(&c, k.def); err != nil {
+			panic(fmt.Sprintf("config: bad default for %s: %v", k.name, err))
+		}
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		c.NodeID = h
+	}
+	return c
+}
+
+// Validate checks relations between keys; single values were checked when set.
+func (c *Config) Validate() error {
+	req := func(key, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return &Error{Key: key, Err: errors.New("must not be empty")}
+		}
+		return nil
+	}
+	for _, e := range []error{req("node_id", c.NodeID), req("group", c.Group), req("cluster_db", c.ClusterDB)} {
+		if e != nil {
+			return e
+		}
+	}
+	if c.RenewDeadline >= c.Lease {
+		return &Error{Key: "renew_deadline", Err: fmt.Errorf("%s must be shorter than lease (%s), so a leader stops before its lease can expire", c.RenewDeadline, c.Lease)}
+	}
+	if c.HeartbeatInterval >= c.RenewDeadline {
+		return &Error{Key: "heartbeat_interval", Err: fmt.Errorf("%s must be shorter than renew_deadline (%s), or the lease could never be renewed in time", c.HeartbeatInterval, c.RenewDeadline)}
+	}
+	return nil
+}
+
+// PersistenceURL is persistence_db, or cluster_db when unset (one database for both roles).
+func (c *Config) PersistenceURL() string {
+	if c.PersistenceDB == "" {
+		return c.ClusterDB
+	}
+	return c.PersistenceDB
+}
+
+// Advertised returns the address peers should use for a listen address: the advertise key when
+// set, else the listen address itself, with an unspecified host replaced by this host's name.
+func Advertised(advertise, listen string) string {
+	if advertise != "" || listen == "" {
+		return advertise
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func checkDBURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	switch {
+	case strings.HasPrefix(v, "sqlite://"):
+		if strings.TrimPrefix(v, "sqlite://") == "" {
+			return errors.New("sqlite:// needs a file path, e.g. sqlite://data/cluster.db")
+		}
+		return nil
+	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		if _, err := url.Parse(v); err != nil {
+			return fmt.Errorf("not a valid URL: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%q: must start with sqlite:// or postgres://", redact(v))
+}
+
+func redact(v string) string {
+	if u, err := url.Parse(v); err == nil {
+		return u.Redacted()
+	}
+	return v
+}
+
+func checkListen(v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	return nil
+}

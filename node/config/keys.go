@@ -1,0 +1,178 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// key describes one configuration key: its name (YAML key and flag name), default, help text,
+// and how to parse it into a Config.
+type key struct {
+	name string
+	def  string
+	help string
+	set  func(c *Config, v string) error
+	get  func(c *Config) string
+}
+
+func str(p func(*Config) *string, check func(string) error) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			if check != nil {
+				if err := check(v); err != nil {
+					return err
+				}
+			}
+			*p(c) = v
+			return nil
+		}, func(c *Config) string {
+			return *p(c)
+		}
+}
+
+func dur(p func(*Config) *time.Duration, minimum time.Duration) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a duration (use e.g. 250ms, 2s, 1m)", v)
+			}
+			if d < minimum {
+				return fmt.Errorf("%s is below the minimum %s", d, minimum)
+			}
+			*p(c) = d
+			return nil
+		}, func(c *Config) string {
+			return p(c).String()
+		}
+}
+
+func integer(put func(*Config, int64), get func(*Config) int64, minimum int64) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			if n < minimum {
+				return fmt.Errorf("%d is below the minimum %d", n, minimum)
+			}
+			put(c, n)
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatInt(get(c), 10)
+		}
+}
+
+// parseSize reads an integer with an optional KiB/MiB/GiB suffix.
+func parseSize(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, suffix)), m
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an integer (a KiB, MiB or GiB suffix is allowed)", v)
+	}
+	return n * mult, nil
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range vals {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("%q must be one of %s", v, strings.Join(vals, ", "))
+	}
+}
+
+func nonEmpty(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+var keys = func() []key {
+	k := func(name, def, help string, set func(*Config, string) error, get func(*Config) string) key {
+		return key{name: name, def: def, help: help, set: set, get: get}
+	}
+	var ks []key
+	add := func(x key) { ks = append(ks, x) }
+	s, g := str(func(c *Config) *string { return &c.NodeID }, nil)
+	add(k("node_id", "", "Unique id of this node in its group (default: the host name).", s, g))
+	s, g = str(func(c *Config) *string { return &c.Group }, nonEmpty)
+	add(k("group", "default", "Cluster group: the two nodes of one HA pair share it.", s, g))
+	s, g = str(func(c *Config) *string { return &c.ClusterDB }, checkDBURL)
+	add(k("cluster_db", "sqlite://streamha.db", "WSO2_CLUSTER_DB: sqlite://PATH (embedded) or postgres://user:pass@host:port/db.", s, g))
+	s, g = str(func(c *Config) *string { return &c.PersistenceDB }, checkDBURL)
+	add(k("persistence_db", "", "PERSISTENCE_DB for app snapshots; empty means the same database as cluster_db.", s, g))
+	s, g = dur(func(c *Config) *time.Duration { return &c.HeartbeatInterval }, 10*time.Millisecond)
+	add(k("heartbeat_interval", "250ms", "How often a node heartbeats, renews (active) or tries the lease (passive).", s, g))
+	s, g = dur(func(c *Config) *time.Duration { return &c.Lease }, 50*time.Millisecond)
+	add(k("lease", "1500ms", "Leader lease length, judged by the database's clock.", s, g))
+	s, g = dur(func(c *Config) *time.Duration { return &c.RenewDeadline }, 20*time.Millisecond)
+	add(k("renew_deadline", "1000ms", "An active that cannot renew for this long demotes itself; must be < lease.", s, g))
+	s, g = str(func(c *Config) *string { return &c.AppsDir }, nil)
+	add(k("apps_dir", "apps", "Directory of *.siddhi apps to run.", s, g))
+	s, g = str(func(c *Config) *string { return &c.RESTListen }, checkListen)
+	add(k("rest_listen", "127.0.0.1:9090", "REST address: ingest, /health, /ha/*, /metrics.", s, g))
+	s, g = str(func(c *Config) *string { return &c.SyncListen }, checkListen)
+	add(k("sync_listen", "127.0.0.1:9893", "Event sync server address (the passive receives the active's inputs here).", s, g))
+	s, g = str(func(c *Config) *string { return &c.TCPListen }, checkListen)
+	add(k("tcp_listen", "127.0.0.1:9894", "Binary TCP ingest address; empty disables it.", s, g))
+	s, g = str(func(c *Config) *string { return &c.RESTAdvertise }, nil)
+	add(k("rest_advertise", "", "REST base URL others should use (default http://<rest_listen>).", s, g))
+	s, g = str(func(c *Config) *string { return &c.SyncAdvertise }, nil)
+	add(k("sync_advertise", "", "host:port the active dials to reach this node's sync server (default sync_listen).", s, g))
+	s, g = str(func(c *Config) *string { return &c.TCPAdvertise }, nil)
+	add(k("tcp_advertise", "", "host:port clients use for TCP ingest (default tcp_listen).", s, g))
+	s, g = str(func(c *Config) *string { return &c.SyncMode }, oneOf(SyncAck, SyncAsync))
+	add(k("sync_mode", SyncAck, "ack: answer clients once the passive holds the events; async: once the active does.", s, g))
+	s, g = dur(func(c *Config) *time.Duration { return &c.PersistInterval }, 100*time.Millisecond)
+	add(k("persist_interval", "30s", "How often the active snapshots each app's state.", s, g))
+	s, g = integer(func(c *Config, n int64) { c.RevisionsToKeep = int(n) }, func(c *Config) int64 { return int64(c.RevisionsToKeep) }, 1)
+	add(k("revisions_to_keep", "3", "Snapshot revisions kept per app.", s, g))
+	s, g = integer(func(c *Config, n int64) { c.PassiveQueueMaxBytes = n }, func(c *Config) int64 { return c.PassiveQueueMaxBytes }, 1<<20)
+	add(k("passive_queue_max_bytes", "268435456", "Bound of the passive's replay queue in bytes (KiB/MiB/GiB suffixes allowed).", s, g))
+	s, g = str(func(c *Config) *string { return &c.AuthToken }, nil)
+	add(k("auth_token", "", "Shared secret for the sync handshake and bearer token for /ha/switchover and /ha/persist.", s, g))
+	s, g = str(func(c *Config) *string { return &c.OutputDir }, nil)
+	add(k("output_dir", "", "Base directory for relative @sink(type='file') paths (default: apps_dir).", s, g))
+	s, g = str(func(c *Config) *string { return &c.LogLevel }, oneOf("debug", "info", "warn", "error"))
+	add(k("log_level", "info", "Log level: debug, info, warn, error.", s, g))
+	s, g = str(func(c *Config) *string { return &c.LogFormat }, oneOf("json", "text"))
+	add(k("log_format", "json", "Log format on stderr: json or text.", s, g))
+	return ks
+}()
+
+// Key is one configuration key as documented.
+type Key struct {
+	Name, Env, Flag, Default, Help string
+}
+
+// Keys lists every configuration key, in documentation order.
+func Keys() []Key {
+	out := make([]Key, len(keys))
+	for i, k := range keys {
+		out[i] = Key{Name: k.name, Env: EnvName(k.name), Flag: "--" + k.name, Default: k.def, Help: k.help}
+	}
+	return out
+}
+
+// EnvName is the environment variable that sets key.
+func EnvName(key string) string { return "NODE_" + strings.ToUpper(key) }
+
+func lookup(name string) (key, bool) {
+	for _, k := range keys {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}

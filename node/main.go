@@ -1,0 +1,144 @@
+// Command node is the streamha daemon: one node of an active/passive stream processing pair.
+//
+//	node run     [--config node.yaml] [--key value ...]   run the node
+//	node migrate [--config node.yaml]                     apply the database schema and exit
+//	node check-config [--strict-env] [--config …]         validate the configuration and print it
+//	node play APP.siddhi < events.jsonl > outputs.jsonl   run an app offline
+//	node version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/streamha/streamha/node/config"
+	"github.com/streamha/streamha/node/daemon"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `usage: node <command> [flags]
+
+commands:
+  run           run the node (see --help for the configuration keys)
+  migrate       apply the database schema to cluster_db and persistence_db, then exit
+  check-config  validate the configuration (file, NODE_* environment, flags) and print it
+  play          run a stream app offline over a JSONL file of events
+  version       print the version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stderr)
+	case "migrate":
+		return cmdMigrate(rest, stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(rest, stdout, stderr)
+	case "play":
+		return cmdPlay(rest, stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "node: unknown command %q\n%s", cmd, usage)
+	return 2
+}
+
+// loadConfig loads and validates; on error it prints one clear line and returns exit code 2.
+func loadConfig(name string, args []string, stderr io.Writer) (config.Config, []string, int) {
+	c, rest, err := config.Load(name, args, config.OSEnv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return c, nil, 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "node %s: %v\n", name, err)
+		return c, nil, 2
+	}
+	return c, rest, -1
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	c, _, code := loadConfig("run", args, stderr)
+	if code >= 0 {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log := daemon.NewLogger(c, stderr)
+	if err := daemon.Run(ctx, c, version, log); err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintf(stderr, "node run: %v\n", err)
+			return 2
+		}
+		log.Error("node stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdMigrate(args []string, stdout, stderr io.Writer) int {
+	c, _, code := loadConfig("migrate", args, stderr)
+	if code >= 0 {
+		return code
+	}
+	dbs, err := daemon.OpenDatabases(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "node migrate: %v\n", err)
+		return 2
+	}
+	defer dbs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := dbs.Migrate(ctx, daemon.NewLogger(c, stderr)); err != nil {
+		fmt.Fprintf(stderr, "node migrate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "schema is up to date")
+	return 0
+}
+
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
+	strict := false
+	var rest []string
+	for _, a := range args {
+		if a == "--strict-env" || a == "-strict-env" {
+			strict = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	c, _, code := loadConfig("check-config", rest, stderr)
+	if code >= 0 {
+		return code
+	}
+	if strict {
+		if bad := config.UnknownEnv(os.Environ()); len(bad) > 0 {
+			fmt.Fprintf(stderr, "node check-config: unknown NODE_* environment variables: %v\n", bad)
+			return 2
+		}
+	}
+	fmt.Fprint(stdout, c.YAML())
+	return 0
+}
