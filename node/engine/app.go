@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+)
+
+// Attr is one attribute of a stream schema.
+type Attr struct {
+	Name string
+	Type Type
+}
+
+// SinkSpec is one @sink annotation of a stream: its type and the other options verbatim.
+type SinkSpec struct {
+	Type    string
+	Options map[string]string
+}
+
+// StreamDef is a stream schema. Defined is true for streams declared with 'define stream' (inputs
+// users may send to); streams created by a query's 'insert into' have Defined false.
+type StreamDef struct {
+	Name    string
+	Attrs   []Attr
+	Sinks   []SinkSpec
+	Defined bool
+
+	index map[string]int
+}
+
+// App is a compiled stream app: immutable, shareable by any number of Runtimes.
+type App struct {
+	name        string
+	streams     []*StreamDef
+	byName      map[string]*StreamDef
+	queries     []*queryPlan
+	fingerprint string
+	usesTime    bool
+}
+
+// Compile parses and type-checks an app. Errors are *CompileError values giving file:line:col.
+func Compile(filename, src string) (*App, error) {
+	a, err := compile(src)
+	if err != nil {
+		var ce *CompileError
+		if errors.As(err, &ce) {
+			return nil, ce.locate(filename, src)
+		}
+		return nil, err
+	}
+	return a, nil
+}
+
+func compile(src string) (*App, error) {
+	toks, err := tokenize(src)
+	if err != nil {
+		return nil, err
+	}
+	decl, err := parseApp(src)
+	if err != nil {
+		return nil, err
+	}
+	a, err := check(decl)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write([]byte("streamha-engine/" + strconv.Itoa(snapshotVersion) + "\n"))
+	for _, t := range toks {
+		h.Write([]byte{byte(t.kind)})
+		h.Write([]byte(strconv.Itoa(len(t.text))))
+		h.Write([]byte{':'})
+		h.Write([]byte(t.text))
+	}
+	a.fingerprint = hex.EncodeToString(h.Sum(nil)[:16])
+	return a, nil
+}
+
+// Name is the @app:name of the app ("StreamApp" when absent); it prefixes every output id.
+func (a *App) Name() string { return a.name }
+
+// Streams lists all streams in definition order (defined ones, then those created by queries).
+func (a *App) Streams() []*StreamDef { return a.streams }
+
+// Stream looks a stream up by name.
+func (a *App) Stream(name string) (*StreamDef, bool) {
+	s, ok := a.byName[name]
+	return s, ok
+}
+
+// Fingerprint is a hash of the app's token stream (comments and layout ignored); snapshots carry
+// it so that Restore refuses a snapshot taken by a different app.
+func (a *App) Fingerprint() string { return a.fingerprint }
+
+// UsesTime reports whether the app has time-based windows or 'within' clauses, i.e. whether the
+// node must forward clock ticks for outputs to appear without new events.
+func (a *App) UsesTime() bool { return a.usesTime }
+
+// QueryNames lists the query names (from @info or q<N>) in source order.
+func (a *App) QueryNames() []string {
+	out := make([]string, len(a.queries))
+	for i, q := range a.queries {
+		out[i] = q.name
+	}
+	return out
+}

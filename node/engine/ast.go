@@ -1,0 +1,135 @@
+package engine
+
+// The syntax tree produced by the parser and consumed by the checker (check.go).
+
+type expr interface{ at() pos }
+
+type exLit struct {
+	p   pos
+	val Value
+}
+
+type exAttr struct {
+	p          pos
+	qual, name string // qual is "" or a stream name / pattern alias
+}
+
+type exUnary struct {
+	p  pos
+	op string // "-", "not"
+	x  expr
+}
+
+type exBinary struct {
+	p    pos
+	op   string // + - * / % == != < <= > >= and or
+	l, r expr
+}
+
+type exCall struct {
+	p    pos
+	name string
+	args []expr
+	star bool // count(*)
+}
+
+func (e *exLit) at() pos    { return e.p }
+func (e *exAttr) at() pos   { return e.p }
+func (e *exUnary) at() pos  { return e.p }
+func (e *exBinary) at() pos { return e.p }
+func (e *exCall) at() pos   { return e.p }
+
+type annotation struct {
+	p    pos
+	name string // e.g. "app:name", "sink", "info"
+	pos  []string
+	kv   map[string]string
+	kvAt map[string]pos
+}
+
+type attrDecl struct {
+	p    pos
+	name string
+	typ  Type
+}
+
+type streamDecl struct {
+	p     pos
+	name  string
+	attrs []attrDecl
+	anns  []*annotation
+}
+
+type windowSpec struct {
+	p    pos
+	name string
+	args []expr
+}
+
+type simpleInput struct {
+	p           pos
+	stream      string
+	preFilters  []expr
+	window      *windowSpec
+	postFilters []expr
+}
+
+type patElem struct {
+	p      pos
+	alias  string
+	stream string
+	filter expr
+	quant  byte // 0, '+', '*', '?'
+}
+
+type patternInput struct {
+	p        pos
+	elems    []patElem
+	sequence bool
+	every    int // everyNone, everyFirst, everyAll
+	within   int64
+	withinP  pos
+}
+
+const (
+	everyNone = iota
+	everyFirst
+	everyAll
+)
+
+type selItem struct {
+	p     pos
+	e     expr
+	alias string
+}
+
+type outKind uint8
+
+const (
+	outCurrent outKind = iota
+	outExpired
+	outAll
+)
+
+type queryDecl struct {
+	p       pos
+	name    string
+	simple  *simpleInput
+	pattern *patternInput
+	star    bool
+	items   []selItem
+	groupBy []*exAttr
+	having  expr
+	out     outKind
+	target  string
+	targetP pos
+	selectP pos
+	anns    []*annotation
+}
+
+type appDecl struct {
+	name    string
+	streams []*streamDecl
+	queries []*queryDecl
+	order   []any // *streamDecl or *queryDecl in source order
+}

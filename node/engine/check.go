@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"strconv"
+	"strings"
+)
+
+// check turns the syntax tree into an App: resolves streams, types expressions, builds plans.
+func check(d *appDecl) (*App, error) {
+	a := &App{name: d.name, byName: map[string]*StreamDef{}}
+	if a.name == "" {
+		a.name = "StreamApp"
+	}
+	if strings.ContainsAny(a.name, "/\n") {
+		return nil, errAt(pos{1, 1}, "app name %q must not contain '/'", a.name)
+	}
+	for _, s := range d.streams {
+		if _, dup := a.byName[s.name]; dup {
+			return nil, errAt(s.p, "stream %s is defined twice", s.name)
+		}
+		def := &StreamDef{Name: s.name, Defined: true, index: map[string]int{}}
+		for _, at := range s.attrs {
+			if _, dup := def.index[at.name]; dup {
+				return nil, errAt(at.p, "attribute %s is declared twice in stream %s", at.name, s.name)
+			}
+			def.index[at.name] = len(def.Attrs)
+			def.Attrs = append(def.Attrs, Attr{Name: at.name, Type: at.typ})
+		}
+		for _, an := range s.anns {
+			if an.name != "sink" {
+				continue // @source and other annotations are ignored: the node does its own ingest
+			}
+			t, ok := an.kv["type"]
+			if !ok {
+				return nil, errAt(an.p, "@sink needs a type, e.g. @sink(type='log')")
+			}
+			opts := map[string]string{}
+			for k, v := range an.kv {
+				if k != "type" {
+					opts[k] = v
+				}
+			}
+			def.Sinks = append(def.Sinks, SinkSpec{Type: t, Options: opts})
+		}
+		a.streams = append(a.streams, def)
+		a.byName[def.Name] = def
+	}
+	names := map[string]bool{}
+	plans := make([]*queryPlan, len(d.queries))
+	for i, q := range d.queries {
+		name := q.name
+		if name == "" {
+			name = "q" + strconv.Itoa(i+1)
+		}
+		if strings.Contains(name, "/") || names[name] {
+			return nil, errAt(q.p, "query name %q is duplicated or contains '/'", name)
+		}
+		names[name] = true
+		plans[i] = &queryPlan{idx: i, name: name, outK: q.out}
+	}
+	// Queries may read streams created by later queries' 'insert into': compile in rounds.
+	done := make([]bool, len(d.queries))
+	for left := len(d.queries); left > 0; {
+		progress := false
+		for i, q := range d.queries {
+			if done[i] || !a.inputsKnown(q) {
+				continue
+			}
+			if err := a.checkQuery(q, plans[i]); err != nil {
+				return nil, err
+			}
+			done[i], progress = true, true
+			left--
+		}
+		if !progress {
+			for i, q := range d.queries {
+				if !done[i] {
+					n, p := a.firstUnknown(q)
+					return nil, errAt(p, "unknown stream %s", n)
+				}
+			}
+		}
+	}
+	a.queries = plans
+	if err := a.checkCycles(d); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) inputsKnown(q *queryDecl) bool {
+	n, _ := a.firstUnknown(q)
+	return n == ""
+}
+
+func (a *App) firstUnknown(q *queryDecl) (string, pos) {
+	if q.simple != nil {
+		if _, ok := a.byName[q.simple.stream]; !ok {
+			return q.simple.stream, q.simple.p
+		}
+		return "", pos{}
+	}
+	for _, e := range q.pattern.elems {
+		if _, ok := a.byName[e.stream]; !ok {
+			return e.stream, e.p
+		}
+	}
+	return "", pos{}
+}
+
+// checkCycles rejects apps whose queries feed a stream back into itself.
+func (a *App) checkCycles(d *appDecl) error {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var visit func(s string) *queryDecl
+	visit = func(s string) *queryDecl {
+		color[s] = grey
+		for i, q := range a.queries {
+			for _, in := range q.inputs {
+				if in.Name != s {
+					continue
+				}
+				t := q.out.Name
+				switch color[t] {
+				case grey:
+					return d.queries[i]
+				case white:
+					if bad := visit(t); bad != nil {
+						return bad
+					}
+				}
+			}
+		}
+		color[s] = black
+		return nil
+	}
+	for _, s := range a.streams {
+		if color[s.Name] == white {
+			if q := visit(s.Name); q != nil {
+				return errAt(q.targetP, "inserting into %s creates a cycle of queries", q.target)
+			}
+		}
+	}
+	return nil
+}
+
+// bindOutput checks the select schema against an existing target or creates the target stream.
+func (a *App) bindOutput(q *queryDecl, qp *queryPlan, attrs []Attr) error {
+	if t, ok := a.byName[q.target]; ok {
+		if len(t.Attrs) != len(attrs) {
+			return errAt(q.targetP, "stream %s has %d attributes, the query selects %d", t.Name, len(t.Attrs), len(attrs))
+		}
+		for i := range attrs {
+			if t.Attrs[i].Type != attrs[i].Type {
+				return errAt(q.targetP, "stream %s attribute %s is %s, the query selects %s %s",
+					t.Name, t.Attrs[i].Name, t.Attrs[i].Type, attrs[i].Name, attrs[i].Type)
+			}
+		}
+		qp.out = t
+		return nil
+	}
+	def := &StreamDef{Name: q.target, Attrs: attrs, index: map[string]int{}}
+	for i, at := range attrs {
+		def.index[at.Name] = i
+	}
+	a.streams = append(a.streams, def)
+	a.byName[def.Name] = def
+	qp.out = def
+	return nil
+}

@@ -1,0 +1,422 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// frame is what a compiled expression reads: the current event, the events bound by pattern
+// aliases, the aggregate results and the select outputs (for having).
+type frame struct {
+	ev   []Value
+	refs [][]Value
+	aggs []Value
+	out  []Value
+	ts   int64
+}
+
+// evalFn is a compiled expression: a closure tree, no reflection and no boxing.
+type evalFn func(f *frame) Value
+
+type cexpr struct {
+	fn evalFn
+	t  Type
+}
+
+// scope resolves attribute references for the compiler.
+type scope interface {
+	resolve(a *exAttr) (evalFn, Type, error)
+}
+
+type exprCompiler struct {
+	sc    scope
+	aggs  *[]aggSpec // nil: aggregates not allowed here
+	where string     // "filter", "having" ... for messages
+	inAgg bool
+}
+
+func errAt(p pos, format string, args ...any) error { return newCompileError(p, format, args...) }
+
+func constFn(v Value) evalFn { return func(*frame) Value { return v } }
+
+// widen converts a numeric expression to a wider numeric type.
+func widen(c cexpr, to Type) evalFn {
+	if c.t == to || c.t == TypeNull {
+		return c.fn
+	}
+	fn := c.fn
+	return func(f *frame) Value { return convertValue(fn(f), to) }
+}
+
+func widest(a, b Type) Type {
+	if a.rank() >= b.rank() {
+		return a
+	}
+	return b
+}
+
+func (c *exprCompiler) compile(e expr) (cexpr, error) {
+	switch e := e.(type) {
+	case *exLit:
+		return cexpr{constFn(e.val), e.val.t}, nil
+	case *exAttr:
+		fn, t, err := c.sc.resolve(e)
+		return cexpr{fn, t}, err
+	case *exUnary:
+		x, err := c.compile(e.x)
+		if err != nil {
+			return x, err
+		}
+		if e.op == "not" {
+			if x.t != TypeBool {
+				return x, errAt(e.p, "'not' needs a bool, got %s", x.t)
+			}
+			fn := x.fn
+			return cexpr{func(f *frame) Value { return BoolValue(!fn(f).Bool()) }, TypeBool}, nil
+		}
+		if !x.t.numeric() {
+			return x, errAt(e.p, "unary '-' needs a number, got %s", x.t)
+		}
+		fn, t := x.fn, x.t
+		return cexpr{func(f *frame) Value {
+			v := fn(f)
+			switch v.t {
+			case TypeInt:
+				return IntValue(-v.Int())
+			case TypeLong:
+				return LongValue(-v.Long())
+			case TypeDouble:
+				return DoubleValue(-v.Double())
+			case TypeFloat:
+				return FloatValue(-v.Float())
+			}
+			return v
+		}, t}, nil
+	case *exBinary:
+		return c.binary(e)
+	case *exCall:
+		return c.call(e)
+	}
+	return cexpr{}, fmt.Errorf("unknown expression %T", e)
+}
+
+func (c *exprCompiler) binary(e *exBinary) (cexpr, error) {
+	l, err := c.compile(e.l)
+	if err != nil {
+		return l, err
+	}
+	r, err := c.compile(e.r)
+	if err != nil {
+		return r, err
+	}
+	lf, rf := l.fn, r.fn
+	switch e.op {
+	case "and", "or":
+		if l.t != TypeBool || r.t != TypeBool {
+			return l, errAt(e.p, "'%s' needs bool operands, got %s and %s", e.op, l.t, r.t)
+		}
+		if e.op == "and" {
+			return cexpr{func(f *frame) Value { return BoolValue(lf(f).Bool() && rf(f).Bool()) }, TypeBool}, nil
+		}
+		return cexpr{func(f *frame) Value { return BoolValue(lf(f).Bool() || rf(f).Bool()) }, TypeBool}, nil
+	case "==", "!=", "<", "<=", ">", ">=":
+		return c.comparison(e, l, r)
+	}
+	if e.op == "+" && (l.t == TypeString || r.t == TypeString) {
+		return cexpr{func(f *frame) Value {
+			a, b := lf(f), rf(f)
+			if a.IsNull() || b.IsNull() {
+				return Value{}
+			}
+			return StringValue(a.String() + b.String())
+		}, TypeString}, nil
+	}
+	if !l.t.numeric() || !r.t.numeric() {
+		return l, errAt(e.p, "'%s' needs numbers, got %s and %s", e.op, l.t, r.t)
+	}
+	t := widest(l.t, r.t)
+	return cexpr{arith(e.op, t, widen(l, t), widen(r, t)), t}, nil
+}
+
+func arith(op string, t Type, lf, rf evalFn) evalFn {
+	switch t {
+	case TypeInt, TypeLong:
+		var f func(a, b int64) (int64, bool)
+		switch op {
+		case "+":
+			f = func(a, b int64) (int64, bool) { return a + b, true }
+		case "-":
+			f = func(a, b int64) (int64, bool) { return a - b, true }
+		case "*":
+			f = func(a, b int64) (int64, bool) { return a * b, true }
+		case "/":
+			f = func(a, b int64) (int64, bool) {
+				if b == 0 {
+					return 0, false
+				}
+				return a / b, true
+			}
+		default:
+			f = func(a, b int64) (int64, bool) {
+				if b == 0 {
+					return 0, false
+				}
+				return a % b, true
+			}
+		}
+		isInt := t == TypeInt
+		return func(fr *frame) Value {
+			a, b := lf(fr), rf(fr)
+			if a.IsNull() || b.IsNull() {
+				return Value{}
+			}
+			x, ok := f(int64(a.n), int64(b.n))
+			if !ok {
+				return Value{}
+			}
+			if isInt {
+				return IntValue(int32(x))
+			}
+			return LongValue(x)
+		}
+	}
+	var f func(a, b float64) float64
+	switch op {
+	case "+":
+		f = func(a, b float64) float64 { return a + b }
+	case "-":
+		f = func(a, b float64) float64 { return a - b }
+	case "*":
+		f = func(a, b float64) float64 { return a * b }
+	case "/":
+		f = func(a, b float64) float64 { return a / b }
+	default:
+		f = math.Mod
+	}
+	isFloat := t == TypeFloat
+	return func(fr *frame) Value {
+		a, b := lf(fr), rf(fr)
+		if a.IsNull() || b.IsNull() {
+			return Value{}
+		}
+		if isFloat {
+			return FloatValue(float32(f(float64(a.Float()), float64(b.Float()))))
+		}
+		return DoubleValue(f(a.Double(), b.Double()))
+	}
+}
+
+func (c *exprCompiler) comparison(e *exBinary, l, r cexpr) (cexpr, error) {
+	lf, rf := l.fn, r.fn
+	if l.t == TypeNull || r.t == TypeNull {
+		return l, errAt(e.p, "comparison with null: use 'x is null'")
+	}
+	ok := (l.t.numeric() && r.t.numeric()) || (l.t == r.t && l.t == TypeString) ||
+		(l.t == r.t && l.t == TypeBool && (e.op == "==" || e.op == "!="))
+	if !ok {
+		return l, errAt(e.p, "cannot compare %s %s %s", l.t, e.op, r.t)
+	}
+	var test func(c int) bool
+	switch e.op {
+	case "==":
+		test = func(c int) bool { return c == 0 }
+	case "!=":
+		test = func(c int) bool { return c != 0 }
+	case "<":
+		test = func(c int) bool { return c < 0 }
+	case "<=":
+		test = func(c int) bool { return c <= 0 }
+	case ">":
+		test = func(c int) bool { return c > 0 }
+	default:
+		test = func(c int) bool { return c >= 0 }
+	}
+	// fast paths for the common numeric comparisons
+	if l.t.numeric() && r.t.numeric() && (l.t == TypeDouble || r.t == TypeDouble || l.t == TypeFloat || r.t == TypeFloat) {
+		var cmp func(a, b float64) bool
+		switch e.op {
+		case "==":
+			cmp = func(a, b float64) bool { return a == b }
+		case "!=":
+			cmp = func(a, b float64) bool { return a != b }
+		case "<":
+			cmp = func(a, b float64) bool { return a < b }
+		case "<=":
+			cmp = func(a, b float64) bool { return a <= b }
+		case ">":
+			cmp = func(a, b float64) bool { return a > b }
+		default:
+			cmp = func(a, b float64) bool { return a >= b }
+		}
+		return cexpr{func(f *frame) Value {
+			a, b := lf(f), rf(f)
+			if a.IsNull() || b.IsNull() {
+				return BoolValue(false)
+			}
+			return BoolValue(cmp(a.Double(), b.Double()))
+		}, TypeBool}, nil
+	}
+	return cexpr{func(f *frame) Value {
+		a, b := lf(f), rf(f)
+		if a.IsNull() || b.IsNull() {
+			return BoolValue(false)
+		}
+		return BoolValue(test(compareValues(a, b)))
+	}, TypeBool}, nil
+}
+
+// unify gives the common type of branches (ifThenElse, coalesce): equal types, widened numbers,
+// or null literals.
+func unify(p pos, fname string, cs []cexpr) (Type, error) {
+	t := TypeNull
+	for _, c := range cs {
+		switch {
+		case c.t == TypeNull || c.t == t:
+		case t == TypeNull:
+			t = c.t
+		case t.numeric() && c.t.numeric():
+			t = widest(t, c.t)
+		default:
+			return t, errAt(p, "%s: mixed types %s and %s", fname, t, c.t)
+		}
+	}
+	return t, nil
+}
+
+var aggNames = map[string]aggKind{
+	"count": aggCount, "sum": aggSum, "avg": aggAvg, "min": aggMin, "max": aggMax, "distinctcount": aggDistinct,
+}
+
+func (c *exprCompiler) call(e *exCall) (cexpr, error) {
+	lname := strings.ToLower(e.name)
+	if k, ok := aggNames[lname]; ok {
+		return c.aggregate(e, k)
+	}
+	args := make([]cexpr, len(e.args))
+	for i, a := range e.args {
+		ca, err := c.compile(a)
+		if err != nil {
+			return ca, err
+		}
+		args[i] = ca
+	}
+	nargs := func(n int) error {
+		if len(args) != n {
+			return errAt(e.p, "%s takes %d argument(s), got %d", e.name, n, len(args))
+		}
+		return nil
+	}
+	switch lname {
+	case "ifthenelse":
+		if err := nargs(3); err != nil {
+			return cexpr{}, err
+		}
+		if args[0].t != TypeBool {
+			return cexpr{}, errAt(e.args[0].at(), "ifThenElse condition must be bool, got %s", args[0].t)
+		}
+		t, err := unify(e.p, e.name, args[1:])
+		if err != nil {
+			return cexpr{}, err
+		}
+		cf, af, bf := args[0].fn, widen(args[1], t), widen(args[2], t)
+		return cexpr{func(f *frame) Value {
+			if cf(f).Bool() {
+				return af(f)
+			}
+			return bf(f)
+		}, t}, nil
+	case "coalesce":
+		if len(args) == 0 {
+			return cexpr{}, errAt(e.p, "coalesce needs arguments")
+		}
+		t, err := unify(e.p, e.name, args)
+		if err != nil {
+			return cexpr{}, err
+		}
+		fns := make([]evalFn, len(args))
+		for i, a := range args {
+			fns[i] = widen(a, t)
+		}
+		return cexpr{func(f *frame) Value {
+			for _, fn := range fns {
+				if v := fn(f); !v.IsNull() {
+					return v
+				}
+			}
+			return Value{}
+		}, t}, nil
+	case "cast", "convert":
+		if err := nargs(2); err != nil {
+			return cexpr{}, err
+		}
+		lit, ok := e.args[1].(*exLit)
+		if !ok || lit.val.t != TypeString {
+			return cexpr{}, errAt(e.args[1].at(), "%s needs a type name string, e.g. '%s'", e.name, "double")
+		}
+		t, ok := parseType(strings.ToLower(lit.val.s))
+		if !ok {
+			return cexpr{}, errAt(e.args[1].at(), "unknown type %q", lit.val.s)
+		}
+		fn := args[0].fn
+		return cexpr{func(f *frame) Value { return convertValue(fn(f), t) }, t}, nil
+	case "isnull":
+		if err := nargs(1); err != nil {
+			return cexpr{}, err
+		}
+		fn := args[0].fn
+		return cexpr{func(f *frame) Value { return BoolValue(fn(f).IsNull()) }, TypeBool}, nil
+	case "eventtimestamp":
+		if err := nargs(0); err != nil {
+			return cexpr{}, err
+		}
+		return cexpr{func(f *frame) Value { return LongValue(f.ts) }, TypeLong}, nil
+	case "concat", "str:concat":
+		fns := make([]evalFn, len(args))
+		for i, a := range args {
+			fns[i] = a.fn
+		}
+		return cexpr{func(f *frame) Value {
+			var b []byte
+			for _, fn := range fns {
+				v := fn(f)
+				if v.IsNull() {
+					return Value{}
+				}
+				b = v.appendText(b)
+			}
+			return StringValue(string(b))
+		}, TypeString}, nil
+	}
+	return cexpr{}, errAt(e.p, "unknown function %s", e.name)
+}
+
+func (c *exprCompiler) aggregate(e *exCall, k aggKind) (cexpr, error) {
+	if c.aggs == nil {
+		return cexpr{}, errAt(e.p, "aggregate function %s is only allowed in select (not in %s)", e.name, c.where)
+	}
+	if c.inAgg {
+		return cexpr{}, errAt(e.p, "aggregate function %s cannot be nested in another aggregate", e.name)
+	}
+	spec := aggSpec{kind: k}
+	switch {
+	case k == aggCount && (e.star || len(e.args) == 0):
+	case len(e.args) != 1:
+		return cexpr{}, errAt(e.p, "%s takes one argument", e.name)
+	default:
+		c.inAgg = true
+		a, err := c.compile(e.args[0])
+		c.inAgg = false
+		if err != nil {
+			return a, err
+		}
+		if (k == aggSum || k == aggAvg || k == aggMin || k == aggMax) && !a.t.numeric() {
+			return a, errAt(e.args[0].at(), "%s needs a number, got %s", e.name, a.t)
+		}
+		spec.arg, spec.argT = a.fn, a.t
+	}
+	spec.outT = spec.resultType()
+	slot := len(*c.aggs)
+	*c.aggs = append(*c.aggs, spec)
+	return cexpr{func(f *frame) Value { return f.aggs[slot] }, spec.outT}, nil
+}

@@ -1,0 +1,66 @@
+package engine
+
+// Compiled query plans: immutable, shared by every Runtime of an App.
+
+type queryPlan struct {
+	idx    int
+	name   string
+	inputs []*StreamDef // streams the query listens to, each once
+	out    *StreamDef
+	outK   outKind
+
+	// simple queries
+	pre, post []evalFn
+	win       *winPlan
+
+	// pattern queries
+	pat *patPlan
+
+	sel *selPlan
+}
+
+type winKind uint8
+
+const (
+	winNone winKind = iota
+	winLength
+	winLengthBatch
+	winTime
+	winTimeBatch
+	winExtTime
+	winExtTimeBatch
+)
+
+type winPlan struct {
+	kind   winKind
+	length int
+	dur    int64
+	attr   int // timestamp attribute of externalTime windows
+}
+
+func (w *winPlan) batch() bool {
+	return w != nil && (w.kind == winLengthBatch || w.kind == winTimeBatch || w.kind == winExtTimeBatch)
+}
+
+func (w *winPlan) timed() bool { return w != nil && (w.kind == winTime || w.kind == winTimeBatch) }
+
+type selPlan struct {
+	items    []evalFn
+	aggs     []aggSpec
+	groupBy  []evalFn
+	having   evalFn
+	noRemove bool // no window: aggregates never see removals
+}
+
+type patState struct {
+	stream *StreamDef
+	alias  string
+	filter evalFn
+}
+
+type patPlan struct {
+	states   []patState
+	sequence bool
+	every    int
+	within   int64
+}

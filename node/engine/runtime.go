@@ -1,0 +1,250 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// ErrApplied is returned by Apply for an input whose seq is not above LastSeq: a caller replaying
+// a queue after a restore skips it.
+var ErrApplied = errors.New("input already applied")
+
+// ErrInput reports an input that does not fit the app (unknown or non-input stream, bad values).
+var ErrInput = errors.New("invalid input")
+
+type evKind uint8
+
+const (
+	kCurrent evKind = iota
+	kExpired
+	kReset
+)
+
+type event struct {
+	ts   int64
+	vals []Value
+}
+
+type streamRT struct {
+	def  *StreamDef
+	subs []*queryRT
+}
+
+// Runtime runs one App over an ordered input log, single-threaded; all time is logical.
+type Runtime struct {
+	app     *App
+	lastSeq uint64
+	clock   int64
+	streams map[string]*streamRT
+	queries []*queryRT
+	timed   []*queryRT
+
+	emit  func(*Output)
+	seq   uint64
+	out   Output
+	idBuf []byte
+	slab  []Value
+}
+
+// NewRuntime creates a Runtime with empty state, LastSeq 0 and the clock unset.
+func NewRuntime(a *App) *Runtime {
+	r := &Runtime{app: a, clock: math.MinInt64, streams: make(map[string]*streamRT, len(a.streams))}
+	for _, s := range a.streams {
+		r.streams[s.Name] = &streamRT{def: s}
+	}
+	for _, p := range a.queries {
+		q := &queryRT{plan: p, prefix: a.name + "/" + p.name + "/", outRT: r.streams[p.out.Name]}
+		q.f.ev = nil
+		if p.pat != nil {
+			q.pat = newPatternRT(p.pat)
+		} else {
+			q.win = newWindow(p)
+			if p.win.timed() {
+				r.timed = append(r.timed, q)
+			}
+		}
+		q.sel = newSelector(p, q)
+		for _, in := range p.inputs {
+			st := r.streams[in.Name]
+			st.subs = append(st.subs, q)
+		}
+		r.queries = append(r.queries, q)
+	}
+	return r
+}
+
+// App returns the app this runtime runs.
+func (r *Runtime) App() *App { return r.app }
+
+// LastSeq is the sequence number of the last applied input (0 before any).
+func (r *Runtime) LastSeq() uint64 { return r.lastSeq }
+
+// Clock is the logical time: the highest event or tick timestamp seen (MinInt64 before any).
+func (r *Runtime) Clock() int64 { return r.clock }
+
+// Apply processes one input: it advances the clock to in.TS (firing due window timers), then
+// routes the event. Outputs go to emit (which may be nil); an Output is valid only during the call.
+// An input with Seq <= LastSeq returns ErrApplied; an invalid input changes nothing.
+func (r *Runtime) Apply(in Input, emit func(*Output)) error {
+	if in.Seq <= r.lastSeq {
+		return fmt.Errorf("apply seq %d (last applied %d): %w", in.Seq, r.lastSeq, ErrApplied)
+	}
+	var st *streamRT
+	if in.Stream != "" {
+		st = r.streams[in.Stream]
+		if st == nil {
+			return fmt.Errorf("apply seq %d: unknown stream %q: %w", in.Seq, in.Stream, ErrInput)
+		}
+		if !st.def.Defined {
+			return fmt.Errorf("apply seq %d: stream %s is not an input ('define stream'): %w", in.Seq, in.Stream, ErrInput)
+		}
+		if err := st.def.CheckValues(in.Data); err != nil {
+			return fmt.Errorf("apply seq %d: %w: %w", in.Seq, ErrInput, err)
+		}
+	}
+	r.emit, r.seq = emit, in.Seq
+	r.advance(in.TS)
+	if st != nil {
+		ev := event{ts: in.TS, vals: in.Data}
+		r.dispatch(st, &ev)
+	}
+	r.lastSeq = in.Seq
+	r.emit = nil
+	return nil
+}
+
+// advance moves the clock to ts, firing window timers in deadline order (ties: query order).
+func (r *Runtime) advance(ts int64) {
+	if ts <= r.clock {
+		return
+	}
+	for {
+		var best *queryRT
+		var bestD int64
+		for _, q := range r.timed {
+			if d, ok := q.win.deadline(); ok && d <= ts && (best == nil || d < bestD) {
+				best, bestD = q, d
+			}
+		}
+		if best == nil {
+			break
+		}
+		if bestD > r.clock {
+			r.clock = bestD
+		}
+		best.win.fire(r, best, r.clock)
+	}
+	r.clock = ts
+}
+
+func (r *Runtime) dispatch(st *streamRT, ev *event) {
+	for _, q := range st.subs {
+		q.onEvent(r, st.def, ev)
+	}
+}
+
+// copyVals copies event values into slab-allocated storage owned by the runtime's state.
+func (r *Runtime) copyVals(v []Value) []Value {
+	n := len(v)
+	if n == 0 {
+		return []Value{}
+	}
+	if n > 64 {
+		return append([]Value(nil), v...)
+	}
+	if len(r.slab) < n {
+		r.slab = make([]Value, 4096)
+	}
+	c := r.slab[:n:n]
+	r.slab = r.slab[n:]
+	copy(c, v)
+	return c
+}
+
+func addSat(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// queryRT is the runtime state of one query.
+type queryRT struct {
+	plan   *queryPlan
+	prefix string
+	outRT  *streamRT
+	win    window
+	sel    *selector
+	pat    *patternRT
+	f      frame
+	idxSeq uint64
+	idxN   int
+}
+
+func (q *queryRT) wants(k evKind) bool {
+	switch q.plan.outK {
+	case outCurrent:
+		return k == kCurrent
+	case outExpired:
+		return k == kExpired
+	}
+	return true
+}
+
+func (q *queryRT) onEvent(r *Runtime, def *StreamDef, ev *event) {
+	if q.pat != nil {
+		q.pat.onEvent(r, q, def, ev)
+		return
+	}
+	if len(q.plan.pre) > 0 {
+		q.f.ev, q.f.ts = ev.vals, ev.ts
+		for _, fn := range q.plan.pre {
+			if !fn(&q.f).Bool() {
+				return
+			}
+		}
+	}
+	if q.win == nil {
+		q.toSel(r, kCurrent, ev)
+		return
+	}
+	q.win.add(r, q, ev)
+}
+
+// toSel passes a window output through the post-window filters to the selector.
+func (q *queryRT) toSel(r *Runtime, k evKind, ev *event) {
+	if k != kReset && len(q.plan.post) > 0 {
+		q.f.ev, q.f.ts = ev.vals, ev.ts
+		for _, fn := range q.plan.post {
+			if !fn(&q.f).Bool() {
+				return
+			}
+		}
+	}
+	q.sel.process(r, k, ev)
+}
+
+// emitRow hands one output to the caller and to the queries reading the target stream.
+func (q *queryRT) emitRow(r *Runtime, k evKind, ts int64, vals []Value) {
+	if q.idxSeq != r.seq {
+		q.idxSeq, q.idxN = r.seq, 0
+	}
+	idx := q.idxN
+	q.idxN++
+	if r.emit != nil {
+		b := append(r.idBuf[:0], q.prefix...)
+		b = strconv.AppendUint(b, r.seq, 10)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(idx), 10)
+		r.idBuf = b
+		r.out = Output{ID: string(b), Query: q.plan.name, Seq: r.seq, Index: idx, Stream: q.plan.out.Name,
+			TS: ts, Attrs: q.plan.out.Attrs, Data: vals, Expired: k == kExpired}
+		r.emit(&r.out)
+	}
+	if len(q.outRT.subs) > 0 {
+		ev := event{ts: ts, vals: vals}
+		r.dispatch(q.outRT, &ev)
+	}
+}

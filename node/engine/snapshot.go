@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+)
+
+// Snapshot layout (version 1): "SHASNAP" magic, version byte, app name, fingerprint, last seq,
+// clock, query count, then per query its name and a length-prefixed state section (window,
+// aggregate groups or pattern partials); a CRC-32 (IEEE) of everything before ends the blob.
+
+const (
+	snapshotMagic   = "SHASNAP"
+	snapshotVersion = 1
+)
+
+// Snapshot captures the runtime state at the current input boundary (call it between Applys).
+// The blob is versioned, self-describing and checksummed; it includes LastSeq and the clock,
+// from which pending timers follow (window deadlines are derived from window contents).
+func (r *Runtime) Snapshot() ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, snapshotMagic...)
+	b = append(b, snapshotVersion)
+	b = appendStr(b, r.app.name)
+	b = appendStr(b, r.app.fingerprint)
+	b = binary.AppendUvarint(b, r.lastSeq)
+	b = binary.AppendVarint(b, r.clock)
+	b = binary.AppendUvarint(b, uint64(len(r.queries)))
+	var sec []byte
+	for _, q := range r.queries {
+		b = appendStr(b, q.plan.name)
+		sec = sec[:0]
+		if q.pat != nil {
+			sec = q.pat.encode(sec)
+		} else {
+			if q.win != nil {
+				sec = q.win.encode(sec)
+			}
+			sec = q.sel.encode(sec)
+		}
+		b = binary.AppendUvarint(b, uint64(len(sec)))
+		b = append(b, sec...)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), nil
+}
+
+// SnapshotHeader is what a blob says about itself without a full restore.
+type SnapshotHeader struct {
+	Version     int
+	App         string
+	Fingerprint string
+	LastSeq     uint64
+	Clock       int64
+}
+
+// ReadSnapshotHeader checks a blob's magic, version and checksum and returns its header.
+func ReadSnapshotHeader(blob []byte) (SnapshotHeader, *decoder, error) {
+	var h SnapshotHeader
+	if len(blob) < len(snapshotMagic)+1+4 || string(blob[:len(snapshotMagic)]) != snapshotMagic {
+		return h, nil, fmt.Errorf("snapshot: not a snapshot (bad magic): %w", ErrCorrupt)
+	}
+	body, sum := blob[:len(blob)-4], binary.LittleEndian.Uint32(blob[len(blob)-4:])
+	if crc32.ChecksumIEEE(body) != sum {
+		return h, nil, fmt.Errorf("snapshot: checksum mismatch: %w", ErrCorrupt)
+	}
+	h.Version = int(blob[len(snapshotMagic)])
+	if h.Version != snapshotVersion {
+		return h, nil, fmt.Errorf("snapshot: unsupported format version %d (want %d)", h.Version, snapshotVersion)
+	}
+	d := &decoder{b: body[len(snapshotMagic)+1:]}
+	h.App, h.Fingerprint = d.str(), d.str()
+	h.LastSeq, h.Clock = d.uvarint(), d.varint()
+	return h, d, d.err
+}
+
+// SnapshotSeq reads LastSeq from a blob's header without a full restore.
+func SnapshotSeq(blob []byte) (uint64, error) {
+	h, _, err := ReadSnapshotHeader(blob)
+	return h.LastSeq, err
+}
+
+// Restore rebuilds a Runtime of app a from a snapshot taken by the same app (same fingerprint).
+// Applying the inputs after the snapshot's LastSeq then yields exactly the outputs (ids and data)
+// of an uninterrupted run.
+func Restore(a *App, blob []byte) (*Runtime, error) {
+	h, d, err := ReadSnapshotHeader(blob)
+	if err != nil {
+		return nil, err
+	}
+	if h.Fingerprint != a.fingerprint {
+		return nil, fmt.Errorf("restore: snapshot of app %q (fingerprint %s) does not match app %q (fingerprint %s)",
+			h.App, h.Fingerprint, a.name, a.fingerprint)
+	}
+	r := NewRuntime(a)
+	r.lastSeq, r.clock = h.LastSeq, h.Clock
+	if n := d.uvarint(); d.err == nil && n != uint64(len(r.queries)) {
+		return nil, fmt.Errorf("restore: snapshot has %d queries, app has %d: %w", n, len(r.queries), ErrCorrupt)
+	}
+	for _, q := range r.queries {
+		if name := d.str(); d.err == nil && name != q.plan.name {
+			return nil, fmt.Errorf("restore: snapshot query %q, want %q: %w", name, q.plan.name, ErrCorrupt)
+		}
+		sd := &decoder{b: d.bytes()}
+		if d.err != nil {
+			break
+		}
+		if q.pat != nil {
+			q.pat.decode(sd)
+		} else {
+			if q.win != nil {
+				q.win.decode(sd, q.plan.inputs[0])
+			}
+			q.sel.decode(sd)
+		}
+		if sd.err == nil && len(sd.b) != 0 {
+			sd.fail("query %s: %d trailing bytes", q.plan.name, len(sd.b))
+		}
+		if sd.err != nil {
+			return nil, fmt.Errorf("restore query %s: %w", q.plan.name, sd.err)
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("restore: %w", d.err)
+	}
+	return r, nil
+}

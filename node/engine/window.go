@@ -1,0 +1,120 @@
+package engine
+
+// A window holds events of a simple query and tells the selector which events are current,
+// which expire, and where batches begin and end. Time windows expose a deadline: the runtime
+// fires it when the logical clock reaches it (the pending timer is derived from the state).
+type window interface {
+	add(r *Runtime, q *queryRT, ev *event)
+	deadline() (int64, bool)
+	fire(r *Runtime, q *queryRT, now int64)
+	encode(dst []byte) []byte
+	decode(d *decoder, def *StreamDef) error
+}
+
+type wevent struct {
+	ts, at int64 // event time; arrival clock (time windows) or attribute time (externalTime)
+	vals   []Value
+}
+
+// fifo is a queue of window events.
+type fifo struct {
+	items []wevent
+	head  int
+}
+
+func (q *fifo) len() int       { return len(q.items) - q.head }
+func (q *fifo) push(e wevent)  { q.items = append(q.items, e) }
+func (q *fifo) front() *wevent { return &q.items[q.head] }
+func (q *fifo) live() []wevent { return q.items[q.head:] }
+func (q *fifo) pop() wevent {
+	e := q.items[q.head]
+	q.items[q.head] = wevent{}
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head >= 1024 && q.head*2 >= len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return e
+}
+
+func newWindow(p *queryPlan) window {
+	w := p.win
+	if w == nil {
+		return nil
+	}
+	keep := p.outK != outCurrent
+	switch w.kind {
+	case winLength:
+		return &lengthWin{n: w.length}
+	case winLengthBatch:
+		return &lengthBatchWin{n: w.length, keepPrev: keep}
+	case winTime:
+		return &timeWin{dur: w.dur}
+	case winTimeBatch:
+		return &timeBatchWin{dur: w.dur, keepPrev: keep}
+	case winExtTime:
+		return &extTimeWin{dur: w.dur, attr: w.attr}
+	case winExtTimeBatch:
+		return &extBatchWin{dur: w.dur, attr: w.attr, keepPrev: keep}
+	}
+	return nil
+}
+
+// flushBatch emits a batch: the previous batch as expired, a reset, then the current batch.
+func flushBatch(r *Runtime, q *queryRT, prev, cur []wevent, now int64) {
+	if len(prev) == 0 && len(cur) == 0 {
+		return
+	}
+	q.sel.beginBatch()
+	for i := range prev {
+		q.toSel(r, kExpired, &event{ts: now, vals: prev[i].vals})
+	}
+	q.toSel(r, kReset, &event{ts: now})
+	for i := range cur {
+		q.toSel(r, kCurrent, &event{ts: cur[i].ts, vals: cur[i].vals})
+	}
+	q.sel.endBatch(r)
+}
+
+// lengthWin keeps the last n events; the oldest expires when a new one arrives.
+type lengthWin struct {
+	n   int
+	buf fifo
+}
+
+func (w *lengthWin) add(r *Runtime, q *queryRT, ev *event) {
+	if w.buf.len() >= w.n {
+		old := w.buf.pop()
+		q.toSel(r, kExpired, &event{ts: ev.ts, vals: old.vals})
+	}
+	w.buf.push(wevent{ts: ev.ts, vals: r.copyVals(ev.vals)})
+	q.toSel(r, kCurrent, ev)
+}
+func (w *lengthWin) deadline() (int64, bool)        { return 0, false }
+func (w *lengthWin) fire(*Runtime, *queryRT, int64) {}
+
+// lengthBatchWin emits every n events as one batch.
+type lengthBatchWin struct {
+	n         int
+	cur, prev []wevent
+	keepPrev  bool
+}
+
+func (w *lengthBatchWin) add(r *Runtime, q *queryRT, ev *event) {
+	w.cur = append(w.cur, wevent{ts: ev.ts, vals: r.copyVals(ev.vals)})
+	if len(w.cur) < w.n {
+		return
+	}
+	flushBatch(r, q, w.prev, w.cur, ev.ts)
+	if w.keepPrev {
+		w.prev, w.cur = w.cur, w.prev[:0]
+	} else {
+		clear(w.cur)
+		w.cur = w.cur[:0]
+	}
+}
+func (w *lengthBatchWin) deadline() (int64, bool)        { return 0, false }
+func (w *lengthBatchWin) fire(*Runtime, *queryRT, int64) {}
