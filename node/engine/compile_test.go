@@ -1,0 +1,167 @@
+package engine_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/streamha/streamha/node/engine"
+)
+
+func TestCompileErrors(t *testing.T) {
+	cases := []struct{ src, want string }{
+		{"define stream S (a int);\nfrom X select a insert into O;", "2:6: unknown stream X"},
+		{"define stream S (a int);\nfrom S[b > 1] select a insert into O;", "2:8: stream S has no attribute b"},
+		{"define stream S (a int, s string);\nfrom S[a > s] select a insert into O;", "2:10: cannot compare int > string"},
+		{"define stream S (a int);\nfrom S[sum(a) > 1] select a insert into O;", "2:8: aggregate function sum is only allowed in select"},
+		{"define stream S (a int);\nfrom S select a + 1 insert into O;", "2:15: name this expression with 'as <name>'"},
+		{"define stream S (a int);\nfrom S select a insert into O", "2:30: expected ';', found end of input"},
+		{"define stream S (a integer);", "1:20: unknown type \"integer\""},
+		{"define stream S (a int);\nfrom S#window.foo(1) select a insert into O;", "2:15: unknown window foo"},
+		{"define stream S (a int);\nfrom S#window.time(0 sec) select a insert into O;", "2:20: window time must be positive"},
+		{"define stream S (a int);\nfrom S select a insert into S;", "2:29: inserting into S creates a cycle"},
+		{"define stream S (a int);\ndefine stream O (a string);\nfrom S select a insert into O;", "3:29: stream O attribute a is string"},
+		{"define stream S (a int);\nfrom every e1=S -> e2=S[e3.a == a] select e1.a as x insert into O;", "2:25: unknown pattern alias e3"},
+		{"define stream S (a int);\nfrom e1=S[e2.a == a] -> e2=S select e1.a as x insert into O;", "2:11: e2 is not matched yet"},
+		{"define stream S (a int);\nfrom S select a having sum(a) > 1 insert into O;", "2:24: aggregate function sum is only allowed in select"},
+		{"define stream S (a int);\nfrom S select a insert into O;\nfrom S select a, a as b insert into O;", "3:37: stream O has 1 attributes, the query selects 2"},
+		{"define stream S (a string);\nfrom S select 'x + 1 as b insert into O;", "2:15: unterminated string literal"},
+		{"define stream S (a int);\nfrom S select a ; insert into O;", "2:17: expected 'insert', found ';'"},
+	}
+	for _, c := range cases {
+		_, err := engine.Compile("app.siddhi", c.src)
+		if err == nil {
+			t.Errorf("%q: no error, want %s", c.src, c.want)
+			continue
+		}
+		var ce *engine.CompileError
+		if !errors.As(err, &ce) {
+			t.Errorf("%q: %T is not a *CompileError", c.src, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "app.siddhi:"+c.want) {
+			t.Errorf("%q:\n got %s\nwant app.siddhi:%s", c.src, err, c.want)
+		}
+	}
+}
+
+func TestCompileErrorCaret(t *testing.T) {
+	_, err := engine.Compile("x.siddhi", "define stream S (a int);\nfrom S[a > 'x'] select a insert into O;")
+	want := "x.siddhi:2:10: cannot compare int > string\nfrom S[a > 'x'] select a insert into O;\n         ^"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+func TestAppAPI(t *testing.T) {
+	a := mustCompile(t, `@app:name('Shop')
+@sink(type='file', path='out.jsonl')
+@sink(type='log')
+define stream Orders (id long, total double);
+@info(name='big')
+from Orders[total > 100.0] select id, total insert into BigOrders;
+from BigOrders#window.time(1 min) select count() as n insert into Counts;`)
+	if a.Name() != "Shop" || !a.UsesTime() || a.Fingerprint() == "" {
+		t.Fatalf("name %q usesTime %v fp %q", a.Name(), a.UsesTime(), a.Fingerprint())
+	}
+	var names []string
+	for _, s := range a.Streams() {
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "Orders,BigOrders,Counts" {
+		t.Fatalf("streams %v", names)
+	}
+	o, _ := a.Stream("Orders")
+	if !o.Defined || len(o.Sinks) != 2 || o.Sinks[0].Type != "file" || o.Sinks[0].Options["path"] != "out.jsonl" {
+		t.Fatalf("orders %+v", o)
+	}
+	if b, _ := a.Stream("BigOrders"); b.Defined || b.Attrs[1].Type != engine.TypeDouble {
+		t.Fatalf("BigOrders %+v", b)
+	}
+	b := mustCompile(t, "-- same app, other layout\n"+strings.ReplaceAll(`@app:name('Shop')
+@sink(type='file', path='out.jsonl')
+@sink(type='log')
+define stream Orders (id long, total double);
+@info(name='big')
+from Orders[total > 100.0] select id, total insert into BigOrders;
+from BigOrders#window.time(1 min) select count() as n insert into Counts;`, " ", "  "))
+	if a.Fingerprint() != b.Fingerprint() {
+		t.Fatal("layout changed the fingerprint")
+	}
+	rt := engine.NewRuntime(a)
+	var ids []string
+	emit := func(o *engine.Output) { ids = append(ids, o.ID) }
+	if err := rt.Apply(engine.Input{Seq: 5, TS: 10, Stream: "Orders", Data: []engine.Value{engine.LongValue(1), engine.DoubleValue(150)}}, emit); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ids, " ") != "Shop/big/5/0 Shop/q2/5/0" {
+		t.Fatalf("ids %v", ids)
+	}
+	if err := rt.Apply(engine.Input{Seq: 5, TS: 10}, emit); !errors.Is(err, engine.ErrApplied) {
+		t.Fatalf("re-apply: %v", err)
+	}
+	if err := rt.Apply(engine.Input{Seq: 6, TS: 10, Stream: "BigOrders"}, emit); !errors.Is(err, engine.ErrInput) {
+		t.Fatalf("non-input stream: %v", err)
+	}
+	if err := rt.Apply(engine.Input{Seq: 6, TS: 10, Stream: "Orders", Data: []engine.Value{engine.IntValue(1), engine.DoubleValue(1)}}, emit); !errors.Is(err, engine.ErrInput) {
+		t.Fatalf("bad type: %v", err)
+	}
+	if rt.LastSeq() != 5 {
+		t.Fatalf("last seq %d", rt.LastSeq())
+	}
+	blob, err := rt.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := engine.SnapshotSeq(blob); err != nil || seq != 5 {
+		t.Fatalf("SnapshotSeq = %d, %v", seq, err)
+	}
+	other := mustCompile(t, "define stream S (a int);")
+	if _, err := engine.Restore(other, blob); err == nil {
+		t.Fatal("restore into another app succeeded")
+	}
+	blob[len(blob)/2] ^= 1
+	if _, err := engine.Restore(a, blob); !errors.Is(err, engine.ErrCorrupt) {
+		t.Fatalf("corrupt blob: %v", err)
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	a := mustCompile(t, "define stream S (s string, i int, l long, d double, f float, b bool);")
+	s, _ := a.Stream("S")
+	vals, ts, hasTS, err := s.DecodeJSON([]byte(`{"s":"x","i":-3,"l":1e3,"d":1.5,"f":2,"b":true,"_ts":77}`))
+	if err != nil || !hasTS || ts != 77 {
+		t.Fatal(err, ts, hasTS)
+	}
+	got := []string{}
+	for _, v := range vals {
+		got = append(got, v.Type().String()+":"+v.String())
+	}
+	if strings.Join(got, " ") != "string:x int:-3 long:1000 double:1.5 float:2 bool:true" {
+		t.Fatal(got)
+	}
+	vals, _, _, err = s.DecodeJSON([]byte(`{"s":null}`))
+	if err != nil || !vals[0].IsNull() || !vals[5].IsNull() {
+		t.Fatal("missing/null attributes must be null", err)
+	}
+	for in, want := range map[string]string{
+		`{"zz":1}`:         `unknown attribute "zz"`,
+		`{"i":1.5}`:        "non-integral",
+		`{"i":3000000000}`: "out of range",
+		`{"s":1}`:          "want string, got a number",
+		`{"b":"true"}`:     "want bool",
+		`[1]`:              "decode JSON object",
+		`{"l":"12"}`:       "want long",
+		`{"l":1e30}`:       "out of range",
+		`{"d":{"x":1}}`:    "want double, got an object",
+	} {
+		if _, _, _, err := s.DecodeJSON([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", in, err, want)
+		}
+	}
+	enc := engine.AppendValues(nil, vals)
+	back, n, err := s.DecodeValues(enc)
+	if err != nil || n != len(enc) || len(back) != 6 {
+		t.Fatal(err, n)
+	}
+}

@@ -1,0 +1,106 @@
+package engine_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// ev builds a play-format input line for stream S(sym string, price double, vol int, ets long).
+func ev(ts int64, sym string, price float64, vol int) string {
+	return fmt.Sprintf(`{"stream":"S","ts":%d,"data":{"sym":%q,"price":%v,"vol":%d,"ets":%d}}`, ts, sym, price, vol, ts)
+}
+
+func tick(ts int64) string { return fmt.Sprintf(`{"tick":%d}`, ts) }
+
+const schema = "define stream S (sym string, price double, vol int, ets long);\n"
+
+var operatorCases = []struct {
+	name  string
+	query string
+	in    []string
+	want  []string
+}{
+	{"filter", `from S[price > 50.0 and sym != 'x'] select sym, price insert into O;`,
+		[]string{ev(1, "a", 40, 1), ev(2, "b", 60, 1), ev(3, "x", 70, 1)},
+		[]string{"O@2 b,60"}},
+	{"projection arithmetic and concat", `from S select sym + '-' + vol as k, price * vol as notional, vol / 2 as half, vol % 2 as odd insert into O;`,
+		[]string{ev(1, "a", 2.5, 3)},
+		[]string{"O@1 a-3,7.5,1,1"}},
+	{"functions", `from S select ifThenElse(vol > 2, 'big', 'small') as size, coalesce(cast(null, 'string'), sym) as c, convert(price, 'int') as p, cast(vol, 'double') / 4 as q, not (vol == 3) as n insert into O;`,
+		[]string{ev(1, "a", 2.7, 3), ev(2, "b", 9.1, 1)},
+		[]string{"O@1 big,a,2,0.75,false", "O@2 small,b,9,0.25,true"}},
+	{"no window running aggregate", `from S select sym, sum(vol) as s, count() as c, avg(price) as a insert into O;`,
+		[]string{ev(1, "a", 10, 1), ev(2, "b", 20, 2), ev(3, "c", 30, 3)},
+		[]string{"O@1 a,1,1,10", "O@2 b,3,2,15", "O@3 c,6,3,20"}},
+	{"length window", `from S#window.length(2) select sym, sum(vol) as s insert all events into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "c", 0, 4), ev(4, "d", 0, 8)},
+		[]string{"O@1 a,1", "O@2 b,3", "O@3! a,2", "O@3 c,6", "O@4! b,4", "O@4 d,12"}},
+	{"length window expired only", `from S#window.length(1) select sym insert expired events into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2)},
+		[]string{"O@2! a"}},
+	{"length batch", `from S#window.lengthBatch(2) select sym, vol insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "c", 0, 3), ev(4, "d", 0, 4), ev(5, "e", 0, 5)},
+		[]string{"O@1 a,1", "O@2 b,2", "O@3 c,3", "O@4 d,4"}},
+	{"length batch aggregate collapses", `from S#window.lengthBatch(3) select sym, sum(vol) as s group by sym insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "a", 0, 3), ev(4, "b", 0, 10), ev(5, "b", 0, 20), ev(6, "b", 0, 30)},
+		[]string{"O@3 a,4", "O@2 b,2", "O@6 b,60"}},
+	{"time window expires on later event and on tick", `from S#window.time(1 sec) select sym, count() as c insert all events into O;`,
+		[]string{ev(1000, "a", 0, 1), ev(1500, "b", 0, 1), ev(2000, "c", 0, 1), tick(3000)},
+		[]string{"O@1000 a,1", "O@1500 b,2", "O@2000! a,1", "O@2000 c,2", "O@2500! b,1", "O@3000! c,0"}},
+	{"time window group by having", `from S#window.time(10 sec) select sym, avg(price) as ap group by sym having ap > 20.0 insert into O;`,
+		[]string{ev(0, "a", 10, 1), ev(1000, "a", 40, 1), ev(2000, "b", 15, 1), ev(11500, "a", 10, 1)},
+		[]string{"O@1000 a,25"}},
+	{"time batch", `from S#window.timeBatch(1 sec) select sym, sum(vol) as s insert into O;`,
+		[]string{ev(100, "a", 0, 1), ev(500, "b", 0, 2), ev(1100, "c", 0, 4), ev(1200, "d", 0, 8), tick(5000), ev(5050, "e", 0, 16), tick(6100)},
+		[]string{"O@500 b,3", "O@1200 d,12", "O@5050 e,16"}},
+	{"time batch all events", `from S#window.timeBatch(1 sec) select sym insert all events into O;`,
+		[]string{ev(0, "a", 0, 1), ev(1000, "b", 0, 1), tick(3500)},
+		[]string{"O@0 a", "O@2000! a", "O@1000 b", "O@3000! b"}},
+	{"external time", `from S#window.externalTime(ets, 1 sec) select sym, sum(vol) as s insert all events into O;`,
+		[]string{ev(0, "a", 0, 1), ev(500, "b", 0, 2), ev(1000, "c", 0, 4), tick(99999), ev(1600, "d", 0, 8)},
+		[]string{"O@0 a,1", "O@500 b,3", "O@1000! a,2", "O@1000 c,6", "O@1600! b,4", "O@1600 d,12"}},
+	{"external time batch", `from S#window.externalTimeBatch(ets, 1 sec) select max(price) as hi, min(price) as lo insert into O;`,
+		[]string{ev(0, "a", 5, 1), ev(400, "b", 7, 1), ev(999, "c", 1, 1), ev(1000, "d", 3, 1), ev(3500, "e", 9, 1)},
+		[]string{"O@999 7,1", "O@1000 3,3"}},
+	{"min max sliding", `from S#window.length(3) select max(price) as hi, min(price) as lo, distinctCount(sym) as d insert into O;`,
+		[]string{ev(1, "a", 5, 0), ev(2, "a", 9, 0), ev(3, "b", 1, 0), ev(4, "c", 4, 0), ev(5, "c", 2, 0)},
+		[]string{"O@1 5,5,1", "O@2 9,5,1", "O@3 9,1,2", "O@4 9,1,3", "O@5 4,1,2"}},
+	{"post window filter", `from S#window.length(2)[vol > 1] select sym insert all events into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "c", 0, 3), ev(4, "d", 0, 4)},
+		[]string{"O@2 b", "O@3 c", "O@4! b", "O@4 d"}},
+	{"chained queries", `from S[vol > 1] select sym, vol * 10 as v insert into T;
+from T#window.length(2) select sum(v) as s insert into U;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "c", 0, 3), ev(4, "d", 0, 4)},
+		[]string{"T@2 b,20", "U@2 20", "T@3 c,30", "U@3 50", "T@4 d,40", "U@4 70"}},
+	{"select star", `from S[vol == 2] select * insert into O;`,
+		[]string{ev(1, "a", 1.5, 2)},
+		[]string{"O@1 a,1.5,2,1"}},
+	{"pattern every within", `from every e1=S[vol == 1] -> e2=S[sym == e1.sym and price > e1.price] within 2 sec select e1.sym as sym, e1.price as p1, e2.price as p2 insert into O;`,
+		[]string{ev(0, "a", 10, 1), ev(100, "a", 9, 1), ev(200, "b", 50, 0), ev(300, "a", 12, 0), ev(5000, "b", 1, 1), ev(8000, "b", 2, 0)},
+		[]string{"O@300 a,10,12", "O@300 a,9,12"}},
+	{"pattern without every matches once", `from e1=S[vol == 1] -> e2=S[vol == 2] select e1.sym as a, e2.sym as b insert into O;`,
+		[]string{ev(0, "a", 0, 1), ev(1, "b", 0, 1), ev(2, "c", 0, 2), ev(3, "d", 0, 1), ev(4, "e", 0, 2)},
+		[]string{"O@2 a,c"}},
+	{"every whole pattern restarts after a match", `from every (e1=S[vol == 1] -> e2=S[vol == 2]) select e1.sym as a, e2.sym as b insert into O;`,
+		[]string{ev(0, "a", 0, 1), ev(1, "b", 0, 1), ev(2, "c", 0, 2), ev(3, "d", 0, 1), ev(4, "e", 0, 2)},
+		[]string{"O@2 a,c", "O@4 d,e"}},
+	{"sequence", `from every e1=S[vol == 1], e2=S[vol == 2] select e1.sym as a, e2.sym as b insert into O;`,
+		[]string{ev(0, "a", 0, 1), ev(1, "b", 0, 3), ev(2, "c", 0, 2), ev(3, "d", 0, 1), ev(4, "e", 0, 2)},
+		[]string{"O@4 d,e"}},
+	{"three state pattern", `from every e1=S[vol == 1] -> e2=S[vol == 2] -> e3=S[vol == 3] select e1.sym as a, e2.sym as b, e3.sym as c insert into O;`,
+		[]string{ev(0, "a", 0, 1), ev(1, "b", 0, 2), ev(2, "c", 0, 1), ev(3, "d", 0, 3), ev(4, "e", 0, 2), ev(5, "f", 0, 3)},
+		[]string{"O@3 a,b,d", "O@5 c,e,f"}},
+}
+
+func TestOperators(t *testing.T) {
+	for _, tc := range operatorCases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := mustCompile(t, schema+tc.query)
+			got := fmtAll(runLines(t, a, tc.in))
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
