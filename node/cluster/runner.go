@@ -174,16 +174,17 @@ func (r *Runner) register(ctx context.Context) error {
 	}
 }
 
-// opTimeout bounds a store call: never past the renew deadline while leading.
+// opContext bounds a store call: never past the renew deadline while leading. Only differences
+// of the local clock are used, so a skewed wall clock cannot shorten or stretch it.
 func (r *Runner) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	r.mu.Lock()
 	dl := r.el.Deadline()
 	r.mu.Unlock()
-	limit := r.cfg.Now().Add(r.cfg.Timing.RenewDeadline)
-	if !dl.IsZero() && dl.Before(limit) {
-		limit = dl
+	d := r.cfg.Timing.RenewDeadline
+	if !dl.IsZero() {
+		d = min(d, dl.Sub(r.cfg.Now()))
 	}
-	return context.WithTimeout(ctx, time.Until(limit)+time.Millisecond)
+	return context.WithTimeout(ctx, d+time.Millisecond)
 }
 
 func (r *Runner) step(ctx context.Context) {
