@@ -49,3 +49,6 @@ bench: test-deps
 
 clean:
 	rm -rf bin results .demo
+
+# AWS SAM build targets (build-<LogicalId>) and the node image live beside the template.
+-include deploy/sam.mk

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"io"
+
+	"github.com/streamha/streamha/node/play"
 )
 
+// cmdPlay runs `node play APP.siddhi < events.jsonl > outputs.jsonl` (see package play).
 func cmdPlay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	_, _, _ = args, stdin, stdout
-	fmt.Fprintln(stderr, "node play: not built yet")
-	return 2
+	return play.Main(args, stdin, stdout, stderr)
 }
