@@ -31,12 +31,15 @@ func TestLedgerRecords(t *testing.T) {
 			t.Fatalf("empty view: ok=%v err=%v", ok, err)
 		}
 		v := ledger.View{Group: "g1", Term: 3, Holder: "a", Active: []string{"a"}, Live: []string{"a", "b"}, Reachable: true, SeenAt: time.UnixMilli(1000)}
-		if err := l.PutView(ctx, v); err != nil {
-			t.Fatal(err)
+		if _, had, err := l.PutView(ctx, v); err != nil || had {
+			t.Fatalf("first put: had=%v err=%v", had, err)
+		}
+		if prev, had, err := l.PutView(ctx, v); err != nil || !had || prev.Term != 3 || prev.Holder != "a" {
+			t.Fatalf("second put: prev=%+v had=%v err=%v", prev, had, err)
 		}
 		old := v
 		old.Term = 2
-		if err := l.PutView(ctx, old); !errors.Is(err, ledger.ErrConflict) {
+		if _, _, err := l.PutView(ctx, old); !errors.Is(err, ledger.ErrConflict) {
 			t.Fatalf("older term stored: %v", err)
 		}
 		got, ok, err := l.GetView(ctx, "g1")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -25,8 +27,9 @@ type View struct {
 const viewSK = "VIEW"
 
 // PutView stores v unless a newer term is already stored (an overlapping slower run never rolls
-// the view back); ErrConflict then.
-func (l *Ledger) PutView(ctx context.Context, v View) error {
+// the view back; ErrConflict then), and returns the view it replaced (ok false when none), all in
+// one request.
+func (l *Ledger) PutView(ctx context.Context, v View) (prev View, ok bool, err error) {
 	item := key(GroupKey(v.Group), viewSK)
 	item["kind"] = str("view")
 	item["group"] = str(v.Group)
@@ -41,11 +44,23 @@ func (l *Ledger) PutView(ctx context.Context, v View) error {
 	if v.Detail != "" {
 		item["detail"] = str(v.Detail)
 	}
-	err := l.put(ctx, item, "attribute_not_exists(pk) OR term <= :term", map[string]types.AttributeValue{":term": num(v.Term)})
-	if err != nil {
-		return fmt.Errorf("put view of %s at term %d: %w", v.Group, v.Term, err)
+	out, err := l.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(l.Table),
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR term <= :term"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":term": num(v.Term)},
+		ReturnValues:              types.ReturnValueAllOld,
+	})
+	if IsConditionFailed(err) {
+		err = ErrConflict
 	}
-	return nil
+	if err != nil {
+		return View{}, false, fmt.Errorf("put view of %s at term %d: %w", v.Group, v.Term, err)
+	}
+	if len(out.Attributes) == 0 {
+		return View{Group: v.Group}, false, nil
+	}
+	return viewOf(v.Group, out.Attributes), true, nil
 }
 
 // GetView reads the stored view of group; ok is false when none was stored yet.
@@ -57,6 +72,10 @@ func (l *Ledger) GetView(ctx context.Context, group string) (View, bool, error) 
 	if item == nil {
 		return View{Group: group}, false, nil
 	}
+	return viewOf(group, item), true, nil
+}
+
+func viewOf(group string, item map[string]types.AttributeValue) View {
 	return View{
 		Group:      group,
 		Term:       GetN(item, "term"),
@@ -67,5 +86,5 @@ func (l *Ledger) GetView(ctx context.Context, group string) (View, bool, error) 
 		Reachable:  GetBool(item, "reachable"),
 		SeenAt:     time.UnixMilli(GetN(item, "seen_at_ms")),
 		Detail:     GetS(item, "detail"),
-	}, true, nil
+	}
 }
