@@ -31,6 +31,9 @@ from X{i}#window.length(2) select sym, sum(vol) as sv insert all events into X2{
 from E{i}#window.timeBatch(300 ms) select band, count() as n group by band insert into EN{i};`,
 }
 
+// menuQuery instantiates template j with output streams suffixed by i.
+func menuQuery(j, i int) string { return strings.ReplaceAll(queryMenu[j], "{i}", fmt.Sprint(i)) }
+
 func genInputs(t *rapid.T) []string {
 	n := rapid.IntRange(1, 40).Draw(t, "n")
 	ts := int64(1_000_000)
@@ -72,8 +75,7 @@ func TestSnapshotRestoreReplayProperty(t *testing.T) {
 		k := rapid.IntRange(1, 3).Draw(t, "queries")
 		qs := make([]string, k)
 		for i := range qs {
-			qs[i] = rapid.SampledFrom(queryMenu).Draw(t, "query")
-			qs[i] = strings.ReplaceAll(qs[i], "{i}", fmt.Sprint(i)) // distinct output streams
+			qs[i] = menuQuery(rapid.IntRange(0, len(queryMenu)-1).Draw(t, "query"), i)
 		}
 		src := "@app:name('Prop')\n" + schema + strings.Join(qs, "\n")
 		a, err := engine.Compile("prop.siddhi", src)

@@ -54,8 +54,14 @@ type SnapshotHeader struct {
 	Clock       int64
 }
 
-// ReadSnapshotHeader checks a blob's magic, version and checksum and returns its header.
-func ReadSnapshotHeader(blob []byte) (SnapshotHeader, *decoder, error) {
+// ReadSnapshotHeader checks a blob's magic, version and checksum and returns its header, so
+// that a node can tell which app and sequence a stored snapshot belongs to.
+func ReadSnapshotHeader(blob []byte) (SnapshotHeader, error) {
+	h, _, err := readHeader(blob)
+	return h, err
+}
+
+func readHeader(blob []byte) (SnapshotHeader, *decoder, error) {
 	var h SnapshotHeader
 	if len(blob) < len(snapshotMagic)+1+4 || string(blob[:len(snapshotMagic)]) != snapshotMagic {
 		return h, nil, fmt.Errorf("snapshot: not a snapshot (bad magic): %w", ErrCorrupt)
@@ -76,7 +82,7 @@ func ReadSnapshotHeader(blob []byte) (SnapshotHeader, *decoder, error) {
 
 // SnapshotSeq reads LastSeq from a blob's header without a full restore.
 func SnapshotSeq(blob []byte) (uint64, error) {
-	h, _, err := ReadSnapshotHeader(blob)
+	h, _, err := readHeader(blob)
 	return h.LastSeq, err
 }
 
@@ -84,7 +90,7 @@ func SnapshotSeq(blob []byte) (uint64, error) {
 // Applying the inputs after the snapshot's LastSeq then yields exactly the outputs (ids and data)
 // of an uninterrupted run.
 func Restore(a *App, blob []byte) (*Runtime, error) {
-	h, d, err := ReadSnapshotHeader(blob)
+	h, d, err := readHeader(blob)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ package play
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -97,7 +98,12 @@ func run(app *engine.App, rt *engine.Runtime, stdin io.Reader, stdout, stderr io
 		in, err := app.DecodeInput(text)
 		if err != nil {
 			w.Flush()
-			fmt.Fprintf(stderr, "stdin:%d: %v\n", line, err)
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				fmt.Fprintf(stderr, "stdin:%d:%d: %v\n", line, se.Offset, err)
+			} else {
+				fmt.Fprintf(stderr, "stdin:%d: %v\n", line, err)
+			}
 			return ExitBad
 		}
 		in.Seq = base + uint64(line)

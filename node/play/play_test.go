@@ -83,3 +83,10 @@ func TestPlayExpiredFlagAndIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestPlayBadJSONHasColumn(t *testing.T) {
+	_, stderr, code := runPlay(t, "{\"tick\":1}\n{\"tick\":2,}\n", "testdata/stocks.siddhi")
+	if code != 2 || !strings.HasPrefix(stderr, "stdin:2:11: ") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}

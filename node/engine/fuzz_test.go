@@ -1,0 +1,160 @@
+package engine_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/streamha/streamha/node/engine"
+)
+
+// Seed apps for FuzzCompile; the committed corpus lives in testdata/fuzz/<FuzzName>/.
+var seedApps = []string{
+	schema + menuQuery(0, 0),
+	schema + menuQuery(3, 0),
+	schema + menuQuery(8, 0),
+	schema + menuQuery(9, 0),
+	schema + menuQuery(12, 0),
+	"@app:name('A')\n@sink(type='http', url='http://x')\ndefine stream S (a int, b string);\nfrom S[not (a > 1) or b == 'x'] select coalesce(b, 'y') as c, cast(a, 'long') * 2L as d insert into O;",
+	"define stream S (a int); from S#window.externalTimeBatch(a, 1 min 30 sec) select count(*) as c, distinctCount(a) as d having c > 1 insert current events into O;",
+	"from", "define stream", "@", "/* x", "'", "define stream S (a int); from every (e1=S -> e2=S) within 1 day select e1.a as x insert into O;",
+}
+
+func propApp(tb testing.TB) *engine.App {
+	return mustCompile(tb, "@app:name('Prop')\n"+schema+strings.Join([]string{
+		menuQuery(1, 1), menuQuery(3, 3), menuQuery(4, 4), menuQuery(6, 6), menuQuery(8, 8), menuQuery(10, 10),
+	}, "\n"))
+}
+
+// seedSnapshots returns snapshots of propApp after a few inputs.
+func seedSnapshots(tb testing.TB) [][]byte {
+	a := propApp(tb)
+	rt := engine.NewRuntime(a)
+	var blobs [][]byte
+	for i := 0; i < 12; i++ {
+		line := fmt.Sprintf(`{"stream":"S","ts":%d,"data":{"sym":"%c","price":%d,"vol":%d,"ets":%d}}`, 1000+i*150, 'a'+i%3, 10+i*9, i%10, 1000+i*150)
+		in, err := a.DecodeInput([]byte(line))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		in.Seq = uint64(i + 1)
+		if err := rt.Apply(in, nil); err != nil {
+			tb.Fatal(err)
+		}
+		if i%4 == 0 || i == 11 {
+			b, _ := rt.Snapshot()
+			blobs = append(blobs, b)
+		}
+	}
+	return blobs
+}
+
+func FuzzCompile(f *testing.F) {
+	for _, s := range seedApps {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		a, err := engine.Compile("fuzz.siddhi", src)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.siddhi:") {
+				t.Fatalf("error without location: %v", err)
+			}
+			return
+		}
+		rt := engine.NewRuntime(a)
+		if _, err := rt.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func FuzzRestore(f *testing.F) {
+	for _, b := range seedSnapshots(f) {
+		f.Add(b)
+	}
+	f.Add([]byte("SHASNAP\x01"))
+	a := propApp(f)
+	f.Fuzz(func(t *testing.T, blob []byte) {
+		rt, err := engine.Restore(a, blob)
+		if err != nil {
+			return
+		}
+		// a restored runtime must keep running without panics
+		in, _ := a.DecodeInput([]byte(`{"stream":"S","ts":99999,"data":{"sym":"a","price":50,"vol":7,"ets":99999}}`))
+		in.Seq = rt.LastSeq() + 1
+		if in.Seq == 0 {
+			return
+		}
+		_ = rt.Apply(in, func(*engine.Output) {})
+		_ = rt.Apply(engine.Input{Seq: in.Seq + 1, TS: 1 << 62}, func(*engine.Output) {})
+	})
+}
+
+func FuzzDecodeValues(f *testing.F) {
+	a := mustCompile(f, "define stream S (s string, i int, l long, d double, f float, b bool);")
+	s, _ := a.Stream("S")
+	f.Add(engine.AppendValues(nil, []engine.Value{engine.StringValue("x"), engine.IntValue(-1), engine.LongValue(1 << 40),
+		engine.DoubleValue(1.5), engine.FloatValue(2), engine.BoolValue(true)}))
+	f.Add(engine.AppendValues(nil, make([]engine.Value, 6)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vals, n, err := s.DecodeValues(b)
+		if err != nil {
+			return
+		}
+		if n > len(b) || len(vals) != 6 {
+			t.Fatalf("n %d len %d vals %d", n, len(b), len(vals))
+		}
+		again := engine.AppendValues(nil, vals)
+		if string(again) != string(b[:n]) {
+			t.Fatalf("re-encoding differs: %x vs %x", again, b[:n])
+		}
+	})
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	a := mustCompile(f, "define stream S (s string, i int, l long, d double, f float, b bool);")
+	s, _ := a.Stream("S")
+	f.Add(`{"s":"x","i":1,"l":2,"d":3.5,"f":4,"b":false,"_ts":5}`)
+	f.Add(`{"stream":"S","ts":1,"data":{"i":2}}`)
+	f.Add(`{"tick":12}`)
+	f.Add(`{"i":1e9,"l":-9223372036854775808}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		if vals, _, _, err := s.DecodeJSON([]byte(in)); err == nil {
+			if err := s.CheckValues(vals); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if inp, err := a.DecodeInput([]byte(in)); err == nil && inp.Stream != "" {
+			if err := s.CheckValues(inp.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestWriteFuzzCorpus regenerates testdata/fuzz seeds when STREAMHA_WRITE_CORPUS=1.
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("STREAMHA_WRITE_CORPUS") != "1" {
+		t.Skip("set STREAMHA_WRITE_CORPUS=1 to regenerate the seed corpus")
+	}
+	write := func(name string, i int, typ, val string) {
+		dir := filepath.Join("testdata", "fuzz", name)
+		os.MkdirAll(dir, 0o755)
+		body := "go test fuzz v1\n" + typ + "(" + val + ")\n"
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, s := range seedApps {
+		write("FuzzCompile", i, "string", strconv.Quote(s))
+	}
+	for i, b := range seedSnapshots(t) {
+		write("FuzzRestore", i, "[]byte", strconv.Quote(string(b)))
+	}
+	write("FuzzDecodeValues", 0, "[]byte", strconv.Quote(string(engine.AppendValues(nil, []engine.Value{engine.StringValue("x"), engine.IntValue(7), engine.NullValue(), engine.DoubleValue(2), engine.FloatValue(1), engine.BoolValue(false)}))))
+	write("FuzzDecodeJSON", 0, "string", strconv.Quote(`{"s":"x","i":1,"l":2,"d":3.5,"f":4,"b":false,"_ts":5}`))
+	write("FuzzDecodeJSON", 1, "string", strconv.Quote(`{"stream":"S","ts":1,"data":{"i":2}}`))
+}
