@@ -1,0 +1,348 @@
+package eventsync
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// ErrSessionClosed is returned to waiters when the session to the passive ends before their
+// inputs were acknowledged: those inputs are held by the active alone.
+var ErrSessionClosed = errors.New("sync session closed")
+
+// ErrRefused wraps the passive's reason for refusing a session.
+var ErrRefused = errors.New("refused by passive")
+
+// maxPending bounds the bytes waiting to be written to a slow passive; past it the session is
+// ended (and the passive must rejoin) rather than letting the active's memory grow.
+const maxPending = 128 << 20
+
+// DialConfig identifies the active to the passive.
+type DialConfig struct {
+	Group, NodeID string
+	Token         string
+	Term          int64
+	Logger        *slog.Logger
+}
+
+// Session is the active's link to one passive: inputs are appended without blocking and written
+// in batches; acknowledgements advance per-app positions that request handlers wait on.
+type Session struct {
+	conn net.Conn
+	log  *slog.Logger
+	Peer string
+	Term int64
+	Max  int64 // the passive's queue bound
+
+	mu       sync.Mutex
+	pending  []byte
+	spare    []byte
+	wake     chan struct{}
+	progress chan struct{} // closed and replaced at each ack and at close
+	closed   bool
+	err      error
+	acked    map[string]uint64
+	sent     map[string]uint64
+	started  map[string]bool
+	qBytes   int64
+	qEvents  int64
+	done     chan struct{}
+}
+
+// Dial connects to a passive's sync address and performs the handshake.
+func Dial(ctx context.Context, addr, peerID string, cfg DialConfig) (*Session, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("eventsync: dial %s: %w", addr, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	} else {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	}
+	r := bufio.NewReaderSize(c, 64<<10)
+	s, err := handshake(c, r, peerID, cfg)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("eventsync: handshake with %s at %s: %w", peerID, addr, err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	go s.writer()
+	go s.reader(r)
+	return s, nil
+}
+
+func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Session, error) {
+	var buf []byte
+	typ, p, err := readFrame(r, &buf)
+	if err != nil {
+		return nil, fmt.Errorf("read challenge: %w", err)
+	}
+	var ch challenge
+	if typ != typeChallenge {
+		return nil, fmt.Errorf("%w: expected challenge, got frame type %d", ErrMalformed, typ)
+	}
+	if err := ch.decode(p); err != nil {
+		return nil, err
+	}
+	if ch.NodeID != peerID {
+		return nil, fmt.Errorf("address belongs to node %q, not %q", ch.NodeID, peerID)
+	}
+	h := hello{Version: ProtocolVersion, Group: cfg.Group, From: cfg.NodeID, To: peerID, Term: cfg.Term}
+	h.MAC = mac(cfg.Token, ch.Nonce, &h)
+	if err := writeFrame(c, typeHello, h.encode()); err != nil {
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	typ, p, err = readFrame(r, &buf)
+	if err != nil {
+		return nil, fmt.Errorf("read welcome: %w", err)
+	}
+	switch typ {
+	case typeRefuse:
+		return nil, fmt.Errorf("%w: %s", ErrRefused, decodeReason(p))
+	case typeWelcome:
+	default:
+		return nil, fmt.Errorf("%w: expected welcome, got frame type %d", ErrMalformed, typ)
+	}
+	var w welcome
+	if err := w.decode(p); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Session{
+		conn: c, log: log.With("component", "eventsync-client", "passive", peerID), Peer: peerID, Term: cfg.Term,
+		Max: int64(w.MaxQueueBytes), wake: make(chan struct{}, 1), progress: make(chan struct{}),
+		acked: map[string]uint64{}, sent: map[string]uint64{}, started: map[string]bool{}, done: make(chan struct{}),
+	}, nil
+}
+
+// Start marks app as streaming on this session from now on: the caller has just captured a
+// snapshot point for it. Entries of apps not started are not sent.
+func (s *Session) Start(app string, seq uint64) {
+	s.mu.Lock()
+	s.started[app] = true
+	s.sent[app] = seq
+	if s.acked[app] < seq {
+		// Inputs up to the snapshot point need no acknowledgement: the snapshot will cover them.
+		s.acked[app] = seq
+	}
+	s.mu.Unlock()
+}
+
+// Started reports whether app streams on this session.
+func (s *Session) Started(app string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started[app]
+}
+
+// Send queues app's entries for the passive. It never blocks; it fails when the session is closed
+// or the passive has fallen too far behind (the session is then closed).
+func (s *Session) Send(app string, es []Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrSessionClosed
+	}
+	if !s.started[app] {
+		return nil
+	}
+	start := len(s.pending)
+	s.pending = append(s.pending, 0, 0, 0, 0, typeEntries)
+	s.pending = appendEntries(s.pending, app, es)
+	binary.BigEndian.PutUint32(s.pending[start:], uint32(len(s.pending)-start-4))
+	s.sent[app] = es[len(es)-1].Seq
+	if len(s.pending) > maxPending {
+		s.closeLocked(errors.New("passive too slow: send buffer full"))
+		return ErrSessionClosed
+	}
+	s.kick()
+	return nil
+}
+
+// Control tells the passive that a snapshot covering app up to seq is committed.
+func (s *Session) Control(app string, seq uint64, revision int64) {
+	m := control{App: app, Seq: seq, Revision: revision}
+	s.frame(typeControl, m.encode())
+}
+
+// Handover tells the passive the lease was released for it to take at once.
+func (s *Session) Handover(term int64) { s.frame(typeHandover, encodeTerm(term)) }
+
+func (s *Session) frame(typ uint8, p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.pending = appendFrame(s.pending, typ, p)
+	s.kick()
+}
+
+func (s *Session) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Session) writer() {
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		buf := s.pending
+		s.pending = s.spare[:0]
+		s.mu.Unlock()
+		if len(buf) == 0 {
+			continue
+		}
+		if _, err := s.conn.Write(buf); err != nil {
+			s.Close(fmt.Errorf("write: %w", err))
+			return
+		}
+		s.mu.Lock()
+		s.spare = buf[:0]
+		s.mu.Unlock()
+	}
+}
+
+func (s *Session) reader(r *bufio.Reader) {
+	var buf []byte
+	for {
+		typ, p, err := readFrame(r, &buf)
+		if err != nil {
+			s.Close(fmt.Errorf("read: %w", err))
+			return
+		}
+		switch typ {
+		case typeAck:
+			var a ack
+			if err := a.decode(p); err != nil {
+				s.Close(err)
+				return
+			}
+			s.mu.Lock()
+			for _, x := range a.Apps {
+				if x.Seq > s.acked[x.App] {
+					s.acked[x.App] = x.Seq
+				}
+			}
+			s.qBytes, s.qEvents = int64(a.QueueBytes), int64(a.QueueEvents)
+			close(s.progress)
+			s.progress = make(chan struct{})
+			s.mu.Unlock()
+		case typeError:
+			s.Close(fmt.Errorf("passive reported: %s", decodeReason(p)))
+			return
+		default:
+			s.Close(fmt.Errorf("%w: unexpected frame type %d from passive", ErrMalformed, typ))
+			return
+		}
+	}
+}
+
+// Wait blocks until the passive acknowledged app up to seq (nil), the session closed
+// (ErrSessionClosed) or ctx ended.
+func (s *Session) Wait(ctx context.Context, app string, seq uint64) error {
+	for {
+		s.mu.Lock()
+		if s.acked[app] >= seq {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return ErrSessionClosed
+		}
+		ch := s.progress
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Lag is the number of inputs sent but not yet acknowledged, over all apps.
+func (s *Session) Lag() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for app, sent := range s.sent {
+		if a := s.acked[app]; sent > a {
+			n += int64(sent - a)
+		}
+	}
+	return n
+}
+
+// QueueBytes is the passive's queue weight as last acknowledged.
+func (s *Session) QueueBytes() (bytes, events int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.qBytes, s.qEvents
+}
+
+// Done is closed when the session ends.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err is why the session ended.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Closed reports whether the session ended.
+func (s *Session) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close ends the session; waiters get ErrSessionClosed. Pending frames are flushed best-effort
+// only when err is nil (a clean close).
+func (s *Session) Close(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked(err)
+}
+
+func (s *Session) closeLocked(err error) {
+	if s.closed {
+		return
+	}
+	if err == nil && len(s.pending) > 0 {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = s.conn.Write(s.pending)
+	}
+	s.closed, s.err = true, err
+	s.conn.Close()
+	close(s.done)
+	close(s.progress)
+	s.progress = make(chan struct{})
+	if err != nil {
+		s.log.Warn("sync session closed", "err", err)
+	}
+}

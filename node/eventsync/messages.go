@@ -1,0 +1,206 @@
+package eventsync
+
+import "fmt"
+
+// ProtocolVersion is checked in the handshake; a node refuses a peer speaking another version.
+const ProtocolVersion = 1
+
+// Frame types. Each frame is u32 length (of type + payload) | u8 type | payload, big-endian.
+const (
+	typeChallenge uint8 = 1 // passive → active: nonce, passive node id
+	typeHello     uint8 = 2 // active → passive: group, ids, term, HMAC
+	typeWelcome   uint8 = 3 // passive → active: accepted, queue bound
+	typeRefuse    uint8 = 4 // passive → active: refused, reason; then close
+	typeEntries   uint8 = 5 // active → passive: ordered inputs of one app
+	typeControl   uint8 = 6 // active → passive: a snapshot covering app up to seq is committed
+	typeAck       uint8 = 7 // passive → active: cumulative per-app seq held, queue depth
+	typeHandover  uint8 = 8 // active → passive: lease released for a planned switchover
+	typeError     uint8 = 9 // either way: fatal session error, reason; then close
+)
+
+// Entry is one input of an app's log as it travels to the passive: an event (Stream set, Data the
+// engine's value encoding) or a clock tick (Stream ""). Key, when set, is the idempotency key of
+// the request that this entry ends, and KeyCount its number of events.
+type Entry struct {
+	Seq      uint64
+	TS       int64
+	Stream   string
+	Data     []byte
+	Key      string
+	KeyCount uint32
+}
+
+// Size is the entry's weight against the passive's queue bound.
+func (e *Entry) Size() int64 { return int64(48 + len(e.Stream) + len(e.Data) + len(e.Key)) }
+
+type challenge struct {
+	Nonce  []byte
+	NodeID string
+}
+
+type hello struct {
+	Version  uint16
+	Group    string
+	From, To string
+	Term     int64
+	MAC      []byte
+}
+
+type welcome struct{ MaxQueueBytes uint64 }
+
+type entries struct {
+	App     string
+	Entries []Entry
+}
+
+type control struct {
+	App      string
+	Seq      uint64
+	Revision int64
+}
+
+// AppSeq is the highest contiguous sequence the passive holds for an app.
+type AppSeq struct {
+	App string
+	Seq uint64
+}
+
+type ack struct {
+	QueueBytes  uint64
+	QueueEvents uint64
+	Apps        []AppSeq
+}
+
+func (m *challenge) encode() []byte {
+	var e enc
+	e.bytes(m.Nonce)
+	e.str(m.NodeID)
+	return e.b
+}
+
+func (m *challenge) decode(p []byte) error {
+	d := dec{b: p}
+	m.Nonce, m.NodeID = d.bytes(), d.str()
+	return d.done()
+}
+
+func (m *hello) encode() []byte {
+	var e enc
+	e.u16(m.Version)
+	e.str(m.Group)
+	e.str(m.From)
+	e.str(m.To)
+	e.i64(m.Term)
+	e.bytes(m.MAC)
+	return e.b
+}
+
+func (m *hello) decode(p []byte) error {
+	d := dec{b: p}
+	m.Version, m.Group, m.From, m.To, m.Term, m.MAC = d.u16(), d.str(), d.str(), d.str(), d.i64(), d.bytes()
+	return d.done()
+}
+
+func (m *welcome) encode() []byte {
+	var e enc
+	e.u64(m.MaxQueueBytes)
+	return e.b
+}
+
+func (m *welcome) decode(p []byte) error {
+	d := dec{b: p}
+	m.MaxQueueBytes = d.u64()
+	return d.done()
+}
+
+// appendEntries encodes an entries frame payload straight into dst.
+func appendEntries(dst []byte, app string, es []Entry) []byte {
+	e := enc{b: dst}
+	e.str(app)
+	e.u32(uint32(len(es)))
+	for i := range es {
+		x := &es[i]
+		e.u64(x.Seq)
+		e.i64(x.TS)
+		e.str(x.Stream)
+		e.bytes(x.Data)
+		e.str(x.Key)
+		e.u32(x.KeyCount)
+	}
+	return e.b
+}
+
+func (m *entries) decode(p []byte) error {
+	d := dec{b: p}
+	m.App = d.str()
+	n := d.count(8 + 8 + 2 + 4 + 2 + 4)
+	m.Entries = make([]Entry, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		m.Entries = append(m.Entries, Entry{Seq: d.u64(), TS: d.i64(), Stream: d.str(), Data: d.bytes(), Key: d.str(), KeyCount: d.u32()})
+	}
+	return d.done()
+}
+
+func (m *control) encode() []byte {
+	var e enc
+	e.str(m.App)
+	e.u64(m.Seq)
+	e.i64(m.Revision)
+	return e.b
+}
+
+func (m *control) decode(p []byte) error {
+	d := dec{b: p}
+	m.App, m.Seq, m.Revision = d.str(), d.u64(), d.i64()
+	return d.done()
+}
+
+func (m *ack) encode() []byte {
+	var e enc
+	e.u64(m.QueueBytes)
+	e.u64(m.QueueEvents)
+	e.u32(uint32(len(m.Apps)))
+	for _, a := range m.Apps {
+		e.str(a.App)
+		e.u64(a.Seq)
+	}
+	return e.b
+}
+
+func (m *ack) decode(p []byte) error {
+	d := dec{b: p}
+	m.QueueBytes, m.QueueEvents = d.u64(), d.u64()
+	n := d.count(2 + 8)
+	m.Apps = make([]AppSeq, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		m.Apps = append(m.Apps, AppSeq{App: d.str(), Seq: d.u64()})
+	}
+	return d.done()
+}
+
+func encodeReason(s string) []byte {
+	var e enc
+	e.str(s)
+	return e.b
+}
+
+func decodeReason(p []byte) string {
+	d := dec{b: p}
+	s := d.str()
+	if d.err != nil {
+		return fmt.Sprintf("(undecodable reason: %v)", d.err)
+	}
+	return s
+}
+
+func encodeTerm(t int64) []byte {
+	var e enc
+	e.i64(t)
+	return e.b
+}
+
+func decodeTerm(p []byte) (int64, error) {
+	d := dec{b: p}
+	t := d.i64()
+	return t, d.done()
+}

@@ -1,0 +1,296 @@
+package eventsync
+
+import (
+	"bufio"
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// ServerConfig configures the passive side of event sync.
+type ServerConfig struct {
+	Group, NodeID string
+	Token         string // auth_token; empty disables authentication
+	MaxQueueBytes int64
+	Logger        *slog.Logger
+	// Accept decides whether a session from node `from` under term may start: the node must be
+	// passive and term must not be older than the lease term it knows. A non-nil error refuses.
+	Accept func(term int64, from string) error
+	// OnHandover is called when the active announces it released the lease for a switchover.
+	OnHandover func(term int64)
+}
+
+// Server is the passive's event sync server: it authenticates the active, queues its inputs,
+// trims on control messages and acknowledges cumulatively.
+type Server struct {
+	cfg ServerConfig
+	log *slog.Logger
+
+	mu       sync.Mutex
+	q        *Queue
+	qTerm    int64 // term of the active whose inputs the queue holds
+	maxTerm  int64
+	conn     net.Conn
+	peer     string
+	lastErr  string
+	closed   bool
+	sessions sync.WaitGroup
+	ln       net.Listener
+}
+
+// NewServer returns a server with an empty queue.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger.With("component", "eventsync-server"), q: NewQueue(cfg.MaxQueueBytes)}
+}
+
+// Serve accepts sessions on ln until Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("eventsync: accept: %w", err)
+		}
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			s.serve(c)
+		}()
+	}
+}
+
+// Close stops accepting and ends the current session.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+	s.sessions.Wait()
+}
+
+// TakeQueue ends any session and hands the queue over for replay (promotion); the server keeps
+// a fresh empty queue.
+func (s *Server) TakeQueue() *Queue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+	q := s.q
+	s.q = NewQueue(s.cfg.MaxQueueBytes)
+	s.qTerm = 0
+	return q
+}
+
+// Reset ends any session and empties the queue (a demoted node rejoining as passive).
+func (s *Server) Reset() { s.TakeQueue() }
+
+// Stats reports the queue and session for status and metrics.
+type Stats struct {
+	Connected bool
+	Peer      string
+	Term      int64
+	Events    int64
+	Bytes     int64
+	Max       int64
+	LastError string
+	Apps      map[string]AppQueueStats
+}
+
+// AppQueueStats is one app's queue position.
+type AppQueueStats struct {
+	Last, Persisted uint64
+	Revision        int64
+}
+
+// Stats returns a consistent view of the server.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Connected: s.conn != nil, Peer: s.peer, Term: s.qTerm, Events: s.q.Len(), Bytes: s.q.Bytes(), Max: s.q.Max(), LastError: s.lastErr, Apps: map[string]AppQueueStats{}}
+	for _, a := range s.q.Apps() {
+		p, rev := s.q.Persisted(a)
+		st.Apps[a] = AppQueueStats{Last: s.q.Last(a), Persisted: p, Revision: rev}
+	}
+	return st
+}
+
+func (s *Server) fail(c net.Conn, reason string) {
+	s.mu.Lock()
+	s.lastErr = reason
+	s.mu.Unlock()
+	s.log.Warn("sync session refused or ended", "remote", c.RemoteAddr().String(), "reason", reason)
+}
+
+func (s *Server) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReaderSize(c, 256<<10)
+	h, err := s.handshake(c, r)
+	if err != nil {
+		s.fail(c, err.Error())
+		return
+	}
+	s.log.Info("sync session started", "active", h.From, "term", h.Term, "remote", c.RemoteAddr().String())
+	var buf []byte
+	for {
+		typ, p, err := readFrame(r, &buf)
+		if err != nil {
+			s.endSession(c, h, err)
+			return
+		}
+		if err := s.handle(c, h, typ, p); err != nil {
+			_ = writeFrame(c, typeError, encodeReason(err.Error()))
+			s.endSession(c, h, err)
+			return
+		}
+		if r.Buffered() == 0 {
+			if err := s.sendAck(c); err != nil {
+				s.endSession(c, h, err)
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) endSession(c net.Conn, h hello, err error) {
+	s.mu.Lock()
+	if s.conn == c {
+		s.conn = nil
+	}
+	s.mu.Unlock()
+	s.log.Info("sync session ended", "active", h.From, "term", h.Term, "reason", err.Error())
+}
+
+func (s *Server) handshake(c net.Conn, r *bufio.Reader) (hello, error) {
+	var h hello
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	nonce := newNonce()
+	ch := challenge{Nonce: nonce, NodeID: s.cfg.NodeID}
+	if err := writeFrame(c, typeChallenge, ch.encode()); err != nil {
+		return h, fmt.Errorf("send challenge: %w", err)
+	}
+	var buf []byte
+	typ, p, err := readFrame(r, &buf)
+	if err != nil {
+		return h, fmt.Errorf("read hello: %w", err)
+	}
+	if typ != typeHello {
+		return h, fmt.Errorf("%w: expected hello, got frame type %d", ErrMalformed, typ)
+	}
+	if err := h.decode(p); err != nil {
+		return h, fmt.Errorf("decode hello: %w", err)
+	}
+	refuse := func(reason string) (hello, error) {
+		_ = writeFrame(c, typeRefuse, encodeReason(reason))
+		return h, errors.New(reason)
+	}
+	switch {
+	case h.Version != ProtocolVersion:
+		return refuse(fmt.Sprintf("protocol version %d, want %d", h.Version, ProtocolVersion))
+	case h.Group != s.cfg.Group:
+		return refuse(fmt.Sprintf("group %q is not this node's group %q", h.Group, s.cfg.Group))
+	case h.To != s.cfg.NodeID:
+		return refuse(fmt.Sprintf("session is for node %q, this is %q", h.To, s.cfg.NodeID))
+	case !hmac.Equal(h.MAC, mac(s.cfg.Token, nonce, &h)):
+		return refuse("authentication failed (auth_token mismatch)")
+	}
+	if s.cfg.Accept != nil {
+		if err := s.cfg.Accept(h.Term, h.From); err != nil {
+			return refuse(err.Error())
+		}
+	}
+	s.mu.Lock()
+	if h.Term < s.maxTerm {
+		s.mu.Unlock()
+		return refuse(fmt.Sprintf("stale term %d: term %d already seen", h.Term, s.maxTerm))
+	}
+	s.maxTerm = h.Term
+	if s.qTerm != h.Term {
+		s.q = NewQueue(s.cfg.MaxQueueBytes)
+		s.qTerm = h.Term
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.conn, s.peer, s.lastErr = c, h.From, ""
+	s.mu.Unlock()
+	w := welcome{MaxQueueBytes: uint64(s.cfg.MaxQueueBytes)}
+	if err := writeFrame(c, typeWelcome, w.encode()); err != nil {
+		return h, fmt.Errorf("send welcome: %w", err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return h, nil
+}
+
+func (s *Server) handle(c net.Conn, h hello, typ uint8, p []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != c {
+		return errors.New("session replaced")
+	}
+	switch typ {
+	case typeEntries:
+		var m entries
+		if err := m.decode(p); err != nil {
+			return err
+		}
+		if err := s.q.Append(m.App, m.Entries); err != nil {
+			s.lastErr = err.Error()
+			return err
+		}
+	case typeControl:
+		var m control
+		if err := m.decode(p); err != nil {
+			return err
+		}
+		s.q.Trim(m.App, m.Seq, m.Revision)
+	case typeHandover:
+		t, err := decodeTerm(p)
+		if err != nil {
+			return err
+		}
+		if s.cfg.OnHandover != nil {
+			go s.cfg.OnHandover(t)
+		}
+	case typeError:
+		return fmt.Errorf("active reported: %s", decodeReason(p))
+	default:
+		return fmt.Errorf("%w: unexpected frame type %d", ErrMalformed, typ)
+	}
+	return nil
+}
+
+func (s *Server) sendAck(c net.Conn) error {
+	s.mu.Lock()
+	a := ack{QueueBytes: uint64(s.q.Bytes()), QueueEvents: uint64(s.q.Len())}
+	for _, name := range s.q.Apps() {
+		a.Apps = append(a.Apps, AppSeq{App: name, Seq: s.q.Last(name)})
+	}
+	s.mu.Unlock()
+	return writeFrame(c, typeAck, a.encode())
+}

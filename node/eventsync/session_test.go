@@ -1,0 +1,158 @@
+package eventsync
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func startServer(t *testing.T, cfg ServerConfig) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := NewServer(cfg)
+	go s.Serve(ln)
+	t.Cleanup(s.Close)
+	return s, ln.Addr().String()
+}
+
+func dial(t *testing.T, addr string, cfg DialConfig) (*Session, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return Dial(ctx, addr, "p", cfg)
+}
+
+func TestSessionStreamsAcksAndTrims(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", Token: "s3cret", MaxQueueBytes: 1 << 20})
+	s, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Token: "s3cret", Term: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(nil)
+	s.Start("app", 0)
+	for i := uint64(1); i <= 100; i += 10 {
+		es := make([]Entry, 10)
+		for j := range es {
+			es[j] = Entry{Seq: i + uint64(j), TS: 1000, Stream: "S", Data: []byte("x")}
+		}
+		if err := s.Send("app", es); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Wait(ctx, "app", 100); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if st := srv.Stats(); st.Events != 100 || !st.Connected || st.Peer != "a" {
+		t.Fatalf("server stats %+v", st)
+	}
+	s.Control("app", 60, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Stats().Events != 40 {
+		if time.Now().After(deadline) {
+			t.Fatalf("trim not applied: %+v", srv.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	q := srv.TakeQueue()
+	got, gaps := q.Replay("app", 60)
+	if len(got) != 40 || len(gaps) != 0 || got[0].Seq != 61 {
+		t.Fatalf("replay %d entries, gaps %v", len(got), gaps)
+	}
+	if err := s.Wait(ctx, "app", 101); !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("wait after the passive took its queue: %v, want ErrSessionClosed", err)
+	}
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", Token: "s3cret", MaxQueueBytes: 1 << 20,
+		Accept: func(term int64, from string) error {
+			if term < 5 {
+				return errors.New("stale term")
+			}
+			return nil
+		}})
+	cases := []struct {
+		name string
+		cfg  DialConfig
+		want string
+	}{
+		{"wrong token", DialConfig{Group: "g", NodeID: "a", Token: "guess", Term: 5}, "authentication failed"},
+		{"no token", DialConfig{Group: "g", NodeID: "a", Term: 5}, "authentication failed"},
+		{"wrong group", DialConfig{Group: "h", NodeID: "a", Token: "s3cret", Term: 5}, "group"},
+		{"stale term", DialConfig{Group: "g", NodeID: "a", Token: "s3cret", Term: 4}, "stale term"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := dial(t, addr, tc.cfg)
+			if err == nil || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want refusal mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestQueueFullEndsSessionLoudly(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", MaxQueueBytes: 1000})
+	s, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Term: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start("app", 0)
+	big := []Entry{{Seq: 1, Stream: "S", Data: make([]byte, 2000)}}
+	s.Send("app", big)
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("session not closed on a full queue")
+	}
+	if err := s.Err(); err == nil || !strings.Contains(err.Error(), "queue full") {
+		t.Fatalf("session error %v, want queue full", err)
+	}
+	if st := srv.Stats(); !strings.Contains(st.LastError, "queue full") || st.Events != 0 {
+		t.Fatalf("server stats %+v", st)
+	}
+}
+
+func TestGarbageOnThePortIsRefused(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", MaxQueueBytes: 1 << 20})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			break
+		}
+	}
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Stats().LastError == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("garbage not reported")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The server is still serving.
+	s, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Term: 1})
+	if err != nil {
+		t.Fatalf("after garbage: %v", err)
+	}
+	s.Close(nil)
+}
