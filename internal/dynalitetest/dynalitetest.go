@@ -102,7 +102,7 @@ func start(bin string) (*Server, error) {
 	}
 	cmd := exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--createTableMs", "0")
 	cmd.Dir = filepath.Dir(filepath.Dir(filepath.Dir(bin))) // the repository root
-	cmd.Stderr = os.Stderr // stdout only announces the port
+	cmd.Stderr = os.Stderr                                  // stdout only announces the port
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
