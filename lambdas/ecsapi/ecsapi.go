@@ -112,3 +112,7 @@ func DescribeService(ctx context.Context, api API, cluster, service string) (Ser
 	}
 	return h, nil
 }
+
+// FenceReasonPrefix starts every StopTask reason the alarm handler writes, so the restarter can
+// tell our own fencing from a crash.
+const FenceReasonPrefix = "streamha-alarmhandler:"

@@ -1,0 +1,60 @@
+// Command alarmhandler is the Lambda behind the stack's CloudWatch alarm state changes (runtime
+// provided.al2023, binary bootstrap, built with -tags lambda.norpc). It only wires
+// lambdas/alarmhandler to the environment.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/streamha/streamha/lambdas/alarmhandler"
+	"github.com/streamha/streamha/lambdas/clusterdb"
+	"github.com/streamha/streamha/lambdas/idempotency"
+	"github.com/streamha/streamha/lambdas/lambdaenv"
+	"github.com/streamha/streamha/lambdas/ledger"
+)
+
+func main() {
+	log := lambdaenv.Logger("alarmhandler")
+	env := &lambdaenv.Env{}
+	cfg := alarmhandler.ConfigFromEnv(env)
+	if env.Err != nil {
+		log.Error("bad configuration", "error", env.Err.Error())
+		os.Exit(1)
+	}
+	ctx := context.Background()
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Error("aws configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	h := &alarmhandler.Handler{Config: cfg, ECS: ecs.NewFromConfig(awsCfg), Log: log}
+	if cfg.DBURL != "" {
+		r, err := clusterdb.Open(ctx, cfg.DBURL, clusterdb.Options{})
+		if err != nil {
+			log.Error("cluster database URL unusable", "error", err.Error())
+		} else {
+			h.Reader = r
+		}
+	}
+	if cfg.LedgerTable != "" {
+		ddb := dynamodb.NewFromConfig(awsCfg)
+		h.Ledger = ledger.New(ddb, cfg.LedgerTable)
+		h.Once = &idempotency.Store{DB: ddb, Table: cfg.LedgerTable, Function: functionName("alarmhandler"), Expiry: cfg.IdemTTL}
+	} else {
+		log.Warn("LEDGER_TABLE not set: no ledger, no duplicate suppression")
+	}
+	lambda.Start(h.Handle)
+}
+
+func functionName(def string) string {
+	if n := os.Getenv("AWS_LAMBDA_FUNCTION_NAME"); n != "" {
+		return n
+	}
+	return def
+}
