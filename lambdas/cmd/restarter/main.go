@@ -1,0 +1,58 @@
+// Command restarter is the Lambda behind ECS "Task State Change" events of stopped node tasks
+// (runtime provided.al2023, binary bootstrap, built with -tags lambda.norpc). It only wires
+// lambdas/restarter to the environment.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/streamha/streamha/lambdas/clusterdb"
+	"github.com/streamha/streamha/lambdas/emf"
+	"github.com/streamha/streamha/lambdas/idempotency"
+	"github.com/streamha/streamha/lambdas/lambdaenv"
+	"github.com/streamha/streamha/lambdas/ledger"
+	"github.com/streamha/streamha/lambdas/restarter"
+)
+
+func main() {
+	log := lambdaenv.Logger("restarter")
+	env := &lambdaenv.Env{}
+	cfg := restarter.ConfigFromEnv(env)
+	if env.Err != nil {
+		log.Error("bad configuration", "error", env.Err.Error())
+		os.Exit(1)
+	}
+	ctx := context.Background()
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Error("aws configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	h := &restarter.Handler{Config: cfg, ECS: ecs.NewFromConfig(awsCfg), Metrics: emf.NewWriter(cfg.Namespace, os.Stdout), Log: log}
+	if cfg.DBURL != "" {
+		r, err := clusterdb.Open(ctx, cfg.DBURL, clusterdb.Options{})
+		if err != nil {
+			log.Error("cluster database URL unusable; naming nodes from events", "error", err.Error())
+		} else {
+			h.Finder = r
+		}
+	}
+	if cfg.LedgerTable != "" {
+		ddb := dynamodb.NewFromConfig(awsCfg)
+		h.Ledger = ledger.New(ddb, cfg.LedgerTable)
+		name := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
+		if name == "" {
+			name = "restarter"
+		}
+		h.Once = &idempotency.Store{DB: ddb, Table: cfg.LedgerTable, Function: name, Expiry: cfg.IdemTTL}
+	} else {
+		log.Warn("LEDGER_TABLE not set: no ledger, no backoff memory, no duplicate suppression")
+	}
+	lambda.Start(h.Handle)
+}
