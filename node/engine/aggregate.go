@@ -37,12 +37,24 @@ func (s aggSpec) resultType() Type {
 
 // aggState is the running state of one aggregate in one group.
 type aggState struct {
-	n        int64 // values counted (non-null, or events for count())
-	isum     int64
-	fsum     float64
+	n    int64 // values counted (non-null, or events for count())
+	isum int64
+	fsum float64 // sum; for min/max without removals (no window), isum or fsum holds the extreme
+	x    *aggExt // only for windowed min/max and distinctCount
+}
+
+// aggExt is the rarely needed, pointer-heavy part of an aggregate's state.
+type aggExt struct {
 	dq       []Value // min/max candidates; dq[head:] is the live deque
 	head     int
 	distinct map[string]int64
+}
+
+func (st *aggState) ext() *aggExt {
+	if st.x == nil {
+		st.x = &aggExt{}
+	}
+	return st.x
 }
 
 // better reports whether a should displace b at the back of the deque.
@@ -72,23 +84,27 @@ func (st *aggState) add(s *aggSpec, v Value, noRemove bool, buf []byte) []byte {
 		}
 	case aggMin, aggMax:
 		if noRemove {
-			if len(st.dq) == 0 {
-				st.dq = append(st.dq, v)
-			} else if s.better(v, st.dq[0]) {
-				st.dq[0] = v
+			if st.n == 1 || s.better(v, st.best(s)) {
+				if v.t == TypeInt || v.t == TypeLong {
+					st.isum = int64(v.n)
+				} else {
+					st.fsum = v.Double()
+				}
 			}
 			return buf
 		}
-		for len(st.dq) > st.head && s.better(v, st.dq[len(st.dq)-1]) {
-			st.dq = st.dq[:len(st.dq)-1]
+		x := st.ext()
+		for len(x.dq) > x.head && s.better(v, x.dq[len(x.dq)-1]) {
+			x.dq = x.dq[:len(x.dq)-1]
 		}
-		st.dq = append(st.dq, v)
+		x.dq = append(x.dq, v)
 	case aggDistinct:
 		buf = appendValue(buf[:0], v)
-		if st.distinct == nil {
-			st.distinct = make(map[string]int64)
+		x := st.ext()
+		if x.distinct == nil {
+			x.distinct = make(map[string]int64)
 		}
-		st.distinct[string(buf)]++
+		x.distinct[string(buf)]++
 	}
 	return buf
 }
@@ -113,22 +129,25 @@ func (st *aggState) remove(s *aggSpec, v Value, buf []byte) []byte {
 			st.isum, st.fsum = 0, 0
 		}
 	case aggMin, aggMax:
-		if st.head < len(st.dq) && compareValues(st.dq[st.head], v) == 0 {
-			st.dq[st.head] = Value{}
-			st.head++
-			if st.head == len(st.dq) {
-				st.dq, st.head = st.dq[:0], 0
-			} else if st.head > 32 && st.head*2 > len(st.dq) {
-				n := copy(st.dq, st.dq[st.head:])
-				st.dq, st.head = st.dq[:n], 0
+		x := st.ext()
+		if x.head < len(x.dq) && compareValues(x.dq[x.head], v) == 0 {
+			x.dq[x.head] = Value{}
+			x.head++
+			if x.head == len(x.dq) {
+				x.dq, x.head = x.dq[:0], 0
+			} else if x.head > 32 && x.head*2 > len(x.dq) {
+				n := copy(x.dq, x.dq[x.head:])
+				clear(x.dq[n:])
+				x.dq, x.head = x.dq[:n], 0
 			}
 		}
 	case aggDistinct:
 		buf = appendValue(buf[:0], v)
-		if c := st.distinct[string(buf)]; c <= 1 {
-			delete(st.distinct, string(buf))
+		x := st.ext()
+		if c := x.distinct[string(buf)]; c <= 1 {
+			delete(x.distinct, string(buf))
 		} else {
-			st.distinct[string(buf)] = c - 1
+			x.distinct[string(buf)] = c - 1
 		}
 	}
 	return buf
@@ -139,7 +158,10 @@ func (st *aggState) value(s *aggSpec) Value {
 	case aggCount:
 		return LongValue(st.n)
 	case aggDistinct:
-		return LongValue(int64(len(st.distinct)))
+		if st.x == nil {
+			return LongValue(0)
+		}
+		return LongValue(int64(len(st.x.distinct)))
 	}
 	if st.n == 0 {
 		return Value{}
@@ -156,9 +178,25 @@ func (st *aggState) value(s *aggSpec) Value {
 		}
 		return DoubleValue(st.fsum / float64(st.n))
 	case aggMin, aggMax:
-		if st.head < len(st.dq) {
-			return st.dq[st.head]
+		if st.x == nil {
+			return st.best(s)
+		}
+		if st.x.head < len(st.x.dq) {
+			return st.x.dq[st.x.head]
 		}
 	}
 	return Value{}
+}
+
+// best returns the extreme kept in isum/fsum by min/max without removals.
+func (st *aggState) best(s *aggSpec) Value {
+	switch s.argT {
+	case TypeInt:
+		return IntValue(int32(st.isum))
+	case TypeLong:
+		return LongValue(st.isum)
+	case TypeFloat:
+		return FloatValue(float32(st.fsum))
+	}
+	return DoubleValue(st.fsum)
 }

@@ -80,6 +80,25 @@ func (d *decoder) bytes() []byte {
 	return s
 }
 
+// section reads a block prefixed by a little-endian 8-byte length.
+func (d *decoder) section() []byte {
+	if d.err != nil {
+		return nil
+	}
+	if len(d.b) < 8 {
+		d.fail("truncated section length")
+		return nil
+	}
+	n := binary.LittleEndian.Uint64(d.b)
+	if n > uint64(len(d.b)-8) {
+		d.fail("truncated section")
+		return nil
+	}
+	s := d.b[8 : 8+n]
+	d.b = d.b[8+n:]
+	return s
+}
+
 func (d *decoder) str() string { return string(d.bytes()) }
 
 func (d *decoder) f64() float64 {

@@ -41,11 +41,12 @@ type Runtime struct {
 	queries []*queryRT
 	timed   []*queryRT
 
-	emit  func(*Output)
-	seq   uint64
-	out   Output
-	idBuf []byte
-	slab  []Value
+	emit     func(*Output)
+	seq      uint64
+	out      Output
+	idBuf    []byte
+	slab     []Value
+	snapHint int // size of the last snapshot, to size the next buffer
 }
 
 // NewRuntime creates a Runtime with empty state, LastSeq 0 and the clock unset.

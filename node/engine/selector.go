@@ -1,14 +1,9 @@
 package engine
 
-// selector applies select/group by/having to a query's window output. It keeps one group of
-// aggregate states per group-by key; in batch mode it collapses each batch to the last row per
+// selector applies select/group by/having to a query's window output. It keeps the aggregate
+// states of each group-by key (one group without group by) in a flat slice indexed by the
+// group's index in a groupTable; in batch mode it collapses each batch to the last row per
 // (kind, group), as Siddhi does for batch windows with aggregates.
-
-type group struct {
-	key   string
-	count int64 // events currently in the group; the group is dropped at zero
-	aggs  []aggState
-}
 
 type pendRow struct {
 	kind evKind
@@ -19,8 +14,8 @@ type pendRow struct {
 type selector struct {
 	p      *selPlan
 	q      *queryRT
-	groups map[string]*group
-	single *group
+	groups *groupTable
+	states []aggState // len(p.aggs) per group
 	key    []byte
 	tmp    []byte
 	f      frame
@@ -34,49 +29,47 @@ type selector struct {
 
 func newSelector(p *queryPlan, q *queryRT) *selector {
 	s := &selector{p: p.sel, q: q, row: make([]Value, len(p.sel.items)), aggv: make([]Value, len(p.sel.aggs))}
-	if len(p.sel.groupBy) > 0 {
-		s.groups = make(map[string]*group)
+	if len(p.sel.aggs) > 0 {
+		s.groups = newGroupTable()
 	}
 	s.f.aggs = s.aggv
 	return s
 }
 
-func (s *selector) newGroup(key string) *group {
-	return &group{key: key, aggs: make([]aggState, len(s.p.aggs))}
-}
-
-// lookup finds the group of the event in s.f (creating it when create is set).
-func (s *selector) lookup(create bool) *group {
-	if s.groups == nil {
-		if s.single == nil && create {
-			s.single = s.newGroup("")
-		}
-		return s.single
-	}
+// groupKey encodes the group-by values of the event in s.f into s.key.
+func (s *selector) groupKey() {
 	s.key = s.key[:0]
 	for _, fn := range s.p.groupBy {
 		s.key = appendValue(s.key, fn(&s.f))
 	}
-	g := s.groups[string(s.key)]
-	if g == nil && create {
-		g = s.newGroup(string(s.key))
-		s.groups[g.key] = g
+}
+
+// lookup finds the group of the event in s.f (creating it when create is set), or -1.
+func (s *selector) lookup(create bool) int {
+	s.groupKey()
+	g, added := s.groups.lookup(s.key, create)
+	if added {
+		s.states = append(s.states, make([]aggState, len(s.p.aggs))...)
 	}
 	return g
 }
 
-func (s *selector) drop(g *group) {
-	if s.groups == nil {
-		s.single = nil
-	} else {
-		delete(s.groups, g.key)
+func (s *selector) drop(g int) {
+	na := len(s.p.aggs)
+	last := s.groups.len() - 1
+	s.groups.remove(g)
+	if g != last {
+		copy(s.states[g*na:(g+1)*na], s.states[last*na:(last+1)*na])
 	}
+	clear(s.states[last*na:])
+	s.states = s.states[:last*na]
 }
 
 func (s *selector) reset() {
-	s.single = nil
 	if s.groups != nil {
-		clear(s.groups)
+		s.groups.reset()
+		clear(s.states)
+		s.states = s.states[:0]
 	}
 }
 
@@ -87,12 +80,13 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 	}
 	s.f.ev, s.f.ts = ev.vals, ev.ts
 	hasAgg := len(s.p.aggs) > 0
-	var g *group
+	g := -1
 	if hasAgg {
 		g = s.lookup(k == kCurrent)
+		na := len(s.p.aggs)
 		for i := range s.p.aggs {
 			sp := &s.p.aggs[i]
-			if g == nil {
+			if g < 0 {
 				s.aggv[i] = (&aggState{}).value(sp)
 				continue
 			}
@@ -100,7 +94,7 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 			if sp.arg != nil {
 				v = sp.arg(&s.f)
 			}
-			st := &g.aggs[i]
+			st := &s.states[g*na+i]
 			if k == kCurrent {
 				s.tmp = st.add(sp, v, s.p.noRemove, s.tmp)
 			} else {
@@ -108,18 +102,19 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 			}
 			s.aggv[i] = st.value(sp)
 		}
-		if g != nil {
+		if g >= 0 {
+			rec := &s.groups.recs[g]
 			if k == kCurrent {
-				g.count++
+				rec.count++
 			} else {
-				g.count--
+				rec.count--
 			}
 		}
 	}
 	for i, fn := range s.p.items {
 		s.row[i] = fn(&s.f)
 	}
-	if g != nil && g.count <= 0 {
+	if g >= 0 && s.groups.recs[g].count <= 0 {
 		s.drop(g)
 	}
 	if !s.q.wants(k) {
@@ -142,10 +137,7 @@ func (s *selector) collect(r *Runtime, k evKind, ts int64) {
 	if s.pendIdx == nil {
 		s.pendIdx = make(map[string]int)
 	}
-	s.key = append(s.key, byte(k)) // s.key holds the group key from lookup (empty without group by)
-	if s.groups == nil {
-		s.key = append(s.key[:0], byte(k))
-	}
+	s.key = append(s.key, byte(k)) // s.key holds the group key from lookup
 	if i, ok := s.pendIdx[string(s.key)]; ok {
 		copy(s.pend[i].vals, s.row)
 		s.pend[i].ts = ts

@@ -7,7 +7,7 @@ import (
 )
 
 // Snapshot layout (version 1): "SHASNAP" magic, version byte, app name, fingerprint, last seq,
-// clock, query count, then per query its name and a length-prefixed state section (window,
+// clock, query count, then per query its name and a state section prefixed by its 8-byte length (window,
 // aggregate groups or pattern partials); a CRC-32 (IEEE) of everything before ends the blob.
 
 const (
@@ -19,7 +19,15 @@ const (
 // The blob is versioned, self-describing and checksummed; it includes LastSeq and the clock,
 // from which pending timers follow (window deadlines are derived from window contents).
 func (r *Runtime) Snapshot() ([]byte, error) {
-	b := make([]byte, 0, 256)
+	hint := r.snapHint
+	if hint == 0 {
+		for _, q := range r.queries {
+			if q.sel.groups != nil {
+				hint += q.sel.groups.len() * (24 + 14*len(q.sel.p.aggs))
+			}
+		}
+	}
+	b := make([]byte, 0, max(256, hint+hint/8))
 	b = append(b, snapshotMagic...)
 	b = append(b, snapshotVersion)
 	b = appendStr(b, r.app.name)
@@ -27,22 +35,23 @@ func (r *Runtime) Snapshot() ([]byte, error) {
 	b = binary.AppendUvarint(b, r.lastSeq)
 	b = binary.AppendVarint(b, r.clock)
 	b = binary.AppendUvarint(b, uint64(len(r.queries)))
-	var sec []byte
 	for _, q := range r.queries {
 		b = appendStr(b, q.plan.name)
-		sec = sec[:0]
+		at := len(b)
+		b = append(b, make([]byte, 8)...) // section length, patched below
 		if q.pat != nil {
-			sec = q.pat.encode(sec)
+			b = q.pat.encode(b)
 		} else {
 			if q.win != nil {
-				sec = q.win.encode(sec)
+				b = q.win.encode(b)
 			}
-			sec = q.sel.encode(sec)
+			b = q.sel.encode(b)
 		}
-		b = binary.AppendUvarint(b, uint64(len(sec)))
-		b = append(b, sec...)
+		binary.LittleEndian.PutUint64(b[at:], uint64(len(b)-at-8))
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), nil
+	b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	r.snapHint = len(b)
+	return b, nil
 }
 
 // SnapshotHeader is what a blob says about itself without a full restore.
@@ -107,7 +116,7 @@ func Restore(a *App, blob []byte) (*Runtime, error) {
 		if name := d.str(); d.err == nil && name != q.plan.name {
 			return nil, fmt.Errorf("restore: snapshot query %q, want %q: %w", name, q.plan.name, ErrCorrupt)
 		}
-		sd := &decoder{b: d.bytes()}
+		sd := &decoder{b: d.section()}
 		if d.err != nil {
 			break
 		}

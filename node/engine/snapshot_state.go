@@ -90,86 +90,82 @@ func (w *extBatchWin) decode(d *decoder, def *StreamDef) error {
 	return d.err
 }
 
-func appendGroup(dst []byte, g *group) []byte {
-	dst = appendStr(dst, g.key)
-	dst = binary.AppendVarint(dst, g.count)
-	for i := range g.aggs {
-		st := &g.aggs[i]
-		dst = binary.AppendVarint(dst, st.n)
-		dst = binary.AppendVarint(dst, st.isum)
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(st.fsum))
-		live := st.dq[st.head:]
-		dst = binary.AppendUvarint(dst, uint64(len(live)))
-		dst = AppendValues(dst, live)
-		dst = binary.AppendUvarint(dst, uint64(len(st.distinct)))
-		for k, c := range st.distinct {
-			dst = appendStr(dst, k)
-			dst = binary.AppendVarint(dst, c)
-		}
-	}
-	return dst
-}
-
 func (s *selector) encode(dst []byte) []byte {
-	dst = appendBool(dst, s.single != nil)
-	if s.single != nil {
-		dst = appendGroup(dst, s.single)
+	if s.groups == nil {
+		return binary.AppendUvarint(dst, 0)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(s.groups)))
-	for _, g := range s.groups {
-		dst = appendGroup(dst, g)
+	na := len(s.p.aggs)
+	dst = binary.AppendUvarint(dst, uint64(s.groups.len()))
+	for g := range s.groups.recs {
+		key := s.groups.key(g)
+		dst = binary.AppendUvarint(dst, uint64(len(key)))
+		dst = append(dst, key...)
+		dst = binary.AppendVarint(dst, s.groups.recs[g].count)
+		for i := range na {
+			st := &s.states[g*na+i]
+			dst = binary.AppendVarint(dst, st.n)
+			dst = binary.AppendVarint(dst, st.isum)
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(st.fsum))
+			if st.x == nil {
+				dst = append(dst, 0, 0)
+				continue
+			}
+			live := st.x.dq[st.x.head:]
+			dst = binary.AppendUvarint(dst, uint64(len(live)))
+			dst = AppendValues(dst, live)
+			dst = binary.AppendUvarint(dst, uint64(len(st.x.distinct)))
+			for k, c := range st.x.distinct {
+				dst = appendStr(dst, k)
+				dst = binary.AppendVarint(dst, c)
+			}
+		}
 	}
 	return dst
-}
-
-// decodeGroup fills g (whose aggs slice is preallocated) from the snapshot.
-func (s *selector) decodeGroup(d *decoder, g *group) {
-	g.key = d.str()
-	g.count = d.varint()
-	for i := range g.aggs {
-		st := &g.aggs[i]
-		st.n, st.isum, st.fsum = d.varint(), d.varint(), d.f64()
-		if n := d.count(1); n > 0 {
-			st.dq = make([]Value, n)
-			for j := range st.dq {
-				st.dq[j] = d.value()
-			}
-		}
-		if n := d.count(2); n > 0 {
-			st.distinct = make(map[string]int64, n)
-			for j := 0; j < n && d.err == nil; j++ {
-				k := d.str()
-				st.distinct[k] = d.varint()
-			}
-		}
-	}
 }
 
 func (s *selector) decode(d *decoder) error {
 	na := len(s.p.aggs)
-	if d.bool1() {
-		if s.groups != nil {
-			d.fail("single group in a query with group by")
-			return d.err
-		}
-		s.single = s.newGroup("")
-		s.decodeGroup(d, s.single)
-	}
 	n := d.count(2 + na*11)
 	if n > 0 && s.groups == nil {
-		d.fail("groups in a query without group by")
+		d.fail("groups in a query without aggregates")
 	}
-	if d.err != nil || s.groups == nil {
+	if d.err != nil || n == 0 {
 		return d.err
 	}
-	gs := make([]group, n)
-	states := make([]aggState, n*na)
-	s.groups = make(map[string]*group, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		g := &gs[i]
-		g.aggs = states[i*na : (i+1)*na : (i+1)*na]
-		s.decodeGroup(d, g)
-		s.groups[g.key] = g
+	s.groups.reserve(n)
+	s.states = make([]aggState, 0, n*na)
+	for range n {
+		key := d.bytes()
+		count := d.varint()
+		if d.err != nil {
+			return d.err
+		}
+		g, added := s.groups.lookup(key, true)
+		if !added {
+			d.fail("duplicate group key")
+			return d.err
+		}
+		s.groups.recs[g].count = count
+		s.states = append(s.states, make([]aggState, na)...)
+		for i := range na {
+			st := &s.states[g*na+i]
+			st.n, st.isum, st.fsum = d.varint(), d.varint(), d.f64()
+			if m := d.count(1); m > 0 {
+				x := st.ext()
+				x.dq = make([]Value, m)
+				for j := range x.dq {
+					x.dq[j] = d.value()
+				}
+			}
+			if m := d.count(2); m > 0 {
+				x := st.ext()
+				x.distinct = make(map[string]int64, m)
+				for j := 0; j < m && d.err == nil; j++ {
+					k := d.str()
+					x.distinct[k] = d.varint()
+				}
+			}
+		}
 	}
 	return d.err
 }

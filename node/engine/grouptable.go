@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"bytes"
+	"hash/maphash"
+)
+
+// groupTable maps group-by keys to dense group indexes with no heap object per key: keys live
+// in one byte arena and the index is an open-addressing table (linear probing, backward-shift
+// deletion). The GC has almost nothing to scan, and snapshots read groups sequentially in a
+// deterministic order (insertion order, changed only by swap-removal).
+type groupTable struct {
+	seed    maphash.Seed
+	slots   []int32 // -1 empty, else index into recs; len is a power of two
+	recs    []groupRec
+	arena   []byte
+	garbage int // arena bytes of deleted keys
+}
+
+type groupRec struct {
+	hash  uint64
+	off   int
+	n     int
+	count int64 // events currently in the group; the group is deleted at zero
+}
+
+func newGroupTable() *groupTable {
+	t := &groupTable{seed: maphash.MakeSeed()}
+	t.resize(8)
+	return t
+}
+
+func (t *groupTable) len() int { return len(t.recs) }
+
+func (t *groupTable) key(i int) []byte {
+	r := &t.recs[i]
+	return t.arena[r.off : r.off+r.n]
+}
+
+func (t *groupTable) resize(n int) {
+	t.slots = make([]int32, n)
+	for i := range t.slots {
+		t.slots[i] = -1
+	}
+	mask := uint64(n - 1)
+	for i := range t.recs {
+		j := t.recs[i].hash & mask
+		for t.slots[j] >= 0 {
+			j = (j + 1) & mask
+		}
+		t.slots[j] = int32(i)
+	}
+}
+
+// find returns the slot holding key, or the empty slot where it would go.
+func (t *groupTable) find(key []byte, h uint64) (slot uint64, found bool) {
+	mask := uint64(len(t.slots) - 1)
+	for j := h & mask; ; j = (j + 1) & mask {
+		s := t.slots[j]
+		if s < 0 {
+			return j, false
+		}
+		r := &t.recs[s]
+		if r.hash == h && bytes.Equal(t.arena[r.off:r.off+r.n], key) {
+			return j, true
+		}
+	}
+}
+
+// lookup returns the index of key's group, adding it when create is set (-1 when absent).
+func (t *groupTable) lookup(key []byte, create bool) (int, bool) {
+	h := maphash.Bytes(t.seed, key)
+	j, found := t.find(key, h)
+	if found {
+		return int(t.slots[j]), false
+	}
+	if !create {
+		return -1, false
+	}
+	if (len(t.recs)+1)*4 > len(t.slots)*3 {
+		t.resize(len(t.slots) * 2)
+		j, _ = t.find(key, h)
+	}
+	t.slots[j] = int32(len(t.recs))
+	t.recs = append(t.recs, groupRec{hash: h, off: len(t.arena), n: len(key)})
+	t.arena = append(t.arena, key...)
+	return len(t.recs) - 1, true
+}
+
+// remove deletes group i; the last group moves to index i (the caller moves its states too).
+func (t *groupTable) remove(i int) {
+	mask := uint64(len(t.slots) - 1)
+	j, _ := t.find(t.key(i), t.recs[i].hash)
+	// backward-shift deletion keeps probe sequences intact without tombstones
+	for {
+		t.slots[j] = -1
+		k := j
+		for {
+			k = (k + 1) & mask
+			s := t.slots[k]
+			if s < 0 {
+				goto moved
+			}
+			home := t.recs[s].hash & mask
+			// move s back to j unless its home lies cyclically in (j, k]
+			if (j < k && (home <= j || home > k)) || (j > k && home <= j && home > k) {
+				t.slots[j] = s
+				j = k
+				break
+			}
+		}
+	}
+moved:
+	t.garbage += t.recs[i].n
+	last := len(t.recs) - 1
+	if i != last {
+		lj, _ := t.find(t.key(last), t.recs[last].hash)
+		t.slots[lj] = int32(i)
+		t.recs[i] = t.recs[last]
+	}
+	t.recs = t.recs[:last]
+	if t.garbage > 1<<16 && t.garbage*2 > len(t.arena) {
+		t.compact()
+	}
+}
+
+func (t *groupTable) compact() {
+	arena := make([]byte, 0, len(t.arena)-t.garbage+64)
+	for i := range t.recs {
+		r := &t.recs[i]
+		off := len(arena)
+		arena = append(arena, t.arena[r.off:r.off+r.n]...)
+		r.off = off
+	}
+	t.arena, t.garbage = arena, 0
+}
+
+func (t *groupTable) reset() {
+	if len(t.recs) == 0 {
+		return
+	}
+	for i := range t.slots {
+		t.slots[i] = -1
+	}
+	t.recs, t.arena, t.garbage = t.recs[:0], t.arena[:0], 0
+}
+
+// reserve sizes the table for n groups (used by restore).
+func (t *groupTable) reserve(n int) {
+	size := len(t.slots)
+	for n*4 > size*3 {
+		size *= 2
+	}
+	if size != len(t.slots) {
+		t.resize(size)
+	}
+}
