@@ -57,7 +57,7 @@ func BenchmarkLengthBatchGroupBy(b *testing.B) {
 }
 
 func BenchmarkPattern(b *testing.B) {
-	runBench(b, `from every e1=S[vol == 9] -> e2=S[sym == e1.sym and price > e1.price] within 100 ms
+	runBench(b, `from every e1=S[vol == 9] -> e2=S[sym == e1.sym and price >= e1.price] within 100 ms
 select e1.sym as sym, e1.price as p1, e2.price as p2 insert into O;`, benchInputs(1<<16, 100, 1))
 }
 
