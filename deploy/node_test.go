@@ -1,0 +1,144 @@
+package deploy_test
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/streamha/streamha/deploy"
+	"github.com/streamha/streamha/node/config"
+)
+
+// activePath is the node's active-only endpoint. node/ exports no constant for it yet
+// (e.g. rest.ActivePath); until it does, the literal from the node's REST contract.
+const activePath = "/ha/active"
+
+type container struct {
+	env, secrets map[string]string
+	raw          any
+}
+
+func nodeContainer(t *testing.T, params map[string]string) container {
+	t.Helper()
+	rs, _ := MustResources(t, params)
+	td := MustResource(t, rs, "NodeTaskDefinition", "AWS::ECS::TaskDefinition").Properties
+	c := get(td, "ContainerDefinitions", "0")
+	out := container{env: map[string]string{}, secrets: map[string]string{}, raw: c}
+	for _, e := range list(c, "Environment") {
+		out.env[str(e, "Name")] = str(e, "Value")
+	}
+	for _, s := range list(c, "Secrets") {
+		out.secrets[str(s, "Name")] = str(s, "ValueFrom")
+	}
+	return out
+}
+
+func TestTaskDefinitionVariablesAreNodeKeys(t *testing.T) {
+	c := nodeContainer(t, nil)
+	known := map[string]bool{}
+	for _, k := range config.Keys() {
+		known[k.Env] = true
+	}
+	for name := range c.env {
+		if !known[name] {
+			t.Errorf("environment %s is not a node configuration key", name)
+		}
+	}
+	for name := range c.secrets {
+		if !known[name] {
+			t.Errorf("secret %s is not a node configuration key", name)
+		}
+	}
+	for _, want := range []string{config.EnvName("cluster_db"), config.EnvName("auth_token")} {
+		if c.secrets[want] == "" {
+			t.Errorf("%s must come from Secrets Manager", want)
+		}
+	}
+	for _, k := range []string{"rest_listen", "sync_listen", "tcp_listen"} {
+		host, _, _ := net.SplitHostPort(c.env[config.EnvName(k)])
+		if host != "0.0.0.0" {
+			t.Errorf("%s = %q: in ECS the node must listen on 0.0.0.0", k, c.env[config.EnvName(k)])
+		}
+	}
+	stop, _ := strconv.Atoi(str(c.raw, "StopTimeout"))
+	if stop < 60 || stop > 120 {
+		t.Errorf("StopTimeout %d: want 60..120 s (drain, persist, hand over; Fargate allows at most 120)", stop)
+	}
+	hc := strings.Join(deploy.Strings(get(c.raw, "HealthCheck", "Command")), " ")
+	if !strings.Contains(hc, "/health") || strings.Contains(hc, activePath) {
+		t.Errorf("container health check %q must probe /health (liveness), never %s", hc, activePath)
+	}
+	if str(c.raw, "LogConfiguration", "LogDriver") != "awslogs" {
+		t.Error("want the awslogs log driver")
+	}
+	var ports []string
+	for _, p := range list(c.raw, "PortMappings") {
+		ports = append(ports, str(p, "ContainerPort"))
+	}
+	for _, k := range []string{"rest_listen", "sync_listen", "tcp_listen"} {
+		_, port, _ := net.SplitHostPort(c.env[config.EnvName(k)])
+		if !contains(ports, port) {
+			t.Errorf("%s port %s has no port mapping (%v)", k, port, ports)
+		}
+	}
+}
+
+// The node itself judges the task definition: `node check-config --strict-env` with exactly the
+// template's variables (secrets replaced by placeholders of the right shape).
+func TestNodeAcceptsTaskDefinitionEnvironment(t *testing.T) {
+	goBin := requireTool(t, "go")
+	bin := filepath.Join(t.TempDir(), "node")
+	build := exec.Command(goBin, "build", "-o", bin, "./node")
+	build.Dir = repoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./node: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		name   string
+		params map[string]string
+	}{
+		{"defaults", nil},
+		{"existing database, async, debug", map[string]string{"DatabaseUrlSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", "SyncMode": "async", "NodeLogLevel": "debug"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := nodeContainer(t, tc.params)
+			placeholders := map[string]string{
+				config.EnvName("cluster_db"): "postgres://streamha:secret@db.example.internal:5432/streamha?sslmode=require",
+				config.EnvName("auth_token"): "placeholder-token",
+			}
+			environ := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+			for k, v := range c.env {
+				environ = append(environ, k+"="+v)
+			}
+			for k := range c.secrets {
+				v, ok := placeholders[k]
+				if !ok {
+					t.Fatalf("no placeholder for secret %s", k)
+				}
+				environ = append(environ, k+"="+v)
+			}
+			cmd := exec.Command(bin, "check-config", "--strict-env")
+			cmd.Env = environ
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("node check-config --strict-env rejects the task definition: %v\n%s", err, stderr.String())
+			}
+			// The effective configuration shows every template value.
+			for _, k := range config.Keys() {
+				v, ok := c.env[k.Env]
+				if !ok {
+					continue
+				}
+				if !strings.Contains(stdout.String(), k.Name+": "+strconv.Quote(v)) {
+					t.Errorf("effective %s is not %q:\n%s", k.Name, v, stdout.String())
+				}
+			}
+		})
+	}
+}
