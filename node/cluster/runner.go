@@ -188,6 +188,12 @@ func (r *Runner) opContext(ctx context.Context) (context.Context, context.Cancel
 }
 
 func (r *Runner) step(ctx context.Context) {
+	began := time.Now()
+	defer func() {
+		if d := time.Since(began); d > r.cfg.Timing.RenewDeadline/2 && ctx.Err() == nil {
+			r.log.Warn("slow coordination step: the database answers slowly", "took", d)
+		}
+	}()
 	now := r.cfg.Now()
 	r.mu.Lock()
 	r.applyLocked(r.el.Tick(now))
@@ -232,7 +238,11 @@ func (r *Runner) step(ctx context.Context) {
 		}
 	}
 	r.flush()
+	hb := time.Now()
 	r.heartbeat(ctx)
+	if d := time.Since(hb); d > r.cfg.Timing.RenewDeadline/2 {
+		r.log.Warn("slow heartbeat", "took", d)
+	}
 }
 
 func (r *Runner) heartbeat(ctx context.Context) {

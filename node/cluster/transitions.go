@@ -122,6 +122,9 @@ func (r *Runner) abdicate(ctx context.Context, reason string, holdOff time.Durat
 	return nil
 }
 
+// Poke makes the runner act now instead of at its next heartbeat (a passive told of a handover).
+func (r *Runner) Poke() { r.poke() }
+
 func (r *Runner) poke() {
 	select {
 	case r.kick <- struct{}{}:

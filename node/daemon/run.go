@@ -2,22 +2,54 @@ package daemon
 
 import (
 	"context"
-
+	"errors"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/streamha/streamha/node/cluster"
 	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/ecsmeta"
+	"github.com/streamha/streamha/node/ha"
+	"github.com/streamha/streamha/node/rest"
+	"github.com/streamha/streamha/node/sink"
+	"github.com/streamha/streamha/node/tcpingest"
 )
 
-// Run runs a node until ctx ends (SIGTERM), then shuts down cleanly: a held lease is released and
-// the node deregisters.
+// Run runs a node until ctx ends (SIGTERM), then shuts down cleanly: an active hands over to its
+// passive or persists, the lease is released and the node deregisters.
 func Run(ctx context.Context, c config.Config, version string, log *slog.Logger) error {
+	apps, err := LoadApps(c.AppsDir)
+	if err != nil {
+		return err
+	}
+	if len(apps) == 0 {
+		log.Warn("no apps to run: coordination only", "apps_dir", c.AppsDir)
+	}
+	// Open the listeners first: a taken port is a configuration error, reported at once.
+	restLn, err := net.Listen("tcp", c.RESTListen)
+	if err != nil {
+		return &config.Error{Key: "rest_listen", Err: err}
+	}
+	syncLn, err := net.Listen("tcp", c.SyncListen)
+	if err != nil {
+		restLn.Close()
+		return &config.Error{Key: "sync_listen", Err: err}
+	}
+	var tcpLn net.Listener
+	if c.TCPListen != "" {
+		if tcpLn, err = net.Listen("tcp", c.TCPListen); err != nil {
+			restLn.Close()
+			syncLn.Close()
+			return &config.Error{Key: "tcp_listen", Err: err}
+		}
+	}
 	dbs, err := OpenDatabases(c)
 	if err != nil {
 		return err
@@ -30,22 +62,40 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	runner, err := cluster.NewRunner(cluster.Config{
-		Node:    NodeInfo(ctx, c, version, log),
-		Timing:  Timing(c),
-		Store:   dbs.Cluster,
-		Logger:  log,
-		Metrics: cluster.NewMetrics(reg),
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sinkCfg := sink.DefaultConfig()
+	sinkCfg.BaseDir = c.OutputDir
+	if sinkCfg.BaseDir == "" {
+		sinkCfg.BaseDir = c.AppsDir
+	}
+	node, err := ha.New(ha.Options{
+		Config: c, Apps: apps, Node: NodeInfo(ctx, c, version, log),
+		Cluster: dbs.Cluster, Snapshots: dbs.Persistence, Logger: log, Registry: reg,
+		Sinks: sinkCfg, SyncListener: syncLn,
 	})
 	if err != nil {
 		return &config.Error{Key: "lease", Err: err}
 	}
-	return runner.Run(ctx)
-}
-
-// Timing maps the configuration onto the elector's timing.
-func Timing(c config.Config) cluster.Timing {
-	return cluster.Timing{HeartbeatInterval: c.HeartbeatInterval, Lease: c.Lease, RenewDeadline: c.RenewDeadline}
+	srv := &http.Server{Handler: rest.Handler(node, c.AuthToken, reg, log), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(restLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("REST server stopped", "err", err)
+		}
+	}()
+	var tcp *tcpingest.Server
+	if tcpLn != nil {
+		tcp = tcpingest.NewServer(node, log)
+		go tcp.Serve(tcpLn)
+	}
+	log.Info("node started", "version", version, "rest", c.RESTListen, "sync", c.SyncListen, "tcp", c.TCPListen, "apps", len(apps), "sync_mode", c.SyncMode)
+	err = node.Run(ctx)
+	if tcp != nil {
+		tcp.Close()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return err
 }
 
 // NodeInfo gathers what the node registers: advertised addresses, version and the ECS task ARN.

@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/streamha/streamha/node/config"
+	"github.com/streamha/streamha/node/engine"
+)
+
+// LoadApps compiles every *.siddhi file of dir, in name order. A missing dir means no apps; a bad
+// app is a configuration error that names the file, line and column.
+func LoadApps(dir string) ([]*engine.App, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.siddhi"))
+	if err != nil {
+		return nil, &config.Error{Key: "apps_dir", Err: err}
+	}
+	if len(files) == 0 {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("%s does not exist", dir)}
+		}
+	}
+	sort.Strings(files)
+	var apps []*engine.App
+	seen := map[string]string{}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, &config.Error{Key: "apps_dir", Err: err}
+		}
+		a, err := engine.Compile(f, string(src))
+		if err != nil {
+			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("bad app:\n%w", err)}
+		}
+		if prev, dup := seen[a.Name()]; dup {
+			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("%s and %s both define app %q", prev, f, a.Name())}
+		}
+		seen[a.Name()] = f
+		apps = append(apps, a)
+	}
+	return apps, nil
+}

@@ -1,0 +1,240 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/streamha/streamha/node/cluster"
+	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/eventsync"
+	"github.com/streamha/streamha/node/store"
+)
+
+// tickEvery is how often an active feeds clock ticks to apps with time-based operators.
+const tickEvery = 250 * time.Millisecond
+
+// errNotLeading stops a persist of a node that no longer holds its term.
+var errNotLeading = errors.New("not leading")
+
+// startActive starts the active's background work for term; stopActive ends it.
+func (n *Node) startActive(ctx context.Context, term int64) {
+	leading := func() bool { return n.runner.Leading(term) }
+	for _, a := range n.apps {
+		a := a
+		n.goActive(func() { a.dispatch(ctx, leading) })
+		if a.app.UsesTime() {
+			n.goActive(func() { n.ticker(ctx, a, term) })
+		}
+	}
+	n.goActive(func() { n.persister(ctx, term) })
+	n.goActive(func() { n.connector(ctx, term) })
+}
+
+func (n *Node) goActive(fn func()) {
+	n.activeDone.Add(1)
+	go func() {
+		defer n.activeDone.Done()
+		fn()
+	}()
+}
+
+func (n *Node) ticker(ctx context.Context, a *appState, term int64) {
+	t := time.NewTicker(tickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			n.tick(a, term, now.UnixMilli())
+		}
+	}
+}
+
+// persistApp snapshots one app and stores it under term, then tells the passive it may trim.
+// With startOn set, the app starts streaming on that session right at the snapshot point (a
+// passive joining). Without force, an app with no new input since its last snapshot is skipped.
+func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bool, startOn *eventsync.Session) error {
+	a.persistMu.Lock()
+	defer a.persistMu.Unlock()
+	begin := time.Now()
+	a.mu.Lock()
+	if a.rt == nil || a.term != term {
+		a.mu.Unlock()
+		return errNotLeading
+	}
+	seq := a.rt.LastSeq()
+	if !force && startOn == nil && seq == a.persistedSeq && a.persistErr == "" {
+		a.mu.Unlock()
+		return nil
+	}
+	blob, err := a.rt.Snapshot()
+	if err != nil {
+		a.mu.Unlock()
+		return fmt.Errorf("app %s: snapshot: %w", a.name, err)
+	}
+	env := envelope{Engine: blob, Idem: a.idem.records(), Outbox: append([]*engine.Output(nil), a.outbox...)}
+	if startOn != nil {
+		startOn.Start(a.name, seq)
+	}
+	a.mu.Unlock()
+	payload := env.encode()
+	if !n.runner.Leading(term) {
+		return errNotLeading
+	}
+	rev, err := n.opts.Snapshots.SaveSnapshot(ctx, store.Snapshot{Group: n.cfg.Group, App: a.name, Term: term, LastSeq: seq, Payload: payload}, n.cfg.RevisionsToKeep)
+	if err != nil {
+		a.mu.Lock()
+		a.persistErr = err.Error()
+		a.mu.Unlock()
+		n.m.persistErrors.Inc()
+		return fmt.Errorf("app %s: save snapshot at seq %d: %w", a.name, seq, err)
+	}
+	a.mu.Lock()
+	a.persistedSeq, a.persistedRev, a.persistedAt, a.persistErr = seq, rev, time.Now(), ""
+	a.mu.Unlock()
+	n.m.persistSeconds.Observe(time.Since(begin).Seconds())
+	n.m.persistBytes.WithLabelValues(a.name).Set(float64(len(payload)))
+	if sess := n.session(); sess != nil {
+		sess.Control(a.name, seq, rev)
+	}
+	n.log.Debug("persisted", "app", a.name, "revision", rev, "seq", seq, "bytes", len(payload), "took", time.Since(begin))
+	return nil
+}
+
+// persistAll persists every app; the first error is returned after trying them all.
+func (n *Node) persistAll(ctx context.Context, term int64, force bool) error {
+	var first error
+	for _, a := range n.apps {
+		if err := n.persistApp(ctx, a, term, force, nil); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Persist snapshots every app now (POST /ha/persist).
+func (n *Node) Persist(ctx context.Context) error {
+	term, ok := n.runner.Serving()
+	if !ok {
+		return n.notActive()
+	}
+	return n.persistAll(ctx, term, true)
+}
+
+// persister persists on the interval, retries failed persists every second, and persists early
+// when the passive's queue passes half its bound.
+func (n *Node) persister(ctx context.Context, term int64) {
+	// Right after a promotion the replayed state is only in memory: persist it at once.
+	_ = n.persistAll(ctx, term, true)
+	interval := time.NewTicker(n.cfg.PersistInterval)
+	defer interval.Stop()
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
+	var lastPressure time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-interval.C:
+			n.logPersist(n.persistAll(ctx, term, false))
+		case <-check.C:
+			failing := false
+			for _, a := range n.apps {
+				a.mu.Lock()
+				failing = failing || a.persistErr != ""
+				a.mu.Unlock()
+			}
+			pressure := false
+			if sess := n.session(); sess != nil && sess.Max > 0 {
+				b, _ := sess.QueueBytes()
+				pressure = b > sess.Max/2
+			}
+			if (pressure || failing) && time.Since(lastPressure) > time.Second {
+				lastPressure = time.Now()
+				if pressure {
+					n.m.pressurePersists.Inc()
+				}
+				n.logPersist(n.persistAll(ctx, term, false))
+			}
+		}
+	}
+}
+
+func (n *Node) logPersist(err error) {
+	if err != nil && !errors.Is(err, errNotLeading) && !errors.Is(err, context.Canceled) {
+		n.log.Warn("persist failed; will retry", "err", err)
+	}
+}
+
+// connector keeps a sync session to the passive while active: it finds the peer in the cluster
+// database, dials it and gives it a fresh snapshot point per app.
+func (n *Node) connector(ctx context.Context, term int64) {
+	var lastErr string
+	for ctx.Err() == nil {
+		if sess := n.session(); sess != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sess.Done():
+				n.log.Warn("passive disconnected; continuing alone", "passive", sess.Peer, "err", sess.Err())
+				continue
+			}
+		}
+		peer, addr := n.findPeer()
+		if peer == "" {
+			sleep(ctx, n.cfg.HeartbeatInterval)
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		sess, err := eventsync.Dial(dctx, addr, peer, eventsync.DialConfig{
+			Group: n.cfg.Group, NodeID: n.cfg.NodeID, Token: n.cfg.AuthToken, Term: term, Logger: n.log,
+		})
+		cancel()
+		if err != nil {
+			if err.Error() != lastErr {
+				n.log.Warn("cannot connect to passive", "passive", peer, "addr", addr, "err", err)
+				lastErr = err.Error()
+			}
+			sleep(ctx, 500*time.Millisecond)
+			continue
+		}
+		lastErr = ""
+		n.mu.Lock()
+		if n.activeCancel == nil || ctx.Err() != nil {
+			n.mu.Unlock()
+			sess.Close(nil)
+			return
+		}
+		n.sess = sess
+		n.mu.Unlock()
+		n.log.Info("passive joined; sending fresh snapshot points", "passive", peer, "term", term)
+		for _, a := range n.apps {
+			if err := n.persistApp(ctx, a, term, true, sess); err != nil {
+				n.log.Warn("snapshot point for joining passive not persisted yet; will retry", "app", a.name, "err", err)
+			}
+		}
+	}
+}
+
+// findPeer picks a live node of the group other than this one.
+func (n *Node) findPeer() (id, addr string) {
+	for _, nd := range n.runner.View().Nodes {
+		if nd.NodeID == n.cfg.NodeID || nd.HeartbeatAge > n.cfg.Lease {
+			continue
+		}
+		if a := nd.Properties[cluster.PropSyncAddr]; a != "" {
+			return nd.NodeID, a
+		}
+	}
+	return "", ""
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

@@ -1,0 +1,171 @@
+package ha
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/sink"
+)
+
+// idemWindowSize is how many idempotency keys each app remembers.
+const idemWindowSize = 100_000
+
+// appState is one stream app on this node. On the active it holds the engine runtime and the
+// outputs awaiting their sinks; on the passive only its identity (the queue lives in the sync
+// server). All fields below mu are guarded by it; the lock is held only for in-memory work.
+type appState struct {
+	name  string
+	app   *engine.App
+	sinky map[string][]engine.SinkSpec // output streams that have sinks
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	rt     *engine.Runtime // nil unless active
+	term   int64
+	idem   *idemWindow
+	outbox []*engine.Output // outputs of applied inputs not yet written by the sinks, in order
+	safe   uint64           // outputs of inputs up to here may be written
+	lastTS int64            // newest event time applied, for ticks
+	sinks  map[string][]sink.Sink
+
+	persistMu    sync.Mutex // one persist of this app at a time
+	persistedSeq uint64
+	persistedRev int64
+	persistedAt  time.Time
+	persistErr   string
+
+	wake chan struct{} // pokes the output dispatcher
+}
+
+func newAppState(a *engine.App, log *slog.Logger) *appState {
+	s := &appState{name: a.Name(), app: a, sinky: map[string][]engine.SinkSpec{}, log: log.With("app", a.Name()), wake: make(chan struct{}, 1)}
+	for _, st := range a.Streams() {
+		if len(st.Sinks) > 0 {
+			s.sinky[st.Name] = st.Sinks
+		}
+	}
+	return s
+}
+
+// emit keeps outputs bound for a sink; the engine's *Output is only valid during the call.
+func (s *appState) emit(o *engine.Output) {
+	if _, ok := s.sinky[o.Stream]; ok {
+		s.outbox = append(s.outbox, o.Clone())
+	}
+}
+
+// activate installs a restored runtime for term and opens the sinks. mu is held by the caller.
+func (s *appState) activateLocked(rt *engine.Runtime, term int64, idem *idemWindow, outbox []*engine.Output, cfg sink.Config) error {
+	sinks := map[string][]sink.Sink{}
+	for stream, specs := range s.sinky {
+		for _, spec := range specs {
+			sk, err := sink.OpenConfig(spec, s.name, stream, s.log, cfg)
+			if err != nil {
+				closeSinks(sinks)
+				return fmt.Errorf("app %s: open %s sink of %s: %w", s.name, spec.Type, stream, err)
+			}
+			sinks[stream] = append(sinks[stream], sk)
+		}
+	}
+	s.rt, s.term, s.idem, s.outbox, s.sinks = rt, term, idem, outbox, sinks
+	s.safe = rt.LastSeq()
+	return nil
+}
+
+// deactivateLocked drops the runtime and its pending outputs (a demoted node rejoins empty).
+func (s *appState) deactivateLocked() {
+	closeSinks(s.sinks)
+	s.rt, s.term, s.idem, s.outbox, s.sinks, s.safe = nil, 0, nil, nil, nil, 0
+}
+
+func closeSinks(m map[string][]sink.Sink) {
+	for _, l := range m {
+		for _, sk := range l {
+			_ = sk.Close()
+		}
+	}
+}
+
+func (s *appState) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// markSafe lets outputs of inputs up to seq go to the sinks.
+func (s *appState) markSafe(seq uint64) {
+	s.mu.Lock()
+	if seq > s.safe {
+		s.safe = seq
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+// dispatch writes safe outputs to their sinks until ctx ends, removing them from the outbox only
+// once written (so a snapshot taken meanwhile still carries them). leading is checked before
+// every write: a deposed node never writes.
+func (s *appState) dispatch(ctx context.Context, leading func() bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-time.After(200 * time.Millisecond):
+		}
+		for ctx.Err() == nil {
+			s.mu.Lock()
+			n := 0
+			for n < len(s.outbox) && n < 4096 && s.outbox[n].Seq <= s.safe {
+				n++
+			}
+			batch := s.outbox[:n:n]
+			sinks := s.sinks
+			s.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			if !leading() {
+				return
+			}
+			if err := writeBatch(ctx, batch, sinks); err != nil {
+				s.log.Warn("sink write failed; retrying", "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(500 * time.Millisecond):
+				}
+				continue
+			}
+			s.mu.Lock()
+			if len(s.outbox) >= n && s.outbox[0] == batch[0] {
+				s.outbox = s.outbox[n:]
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+func writeBatch(ctx context.Context, batch []*engine.Output, sinks map[string][]sink.Sink) error {
+	byStream := map[string][]*engine.Output{}
+	var order []string
+	for _, o := range batch {
+		if _, ok := byStream[o.Stream]; !ok {
+			order = append(order, o.Stream)
+		}
+		byStream[o.Stream] = append(byStream[o.Stream], o)
+	}
+	for _, st := range order {
+		for _, sk := range sinks[st] {
+			if err := sk.Write(ctx, byStream[st]); err != nil {
+				return fmt.Errorf("stream %s: %w", st, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package ha
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/streamha/streamha/node/engine"
+)
+
+// envelopeMagic starts every snapshot payload the node writes: the engine's state plus the
+// node's own per-app state that must survive a failover with it.
+var envelopeMagic = [4]byte{'S', 'H', 'A', 'E'}
+
+const envelopeVersion = 1
+
+// errEnvelope reports a snapshot payload that does not decode.
+var errEnvelope = errors.New("snapshot envelope corrupt")
+
+// envelope is an app's persisted state: engine state at LastSeq, the idempotency window, and the
+// outputs produced but not yet confirmed written by the sinks (re-emitted after a restore; their
+// ids let the sinks drop the ones already written).
+type envelope struct {
+	Engine  []byte
+	Idem    []idemRecord
+	Outbox  []*engine.Output
+	Version uint32
+}
+
+func (e *envelope) encode() []byte {
+	b := append([]byte{}, envelopeMagic[:]...)
+	b = binary.BigEndian.AppendUint32(b, envelopeVersion)
+	b = appendBytes(b, e.Engine)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Idem)))
+	for _, r := range e.Idem {
+		b = appendBytes(b, []byte(r.Key))
+		b = binary.BigEndian.AppendUint32(b, uint32(r.Answer.Accepted))
+		b = binary.BigEndian.AppendUint64(b, r.Answer.FirstSeq)
+		b = binary.BigEndian.AppendUint64(b, r.Answer.LastSeq)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Outbox)))
+	for _, o := range e.Outbox {
+		b = appendBytes(b, []byte(o.Stream))
+		b = appendBytes(b, []byte(o.ID))
+		b = appendBytes(b, []byte(o.Query))
+		b = binary.BigEndian.AppendUint64(b, o.Seq)
+		b = binary.BigEndian.AppendUint32(b, uint32(o.Index))
+		b = binary.BigEndian.AppendUint64(b, uint64(o.TS))
+		exp := byte(0)
+		if o.Expired {
+			exp = 1
+		}
+		b = append(b, exp)
+		b = appendBytes(b, engine.AppendValues(nil, o.Data))
+	}
+	return b
+}
+
+func appendBytes(b, p []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+	return append(b, p...)
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil || n < 0 || len(r.b) < n {
+		r.err = errEnvelope
+		return nil
+	}
+	p := r.b[:n]
+	r.b = r.b[n:]
+	return p
+}
+
+func (r *reader) u32() uint32 {
+	if p := r.take(4); p != nil {
+		return binary.BigEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if p := r.take(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (r *reader) bytes() []byte { return r.take(int(r.u32())) }
+
+// decodeEnvelope reads a payload written by encode; app resolves output streams' schemas.
+func decodeEnvelope(app *engine.App, p []byte) (*envelope, error) {
+	r := &reader{b: p}
+	if m := r.take(4); r.err != nil || [4]byte(m) != envelopeMagic {
+		return nil, fmt.Errorf("%w: bad magic", errEnvelope)
+	}
+	e := &envelope{Version: r.u32()}
+	if e.Version != envelopeVersion {
+		return nil, fmt.Errorf("%w: version %d, this node reads %d", errEnvelope, e.Version, envelopeVersion)
+	}
+	e.Engine = r.bytes()
+	n := int(r.u32())
+	if n > len(r.b)/24 {
+		return nil, fmt.Errorf("%w: idempotency count", errEnvelope)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		rec := idemRecord{Key: string(r.bytes())}
+		rec.Answer.Accepted = int(r.u32())
+		rec.Answer.FirstSeq = r.u64()
+		rec.Answer.LastSeq = r.u64()
+		e.Idem = append(e.Idem, rec)
+	}
+	n = int(r.u32())
+	if n > len(r.b)/41 {
+		return nil, fmt.Errorf("%w: outbox count", errEnvelope)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		o := &engine.Output{Stream: string(r.bytes()), ID: string(r.bytes()), Query: string(r.bytes())}
+		o.Seq = r.u64()
+		o.Index = int(r.u32())
+		o.TS = int64(r.u64())
+		if p := r.take(1); p != nil {
+			o.Expired = p[0] == 1
+		}
+		vals := r.bytes()
+		if r.err != nil {
+			break
+		}
+		def, ok := app.Stream(o.Stream)
+		if !ok {
+			return nil, fmt.Errorf("%w: output stream %q not in app", errEnvelope, o.Stream)
+		}
+		data, _, err := def.DecodeValues(vals)
+		if err != nil {
+			return nil, fmt.Errorf("%w: output %s: %v", errEnvelope, o.ID, err)
+		}
+		o.Attrs, o.Data = def.Attrs, data
+		e.Outbox = append(e.Outbox, o)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return e, nil
+}

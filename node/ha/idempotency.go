@@ -1,0 +1,61 @@
+package ha
+
+// Answer is what an ingest request is told once its events are safe.
+type Answer struct {
+	Accepted int    `json:"accepted"`
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	// Alone is true when no passive holds the events: they are safe on the active only until
+	// its next snapshot.
+	Alone bool `json:"alone,omitempty"`
+	// Duplicate is true when the Idempotency-Key was seen before: nothing new was applied.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+type idemRecord struct {
+	Key    string
+	Answer Answer
+}
+
+// idemWindow remembers the answers of the last max idempotency keys of an app. It is part of the
+// app's snapshot and its keys travel to the passive with the events, so it survives failover.
+type idemWindow struct {
+	max   int
+	m     map[string]Answer
+	order []string // FIFO ring of keys
+	head  int
+}
+
+func newIdemWindow(max int) *idemWindow {
+	return &idemWindow{max: max, m: make(map[string]Answer)}
+}
+
+func (w *idemWindow) get(key string) (Answer, bool) {
+	a, ok := w.m[key]
+	return a, ok
+}
+
+func (w *idemWindow) put(key string, a Answer) {
+	if _, ok := w.m[key]; ok {
+		return
+	}
+	a.Alone, a.Duplicate = false, false
+	if len(w.order) < w.max {
+		w.order = append(w.order, key)
+	} else {
+		delete(w.m, w.order[w.head])
+		w.order[w.head] = key
+		w.head = (w.head + 1) % w.max
+	}
+	w.m[key] = a
+}
+
+// records lists the window oldest first, for the snapshot.
+func (w *idemWindow) records() []idemRecord {
+	out := make([]idemRecord, 0, len(w.order))
+	for i := range w.order {
+		k := w.order[(w.head+i)%len(w.order)]
+		out = append(out, idemRecord{Key: k, Answer: w.m[k]})
+	}
+	return out
+}

@@ -1,0 +1,209 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/streamha/streamha/node/config"
+	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/eventsync"
+)
+
+// Ingest errors, mapped to HTTP statuses and TCP ack codes at the edges.
+var (
+	ErrUnknownApp    = errors.New("unknown app")
+	ErrUnknownStream = errors.New("unknown stream")
+	ErrBadEvent      = errors.New("bad event")
+	// ErrNotAcknowledged means the events may or may not have been applied, and are not safe:
+	// the client should retry, with its Idempotency-Key.
+	ErrNotAcknowledged = errors.New("not acknowledged")
+)
+
+// ackTimeout bounds the wait for the passive's acknowledgement in ack mode.
+const ackTimeout = 10 * time.Second
+
+// Event is one decoded input event.
+type Event struct {
+	TS    int64 // epoch ms; 0 with HasTS false means "stamp on arrival"
+	HasTS bool
+	Data  []engine.Value
+}
+
+// Ingest applies a batch of events to app's stream and returns once they are safe per sync_mode:
+// in the passive's queue (ack) or applied on the active (async). The whole batch is applied or
+// none of it. key, when set, makes a retry return the first answer without applying again.
+func (n *Node) Ingest(ctx context.Context, app, stream string, events []Event, key string) (Answer, error) {
+	p, err := n.Submit(app, stream, events, key)
+	if err != nil {
+		return Answer{}, err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is a submitted batch whose safety has not been confirmed yet.
+type Pending struct {
+	n    *Node
+	a    *appState
+	term int64
+	sess *eventsync.Session
+	ans  Answer
+	done func()
+}
+
+// Submit applies a batch in order and returns without waiting for the passive, so a connection
+// can pipeline batches; the caller must Wait on each Pending, in order, before acknowledging.
+func (n *Node) Submit(app, stream string, events []Event, key string) (*Pending, error) {
+	a, ok := n.byName[app]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownApp, app)
+	}
+	def, ok := a.app.Stream(stream)
+	if !ok || !def.Defined {
+		return nil, fmt.Errorf("%w %q in app %q", ErrUnknownStream, stream, app)
+	}
+	if len(events) == 0 {
+		return nil, fmt.Errorf("%w: no events", ErrBadEvent)
+	}
+	for i, ev := range events {
+		if err := def.CheckValues(ev.Data); err != nil {
+			return nil, fmt.Errorf("%w: event %d: %v", ErrBadEvent, i, err)
+		}
+	}
+	n.inflight.Add(1)
+	term, serving := n.runner.Serving()
+	if !serving || n.draining.Load() {
+		n.inflight.Done()
+		return nil, n.notActive()
+	}
+	sess := n.session()
+	ans, err := n.apply(a, term, stream, events, key, sess)
+	if err != nil {
+		n.inflight.Done()
+		return nil, err
+	}
+	return &Pending{n: n, a: a, term: term, sess: sess, ans: ans, done: n.inflight.Done}, nil
+}
+
+// Wait returns the batch's answer once it is safe, or why it is not acknowledged.
+func (p *Pending) Wait(ctx context.Context) (Answer, error) {
+	defer p.done()
+	n := p.n
+	ans, err := n.waitSafe(ctx, p.a, p.sess, p.ans)
+	if err != nil {
+		return Answer{}, err
+	}
+	if !n.runner.Leading(p.term) {
+		return Answer{}, fmt.Errorf("%w: leadership lost at term %d before the events were safe", ErrNotAcknowledged, p.term)
+	}
+	if !ans.Duplicate {
+		n.m.ingested.Add(float64(ans.Accepted))
+	}
+	return ans, nil
+}
+
+// apply sequences, forwards and applies the batch under the app's lock.
+func (n *Node) apply(a *appState, term int64, stream string, events []Event, key string, sess *eventsync.Session) (Answer, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.rt == nil || a.term != term {
+		return Answer{}, n.notActive()
+	}
+	if key != "" {
+		if prev, ok := a.idem.get(key); ok {
+			prev.Duplicate = true
+			return prev, nil
+		}
+	}
+	now := time.Now().UnixMilli()
+	first := a.rt.LastSeq() + 1
+	entries := make([]eventsync.Entry, len(events))
+	for i, ev := range events {
+		ts := ev.TS
+		if !ev.HasTS {
+			ts = now
+		}
+		entries[i] = eventsync.Entry{Seq: first + uint64(i), TS: ts, Stream: stream, Data: engine.AppendValues(nil, ev.Data)}
+	}
+	last := first + uint64(len(events)) - 1
+	ans := Answer{Accepted: len(events), FirstSeq: first, LastSeq: last}
+	if key != "" {
+		entries[len(entries)-1].Key = key
+		entries[len(entries)-1].KeyCount = uint32(len(events))
+	}
+	if sess != nil {
+		if err := sess.Send(a.name, entries); err != nil {
+			n.log.Warn("sync send failed; continuing alone", "app", a.name, "err", err)
+		}
+	}
+	for i, ev := range events {
+		in := engine.Input{Seq: entries[i].Seq, TS: entries[i].TS, Stream: stream, Data: ev.Data}
+		if err := a.rt.Apply(in, a.emit); err != nil {
+			// Inputs were validated before; an engine error here is a bug, and the log must say so.
+			n.log.Error("engine rejected a validated input", "app", a.name, "seq", in.Seq, "err", err)
+			return Answer{}, fmt.Errorf("%w: %v", ErrBadEvent, err)
+		}
+		if entries[i].TS > a.lastTS {
+			a.lastTS = entries[i].TS
+		}
+	}
+	if key != "" {
+		a.idem.put(key, ans)
+	}
+	return ans, nil
+}
+
+// waitSafe waits for the passive's acknowledgement in ack mode, then releases the outputs.
+func (n *Node) waitSafe(ctx context.Context, a *appState, sess *eventsync.Session, ans Answer) (Answer, error) {
+	streaming := sess != nil && sess.Started(a.name)
+	if n.cfg.SyncMode == config.SyncAck && streaming {
+		wctx, cancel := context.WithTimeout(ctx, ackTimeout)
+		err := sess.Wait(wctx, a.name, ans.LastSeq)
+		cancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, eventsync.ErrSessionClosed):
+			ans.Alone = true
+		default:
+			return Answer{}, fmt.Errorf("%w: passive did not acknowledge seq %d: %v", ErrNotAcknowledged, ans.LastSeq, err)
+		}
+	} else if !streaming {
+		ans.Alone = true
+	}
+	a.markSafe(ans.LastSeq)
+	return ans, nil
+}
+
+// tick feeds a clock tick through the log, so time windows move on the active, on the passive's
+// replay, and in a restore alike.
+func (n *Node) tick(a *appState, term int64, now int64) {
+	sess := n.session()
+	a.mu.Lock()
+	if a.rt == nil || a.term != term {
+		a.mu.Unlock()
+		return
+	}
+	if now < a.lastTS {
+		now = a.lastTS
+	}
+	e := eventsync.Entry{Seq: a.rt.LastSeq() + 1, TS: now}
+	if sess != nil {
+		_ = sess.Send(a.name, []eventsync.Entry{e})
+	}
+	if err := a.rt.Apply(engine.Input{Seq: e.Seq, TS: e.TS}, a.emit); err != nil {
+		n.log.Error("engine rejected a tick", "app", a.name, "err", err)
+	}
+	a.mu.Unlock()
+	if sess == nil || !sess.Started(a.name) || n.cfg.SyncMode == config.SyncAsync {
+		a.markSafe(e.Seq)
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+		defer cancel()
+		if err := sess.Wait(ctx, a.name, e.Seq); err == nil || errors.Is(err, eventsync.ErrSessionClosed) {
+			a.markSafe(e.Seq)
+		}
+	}()
+}

@@ -1,0 +1,53 @@
+package ha
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamha/streamha/node/cluster"
+)
+
+type metrics struct {
+	ingested         prometheus.Counter
+	promotion        prometheus.Histogram
+	persistSeconds   prometheus.Histogram
+	persistBytes     *prometheus.GaugeVec
+	persistErrors    prometheus.Counter
+	pressurePersists prometheus.Counter
+	failovers        prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
+	m := &metrics{
+		ingested:         prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_ingested_events_total", Help: "Events accepted and acknowledged by this node as active."}),
+		promotion:        prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamha_promotion_seconds", Help: "Time to restore and replay when promoted.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		persistSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamha_persist_seconds", Help: "Time to snapshot and store one app.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
+		persistBytes:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_persist_bytes", Help: "Size of the newest snapshot per app."}, []string{"app"}),
+		persistErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_persist_errors_total", Help: "Snapshots that could not be stored."}),
+		pressurePersists: prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_pressure_persists_total", Help: "Early persists because the passive's queue passed half its bound."}),
+		failovers:        prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_failovers_total", Help: "Promotions of this node to active."}),
+	}
+	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_sync_lag_events", Help: "Inputs sent to the passive and not yet acknowledged."}, func() float64 {
+			if s := n.session(); s != nil {
+				return float64(s.Lag())
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_queue_events", Help: "Inputs held in this passive's replay queue."}, func() float64 {
+			return float64(n.server.Stats().Events)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_queue_bytes", Help: "Bytes held in this passive's replay queue."}, func() float64 {
+			return float64(n.server.Stats().Bytes)
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_replay_gaps", Help: "Replay gaps found at promotion (inputs nobody held)."}, func() float64 {
+			return float64(n.gaps.Load())
+		}),
+	)
+	return m
+}
+
+func (m *metrics) role(tr cluster.Transition) {
+	if tr.To == cluster.Active {
+		m.failovers.Inc()
+	}
+}

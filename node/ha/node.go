@@ -1,0 +1,251 @@
+// Package ha is the node's HA data path: ingest on the active, event sync to the passive, state
+// persistence with queue trimming, promotion (restore, replay, then open), demotion and planned
+// switchover. It is driven by the cluster.Runner's role changes.
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamha/streamha/node/cluster"
+	"github.com/streamha/streamha/node/config"
+	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/eventsync"
+	"github.com/streamha/streamha/node/sink"
+	"github.com/streamha/streamha/node/store"
+)
+
+// SnapshotStore is the persistence database as the data path needs it.
+type SnapshotStore interface {
+	Fence(ctx context.Context, group string, term int64) error
+	SaveSnapshot(ctx context.Context, s store.Snapshot, keep int) (int64, error)
+	LatestSnapshot(ctx context.Context, group, app string) (store.Snapshot, bool, error)
+}
+
+// Options builds a Node.
+type Options struct {
+	Config    config.Config
+	Apps      []*engine.App
+	Node      cluster.NodeInfo
+	Cluster   cluster.Store
+	Snapshots SnapshotStore
+	Logger    *slog.Logger
+	Registry  prometheus.Registerer
+	Sinks     sink.Config
+	// SyncListener, when set, is used instead of listening on Config.SyncListen (tests).
+	SyncListener net.Listener
+}
+
+// Node is one HA node's data path.
+type Node struct {
+	cfg    config.Config
+	opts   Options
+	log    *slog.Logger
+	runner *cluster.Runner
+	server *eventsync.Server
+	apps   []*appState
+	byName map[string]*appState
+	m      *metrics
+
+	mu           sync.Mutex
+	sess         *eventsync.Session
+	activeCancel context.CancelFunc
+	activeDone   sync.WaitGroup
+
+	draining atomic.Bool
+	inflight sync.WaitGroup
+	gaps     atomic.Int64
+	lastGap  atomic.Value // string
+}
+
+// New builds a node; Run starts it.
+func New(o Options) (*Node, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	n := &Node{cfg: o.Config, opts: o, log: o.Logger, byName: map[string]*appState{}}
+	for _, a := range o.Apps {
+		if _, dup := n.byName[a.Name()]; dup {
+			return nil, fmt.Errorf("two apps are named %q", a.Name())
+		}
+		st := newAppState(a, o.Logger)
+		n.apps = append(n.apps, st)
+		n.byName[a.Name()] = st
+	}
+	sort.Slice(n.apps, func(i, j int) bool { return n.apps[i].name < n.apps[j].name })
+	n.m = newMetrics(o.Registry, n)
+	n.server = eventsync.NewServer(eventsync.ServerConfig{
+		Group: o.Config.Group, NodeID: o.Config.NodeID, Token: o.Config.AuthToken,
+		MaxQueueBytes: o.Config.PassiveQueueMaxBytes, Logger: o.Logger,
+		Accept: n.acceptSession, OnHandover: n.onHandover,
+	})
+	r, err := cluster.NewRunner(cluster.Config{
+		Node: o.Node, Store: o.Cluster, Logger: o.Logger, Metrics: cluster.NewMetrics(o.Registry),
+		Timing:  cluster.Timing{HeartbeatInterval: o.Config.HeartbeatInterval, Lease: o.Config.Lease, RenewDeadline: o.Config.RenewDeadline},
+		Promote: n.promote,
+		Status:  n.fillStatus,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.OnTransition(n.onTransition)
+	n.runner = r
+	return n, nil
+}
+
+// Runner exposes the coordination state (role, term, view of the group).
+func (n *Node) Runner() *cluster.Runner { return n.runner }
+
+// Run serves until ctx ends, then leaves cleanly: an active hands over to its passive (or
+// persists when alone), releases the lease and deregisters.
+func (n *Node) Run(ctx context.Context) error {
+	ln := n.opts.SyncListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", n.cfg.SyncListen); err != nil {
+			return &config.Error{Key: "sync_listen", Err: err}
+		}
+	}
+	go func() {
+		if err := n.server.Serve(ln); err != nil {
+			n.log.Error("sync server stopped", "err", err)
+		}
+	}()
+	defer n.server.Close()
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.runner.Run(rctx) }()
+	select {
+	case err := <-done:
+		cancel()
+		return err
+	case <-ctx.Done():
+	}
+	n.leave()
+	cancel()
+	return <-done
+}
+
+// leave is the clean shutdown of SIGTERM: switch over to the passive when there is one, else
+// persist, so that nothing acknowledged depends on this process any more.
+func (n *Node) leave() {
+	if _, ok := n.runner.Serving(); !ok {
+		n.log.Info("leaving as passive: deregistering")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Lease*20)
+	defer cancel()
+	if err := n.Switchover(ctx); err != nil {
+		n.log.Warn("no switchover on shutdown; persisting instead", "reason", err)
+		if term, ok := n.runner.Serving(); ok {
+			n.draining.Store(true)
+			n.inflight.Wait()
+			n.persistAll(ctx, term, true)
+		}
+	}
+}
+
+func (n *Node) acceptSession(term int64, from string) error {
+	if r := n.runner.Role(); r != cluster.Passive {
+		return fmt.Errorf("node %s is %s, not passive", n.cfg.NodeID, r)
+	}
+	if l := n.runner.View().Lease; term < l.Term {
+		return fmt.Errorf("stale term %d: the lease is at term %d", term, l.Term)
+	}
+	return nil
+}
+
+func (n *Node) onTransition(tr cluster.Transition) {
+	n.m.role(tr)
+	switch tr.To {
+	case cluster.Demoted, cluster.Stopped:
+		n.stopActive(tr)
+	}
+}
+
+// stopActive stops serving at once: no more input, outputs or sync; the engine state is dropped
+// and the node rejoins as a passive with an empty queue.
+func (n *Node) stopActive(tr cluster.Transition) {
+	n.mu.Lock()
+	cancel, sess := n.activeCancel, n.sess
+	n.activeCancel, n.sess = nil, nil
+	n.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if sess != nil {
+		sess.Close(nil)
+	}
+	n.activeDone.Wait()
+	for _, a := range n.apps {
+		a.mu.Lock()
+		a.deactivateLocked()
+		a.mu.Unlock()
+	}
+	n.server.Reset()
+	n.draining.Store(false)
+	if tr.From == cluster.Active || tr.From == cluster.Promoting {
+		n.log.Warn("stopped serving", "term", tr.Term, "reason", tr.Reason)
+	}
+}
+
+func (n *Node) session() *eventsync.Session {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sess != nil && n.sess.Closed() {
+		return nil
+	}
+	return n.sess
+}
+
+// App returns the named app's definition.
+func (n *Node) App(name string) (*engine.App, bool) {
+	a, ok := n.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return a.app, true
+}
+
+// ErrNotActive is returned to clients of a node that does not serve; ActiveURL says where to go.
+var ErrNotActive = errors.New("not active")
+
+// NotActiveError carries the REST URL of the node that serves, when known.
+type NotActiveError struct{ ActiveURL string }
+
+func (e *NotActiveError) Error() string { return "not active" }
+
+// Is makes errors.Is(err, ErrNotActive) hold.
+func (e *NotActiveError) Is(target error) bool { return target == ErrNotActive }
+
+// notActive builds the redirect error: the lease holder's REST address, or during a switchover
+// the peer taking over.
+func (n *Node) notActive() error {
+	v := n.runner.View()
+	target := v.Lease.Holder
+	if target == n.cfg.NodeID || target == "" || n.draining.Load() {
+		target = ""
+		for _, nd := range v.Nodes {
+			if nd.NodeID != n.cfg.NodeID && nd.HeartbeatAge < n.cfg.Lease {
+				target = nd.NodeID
+			}
+		}
+	}
+	for _, nd := range v.Nodes {
+		if nd.NodeID == target {
+			return &NotActiveError{ActiveURL: nd.Properties[cluster.PropRESTAddr]}
+		}
+	}
+	return &NotActiveError{}
+}

@@ -1,0 +1,114 @@
+package ha
+
+import (
+	"time"
+
+	"github.com/streamha/streamha/node/cluster"
+)
+
+// Status is GET /ha/status: everything an operator needs to see about this node at a glance.
+type Status struct {
+	NodeID    string               `json:"node_id"`
+	Group     string               `json:"group"`
+	Role      string               `json:"role"`
+	Term      int64                `json:"term"`
+	Serving   bool                 `json:"serving"`
+	Draining  bool                 `json:"draining,omitempty"`
+	Active    string               `json:"active"`
+	ActiveURL string               `json:"active_url,omitempty"`
+	SyncMode  string               `json:"sync_mode"`
+	Peer      PeerStatus           `json:"peer"`
+	Queue     QueueStatus          `json:"queue"`
+	Apps      map[string]AppStatus `json:"apps"`
+	Failovers int64                `json:"failovers"`
+	Gaps      int64                `json:"replay_gaps"`
+	LastGap   string               `json:"last_gap,omitempty"`
+}
+
+// PeerStatus is the other node as this one sees it.
+type PeerStatus struct {
+	ID        string `json:"id,omitempty"`
+	Connected bool   `json:"connected"`
+	Lag       int64  `json:"lag"`
+}
+
+// QueueStatus is the passive's replay queue (zero on the active).
+type QueueStatus struct {
+	Events   int64 `json:"events"`
+	Bytes    int64 `json:"bytes"`
+	MaxBytes int64 `json:"max_bytes"`
+}
+
+// AppStatus is one app's position.
+type AppStatus struct {
+	LastSeq      uint64    `json:"last_seq"`
+	PersistRev   int64     `json:"last_persist_revision"`
+	PersistSeq   uint64    `json:"last_persist_seq"`
+	PersistAt    time.Time `json:"last_persist_at,omitzero"`
+	PersistError string    `json:"last_persist_error,omitempty"`
+	Outbox       int       `json:"outputs_pending"`
+}
+
+// Status reports the node's current state.
+func (n *Node) Status() Status {
+	r := n.runner
+	v := r.View()
+	term, serving := r.Serving()
+	st := Status{
+		NodeID: n.cfg.NodeID, Group: n.cfg.Group, Role: r.Role().String(), Term: term, Serving: serving,
+		Draining: n.draining.Load(), SyncMode: n.cfg.SyncMode, Apps: map[string]AppStatus{},
+		Failovers: r.Failovers(), Gaps: n.gaps.Load(),
+	}
+	if v.Lease.Held() {
+		st.Active = v.Lease.Holder
+	}
+	for _, nd := range v.Nodes {
+		if nd.NodeID == st.Active {
+			st.ActiveURL = nd.Properties[cluster.PropRESTAddr]
+		}
+	}
+	if g, ok := n.lastGap.Load().(string); ok {
+		st.LastGap = g
+	}
+	if sess := n.session(); sess != nil {
+		st.Peer = PeerStatus{ID: sess.Peer, Connected: true, Lag: sess.Lag()}
+	} else if ss := n.server.Stats(); ss.Connected {
+		st.Peer = PeerStatus{ID: ss.Peer, Connected: true}
+	} else if id, _ := n.findPeer(); id != "" {
+		st.Peer.ID = id
+	}
+	ss := n.server.Stats()
+	st.Queue = QueueStatus{Events: ss.Events, Bytes: ss.Bytes, MaxBytes: ss.Max}
+	for _, a := range n.apps {
+		a.mu.Lock()
+		as := AppStatus{PersistRev: a.persistedRev, PersistSeq: a.persistedSeq, PersistAt: a.persistedAt, PersistError: a.persistErr, Outbox: len(a.outbox)}
+		if a.rt != nil {
+			as.LastSeq = a.rt.LastSeq()
+		}
+		a.mu.Unlock()
+		if q, ok := ss.Apps[a.name]; ok && as.LastSeq == 0 {
+			as.LastSeq, as.PersistSeq, as.PersistRev = q.Last, q.Persisted, q.Revision
+		}
+		st.Apps[a.name] = as
+	}
+	return st
+}
+
+// fillStatus adds the data path's figures to the heartbeat status the health mirror reads.
+func (n *Node) fillStatus(cs *cluster.Status) {
+	st := n.Status()
+	cs.PeerConnected = st.Peer.Connected
+	cs.SyncLagEvents = st.Peer.Lag
+	cs.QueueEvents, cs.QueueBytes = st.Queue.Events, st.Queue.Bytes
+	cs.Apps = map[string]cluster.AppStatus{}
+	for name, a := range st.Apps {
+		as := cluster.AppStatus{LastSeq: a.LastSeq, LastPersistRevision: a.PersistRev, LastPersistSeq: a.PersistSeq}
+		if !a.PersistAt.IsZero() {
+			as.LastPersistAtMS = a.PersistAt.UnixMilli()
+		}
+		cs.Apps[name] = as
+	}
+	if st.LastGap != "" {
+		cs.LastError = "replay gap: " + st.LastGap
+	}
+}
