@@ -12,6 +12,9 @@ type exLit struct {
 type exAttr struct {
 	p          pos
 	qual, name string // qual is "" or a stream name / pattern alias
+	indexed    bool   // e2[i].x or e2[last].x on a quantified sequence element
+	index      int    // from the first event, or back from the last when fromLast
+	fromLast   bool
 }
 
 type exUnary struct {
@@ -80,6 +83,7 @@ type patElem struct {
 	stream string
 	filter expr
 	quant  byte // 0, '+', '*', '?'
+	quantP pos
 }
 
 type patternInput struct {

@@ -74,6 +74,26 @@ func (s patScope) resolve(e *exAttr) (evalFn, Type, error) {
 	if i < 0 {
 		return nil, 0, errAt(e.p, "stream %s (%s) has no attribute %s", def.Name, s.states[si].alias, e.name)
 	}
+	if e.indexed && s.states[si].quant == 0 {
+		return nil, 0, errAt(e.p, "%s matches one event: write %s.%s without an index", e.qual, e.qual, e.name)
+	}
+	if s.states[si].quant != 0 && (e.qual != "" || s.cur != si) {
+		idx, fromLast := e.index, e.fromLast
+		return func(f *frame) Value {
+			if f.lists == nil {
+				return Value{}
+			}
+			l := f.lists[si]
+			j := idx
+			if fromLast {
+				j = len(l) - 1 - idx
+			}
+			if j < 0 || j >= len(l) {
+				return Value{}
+			}
+			return l[j][i]
+		}, def.Attrs[i].Type, nil
+	}
 	return func(f *frame) Value {
 		if r := f.refs[si]; r != nil {
 			return r[i]
@@ -284,7 +304,8 @@ func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {
 		}
 		seen[el.alias] = true
 		def := a.byName[el.stream]
-		pp.states = append(pp.states, patState{stream: def, alias: el.alias})
+		pp.states = append(pp.states, patState{stream: def, alias: el.alias, quant: el.quant})
+		pp.quants = pp.quants || el.quant != 0
 		dup := false
 		for _, in := range qp.inputs {
 			dup = dup || in == def

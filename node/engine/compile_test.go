@@ -27,6 +27,9 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int);\nfrom S select a insert into O;\nfrom S select a, a as b insert into O;", "3:37: stream O has 1 attributes, the query selects 2"},
 		{"define stream S (a string);\nfrom S select 'x + 1 as b insert into O;", "2:15: unterminated string literal"},
 		{"define stream S (a int);\nfrom S select a ; insert into O;", "2:17: expected 'insert', found ';'"},
+		{"define stream S (a int);\nfrom every e1=S -> e2=S+ -> e3=S select e1.a as x insert into O;", "2:24: quantifier '+' is only supported in sequences"},
+		{"define stream S (a int);\nfrom every e1=S, e2=S+ select e1.a as x insert into O;", "2:22: quantifier '+' is only supported on a middle element"},
+		{"define stream S (a int);\nfrom every e1=S, e2=S, e3=S select e1[0].a as x insert into O;", "2:36: e1 matches one event"},
 	}
 	for _, c := range cases {
 		_, err := engine.Compile("app.siddhi", c.src)

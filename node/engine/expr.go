@@ -9,11 +9,12 @@ import (
 // frame is what a compiled expression reads: the current event, the events bound by pattern
 // aliases, the aggregate results and the select outputs (for having).
 type frame struct {
-	ev   []Value
-	refs [][]Value
-	aggs []Value
-	out  []Value
-	ts   int64
+	ev    []Value
+	refs  [][]Value
+	lists [][][]Value // events of quantified sequence elements (e2[0], e2[last])
+	aggs  []Value
+	out   []Value
+	ts    int64
 }
 
 // evalFn is a compiled expression: a closure tree, no reflection and no boxing.

@@ -91,6 +91,19 @@ from T#window.length(2) select sum(v) as s insert into U;`,
 	{"three state pattern", `from every e1=S[vol == 1] -> e2=S[vol == 2] -> e3=S[vol == 3] select e1.sym as a, e2.sym as b, e3.sym as c insert into O;`,
 		[]string{ev(0, "a", 0, 1), ev(1, "b", 0, 2), ev(2, "c", 0, 1), ev(3, "d", 0, 3), ev(4, "e", 0, 2), ev(5, "f", 0, 3)},
 		[]string{"O@3 a,b,d", "O@5 c,e,f"}},
+	{"sequence one or more", `from every e1=S[vol == 1], e2=S[vol == 2]+, e3=S[vol == 3] select e1.sym as a, e2[0].sym as b0, e2[last].sym as bl, e3.sym as c insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "c", 0, 2), ev(4, "d", 0, 3), ev(5, "e", 0, 1), ev(6, "f", 0, 3), ev(7, "g", 0, 1), ev(8, "h", 0, 2), ev(9, "i", 0, 3)},
+		[]string{"O@4 a,b,c,d", "O@9 g,h,h,i"}},
+	{"sequence zero or more", `from every e1=S[vol == 1], e2=S[vol == 2]*, e3=S[vol == 3] select e1.sym as a, e2[last].sym as bl, e3.sym as c insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "d", 0, 3), ev(3, "e", 0, 1), ev(4, "f", 0, 2), ev(5, "g", 0, 3)},
+		[]string{"O@2 a,null,d", "O@5 e,f,g"}},
+	{"sequence optional", `from every e1=S[vol == 1], e2=S[vol == 2]?, e3=S[vol == 3] select e1.sym as a, e2.sym as b, e3.sym as c insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "c", 0, 2), ev(4, "d", 0, 1), ev(5, "e", 0, 3)},
+		[]string{"O@5 d,null,e"}},
+	{"sequence peak", `from every e1=S[vol == 1], e2=S[(e2[last].price is null and price > e1.price) or price > e2[last].price]+, e3=S[price < e2[last].price]
+select e1.price as p0, e2[last].price as peak, e3.price as p3 insert into O;`,
+		[]string{ev(1, "a", 10, 1), ev(2, "a", 11, 0), ev(3, "a", 12, 0), ev(4, "a", 5, 0)},
+		[]string{"O@4 10,12,5"}},
 }
 
 func TestOperators(t *testing.T) {

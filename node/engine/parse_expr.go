@@ -1,6 +1,9 @@
 package engine
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Expression grammar, lowest precedence first:
 //   or  →  and  →  not  →  comparison (== != < <= > >= , "is null")  →  + -  →  * / %  →  unary -  →  primary
@@ -224,13 +227,48 @@ func (p *parser) primary0(d int) (expr, error) {
 			p.next()
 			return c, nil
 		}
+		at := &exAttr{p: t.pos, qual: t.text}
+		if p.isPunct("[") { // e2[0].x, e2[last].x, e2[last-1].x
+			p.next()
+			at.indexed = true
+			if p.isKw("last") {
+				p.next()
+				at.fromLast = true
+				if p.isPunct("-") {
+					p.next()
+					if p.peek().kind != tkInt {
+						return nil, p.fail("an index after 'last -'")
+					}
+					n, err := strconv.Atoi(p.next().text)
+					if err != nil {
+						return nil, newCompileError(t.pos, "bad index")
+					}
+					at.index = n
+				}
+			} else if p.peek().kind == tkInt {
+				n, err := strconv.Atoi(p.next().text)
+				if err != nil {
+					return nil, newCompileError(t.pos, "bad index")
+				}
+				at.index = n
+			} else {
+				return nil, p.fail("an event index (a number or 'last')")
+			}
+			if _, err := p.expectPunct("]"); err != nil {
+				return nil, err
+			}
+			if !p.isPunct(".") {
+				return nil, p.fail("'.' and an attribute after the event index")
+			}
+		}
 		if p.isPunct(".") {
 			p.next()
 			a, err := p.ident("attribute name after '.'")
 			if err != nil {
 				return nil, err
 			}
-			return &exAttr{p: t.pos, qual: t.text, name: a.text}, nil
+			at.name = a.text
+			return at, nil
 		}
 		return &exAttr{p: t.pos, name: t.text}, nil
 	}

@@ -235,7 +235,7 @@ func (p *parser) patternElem() (patElem, error) {
 	}
 	if p.isPunct("+") || p.isPunct("*") || p.isPunct("?") {
 		t := p.next()
-		return el, newCompileError(t.pos, "sequence quantifier '%s' is not supported", t.text)
+		el.quant, el.quantP = t.text[0], t.pos
 	}
 	return el, nil
 }
@@ -307,6 +307,19 @@ func (p *parser) patternInput() (*patternInput, error) {
 		}
 	}
 	pi.sequence = sep == ","
+	for i, el := range pi.elems {
+		if el.quant == 0 {
+			continue
+		}
+		switch {
+		case !pi.sequence:
+			return nil, newCompileError(el.quantP, "quantifier '%c' is only supported in sequences (elements separated by ',')", el.quant)
+		case i == 0 || i == len(pi.elems)-1:
+			return nil, newCompileError(el.quantP, "quantifier '%c' is only supported on a middle element of a sequence", el.quant)
+		case pi.elems[i-1].quant != 0:
+			return nil, newCompileError(el.quantP, "two quantified elements in a row are not supported")
+		}
+	}
 	if p.isKw("within") {
 		w := p.next()
 		pi.withinP = w.pos

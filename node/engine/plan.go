@@ -56,11 +56,22 @@ type patState struct {
 	stream *StreamDef
 	alias  string
 	filter evalFn
+	quant  byte // 0, '+', '*', '?'
 }
+
+func (s *patState) min() int {
+	if s.quant == '+' || s.quant == 0 {
+		return 1
+	}
+	return 0
+}
+
+func (s *patState) maxed(n int) bool { return (s.quant == '?' || s.quant == 0) && n >= 1 }
 
 type patPlan struct {
 	states   []patState
 	sequence bool
 	every    int
 	within   int64
+	quants   bool // some state has a quantifier
 }

@@ -25,6 +25,8 @@ var queryMenu = []string{
 	`from every e1=S[vol < 3], e2=S[vol >= 3] select e1.vol as a, e2.vol as b insert into Q{i};`,
 	`from every (e1=S[price < 30.0] -> e2=S[price > 70.0]) select e1.sym as a, e2.sym as b insert into PA{i};`,
 	`from e1=S -> e2=S[vol == e1.vol] select e2.sym as sym insert into P1{i};`,
+	`from every e1=S[vol < 4], e2=S[vol >= 4 and vol < 8]+, e3=S[vol >= 8] within 2 sec select e1.vol as a, e2[0].vol as b0, e2[last].vol as bl, e3.vol as c insert into SQ{i};`,
+	`from every e1=S[vol < 5], e2=S[sym == e1.sym]*, e3=S[vol > 5] select e1.sym as a, e2[last].price as p, e3.sym as c insert into SS{i};`,
 	`from S#window.time(1 sec) select sym, vol insert expired events into X{i};
 from X{i}#window.length(2) select sym, sum(vol) as sv insert all events into X2{i};`,
 	`from S[vol % 2 == 0] select sym, ifThenElse(price > 50.0, 'hi', 'lo') as band, vol insert into E{i};

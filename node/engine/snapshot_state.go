@@ -177,7 +177,17 @@ func (s *patternRT) encode(dst []byte) []byte {
 		dst = binary.AppendUvarint(dst, uint64(pm.next))
 		dst = binary.AppendVarint(dst, pm.start)
 		for j := 0; j < pm.next; j++ {
-			dst = appendVals(dst, pm.caps[j])
+			if s.p.states[j].quant == 0 {
+				dst = appendVals(dst, pm.caps[j])
+			}
+		}
+		for j, st := range s.p.states {
+			if st.quant != 0 {
+				dst = binary.AppendUvarint(dst, uint64(len(pm.lists[j])))
+				for _, vs := range pm.lists[j] {
+					dst = appendVals(dst, vs)
+				}
+			}
 		}
 	}
 	return dst
@@ -192,9 +202,24 @@ func (s *patternRT) decode(d *decoder) error {
 			d.fail("pattern partial at state %d", next)
 			break
 		}
-		pm := &partial{next: int(next), start: d.varint(), caps: make([][]Value, len(s.p.states))}
+		pm := s.newPartial(d.varint())
+		pm.next = int(next)
 		for j := 0; j < pm.next; j++ {
-			pm.caps[j] = d.vals(s.p.states[j].stream)
+			if s.p.states[j].quant == 0 {
+				pm.caps[j] = d.vals(s.p.states[j].stream)
+			}
+		}
+		for j, st := range s.p.states {
+			if st.quant == 0 {
+				continue
+			}
+			m := d.count(1)
+			if m > 0 && (j > pm.next || (st.quant == '?' && m > 1)) {
+				d.fail("pattern state %d holds %d events", j, m)
+			}
+			for k := 0; k < m && d.err == nil; k++ {
+				pm.lists[j] = append(pm.lists[j], d.vals(st.stream))
+			}
 		}
 		s.partials = append(s.partials, pm)
 	}
