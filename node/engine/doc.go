@@ -18,6 +18,15 @@
 // Outputs are emitted in processing order: an output is emitted, then routed depth-first to
 // the queries reading its stream, before the next output of the same query.
 //
+// Language: @app:name; define stream with @sink annotations; queries
+// "from S[filter]#window.W(args)[filter] select ... group by ... having ... insert [current|expired|all]
+// events into T" (T is created with the select's schema when not defined); windows length,
+// lengthBatch, time, timeBatch, externalTime, externalTimeBatch; aggregates count, sum, avg, min,
+// max, distinctCount; functions ifThenElse, coalesce, cast/convert (both convert), concat,
+// eventTimestamp, "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" and
+// sequences with "," and the quantifiers + * ? on middle elements (e2[0].x, e2[last].x; a bare
+// e2.x is e2[0].x).
+//
 // Semantics follow Siddhi's playback mode: sliding windows (length, time, externalTime) emit each
 // event as current on arrival and as expired when it leaves (expired first when an arrival pushes
 // one out); batch windows (lengthBatch, timeBatch, externalTimeBatch) emit at batch end the

@@ -18,6 +18,8 @@ var seedApps = []string{
 	schema + menuQuery(8, 0),
 	schema + menuQuery(9, 0),
 	schema + menuQuery(12, 0),
+	schema + menuQuery(13, 0),
+	schema + menuQuery(14, 0),
 	"@app:name('A')\n@sink(type='http', url='http://x')\ndefine stream S (a int, b string);\nfrom S[not (a > 1) or b == 'x'] select coalesce(b, 'y') as c, cast(a, 'long') * 2L as d insert into O;",
 	"define stream S (a int); from S#window.externalTimeBatch(a, 1 min 30 sec) select count(*) as c, distinctCount(a) as d having c > 1 insert current events into O;",
 	"from", "define stream", "@", "/* x", "'", "define stream S (a int); from every (e1=S -> e2=S) within 1 day select e1.a as x insert into O;",
@@ -25,7 +27,7 @@ var seedApps = []string{
 
 func propApp(tb testing.TB) *engine.App {
 	return mustCompile(tb, "@app:name('Prop')\n"+schema+strings.Join([]string{
-		menuQuery(1, 1), menuQuery(3, 3), menuQuery(4, 4), menuQuery(6, 6), menuQuery(8, 8), menuQuery(10, 10),
+		menuQuery(1, 1), menuQuery(3, 3), menuQuery(4, 4), menuQuery(6, 6), menuQuery(8, 8), menuQuery(10, 10), menuQuery(12, 12),
 	}, "\n"))
 }
 
