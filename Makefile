@@ -42,7 +42,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 demo: build
-	@echo "demo: not implemented yet"
+	$(GO) run ./node/demo --node-bin bin/node --apps node/demo/apps
 
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

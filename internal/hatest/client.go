@@ -1,0 +1,193 @@
+package hatest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Client sends numbered OrderStream events to whichever node is active, in batches, retrying
+// each batch with its Idempotency-Key until a node acknowledges it. It records what was
+// acknowledged, for the checker.
+type Client struct {
+	c     *Cluster
+	App   string
+	http  *http.Client
+	mu    sync.Mutex
+	next  int64 // next event id
+	batch int64
+	cur   string // base URL believed active
+
+	Sent, Acked, Retries, Dups int64
+	AckedIDs                  map[int64]bool
+	Alone                     int64
+	AckLog                    []AckRecord
+}
+
+// AckRecord is when a batch was acknowledged, and by which node.
+type AckRecord struct {
+	At   time.Time
+	Node string
+}
+
+// NewClient returns a client for the Orders demo app of c.
+func NewClient(c *Cluster) *Client {
+	return &Client{c: c, App: "Orders", http: &http.Client{Timeout: 15 * time.Second}, next: 1, AckedIDs: map[int64]bool{}}
+}
+
+type answer struct {
+	Accepted  int   `json:"accepted"`
+	FirstSeq  int64 `json:"first_seq"`
+	LastSeq   int64 `json:"last_seq"`
+	Alone     bool  `json:"alone"`
+	Duplicate bool  `json:"duplicate"`
+}
+
+// SendBatch sends n new events and returns once they are acknowledged or ctx ends.
+func (cl *Client) SendBatch(ctx context.Context, n int) error {
+	cl.mu.Lock()
+	first := cl.next
+	cl.next += int64(n)
+	cl.batch++
+	key := "batch-" + strconv.FormatInt(cl.batch, 10)
+	cl.Sent += int64(n)
+	cl.mu.Unlock()
+	var body bytes.Buffer
+	body.WriteByte('[')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		id := first + int64(i)
+		fmt.Fprintf(&body, `{"id":%d,"symbol":"S%d","qty":1,"price":1.5}`, id, id%7)
+	}
+	body.WriteByte(']')
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			cl.mu.Lock()
+			cl.Retries++
+			cl.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		target := cl.target(attempt)
+		ans, node, redirect, err := cl.post(ctx, target, key, body.Bytes())
+		if redirect != "" {
+			cl.setTarget(redirect)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		cl.mu.Lock()
+		for id := first; id < first+int64(n); id++ {
+			cl.AckedIDs[id] = true
+		}
+		cl.Acked += int64(n)
+		if ans.Alone {
+			cl.Alone++
+		}
+		if ans.Duplicate {
+			cl.Dups++
+		}
+		cl.AckLog = append(cl.AckLog, AckRecord{At: time.Now(), Node: node})
+		cl.cur = target
+		cl.mu.Unlock()
+		return nil
+	}
+}
+
+func (cl *Client) target(attempt int) string {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.cur != "" && attempt%3 != 2 {
+		return cl.cur
+	}
+	// Every third attempt, or with no idea, try the nodes in turn.
+	p := cl.c.Nodes[(attempt/3)%len(cl.c.Nodes)]
+	return p.URL()
+}
+
+func (cl *Client) setTarget(u string) {
+	cl.mu.Lock()
+	cl.cur = u
+	cl.mu.Unlock()
+}
+
+func (cl *Client) post(ctx context.Context, base, key string, body []byte) (answer, string, string, error) {
+	var ans answer
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/events/"+cl.App+"/OrderStream", bytes.NewReader(body))
+	if err != nil {
+		return ans, "", "", err
+	}
+	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := cl.http.Do(req)
+	if err != nil {
+		return ans, "", "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return ans, "", resp.Header.Get("X-HA-Active"), fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	if err := json.Unmarshal(b, &ans); err != nil {
+		return ans, "", "", err
+	}
+	node := base
+	for _, p := range cl.c.Nodes {
+		if p.URL() == base {
+			node = p.ID
+		}
+	}
+	return ans, node, "", nil
+}
+
+// Run sends batches of size n every interval until ctx ends; the batch in flight at the end is
+// abandoned unacknowledged.
+func (cl *Client) Run(ctx context.Context, n int, interval time.Duration) {
+	for ctx.Err() == nil {
+		if err := cl.SendBatch(ctx, n); err != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// FirstAckAfter is the first acknowledgement after t by a node other than except ("" = any).
+func (cl *Client) FirstAckAfter(t time.Time, except string) (AckRecord, bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for _, a := range cl.AckLog {
+		if a.At.After(t) && a.Node != except {
+			return a, true
+		}
+	}
+	return AckRecord{}, false
+}
+
+// Snapshot returns the counters under the lock.
+func (cl *Client) Snapshot() (sent, acked, retries, alone int64, ids map[int64]bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	ids = make(map[int64]bool, len(cl.AckedIDs))
+	for k := range cl.AckedIDs {
+		ids[k] = true
+	}
+	return cl.Sent, cl.Acked, cl.Retries, cl.Alone, ids
+}
