@@ -11,8 +11,8 @@ import (
 
 // Report is the checker's verdict over a run.
 type Report struct {
-	Acked        int   // events acknowledged to the client
-	Reflected    int   // distinct event ids found in the outputs
+	Acked        int // events acknowledged to the client
+	Reflected    int // distinct event ids found in the outputs
 	Lost         []int64
 	OutputLines  int // output lines over all nodes' files
 	DupOutputIDs int // lines whose output id was already seen: re-emissions, identifiable by id

@@ -25,9 +25,9 @@ type Client struct {
 	cur   string // base URL believed active
 
 	Sent, Acked, Retries, Dups int64
-	AckedIDs                  map[int64]bool
-	Alone                     int64
-	AckLog                    []AckRecord
+	AckedIDs                   map[int64]bool
+	Alone                      int64
+	AckLog                     []AckRecord
 }
 
 // AckRecord is when a batch was acknowledged, and by which node.
