@@ -168,3 +168,18 @@ func TestDecodeJSON(t *testing.T) {
 		t.Fatal(err, n)
 	}
 }
+
+// TestRuntimesShareApp runs two runtimes of one App concurrently (meaningful under -race).
+func TestRuntimesShareApp(t *testing.T) {
+	a := mustCompile(t, schema+menuQuery(3, 0)+"\n"+menuQuery(8, 0)+"\n"+menuQuery(13, 0))
+	lines := []string{ev(1, "a", 10, 9), ev(200, "a", 20, 1), ev(300, "b", 30, 6), tick(5000)}
+	done := make(chan string, 2)
+	for range 2 {
+		go func() {
+			done <- strings.Join(fmtAll(runLines(t, a, lines)), "\n")
+		}()
+	}
+	if x, y := <-done, <-done; x != y || x == "" {
+		t.Fatalf("runs differ:\n%s\n--\n%s", x, y)
+	}
+}
