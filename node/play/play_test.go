@@ -2,6 +2,7 @@ package play_test
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -88,5 +89,32 @@ func TestPlayBadJSONHasColumn(t *testing.T) {
 	_, stderr, code := runPlay(t, "{\"tick\":1}\n{\"tick\":2,}\n", "testdata/stocks.siddhi")
 	if code != 2 || !strings.HasPrefix(stderr, "stdin:2:11: ") {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/*.expected.jsonl")
+
+// TestPlayGolden pins the outputs of the sample app; run with -update after a deliberate change.
+func TestPlayGolden(t *testing.T) {
+	events, err := os.ReadFile("testdata/stocks.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runPlay(t, string(events), "testdata/stocks.siddhi")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	const golden = "testdata/stocks.expected.jsonl"
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Fatalf("outputs differ from %s (run with -update if intended)\n%s", golden, out)
 	}
 }
