@@ -3,7 +3,8 @@ package engine
 import "strconv"
 
 // Input is one entry of the ordered input log: an event for a defined stream, or a clock tick
-// when Stream is "". Seq must increase; TS is the event time in epoch milliseconds.
+// when Stream is "". Seq must increase (the first is 1; gaps are allowed); TS is the event time
+// in epoch milliseconds.
 type Input struct {
 	Seq    uint64
 	TS     int64
