@@ -64,6 +64,7 @@ type Elector struct {
 	term      int64
 	renewedAt time.Time // send time of the last successful acquire/renew
 	holdUntil time.Time // no acquisition attempts before this (after a demotion)
+	expiresAt time.Time // when a held lease seen by this passive will expire, at the earliest
 }
 
 // NewElector returns an elector in the Starting role.
@@ -117,6 +118,27 @@ func (e *Elector) Next(now time.Time) Op {
 		return OpRenew
 	}
 	return OpNone
+}
+
+// LeaseSeen records another node's lease as read at sentAt with remaining time by the database's
+// clock, so the passive can try again right when it expires instead of up to a heartbeat later.
+func (e *Elector) LeaseSeen(sentAt time.Time, remaining time.Duration) {
+	if remaining > 0 {
+		e.expiresAt = sentAt.Add(remaining)
+	}
+}
+
+// Wake is how long the driver may sleep before the elector has something to do: at most a
+// heartbeat interval, less when a lease seen by a passive expires sooner.
+func (e *Elector) Wake(now time.Time) time.Duration {
+	d := e.t.HeartbeatInterval
+	if e.role == Passive && e.expiresAt.After(now) {
+		// A few milliseconds late, so the database agrees the lease has expired.
+		if until := e.expiresAt.Sub(now) + 5*time.Millisecond; until < d {
+			d = until
+		}
+	}
+	return d
 }
 
 // Tick enforces the renew deadline: a leader past it demotes itself.

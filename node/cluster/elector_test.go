@@ -136,3 +136,16 @@ func TestElectorHoldsOffAfterDemotion(t *testing.T) {
 		t.Fatalf("after hold-off Next = %v, want OpAcquire", op)
 	}
 }
+
+func TestPassiveWakesWhenTheLeaseExpires(t *testing.T) {
+	e := cluster.NewElector(timing)
+	e.Registered()
+	e.AcquireResult(at(0), false, 3)
+	e.LeaseSeen(at(0), 120*time.Millisecond)
+	if d := e.Wake(at(10)); d != 115*time.Millisecond {
+		t.Fatalf("wake = %s, want 115ms (expiry + 5ms)", d)
+	}
+	if d := e.Wake(at(500)); d != timing.HeartbeatInterval {
+		t.Fatalf("after expiry wake = %s, want the heartbeat interval", d)
+	}
+}

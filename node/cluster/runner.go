@@ -140,15 +140,24 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.apply(r.el.Registered)
 	r.flush()
-	ticker := time.NewTicker(r.cfg.Timing.HeartbeatInterval)
-	defer ticker.Stop()
+	timer := time.NewTimer(r.cfg.Timing.HeartbeatInterval)
+	defer timer.Stop()
 	for {
+		began := r.cfg.Now()
 		r.step(ctx)
+		r.mu.Lock()
+		wait := r.el.Wake(r.cfg.Now())
+		if r.el.Role() != Passive {
+			// Keep a steady heartbeat: the step's own duration counts against the interval.
+			wait = max(0, r.cfg.Timing.HeartbeatInterval-r.cfg.Now().Sub(began))
+		}
+		r.mu.Unlock()
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			r.shutdown()
 			return nil
-		case <-ticker.C:
+		case <-timer.C:
 		case <-r.kick:
 		}
 	}
@@ -214,6 +223,9 @@ func (r *Runner) step(ctx context.Context) {
 			r.lastErr = err.Error()
 		} else {
 			r.view.Lease = lease
+			if !ok {
+				r.el.LeaseSeen(sent, lease.Remaining)
+			}
 			r.applyLocked(r.el.AcquireResult(sent, ok, lease.Term))
 		}
 		r.mu.Unlock()
