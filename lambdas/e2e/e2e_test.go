@@ -112,6 +112,7 @@ func TestAlarmHandlerFencesOnce(t *testing.T) {
 	if len(reason) > ecsapi.MaxReasonLength || reason[:len(ecsapi.FenceReasonPrefix)] != ecsapi.FenceReasonPrefix {
 		t.Fatalf("reason %q", reason)
 	}
+	checkECSGranted(t, s, alarmhandler.IAMActions)
 	acts, err := s.ledger.Actions(context.Background(), "g1")
 	if err != nil || len(acts) != 1 || acts[0].NodeID != "n1" || acts[0].Result != "stopped" || acts[0].Term != term || acts[0].Alarm != first.Alarm {
 		t.Fatalf("ledger actions %+v err %v", acts, err)
@@ -144,6 +145,7 @@ func TestRestarterRecordsAndRestartsOnce(t *testing.T) {
 	if calls := s.ecs.Calls("UpdateService"); len(calls) != 1 || calls[0].Body["forceNewDeployment"] != true || calls[0].Body["service"] != "streamha-g1" {
 		t.Fatalf("UpdateService calls %+v", calls)
 	}
+	checkECSGranted(t, s, restarter.IAMActions)
 	stops, err := s.ledger.Stops(context.Background(), "g1", time.Time{})
 	if err != nil || len(stops) != 1 || stops[0].StopCode != "EssentialContainerExited" || stops[0].ExitCodes[0] != 137 || !stops[0].WasActive {
 		t.Fatalf("stops %+v err %v", stops, err)
@@ -154,5 +156,19 @@ func TestRestarterRecordsAndRestartsOnce(t *testing.T) {
 	}
 	if v, ok := value(emfLines(t, p), "CrashLoop", map[string]string{"ClusterGroup": "g1"}); !ok || v != 0 {
 		t.Fatalf("CrashLoop %v found %v", v, ok)
+	}
+}
+
+// checkECSGranted fails when a function made an ECS call its IAMActions do not list.
+func checkECSGranted(t *testing.T, s *services, granted []string) {
+	t.Helper()
+	ok := map[string]bool{}
+	for _, a := range granted {
+		ok[a] = true
+	}
+	for _, c := range s.ecs.Calls() {
+		if !ok["ecs:"+c.Op] {
+			t.Errorf("ECS %s called but not in IAMActions %v", c.Op, granted)
+		}
 	}
 }

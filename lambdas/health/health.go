@@ -152,7 +152,7 @@ func (g Group) Apps() []string {
 
 // LiveNodeIDs lists the live nodes.
 func (g Group) LiveNodeIDs() []string {
-	var ids []string
+	ids := []string{}
 	for _, n := range g.Nodes {
 		if n.Live {
 			ids = append(ids, n.NodeID)
@@ -163,7 +163,7 @@ func (g Group) LiveNodeIDs() []string {
 
 // ActiveNodeIDs lists the live nodes claiming active.
 func (g Group) ActiveNodeIDs() []string {
-	var ids []string
+	ids := []string{}
 	for _, n := range g.Nodes {
 		if n.ClaimsActive {
 			ids = append(ids, n.NodeID)

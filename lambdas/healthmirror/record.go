@@ -60,11 +60,31 @@ func (h *Handler) record(ctx context.Context, v health.Group, seenAt time.Time) 
 			log.InfoContext(ctx, "failover recorded", "old_term", prev.Term, "old_active", prev.Holder, "new_active", v.Holder)
 		}
 	}
-	detail, _ := json.Marshal(v.Nodes)
+	detail, _ := json.Marshal(nodeDetails(v))
 	view := ledger.View{Group: v.Name, Term: v.Term, Holder: v.Holder, Active: v.ActiveNodeIDs(), Live: v.LiveNodeIDs(),
 		SplitBrain: v.SplitBrain, Reachable: true, SeenAt: seenAt, Detail: string(detail)}
 	if _, _, err := h.Ledger.PutView(ctx, view); err != nil && !errors.Is(err, ledger.ErrConflict) {
 		log.ErrorContext(ctx, "ledger view write failed", "error", err.Error())
 	}
 	return failovers
+}
+
+// nodeDetail is one node in the view's human-readable detail.
+type nodeDetail struct {
+	NodeID       string  `json:"node_id"`
+	Role         string  `json:"role"`
+	Term         int64   `json:"term"`
+	Live         bool    `json:"live"`
+	HoldsTerm    bool    `json:"holds_term"`
+	HeartbeatAge float64 `json:"heartbeat_age_s"`
+	TaskARN      string  `json:"task_arn,omitempty"`
+}
+
+func nodeDetails(v health.Group) []nodeDetail {
+	out := make([]nodeDetail, 0, len(v.Nodes))
+	for _, n := range v.Nodes {
+		out = append(out, nodeDetail{NodeID: n.NodeID, Role: n.Role, Term: n.ReportedTerm, Live: n.Live,
+			HoldsTerm: n.HoldsTerm, HeartbeatAge: n.HeartbeatAge.Seconds(), TaskARN: n.TaskARN})
+	}
+	return out
 }

@@ -60,12 +60,14 @@ type Process struct {
 	exited chan struct{}
 }
 
+// lockedBuffer collects the emulator's output while tests read it.
 type lockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 	tee io.Writer
 }
 
+// Write appends p and copies it to the tee, if any.
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -75,6 +77,7 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// String is everything written so far.
 func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -17,9 +17,13 @@ import (
 	"github.com/streamha/streamha/lambdas/rie"
 )
 
+// envFlags collects repeated -env flags.
 type envFlags []string
 
-func (e *envFlags) String() string     { return strings.Join(*e, ",") }
+// String joins the collected values (flag.Value).
+func (e *envFlags) String() string { return strings.Join(*e, ",") }
+
+// Set appends one KEY=VALUE (flag.Value).
 func (e *envFlags) Set(v string) error { *e = append(*e, v); return nil }
 
 func main() {
