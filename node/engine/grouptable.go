@@ -11,7 +11,7 @@ import (
 // deterministic order (insertion order, changed only by swap-removal).
 type groupTable struct {
 	seed    maphash.Seed
-	slots   []int32 // -1 empty, else index into recs; len is a power of two
+	slots   []uint64 // 0 empty, else hash tag (high 32 bits) | index+1 into recs; len is a power of two
 	recs    []groupRec
 	arena   []byte
 	garbage int // arena bytes of deleted keys
@@ -37,30 +37,34 @@ func (t *groupTable) key(i int) []byte {
 	return t.arena[r.off : r.off+r.n]
 }
 
+func slotOf(h uint64, i int) uint64 { return h&^0xffffffff | uint64(i+1) }
+func slotIndex(s uint64) int        { return int(uint32(s)) - 1 }
+
 func (t *groupTable) resize(n int) {
-	t.slots = make([]int32, n)
-	for i := range t.slots {
-		t.slots[i] = -1
-	}
+	t.slots = make([]uint64, n)
 	mask := uint64(n - 1)
 	for i := range t.recs {
 		j := t.recs[i].hash & mask
-		for t.slots[j] >= 0 {
+		for t.slots[j] != 0 {
 			j = (j + 1) & mask
 		}
-		t.slots[j] = int32(i)
+		t.slots[j] = slotOf(t.recs[i].hash, i)
 	}
 }
 
 // find returns the slot holding key, or the empty slot where it would go.
 func (t *groupTable) find(key []byte, h uint64) (slot uint64, found bool) {
 	mask := uint64(len(t.slots) - 1)
+	tag := h &^ 0xffffffff
 	for j := h & mask; ; j = (j + 1) & mask {
 		s := t.slots[j]
-		if s < 0 {
+		if s == 0 {
 			return j, false
 		}
-		r := &t.recs[s]
+		if s&^0xffffffff != tag { // the tag spares a look at recs and keys
+			continue
+		}
+		r := &t.recs[slotIndex(s)]
 		if r.hash == h && bytes.Equal(t.arena[r.off:r.off+r.n], key) {
 			return j, true
 		}
@@ -72,7 +76,7 @@ func (t *groupTable) lookup(key []byte, create bool) (int, bool) {
 	h := maphash.Bytes(t.seed, key)
 	j, found := t.find(key, h)
 	if found {
-		return int(t.slots[j]), false
+		return slotIndex(t.slots[j]), false
 	}
 	if !create {
 		return -1, false
@@ -81,7 +85,7 @@ func (t *groupTable) lookup(key []byte, create bool) (int, bool) {
 		t.resize(len(t.slots) * 2)
 		j, _ = t.find(key, h)
 	}
-	t.slots[j] = int32(len(t.recs))
+	t.slots[j] = slotOf(h, len(t.recs))
 	t.recs = append(t.recs, groupRec{hash: h, off: len(t.arena), n: len(key)})
 	t.arena = append(t.arena, key...)
 	return len(t.recs) - 1, true
@@ -93,15 +97,15 @@ func (t *groupTable) remove(i int) {
 	j, _ := t.find(t.key(i), t.recs[i].hash)
 	// backward-shift deletion keeps probe sequences intact without tombstones
 	for {
-		t.slots[j] = -1
+		t.slots[j] = 0
 		k := j
 		for {
 			k = (k + 1) & mask
 			s := t.slots[k]
-			if s < 0 {
+			if s == 0 {
 				goto moved
 			}
-			home := t.recs[s].hash & mask
+			home := t.recs[slotIndex(s)].hash & mask
 			// move s back to j unless its home lies cyclically in (j, k]
 			if (j < k && (home <= j || home > k)) || (j > k && home <= j && home > k) {
 				t.slots[j] = s
@@ -115,7 +119,7 @@ moved:
 	last := len(t.recs) - 1
 	if i != last {
 		lj, _ := t.find(t.key(last), t.recs[last].hash)
-		t.slots[lj] = int32(i)
+		t.slots[lj] = slotOf(t.recs[last].hash, i)
 		t.recs[i] = t.recs[last]
 	}
 	t.recs = t.recs[:last]
@@ -139,9 +143,7 @@ func (t *groupTable) reset() {
 	if len(t.recs) == 0 {
 		return
 	}
-	for i := range t.slots {
-		t.slots[i] = -1
-	}
+	clear(t.slots)
 	t.recs, t.arena, t.garbage = t.recs[:0], t.arena[:0], 0
 }
 

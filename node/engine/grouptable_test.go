@@ -41,3 +41,25 @@ func TestGroupTableModel(t *testing.T) {
 		}
 	})
 }
+
+func TestGroupTableCompaction(t *testing.T) {
+	tab := newGroupTable()
+	key := func(i int) []byte { return []byte(strconv.Itoa(i) + "-0123456789012345678901234567890123456789") }
+	for i := range 5000 {
+		tab.lookup(key(i), true)
+	}
+	for i := 0; i < 5000; i += 5 {
+		for j := i; j < i+4; j++ {
+			g, _ := tab.lookup(key(j), false)
+			tab.remove(g)
+		}
+	}
+	if tab.len() != 1000 || len(tab.arena) > 100_000 {
+		t.Fatalf("len %d arena %d", tab.len(), len(tab.arena))
+	}
+	for i := 4; i < 5000; i += 5 {
+		if g, _ := tab.lookup(key(i), false); g < 0 || string(tab.key(g)) != string(key(i)) {
+			t.Fatalf("lost key %d", i)
+		}
+	}
+}
