@@ -46,7 +46,8 @@ type Runtime struct {
 	out      Output
 	idBuf    []byte
 	slab     []Value
-	snapHint int // size of the last snapshot, to size the next buffer
+	snapHint int   // size of the last snapshot, to size the next buffer
+	inEv     event // the input being dispatched (a field, so it is not allocated per input)
 }
 
 // NewRuntime creates a Runtime with empty state, LastSeq 0 and the clock unset.
@@ -108,8 +109,9 @@ func (r *Runtime) Apply(in Input, emit func(*Output)) error {
 	r.emit, r.seq = emit, in.Seq
 	r.advance(in.TS)
 	if st != nil {
-		ev := event{ts: in.TS, vals: in.Data}
-		r.dispatch(st, &ev)
+		r.inEv = event{ts: in.TS, vals: in.Data}
+		r.dispatch(st, &r.inEv)
+		r.inEv = event{}
 	}
 	r.lastSeq = in.Seq
 	r.emit = nil
@@ -182,6 +184,7 @@ type queryRT struct {
 	f      frame
 	idxSeq uint64
 	idxN   int
+	outEv  event
 }
 
 func (q *queryRT) wants(k evKind) bool {
@@ -245,7 +248,9 @@ func (q *queryRT) emitRow(r *Runtime, k evKind, ts int64, vals []Value) {
 		r.emit(&r.out)
 	}
 	if len(q.outRT.subs) > 0 {
-		ev := event{ts: ts, vals: vals}
-		r.dispatch(q.outRT, &ev)
+		// queries form no cycles, so q is not re-entered while outEv is in use
+		q.outEv = event{ts: ts, vals: vals}
+		r.dispatch(q.outRT, &q.outEv)
+		q.outEv = event{}
 	}
 }
