@@ -49,11 +49,25 @@ func binaries(t *testing.T) (emulator string, fns map[string]string) {
 		if builds.emulator, builds.err = rie.BuildEmulator(ctx, builds.dir); builds.err != nil {
 			return
 		}
+		names := []string{"healthmirror", "alarmhandler", "restarter"}
+		paths := make([]string, len(names))
+		errs := make([]error, len(names))
+		var wg sync.WaitGroup
+		for i, fn := range names { // links run in parallel
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				paths[i], errs[i] = rie.BuildFunction(ctx, builds.dir, fn)
+			}()
+		}
+		wg.Wait()
 		builds.fns = map[string]string{}
-		for _, fn := range []string{"healthmirror", "alarmhandler", "restarter"} {
-			if builds.fns[fn], builds.err = rie.BuildFunction(ctx, builds.dir, fn); builds.err != nil {
+		for i, fn := range names {
+			if errs[i] != nil {
+				builds.err = errs[i]
 				return
 			}
+			builds.fns[fn] = paths[i]
 		}
 	})
 	if builds.err != nil {
