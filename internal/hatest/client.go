@@ -38,7 +38,7 @@ type AckRecord struct {
 
 // NewClient returns a client for the Orders demo app of c.
 func NewClient(c *Cluster) *Client {
-	return &Client{c: c, App: "Orders", http: &http.Client{Timeout: 15 * time.Second}, next: 1, AckedIDs: map[int64]bool{}}
+	return &Client{c: c, App: "Orders", http: &http.Client{Timeout: 12 * time.Second}, next: 1, AckedIDs: map[int64]bool{}}
 }
 
 type answer struct {
@@ -81,8 +81,12 @@ func (cl *Client) SendBatch(ctx context.Context, n int) error {
 		}
 		target := cl.target(attempt)
 		ans, node, redirect, err := cl.post(ctx, target, key, body.Bytes())
-		if redirect != "" {
+		switch {
+		case redirect != "":
 			cl.setTarget(redirect)
+		case err != nil:
+			// No answer (down, paused, timed out): forget it and try the nodes in turn.
+			cl.setTarget("")
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -111,11 +115,10 @@ func (cl *Client) SendBatch(ctx context.Context, n int) error {
 func (cl *Client) target(attempt int) string {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	if cl.cur != "" && attempt%3 != 2 {
+	if cl.cur != "" {
 		return cl.cur
 	}
-	// Every third attempt, or with no idea, try the nodes in turn.
-	p := cl.c.Nodes[(attempt/3)%len(cl.c.Nodes)]
+	p := cl.c.Nodes[attempt%len(cl.c.Nodes)]
 	return p.URL()
 }
 

@@ -253,14 +253,14 @@ func (c *Cluster) WaitActive(ctx context.Context, timeout time.Duration, except 
 	}
 }
 
-// WaitPeerConnected waits until the active reports its passive connected.
+// WaitPeerConnected waits until the active reports its passive connected and in sync.
 func (c *Cluster) WaitPeerConnected(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		if a := c.Active(); a != nil {
 			if st, err := a.Status(); err == nil {
-				if peer, ok := st["peer"].(map[string]any); ok && peer["connected"] == true {
+				if peer, ok := st["peer"].(map[string]any); ok && peer["connected"] == true && peer["synced"] == true {
 					return nil
 				}
 			}

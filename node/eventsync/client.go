@@ -50,6 +50,7 @@ type Session struct {
 	acked    map[string]uint64
 	sent     map[string]uint64
 	started  map[string]bool
+	startSeq map[string]uint64
 	qBytes   int64
 	qEvents  int64
 	done     chan struct{}
@@ -125,7 +126,7 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Ses
 	return &Session{
 		conn: c, log: log.With("component", "eventsync-client", "passive", peerID), Peer: peerID, Term: cfg.Term,
 		Max: int64(w.MaxQueueBytes), wake: make(chan struct{}, 1), progress: make(chan struct{}),
-		acked: map[string]uint64{}, sent: map[string]uint64{}, started: map[string]bool{}, done: make(chan struct{}),
+		acked: map[string]uint64{}, sent: map[string]uint64{}, started: map[string]bool{}, startSeq: map[string]uint64{}, done: make(chan struct{}),
 	}, nil
 }
 
@@ -134,12 +135,20 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Ses
 func (s *Session) Start(app string, seq uint64) {
 	s.mu.Lock()
 	s.started[app] = true
+	s.startSeq[app] = seq
 	s.sent[app] = seq
 	if s.acked[app] < seq {
 		// Inputs up to the snapshot point need no acknowledgement: the snapshot will cover them.
 		s.acked[app] = seq
 	}
 	s.mu.Unlock()
+}
+
+// StartSeq is the snapshot point app started streaming at; ok is false if it has not started.
+func (s *Session) StartSeq(app string) (seq uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.startSeq[app], s.started[app]
 }
 
 // Started reports whether app streams on this session.

@@ -37,12 +37,15 @@ type appState struct {
 	persistedRev int64
 	persistedAt  time.Time
 	persistErr   string
+	persisted    chan struct{} // closed and replaced after each successful persist
+	wantPersist  chan struct{} // an acknowledgement waits for a persist (no passive)
 
 	wake chan struct{} // pokes the output dispatcher
 }
 
 func newAppState(a *engine.App, log *slog.Logger) *appState {
-	s := &appState{name: a.Name(), app: a, sinky: map[string][]engine.SinkSpec{}, log: log.With("app", a.Name()), wake: make(chan struct{}, 1)}
+	s := &appState{name: a.Name(), app: a, sinky: map[string][]engine.SinkSpec{}, log: log.With("app", a.Name()),
+		wake: make(chan struct{}, 1), persisted: make(chan struct{}), wantPersist: make(chan struct{}, 1)}
 	for _, st := range a.Streams() {
 		if len(st.Sinks) > 0 {
 			s.sinky[st.Name] = st.Sinks
@@ -60,20 +63,41 @@ func (s *appState) emit(o *engine.Output) {
 
 // activate installs a restored runtime for term and opens the sinks. mu is held by the caller.
 func (s *appState) activateLocked(rt *engine.Runtime, term int64, idem *idemWindow, outbox []*engine.Output, cfg sink.Config) error {
+	sinks, err := s.openSinks(cfg)
+	if err != nil {
+		return err
+	}
+	s.rt, s.term, s.idem, s.outbox, s.sinks = rt, term, idem, outbox, sinks
+	s.safe = rt.LastSeq()
+	return nil
+}
+
+// resumeLocked serves the kept runtime again under a new term. mu is held by the caller.
+func (s *appState) resumeLocked(term int64, cfg sink.Config) error {
+	if s.rt == nil {
+		return fmt.Errorf("app %s: no kept state to resume", s.name)
+	}
+	sinks, err := s.openSinks(cfg)
+	if err != nil {
+		return err
+	}
+	s.term, s.sinks = term, sinks
+	return nil
+}
+
+func (s *appState) openSinks(cfg sink.Config) (map[string][]sink.Sink, error) {
 	sinks := map[string][]sink.Sink{}
 	for stream, specs := range s.sinky {
 		for _, spec := range specs {
 			sk, err := sink.OpenConfig(spec, s.name, stream, s.log, cfg)
 			if err != nil {
 				closeSinks(sinks)
-				return fmt.Errorf("app %s: open %s sink of %s: %w", s.name, spec.Type, stream, err)
+				return nil, fmt.Errorf("app %s: open %s sink of %s: %w", s.name, spec.Type, stream, err)
 			}
 			sinks[stream] = append(sinks[stream], sk)
 		}
 	}
-	s.rt, s.term, s.idem, s.outbox, s.sinks = rt, term, idem, outbox, sinks
-	s.safe = rt.LastSeq()
-	return nil
+	return sinks, nil
 }
 
 // deactivateLocked drops the runtime and its pending outputs (a demoted node rejoins empty).
@@ -94,6 +118,28 @@ func (s *appState) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+}
+
+// waitPersisted blocks until a committed snapshot covers seq: how an active with no passive
+// makes an acknowledgement durable.
+func (s *appState) waitPersisted(ctx context.Context, seq uint64) error {
+	for {
+		s.mu.Lock()
+		done, ch := s.persistedSeq >= seq, s.persisted
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case s.wantPersist <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

@@ -154,19 +154,23 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 	return ans, nil
 }
 
-// waitSafe waits for the passive's acknowledgement in ack mode, then releases the outputs.
+// waitSafe waits until the batch is safe, then releases its outputs. In ack mode that means in
+// the passive's queue or, with no passive, in a committed snapshot; in async mode, applied.
 func (n *Node) waitSafe(ctx context.Context, a *appState, sess *eventsync.Session, ans Answer) (Answer, error) {
 	streaming := sess != nil && sess.Started(a.name)
-	if n.cfg.SyncMode == config.SyncAck && streaming {
+	if n.cfg.SyncMode == config.SyncAck {
 		wctx, cancel := context.WithTimeout(ctx, ackTimeout)
-		err := sess.Wait(wctx, a.name, ans.LastSeq)
-		cancel()
-		switch {
-		case err == nil:
-		case errors.Is(err, eventsync.ErrSessionClosed):
+		defer cancel()
+		err := eventsync.ErrSessionClosed
+		if streaming {
+			err = sess.Wait(wctx, a.name, ans.LastSeq)
+		}
+		if errors.Is(err, eventsync.ErrSessionClosed) {
 			ans.Alone = true
-		default:
-			return Answer{}, fmt.Errorf("%w: passive did not acknowledge seq %d: %v", ErrNotAcknowledged, ans.LastSeq, err)
+			err = a.waitPersisted(wctx, ans.LastSeq)
+		}
+		if err != nil {
+			return Answer{}, fmt.Errorf("%w: seq %d neither held by the passive nor persisted: %v", ErrNotAcknowledged, ans.LastSeq, err)
 		}
 	} else if !streaming {
 		ans.Alone = true

@@ -60,7 +60,8 @@ type Node struct {
 	activeCancel context.CancelFunc
 	activeDone   sync.WaitGroup
 
-	draining atomic.Bool
+	draining     atomic.Bool
+	retainedTerm atomic.Int64 // term whose state the apps still hold after losing the lease
 	inflight sync.WaitGroup
 	gaps     atomic.Int64
 	lastGap  atomic.Value // string
@@ -163,7 +164,20 @@ func (n *Node) acceptSession(term int64, from string) error {
 	if l := n.runner.View().Lease; term < l.Term {
 		return fmt.Errorf("stale term %d: the lease is at term %d", term, l.Term)
 	}
+	n.dropRetained()
 	return nil
+}
+
+// dropRetained forgets state kept from a lost term: another node serves now.
+func (n *Node) dropRetained() {
+	if n.retainedTerm.Swap(0) == 0 {
+		return
+	}
+	for _, a := range n.apps {
+		a.mu.Lock()
+		a.deactivateLocked()
+		a.mu.Unlock()
+	}
 }
 
 func (n *Node) onTransition(tr cluster.Transition) {
@@ -188,10 +202,25 @@ func (n *Node) stopActive(tr cluster.Transition) {
 		sess.Close(nil)
 	}
 	n.activeDone.Wait()
+	// A node that lost its lease (not one handing over) keeps its state: if it wins the very next
+	// term, nobody else served in between and that state is the newest there is (the passive's
+	// queue may be gone by then). Any other outcome drops it.
+	retain := tr.To == cluster.Demoted && tr.From == cluster.Active && !n.draining.Load()
 	for _, a := range n.apps {
 		a.mu.Lock()
-		a.deactivateLocked()
+		if retain {
+			closeSinks(a.sinks)
+			a.sinks = nil
+		} else {
+			a.deactivateLocked()
+		}
 		a.mu.Unlock()
+	}
+	if retain {
+		n.retainedTerm.Store(tr.Term)
+		n.log.Info("keeping state in case this node wins the next term", "term", tr.Term)
+	} else {
+		n.retainedTerm.Store(0)
 	}
 	n.server.Reset()
 	n.draining.Store(false)

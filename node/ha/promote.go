@@ -20,6 +20,13 @@ func (n *Node) promote(ctx context.Context, term int64) error {
 	if err := n.opts.Snapshots.Fence(ctx, n.cfg.Group, term); err != nil {
 		return fmt.Errorf("fence persistence at term %d: %w", term, err)
 	}
+	if kept := n.retainedTerm.Swap(0); kept != 0 {
+		if term == kept+1 {
+			return n.resume(term, start)
+		}
+		n.retainedTerm.Store(kept)
+		n.dropRetained()
+	}
 	replayed := 0
 	for _, a := range n.apps {
 		k, err := n.restoreApp(ctx, a, term, q)
@@ -39,6 +46,28 @@ func (n *Node) promote(ctx context.Context, term int64) error {
 	n.mu.Unlock()
 	n.startActive(actx, term)
 	n.log.Info("promoted: state restored and queue replayed", "term", term, "replayed", replayed, "took", time.Since(start))
+	n.m.promotion.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// resume serves again from the state kept since losing term-1: no other node held the lease in
+// between, so nothing newer exists anywhere.
+func (n *Node) resume(term int64, start time.Time) error {
+	for _, a := range n.apps {
+		a.mu.Lock()
+		err := a.resumeLocked(term, n.opts.Sinks)
+		a.mu.Unlock()
+		if err != nil {
+			n.dropRetained()
+			return err
+		}
+	}
+	actx, cancel := context.WithCancel(context.Background())
+	n.mu.Lock()
+	n.activeCancel = cancel
+	n.mu.Unlock()
+	n.startActive(actx, term)
+	n.log.Info("promoted: resumed from the state kept since the previous term", "term", term, "took", time.Since(start))
 	n.m.promotion.Observe(time.Since(start).Seconds())
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/streamha/streamha/node/cluster"
+	"github.com/streamha/streamha/node/eventsync"
 )
 
 // Status is GET /ha/status: everything an operator needs to see about this node at a glance.
@@ -29,6 +30,9 @@ type Status struct {
 type PeerStatus struct {
 	ID        string `json:"id,omitempty"`
 	Connected bool   `json:"connected"`
+	// Synced is true once the passive protects every app: it holds a committed snapshot point and
+	// the inputs after it. Until then an active's failure can lose what was acknowledged alone.
+	Synced bool `json:"synced"`
 	Lag       int64  `json:"lag"`
 }
 
@@ -71,7 +75,7 @@ func (n *Node) Status() Status {
 		st.LastGap = g
 	}
 	if sess := n.session(); sess != nil {
-		st.Peer = PeerStatus{ID: sess.Peer, Connected: true, Lag: sess.Lag()}
+		st.Peer = PeerStatus{ID: sess.Peer, Connected: true, Lag: sess.Lag(), Synced: n.synced(sess)}
 	} else if ss := n.server.Stats(); ss.Connected {
 		st.Peer = PeerStatus{ID: ss.Peer, Connected: true}
 	} else if id, _ := n.findPeer(); id != "" {
@@ -92,6 +96,20 @@ func (n *Node) Status() Status {
 		st.Apps[a.name] = as
 	}
 	return st
+}
+
+// synced reports whether every app's snapshot point on sess is committed.
+func (n *Node) synced(sess *eventsync.Session) bool {
+	for _, a := range n.apps {
+		seq, ok := sess.StartSeq(a.name)
+		a.mu.Lock()
+		done := a.persistedSeq >= seq
+		a.mu.Unlock()
+		if !ok || !done {
+			return false
+		}
+	}
+	return true
 }
 
 // fillStatus adds the data path's figures to the heartbeat status the health mirror reads.

@@ -1,0 +1,248 @@
+// Package e2e runs real node processes on a throwaway PostgreSQL and injects faults under load:
+// after each, every acknowledged event must be reflected in the outputs (lost = 0), with
+// re-emitted outputs identifiable by their output id.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/streamha/streamha/internal/hatest"
+	"github.com/streamha/streamha/internal/pgtest"
+)
+
+var nodeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	nodeBin = filepath.Join(dir, "node")
+	out, err := exec.Command("go", "build", "-o", nodeBin, "github.com/streamha/streamha/node").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build node: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := pgtest.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// pair starts two nodes on url under load and returns them with a running client.
+type pair struct {
+	t      *testing.T
+	c      *hatest.Cluster
+	client *hatest.Client
+	stop   context.CancelFunc
+	done   chan struct{}
+}
+
+func startPair(t *testing.T, url string) *pair {
+	t.Helper()
+	apps, _ := filepath.Abs("../demo/apps")
+	dir := t.TempDir()
+	c, err := hatest.NewCluster(hatest.Options{
+		Bin: nodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url,
+		Extra: []string{"--persist_interval", "1s", "--auth_token", "e2e-secret"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		if t.Failed() {
+			for _, p := range c.Nodes {
+				if b, err := os.ReadFile(p.LogPath); err == nil {
+					t.Logf("---- %s log (last 4KB) ----\n%s", p.ID, tail(b, 4096))
+				}
+			}
+		}
+	})
+	if err := c.Nodes[0].Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.WaitActive(ctx, 30*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Nodes[1].Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p := &pair{t: t, c: c, client: hatest.NewClient(c), done: make(chan struct{})}
+	cctx, cancel := context.WithCancel(ctx)
+	p.stop = cancel
+	go func() {
+		defer close(p.done)
+		p.client.Run(cctx, 10, 2*time.Millisecond)
+	}()
+	return p
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// finish stops the load, shuts both nodes down cleanly and checks the outputs.
+func (p *pair) finish() hatest.Report {
+	p.t.Helper()
+	p.stop()
+	<-p.done
+	for _, n := range p.c.Nodes {
+		if err := n.Stop(60 * time.Second); err != nil {
+			p.t.Errorf("clean stop: %v", err)
+		}
+	}
+	_, acked, _, _, ids := p.client.Snapshot()
+	rep, err := hatest.Check(p.c, "accepted.jsonl", ids)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("%s", rep)
+	if acked == 0 {
+		p.t.Fatal("nothing was acknowledged: the test proves nothing")
+	}
+	if !rep.OK() {
+		p.t.Fatalf("%d acknowledged events lost, first %v", len(rep.Lost), rep.Lost[:min(10, len(rep.Lost))])
+	}
+	if rep.DupEvents != 0 {
+		p.t.Fatalf("%d events applied twice despite idempotency keys", rep.DupEvents)
+	}
+	return rep
+}
+
+func (p *pair) waitAcks(n int64, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	_, start, _, _, _ := p.client.Snapshot()
+	for {
+		_, acked, _, _, _ := p.client.Snapshot()
+		if acked >= start+n {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("fewer than %d acknowledgements within %s", n, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestKillActiveUnderLoad(t *testing.T) {
+	p := startPair(t, pgtest.Shared(t).NewDatabase(t))
+	ctx := context.Background()
+	for round := 0; round < 3; round++ {
+		p.waitAcks(200, 30*time.Second)
+		old := p.c.Active()
+		if old == nil {
+			t.Fatalf("round %d: no active", round)
+		}
+		killed := time.Now()
+		if err := old.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		next, err := p.c.WaitActive(ctx, 30*time.Second, old)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		t.Logf("round %d: %s killed, %s active after %s", round, old.ID, next.ID, time.Since(killed))
+		p.waitAcks(100, 30*time.Second)
+		if err := old.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	p.finish()
+}
+
+func TestPausedActiveDoesNotActOnItsOldTerm(t *testing.T) {
+	p := startPair(t, pgtest.Shared(t).NewDatabase(t))
+	ctx := context.Background()
+	p.waitAcks(200, 30*time.Second)
+	old := p.c.Active()
+	if err := old.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	next, err := p.c.WaitActive(ctx, 30*time.Second, old)
+	if err != nil {
+		old.Resume()
+		t.Fatal(err)
+	}
+	p.waitAcks(100, 30*time.Second)
+	resumed := time.Now()
+	if err := old.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	p.waitAcks(200, 30*time.Second)
+	// After the resume, every acknowledgement must come from the new active.
+	if a, ok := p.client.FirstAckAfter(resumed, next.ID); ok {
+		t.Fatalf("the deposed node %s acknowledged events at %s after being resumed", a.Node, a.At)
+	}
+	st, err := old.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st["serving"] == true {
+		t.Fatalf("resumed node still serving: %v", st)
+	}
+	p.finish()
+}
+
+func TestRestartPassiveUnderLoad(t *testing.T) {
+	p := startPair(t, pgtest.Shared(t).NewDatabase(t))
+	ctx := context.Background()
+	for round := 0; round < 2; round++ {
+		p.waitAcks(200, 30*time.Second)
+		active := p.c.Active()
+		passive := p.c.Peer(active)
+		if err := passive.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		p.waitAcks(100, 30*time.Second)
+		if err := passive.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if p.c.Active() != active {
+			t.Fatalf("round %d: restarting the passive moved the active role", round)
+		}
+	}
+	p.finish()
+}
+
+func TestDatabaseStopAndRestart(t *testing.T) {
+	srv := pgtest.Start(t)
+	p := startPair(t, srv.NewDatabase(t))
+	ctx := context.Background()
+	p.waitAcks(200, 30*time.Second)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Without the database no node may serve once renew_deadline has passed.
+	time.Sleep(3 * time.Second)
+	if a := p.c.Active(); a != nil {
+		t.Fatalf("%s still active with the database down", a.ID)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.c.WaitActive(ctx, 60*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.waitAcks(200, 60*time.Second)
+	p.finish()
+}
