@@ -62,9 +62,9 @@ type Node struct {
 
 	draining     atomic.Bool
 	retainedTerm atomic.Int64 // term whose state the apps still hold after losing the lease
-	inflight sync.WaitGroup
-	gaps     atomic.Int64
-	lastGap  atomic.Value // string
+	inflight     sync.WaitGroup
+	gaps         atomic.Int64
+	lastGap      atomic.Value // string
 }
 
 // New builds a node; Run starts it.

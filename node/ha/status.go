@@ -32,8 +32,8 @@ type PeerStatus struct {
 	Connected bool   `json:"connected"`
 	// Synced is true once the passive protects every app: it holds a committed snapshot point and
 	// the inputs after it. Until then an active's failure can lose what was acknowledged alone.
-	Synced bool `json:"synced"`
-	Lag       int64  `json:"lag"`
+	Synced bool  `json:"synced"`
+	Lag    int64 `json:"lag"`
 }
 
 // QueueStatus is the passive's replay queue (zero on the active).
