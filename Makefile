@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build test test-deps pg-deps npm-deps demo bench lint fmt clean FORCE
+.PHONY: help build test test-deps pg-deps npm-deps demo bench lint fmt clean invoke FORCE
 
 help:
 	@echo "make build   binaries into bin/ (bin/node; never put bin/ on PATH: it would shadow Node.js)"
@@ -13,6 +13,7 @@ help:
 	@echo "make demo    two local nodes on embedded SQLite, a failover and a switchover"
 	@echo "make bench   benchmarks (prints figures)"
 	@echo "make lint    gofmt + go vet"
+	@echo "make invoke  FN=healthmirror|alarmhandler|restarter EVENT=file.json: run a Lambda under aws-lambda-rie"
 
 build: bin/node
 
@@ -46,6 +47,10 @@ demo: build
 
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+# Run one Lambda locally under aws-lambda-rie: make invoke FN=healthmirror EVENT=lambdas/testdata/scheduled.json
+invoke:
+	$(GO) run ./lambdas/cmd/invoke -fn $(FN) $(if $(EVENT),-event $(EVENT))
 
 clean:
 	rm -rf bin results .demo
