@@ -1,0 +1,81 @@
+package ha
+
+import (
+	"testing"
+
+	"github.com/streamha/streamha/node/engine"
+)
+
+func testApp(t testing.TB) *engine.App {
+	t.Helper()
+	a, err := engine.Compile("t.siddhi", `@app:name('T')
+define stream S (id long, v double);
+@sink(type='log')
+define stream O (id long, v double);
+from S[v > 0] select id, v insert into O;`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	app := testApp(t)
+	rt := engine.NewRuntime(app)
+	var outs []*engine.Output
+	for i := 1; i <= 3; i++ {
+		err := rt.Apply(engine.Input{Seq: uint64(i), TS: int64(i), Stream: "S", Data: []engine.Value{engine.LongValue(int64(i)), engine.DoubleValue(1.5)}}, func(o *engine.Output) {
+			outs = append(outs, o.Clone())
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	blob, _ := rt.Snapshot()
+	w := newIdemWindow(2)
+	w.put("a", Answer{Accepted: 1, FirstSeq: 1, LastSeq: 1})
+	w.put("b", Answer{Accepted: 2, FirstSeq: 2, LastSeq: 3})
+	w.put("c", Answer{Accepted: 1, FirstSeq: 4, LastSeq: 4}) // evicts a
+	env := envelope{Engine: blob, Idem: w.records(), Outbox: outs}
+	got, err := decodeEnvelope(app, env.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Idem) != 2 || got.Idem[0].Key != "b" || got.Idem[1].Answer.LastSeq != 4 {
+		t.Fatalf("idempotency window = %+v", got.Idem)
+	}
+	if len(got.Outbox) != 3 || got.Outbox[2].ID != outs[2].ID || got.Outbox[2].Data[0].Long() != 3 {
+		t.Fatalf("outbox = %+v", got.Outbox)
+	}
+	if _, err := engine.Restore(app, got.Engine); err != nil {
+		t.Fatalf("engine blob: %v", err)
+	}
+}
+
+func TestIdemWindowIsBounded(t *testing.T) {
+	w := newIdemWindow(3)
+	for i := 0; i < 10; i++ {
+		w.put(string(rune('a'+i)), Answer{LastSeq: uint64(i)})
+	}
+	if len(w.m) != 3 {
+		t.Fatalf("window holds %d keys, want 3", len(w.m))
+	}
+	if _, ok := w.get("a"); ok {
+		t.Fatal("oldest key not evicted")
+	}
+	if a, ok := w.get("j"); !ok || a.LastSeq != 9 {
+		t.Fatal("newest key missing")
+	}
+}
+
+// FuzzDecodeEnvelope: a corrupt snapshot payload is an error, never a panic.
+func FuzzDecodeEnvelope(f *testing.F) {
+	app := testApp(f)
+	rt := engine.NewRuntime(app)
+	blob, _ := rt.Snapshot()
+	f.Add((&envelope{Engine: blob, Idem: []idemRecord{{Key: "k", Answer: Answer{Accepted: 1}}}}).encode())
+	f.Add([]byte("SHAE"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		_, _ = decodeEnvelope(app, p)
+	})
+}
