@@ -106,7 +106,9 @@ func (c *Config) PersistenceURL() string {
 }
 
 // Advertised returns the address peers should use for a listen address: the advertise key when
-// set, else the listen address itself, with an unspecified host replaced by this host's name.
+// set, else the listen address itself, with an unspecified host (0.0.0.0, as in a container)
+// replaced by this host's first non-loopback IPv4 address (an ECS task's own IP in awsvpc
+// mode), or its host name when it has none.
 func Advertised(advertise, listen string) string {
 	if advertise != "" || listen == "" {
 		return advertise
@@ -116,11 +118,23 @@ func Advertised(advertise, listen string) string {
 		return listen
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		if h, err := os.Hostname(); err == nil {
-			host = h
-		}
+		host = hostAddress()
 	}
 	return net.JoinHostPort(host, port)
+}
+
+func hostAddress() string {
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil && !n.IP.IsLinkLocalUnicast() {
+				return n.IP.String()
+			}
+		}
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "localhost"
 }
 
 func checkDBURL(v string) error {

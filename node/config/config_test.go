@@ -100,3 +100,16 @@ func TestSizesAndUnknownEnv(t *testing.T) {
 		t.Fatalf("unknown env = %v", bad)
 	}
 }
+
+func TestAdvertised(t *testing.T) {
+	if got := config.Advertised("10.0.0.9:1", "0.0.0.0:9893"); got != "10.0.0.9:1" {
+		t.Errorf("explicit advertise ignored: %s", got)
+	}
+	if got := config.Advertised("", "127.0.0.1:9893"); got != "127.0.0.1:9893" {
+		t.Errorf("loopback listen = %s", got)
+	}
+	got := config.Advertised("", "0.0.0.0:9893")
+	if strings.HasPrefix(got, "0.0.0.0") || !strings.HasSuffix(got, ":9893") {
+		t.Errorf("unspecified listen advertised as %s", got)
+	}
+}
