@@ -12,11 +12,11 @@ import (
 
 	"github.com/streamha/streamha/deploy"
 	"github.com/streamha/streamha/node/config"
+	"github.com/streamha/streamha/node/rest"
 )
 
-// activePath is the node's active-only endpoint. node/ exports no constant for it yet
-// (e.g. rest.ActivePath); until it does, the literal from the node's REST contract.
-const activePath = "/ha/active"
+// activePath is the node's active-only endpoint, from the node's own REST package.
+const activePath = rest.ActivePath
 
 type container struct {
 	env, secrets map[string]string
