@@ -1,9 +1,12 @@
 package restarter
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/streamha/streamha/lambdas/elbapi"
 	"github.com/streamha/streamha/lambdas/lambdaenv"
+	nodeconfig "github.com/streamha/streamha/node/config"
 )
 
 // Environment variables specific to the restarter.
@@ -16,8 +19,17 @@ const (
 	EnvBackoffMax      = "BACKOFF_MAX_SECONDS"       // longest wait
 	EnvDefaultGroup    = "CLUSTER_GROUP"             // group of a task the database does not know
 	EnvIdempotencyTTL  = "IDEMPOTENCY_TTL_SECONDS"
-	EnvNodeID          = "STREAMHA_NODE_ID" // container environment naming the node, when overridden
-	EnvNodeGroup       = "STREAMHA_GROUP"   // container environment naming the group
+	EnvTargetGroups    = "TARGET_GROUPS"    // arn=port,arn=port: the load balancer's ip target groups
+	EnvService         = "ECS_SERVICE"      // only this service's tasks become targets; "" any
+	EnvNodeIDLegacy    = "STREAMHA_NODE_ID" // older spelling of EnvNodeID, still honoured
+	EnvNodeGroupLegacy = "STREAMHA_GROUP"   // older spelling of EnvNodeGroup, still honoured
+)
+
+// The container environment a task's overrides name its node and group with: the variables the
+// node itself reads its node_id and group keys from (NODE_NODE_ID, NODE_GROUP).
+var (
+	EnvNodeID    = nodeconfig.EnvName("node_id")
+	EnvNodeGroup = nodeconfig.EnvName("group")
 )
 
 // Config is the restarter's configuration.
@@ -35,10 +47,16 @@ type Config struct {
 	BackoffMax      time.Duration
 	DefaultGroup    string
 	IdemTTL         time.Duration
+	TargetGroups    []elbapi.TargetGroup // where a running node task's IP is registered; none: no target upkeep
+	Service         string               // ECS service whose tasks are targets; "" any task of Cluster
 }
 
 // ConfigFromEnv reads the configuration from the environment.
 func ConfigFromEnv(e *lambdaenv.Env) Config {
+	tgs, err := elbapi.ParseTargetGroups(e.String(EnvTargetGroups, ""))
+	if err != nil && e.Err == nil {
+		e.Err = fmt.Errorf("environment %s: %w", EnvTargetGroups, err)
+	}
 	return Config{
 		DBURL:           e.String(lambdaenv.ClusterDBURL, ""),
 		LedgerTable:     e.String(lambdaenv.LedgerTable, ""),
@@ -53,6 +71,8 @@ func ConfigFromEnv(e *lambdaenv.Env) Config {
 		BackoffMax:      e.Seconds(EnvBackoffMax, 30*time.Minute),
 		DefaultGroup:    e.String(EnvDefaultGroup, "default"),
 		IdemTTL:         e.Seconds(EnvIdempotencyTTL, time.Hour),
+		TargetGroups:    tgs,
+		Service:         e.String(EnvService, ""),
 	}
 }
 

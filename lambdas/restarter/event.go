@@ -20,7 +20,15 @@ type TaskDetail struct {
 	StoppedAt     string      `json:"stoppedAt"`
 	StartedBy     string      `json:"startedBy"`
 	Containers    []Container `json:"containers"`
-	Overrides     struct {
+	Attachments   []struct {
+		Type    string `json:"type"` // "eni" for the task's network interface
+		Status  string `json:"status"`
+		Details []struct {
+			Name  string `json:"name"`
+			Value string `json:"value"`
+		} `json:"details"`
+	} `json:"attachments"`
+	Overrides struct {
 		ContainerOverrides []struct {
 			Name        string `json:"name"`
 			Environment []struct {
@@ -31,12 +39,15 @@ type TaskDetail struct {
 	} `json:"overrides"`
 }
 
-// Container is one container of the stopped task.
+// Container is one container of the task.
 type Container struct {
-	Name       string `json:"name"`
-	ExitCode   *int   `json:"exitCode"`
-	LastStatus string `json:"lastStatus"`
-	Reason     string `json:"reason"`
+	Name              string `json:"name"`
+	ExitCode          *int   `json:"exitCode"`
+	LastStatus        string `json:"lastStatus"`
+	Reason            string `json:"reason"`
+	NetworkInterfaces []struct {
+		PrivateIPv4Address string `json:"privateIpv4Address"`
+	} `json:"networkInterfaces"`
 }
 
 // ParseDetail decodes the detail leniently.
@@ -68,12 +79,34 @@ func (d TaskDetail) ExitCodes() []int {
 	return out
 }
 
-// Env returns an environment variable of the task's container overrides.
-func (d TaskDetail) Env(name string) string {
-	for _, o := range d.Overrides.ContainerOverrides {
-		for _, e := range o.Environment {
-			if e.Name == name {
-				return e.Value
+// Env returns the first of the names set in the task's container overrides, "" when none is.
+func (d TaskDetail) Env(names ...string) string {
+	for _, name := range names {
+		for _, o := range d.Overrides.ContainerOverrides {
+			for _, e := range o.Environment {
+				if e.Name == name && e.Value != "" {
+					return e.Value
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// PrivateIPv4 is the task's private IPv4 address (awsvpc): the privateIPv4Address detail of its
+// ENI attachment, else a container's network interface; "" when the event carries neither.
+func (d TaskDetail) PrivateIPv4() string {
+	for _, a := range d.Attachments {
+		for _, kv := range a.Details {
+			if kv.Name == "privateIPv4Address" && kv.Value != "" {
+				return kv.Value
+			}
+		}
+	}
+	for _, c := range d.Containers {
+		for _, n := range c.NetworkInterfaces {
+			if n.PrivateIPv4Address != "" {
+				return n.PrivateIPv4Address
 			}
 		}
 	}

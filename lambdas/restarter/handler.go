@@ -1,13 +1,17 @@
-// Package restarter is the Lambda behind EventBridge "ECS Task State Change" events of stopped
-// node tasks. It records every stop in the ledger (which node, whether it was the active, why),
-// and makes sure the pair becomes whole again: when the service does not replace the task it
-// forces a new deployment, with exponential backoff kept in DynamoDB, and it stops doing so and
-// raises CrashLoop when the group keeps crashing.
+// Package restarter is the Lambda behind EventBridge "ECS Task State Change" events of the node
+// tasks. It keeps the load balancer's target groups in step with the tasks: a task that reaches
+// RUNNING has its IP registered in every target group, one that stops (or is being stopped) has
+// it deregistered; the target groups' /ha/active health check then keeps traffic on the active.
+// It records every stop in the ledger (which node, whether it was the active, why), and makes
+// sure the pair becomes whole again: when the service does not replace the task it forces a new
+// deployment, with exponential backoff kept in DynamoDB, and it stops doing so and raises
+// CrashLoop when the group keeps crashing.
 package restarter
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,6 +20,7 @@ import (
 
 	"github.com/streamha/streamha/lambdas/clusterdb"
 	"github.com/streamha/streamha/lambdas/ecsapi"
+	"github.com/streamha/streamha/lambdas/elbapi"
 	"github.com/streamha/streamha/lambdas/emf"
 	"github.com/streamha/streamha/lambdas/ledger"
 	"github.com/streamha/streamha/node/cluster"
@@ -32,6 +37,7 @@ type Ledger interface {
 	Stops(ctx context.Context, group string, since time.Time) ([]ledger.Stop, error)
 	GetRestart(ctx context.Context, group string) (ledger.RestartState, error)
 	PutRestart(ctx context.Context, st *ledger.RestartState) error
+	PutAction(ctx context.Context, a ledger.Action) error
 }
 
 // Once runs fn once per payload; *idempotency.Store implements it.
@@ -39,11 +45,13 @@ type Once interface {
 	Do(ctx context.Context, payload []byte, fn func(ctx context.Context) (json.RawMessage, error)) (json.RawMessage, bool, error)
 }
 
-// Handler handles stopped-task events. Finder, Ledger and Once may be nil.
+// Handler handles task state change events. Finder, ELB, Ledger and Once may be nil (no ELB:
+// no target upkeep).
 type Handler struct {
 	Config  Config
 	Finder  NodeFinder
 	ECS     ecsapi.API
+	ELB     elbapi.API
 	Ledger  Ledger
 	Once    Once
 	Metrics *emf.Writer
@@ -67,6 +75,8 @@ type Result struct {
 	Service    string `json:"service,omitempty"`
 	Restart    string `json:"restart"` // what was done to make the pair whole
 	Duplicate  bool   `json:"duplicate,omitempty"`
+	TargetIP   string `json:"target_ip,omitempty"`
+	Targets    string `json:"targets,omitempty"` // what was done with the load balancer targets
 }
 
 func (h *Handler) now() time.Time {
@@ -112,15 +122,21 @@ func (h *Handler) handle(ctx context.Context, ev events.CloudWatchEvent) (Result
 		return Result{EventID: ev.ID}, err
 	}
 	res := Result{EventID: ev.ID, TaskARN: d.TaskARN, Service: d.Service()}
-	switch {
-	case d.LastStatus != "STOPPED":
-		res.Ignored = "lastStatus " + d.LastStatus
-		return res, nil
-	case h.Config.Cluster != "" && !ecsapi.SameCluster(d.ClusterARN, h.Config.Cluster):
+	if h.Config.Cluster != "" && !ecsapi.SameCluster(d.ClusterARN, h.Config.Cluster) {
 		res.Ignored = "cluster " + d.ClusterARN
 		return res, nil
 	}
+	move := h.targetMove(d)
+	if d.LastStatus != "STOPPED" && move == "" {
+		res.Ignored = "lastStatus " + d.LastStatus
+		return res, nil
+	}
 	h.identify(ctx, d, &res)
+	// Deregister first: the stop handling below may wait a minute for the service.
+	terr := h.targets(ctx, ev, d, move, &res)
+	if d.LastStatus != "STOPPED" {
+		return res, terr
+	}
 	res.Expected, res.Cause = Classify(d)
 	log := h.Log.With("event_id", ev.ID, "task_arn", d.TaskARN, "group", res.Group, "node_id", res.NodeID)
 	stoppedAt := d.StoppedTime(ev.Time)
@@ -134,12 +150,12 @@ func (h *Handler) handle(ctx context.Context, ev events.CloudWatchEvent) (Result
 		"exit_codes", stop.ExitCodes, "expected", res.Expected, "cause", res.Cause, "was_active", res.WasActive)
 	if h.Ledger != nil {
 		if err := h.Ledger.PutStop(ctx, stop); err != nil {
-			return res, fmt.Errorf("record stop: %w", err)
+			return res, errors.Join(fmt.Errorf("record stop: %w", err), terr)
 		}
 	}
 	st, err := h.crashLoop(ctx, log, &res)
 	if err != nil {
-		return res, err
+		return res, errors.Join(err, terr)
 	}
 	forced := false
 	if !res.CrashLoop {
@@ -150,7 +166,7 @@ func (h *Handler) handle(ctx context.Context, ev events.CloudWatchEvent) (Result
 			log.ErrorContext(ctx, "emf record rejected", "error", werr.Error())
 		}
 	}
-	return res, err
+	return res, errors.Join(err, terr)
 }
 
 // identify names the node and group: from the cluster database when it knows the task, else
@@ -167,11 +183,11 @@ func (h *Handler) identify(ctx context.Context, d TaskDetail, res *Result) {
 			return
 		}
 	}
-	res.Group = d.Env(EnvNodeGroup)
+	res.Group = d.Env(EnvNodeGroup, EnvNodeGroupLegacy)
 	if res.Group == "" {
 		res.Group = h.Config.DefaultGroup
 	}
-	if id := d.Env(EnvNodeID); id != "" {
+	if id := d.Env(EnvNodeID, EnvNodeIDLegacy); id != "" {
 		res.NodeID, res.NodeSource = id, "task_env"
 		return
 	}

@@ -24,6 +24,20 @@ type memLedger struct {
 	mu      sync.Mutex
 	stops   map[string]ledger.Stop
 	restart map[string]ledger.RestartState
+	actions []ledger.Action
+}
+
+func (m *memLedger) PutAction(_ context.Context, a ledger.Action) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.actions = append(m.actions, a)
+	return nil
+}
+
+func (m *memLedger) Actions() []ledger.Action {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]ledger.Action(nil), m.actions...)
 }
 
 func newMemLedger() *memLedger {

@@ -1,4 +1,4 @@
-// Command restarter is the Lambda behind ECS "Task State Change" events of stopped node tasks
+// Command restarter is the Lambda behind ECS "Task State Change" events of the node tasks
 // (runtime provided.al2023, binary bootstrap, built with -tags lambda.norpc). It only wires
 // lambdas/restarter to the environment.
 package main
@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/streamha/streamha/lambdas/clusterdb"
 	"github.com/streamha/streamha/lambdas/emf"
@@ -35,6 +36,11 @@ func main() {
 		os.Exit(1)
 	}
 	h := &restarter.Handler{Config: cfg, ECS: ecs.NewFromConfig(awsCfg), Metrics: emf.NewWriter(cfg.Namespace, os.Stdout), Log: log}
+	if len(cfg.TargetGroups) > 0 {
+		h.ELB = elbv2.NewFromConfig(awsCfg)
+	} else {
+		log.Warn("TARGET_GROUPS not set: node task IPs are not registered in the load balancer")
+	}
 	if cfg.DBURL != "" {
 		r, err := clusterdb.Open(ctx, cfg.DBURL, clusterdb.Options{})
 		if err != nil {

@@ -170,12 +170,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("X-Amzn-Requestid", fmt.Sprintf("elbtest-%d", len(s.calls)))
 	fmt.Fprintf(w, `<%[1]sResponse xmlns=%[2]q><%[1]sResult/><ResponseMetadata><RequestId>elbtest-%[3]d</RequestId></ResponseMetadata></%[1]sResponse>`,
 		action, xmlns, len(s.calls))
 }
 
 func writeErr(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("X-Amzn-Requestid", "elbtest-error")
 	w.WriteHeader(status)
 	var esc strings.Builder
 	_ = xml.EscapeText(&esc, []byte(msg))
