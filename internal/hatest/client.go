@@ -34,6 +34,15 @@ type Client struct {
 type AckRecord struct {
 	At   time.Time
 	Node string
+	// Sent is when the request that got this acknowledgement was sent: the node decided within
+	// [Sent, At].
+	Sent      time.Time
+	First, N  int64 // event ids First … First+N-1
+	Key       string
+	Attempts  int
+	Duplicate bool
+	FirstSeq  uint64
+	LastSeq   uint64
 }
 
 // NewClient returns a client for the Orders demo app of c.
@@ -42,11 +51,11 @@ func NewClient(c *Cluster) *Client {
 }
 
 type answer struct {
-	Accepted  int   `json:"accepted"`
-	FirstSeq  int64 `json:"first_seq"`
-	LastSeq   int64 `json:"last_seq"`
-	Alone     bool  `json:"alone"`
-	Duplicate bool  `json:"duplicate"`
+	Accepted  int    `json:"accepted"`
+	FirstSeq  uint64 `json:"first_seq"`
+	LastSeq   uint64 `json:"last_seq"`
+	Alone     bool   `json:"alone"`
+	Duplicate bool   `json:"duplicate"`
 }
 
 // SendBatch sends n new events and returns once they are acknowledged or ctx ends.
@@ -80,6 +89,7 @@ func (cl *Client) SendBatch(ctx context.Context, n int) error {
 			}
 		}
 		target := cl.target(attempt)
+		sentAt := time.Now()
 		ans, node, redirect, err := cl.post(ctx, target, key, body.Bytes())
 		switch {
 		case redirect != "":
@@ -105,11 +115,19 @@ func (cl *Client) SendBatch(ctx context.Context, n int) error {
 		if ans.Duplicate {
 			cl.Dups++
 		}
-		cl.AckLog = append(cl.AckLog, AckRecord{At: time.Now(), Node: node})
+		cl.AckLog = append(cl.AckLog, AckRecord{At: time.Now(), Node: node, Sent: sentAt, First: first, N: int64(n),
+			Key: key, Attempts: attempt + 1, Duplicate: ans.Duplicate, FirstSeq: ans.FirstSeq, LastSeq: ans.LastSeq})
 		cl.cur = target
 		cl.mu.Unlock()
 		return nil
 	}
+}
+
+// SetTimeout bounds each request, so a frozen node is given up on sooner (default 12 s).
+func (cl *Client) SetTimeout(d time.Duration) {
+	cl.mu.Lock()
+	cl.http = &http.Client{Timeout: d}
+	cl.mu.Unlock()
 }
 
 func (cl *Client) target(attempt int) string {
@@ -136,7 +154,10 @@ func (cl *Client) post(ctx context.Context, base, key string, body []byte) (answ
 	}
 	req.Header.Set("Idempotency-Key", key)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := cl.http.Do(req)
+	cl.mu.Lock()
+	hc := cl.http
+	cl.mu.Unlock()
+	resp, err := hc.Do(req)
 	if err != nil {
 		return ans, "", "", err
 	}
@@ -182,6 +203,13 @@ func (cl *Client) FirstAckAfter(t time.Time, except string) (AckRecord, bool) {
 		}
 	}
 	return AckRecord{}, false
+}
+
+// Acks returns a copy of the acknowledgement log.
+func (cl *Client) Acks() []AckRecord {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return append([]AckRecord(nil), cl.AckLog...)
 }
 
 // Snapshot returns the counters under the lock.

@@ -45,6 +45,9 @@ type Options struct {
 	N         int      // nodes (2 for a pair)
 	Extra     []string // more flags for every node
 	Env       []string // more environment for every node
+	// NodeArgs, when set, returns more flags for one node once its addresses are known (flags
+	// given later win, so it can override ClusterDB or advertise a proxy's address).
+	NodeArgs func(p *Proc) []string
 }
 
 // Cluster is a set of node processes of one group.
@@ -84,6 +87,9 @@ func NewCluster(o Options) (*Cluster, error) {
 			"--rest_listen", p.RESTAddr, "--sync_listen", p.SyncAddr, "--tcp_listen", p.TCPAddr,
 			"--log_format", "text",
 		}, o.Extra...)
+		if o.NodeArgs != nil {
+			p.args = append(p.args, o.NodeArgs(p)...)
+		}
 		c.Nodes = append(c.Nodes, p)
 	}
 	return c, nil
@@ -140,6 +146,16 @@ func (p *Proc) Start() error {
 		close(done)
 	}()
 	return nil
+}
+
+// PID is the process id, or 0 when it is not running.
+func (p *Proc) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 // Running reports whether the process is alive.

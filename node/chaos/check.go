@@ -1,0 +1,221 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/streamha/streamha/internal/hatest"
+)
+
+// FaultResult is what one injected fault cost.
+type FaultResult struct {
+	Name     string        `json:"name"`
+	Node     string        `json:"node,omitempty"`
+	At       time.Time     `json:"at"`
+	NoActive time.Duration `json:"no_active_ns"` // polled time with no node answering /ha/active 200
+	AckGap   time.Duration `json:"ack_gap_ns"`   // longest pause between two acknowledgements
+	Recovery time.Duration `json:"recovery_ns"`  // until serving again with the passive in sync
+	Err      string        `json:"error,omitempty"`
+}
+
+// Result is the checker's verdict over a run.
+type Result struct {
+	Dir            string
+	Sent, Acked    int64
+	Retries        int64
+	Outputs        hatest.Report
+	Grants         []Grant
+	TermViolations []string // a lease term that did not increase
+	StaleAcks      []string // a node acknowledged after another node was granted a newer term
+	StaleServing   []string // a node said it served under a term older than one already granted
+	Faults         []FaultResult
+	Errors         []string // faults the pair did not recover from, harness failures
+}
+
+// OK is true when nothing acknowledged was lost, nothing was applied twice, terms increased and
+// no node acted on a superseded term.
+func (r *Result) OK() bool {
+	return len(r.Outputs.Lost) == 0 && r.Outputs.DupEvents == 0 && len(r.TermViolations) == 0 &&
+		len(r.StaleAcks) == 0 && len(r.StaleServing) == 0 && len(r.Errors) == 0 && r.Acked > 0
+}
+
+// String is the per-run summary.
+func (r *Result) String() string {
+	var b strings.Builder
+	verdict := "PASS"
+	if !r.OK() {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(&b, "chaos %s: sent=%d acked=%d retried_requests=%d\n", verdict, r.Sent, r.Acked, r.Retries)
+	fmt.Fprintf(&b, "  acknowledged events lost:          %d (must be 0)\n", len(r.Outputs.Lost))
+	fmt.Fprintf(&b, "  duplicate outputs (same output id): %d of %d lines (re-emissions, identifiable)\n", r.Outputs.DupOutputIDs, r.Outputs.OutputLines)
+	fmt.Fprintf(&b, "  events applied twice (idempotency): %d (must be 0: exactly once in state)\n", r.Outputs.DupEvents)
+	terms := make([]string, 0, len(r.Grants))
+	for _, g := range r.Grants {
+		terms = append(terms, fmt.Sprintf("%d:%s", g.Term, g.Holder))
+	}
+	fmt.Fprintf(&b, "  terms granted (in order):           %s\n", strings.Join(terms, " "))
+	fmt.Fprintf(&b, "  term violations:                    %d (must be 0)\n", len(r.TermViolations))
+	fmt.Fprintf(&b, "  acks under a superseded term:       %d (must be 0)\n", len(r.StaleAcks))
+	fmt.Fprintf(&b, "  serving under a superseded term:    %d (must be 0)\n", len(r.StaleServing))
+	for _, v := range head(r.TermViolations, 5) {
+		fmt.Fprintf(&b, "    term: %s\n", v)
+	}
+	for _, v := range head(r.StaleAcks, 5) {
+		fmt.Fprintf(&b, "    ack: %s\n", v)
+	}
+	for _, v := range head(r.StaleServing, 5) {
+		fmt.Fprintf(&b, "    serving: %s\n", v)
+	}
+	fmt.Fprintf(&b, "  %-14s %-7s %12s %12s %12s\n", "fault", "node", "no_active_ms", "ack_gap_ms", "recovery_ms")
+	for _, f := range r.Faults {
+		fmt.Fprintf(&b, "  %-14s %-7s %12d %12d %12d %s\n", f.Name, f.Node, f.NoActive.Milliseconds(), f.AckGap.Milliseconds(), f.Recovery.Milliseconds(), f.Err)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(&b, "  error: %s\n", e)
+	}
+	if len(r.Outputs.Lost) > 0 {
+		fmt.Fprintf(&b, "  lost ids (first 10): %v\n", head(r.Outputs.Lost, 10))
+	}
+	return b.String()
+}
+
+func head[T any](l []T, n int) []T {
+	if len(l) > n {
+		return l[:n]
+	}
+	return l
+}
+
+// grantIndex answers "who held the lease at time t" from the recorded grants.
+type grantIndex []Grant
+
+func newGrantIndex(g []Grant) grantIndex {
+	s := append(grantIndex(nil), g...)
+	sort.SliceStable(s, func(i, j int) bool { return s[i].AcquiredAt.Before(s[j].AcquiredAt) })
+	return s
+}
+
+// at is the newest grant acquired at or before t.
+func (gi grantIndex) at(t time.Time) (Grant, bool) {
+	i := sort.Search(len(gi), func(i int) bool { return gi[i].AcquiredAt.After(t) })
+	if i == 0 {
+		return Grant{}, false
+	}
+	return gi[i-1], true
+}
+
+// checkTerms: every new grant has a higher term than the one before, in the order observed.
+func checkTerms(lease []LeaseObs, grants []Grant) []string {
+	var v []string
+	for i := 1; i < len(grants); i++ {
+		if grants[i].Term <= grants[i-1].Term {
+			v = append(v, fmt.Sprintf("grant %d to %s seen after grant %d to %s", grants[i].Term, grants[i].Holder, grants[i-1].Term, grants[i-1].Holder))
+		}
+	}
+	for i := 1; i < len(lease); i++ {
+		if lease[i].Term < lease[i-1].Term {
+			v = append(v, fmt.Sprintf("ha_lease term went back from %d to %d at %s", lease[i-1].Term, lease[i].Term, lease[i].At.Format(time.RFC3339Nano)))
+		}
+	}
+	return v
+}
+
+// checkStaleAcks: a node that acknowledged a request sent at s and answered at r must have held
+// the lease at s or been granted it during [s, r]; otherwise it acknowledged under a term that a
+// newer grant to another node had already superseded.
+func checkStaleAcks(gi grantIndex, acks []hatest.AckRecord) []string {
+	var v []string
+	for _, a := range acks {
+		ok := false
+		g, has := gi.at(a.Sent)
+		if !has || g.Holder == a.Node {
+			ok = true
+		}
+		for i := sort.Search(len(gi), func(i int) bool { return gi[i].AcquiredAt.After(a.Sent) }); !ok && i < len(gi) && !gi[i].AcquiredAt.After(a.At); i++ {
+			ok = gi[i].Holder == a.Node
+		}
+		if !ok {
+			v = append(v, fmt.Sprintf("%s acknowledged ids %d..%d (sent %s, answered %s) while term %d was granted to %s at %s",
+				a.Node, a.First, a.First+a.N-1, a.Sent.Format("15:04:05.000"), a.At.Format("15:04:05.000"), g.Term, g.Holder, g.AcquiredAt.Format("15:04:05.000")))
+		}
+	}
+	return v
+}
+
+// checkStaleServing: a node answering /ha/active 200 with term T to a poll sent after term T' > T
+// was granted served on a superseded term.
+func checkStaleServing(gi grantIndex, obs []ActiveObs) []string {
+	var v []string
+	for _, o := range obs {
+		g, has := gi.at(o.Sent)
+		if !has {
+			continue
+		}
+		for node, term := range o.Serving {
+			if term < g.Term {
+				v = append(v, fmt.Sprintf("%s served term %d at %s; term %d was granted to %s at %s",
+					node, term, o.Sent.Format("15:04:05.000"), g.Term, g.Holder, g.AcquiredAt.Format("15:04:05.000")))
+			}
+		}
+	}
+	return v
+}
+
+// measureFaults fills each fault's unavailability from the polls and the acknowledgements
+// between its injection and its recovery.
+func measureFaults(events []Event, obs []ActiveObs, acks []hatest.AckRecord) []FaultResult {
+	var out []FaultResult
+	for i, e := range events {
+		if e.Kind != "fault" {
+			continue
+		}
+		fr := FaultResult{Name: e.Fault, Node: e.Node, At: e.At}
+		end := time.Time{}
+		for _, f := range events[i+1:] {
+			if f.Fault == e.Fault && (f.Kind == "recovered" || f.Kind == "error") {
+				end = f.At
+				if f.Kind == "error" {
+					fr.Err = f.Detail
+				}
+				break
+			}
+		}
+		if end.IsZero() {
+			end = time.Now()
+		}
+		fr.Recovery = end.Sub(e.At)
+		var downSince time.Time
+		for _, o := range obs {
+			if o.Sent.Before(e.At) || o.Sent.After(end) {
+				continue
+			}
+			if len(o.Serving) == 0 && downSince.IsZero() {
+				downSince = o.Sent
+			} else if len(o.Serving) > 0 && !downSince.IsZero() {
+				fr.NoActive += o.Sent.Sub(downSince)
+				downSince = time.Time{}
+			}
+		}
+		if !downSince.IsZero() {
+			fr.NoActive += end.Sub(downSince)
+		}
+		last := e.At
+		for _, a := range acks {
+			if a.At.Before(e.At) {
+				continue
+			}
+			if a.At.After(end) {
+				break
+			}
+			if d := a.At.Sub(last); d > fr.AckGap {
+				fr.AckGap = d
+			}
+			last = a.At
+		}
+		out = append(out, fr)
+	}
+	return out
+}

@@ -1,0 +1,12 @@
+// Package chaos is a bounded, Jepsen-style fault suite for a two-node streamha pair on a
+// throwaway PostgreSQL.
+//
+// A Harness starts the pair with a TCP fault proxy (internal/faultproxy) between each node and
+// the database and in front of each node's sync port (advertised with --sync_advertise), drives
+// numbered events through whichever node is active, and injects faults from a seeded schedule:
+// SIGKILL or SIGSTOP of the active, SIGKILL of the passive, a PostgreSQL restart, a cut of the
+// active↔passive or active↔database link, and a planned switchover. A Recorder polls ha_lease
+// and every node's /ha/active meanwhile. Check then judges the run: acknowledged events lost,
+// duplicates by output id, events applied twice, terms strictly increasing, acknowledgements
+// from a node after another node was granted a newer term, and time without an active per fault.
+package chaos

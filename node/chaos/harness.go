@@ -1,0 +1,245 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/streamha/streamha/internal/faultproxy"
+	"github.com/streamha/streamha/internal/hatest"
+	"github.com/streamha/streamha/internal/pgtest"
+)
+
+// AuthToken is the shared secret the suite gives both nodes (sync handshake, /ha/switchover).
+const AuthToken = "chaos-secret"
+
+// Config is one chaos run.
+type Config struct {
+	NodeBin  string        // built node binary
+	AppsDir  string        // apps to run (the demo's Orders app)
+	Dir      string        // run folder: logs, outputs, timeline; kept when the run fails
+	PGBinDir string        // PostgreSQL binaries (pgtest.BinDir)
+	Rounds   int           // rounds of the fault schedule
+	Faults   []string      // fault names (default: all of FaultNames)
+	Seed     int64         // shuffles the faults of each round
+	Settle   time.Duration // load between faults
+	Hold     time.Duration // how long a pause or a cut lasts
+	Recover  time.Duration // bound for the pair to serve and resync after a fault
+	Batch    int           // events per client request
+	Extra    []string      // more node flags
+	Log      io.Writer     // progress lines (nil: silent)
+}
+
+func (c *Config) defaults() {
+	if c.Rounds <= 0 {
+		c.Rounds = 1
+	}
+	if len(c.Faults) == 0 {
+		c.Faults = FaultNames()
+	}
+	if c.Settle <= 0 {
+		c.Settle = time.Second
+	}
+	if c.Hold <= 0 {
+		c.Hold = 3 * time.Second
+	}
+	if c.Recover <= 0 {
+		c.Recover = 30 * time.Second
+	}
+	if c.Batch <= 0 {
+		c.Batch = 10
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// Harness is a running pair with its database, proxies, client and recorder.
+type Harness struct {
+	cfg      Config
+	PG       *pgtest.Server
+	Cluster  *hatest.Cluster
+	DBProxy  map[string]*faultproxy.Proxy // node id → its link to PostgreSQL
+	SyncProx map[string]*faultproxy.Proxy // node id → the link into its sync port
+	Client   *hatest.Client
+	Rec      *Recorder
+	Timeline *Timeline
+
+	stopLoad context.CancelFunc
+	loadDone chan struct{}
+	stopRec  context.CancelFunc
+	recDone  chan struct{}
+}
+
+// Start brings up PostgreSQL, the proxies and the pair, waits until the passive is in sync and
+// starts the load and the recorder.
+func Start(cfg Config) (*Harness, error) {
+	cfg.defaults()
+	h := &Harness{cfg: cfg, DBProxy: map[string]*faultproxy.Proxy{}, SyncProx: map[string]*faultproxy.Proxy{}}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	tl, err := NewTimeline(filepath.Join(cfg.Dir, "timeline.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	h.Timeline = tl
+	pg, err := pgtest.New(cfg.PGBinDir)
+	if err != nil {
+		tl.Close()
+		return nil, fmt.Errorf("postgresql: %w", err)
+	}
+	h.PG = pg
+	pgAddr := fmt.Sprintf("127.0.0.1:%d", pg.Port)
+	var proxyErr error
+	c, err := hatest.NewCluster(hatest.Options{
+		Bin: cfg.NodeBin, Dir: cfg.Dir, N: 2, AppsDir: cfg.AppsDir, ClusterDB: pg.URL("postgres"),
+		Extra: append([]string{"--persist_interval", "1s", "--auth_token", AuthToken}, cfg.Extra...),
+		NodeArgs: func(p *hatest.Proc) []string {
+			db, err := faultproxy.New("127.0.0.1:0", pgAddr)
+			if err != nil {
+				proxyErr = err
+				return nil
+			}
+			sy, err := faultproxy.New("127.0.0.1:0", p.SyncAddr)
+			if err != nil {
+				proxyErr = err
+				return nil
+			}
+			h.DBProxy[p.ID], h.SyncProx[p.ID] = db, sy
+			return []string{"--cluster_db", "postgres://postgres@" + db.Addr() + "/postgres?sslmode=disable",
+				"--sync_advertise", sy.Addr()}
+		},
+	})
+	if err == nil {
+		err = proxyErr
+	}
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	h.Cluster = c
+	ctx := context.Background()
+	if err := c.Nodes[0].Start(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	if _, err := c.WaitActive(ctx, cfg.Recover, nil); err != nil {
+		h.Close()
+		return nil, err
+	}
+	if err := c.Nodes[1].Start(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	if err := c.WaitPeerConnected(ctx, cfg.Recover); err != nil {
+		h.Close()
+		return nil, err
+	}
+	h.Rec = NewRecorder(pg.URL("postgres"), "default", c.Nodes, 20*time.Millisecond)
+	rctx, stopRec := context.WithCancel(ctx)
+	h.stopRec, h.recDone = stopRec, make(chan struct{})
+	go func() { defer close(h.recDone); h.Rec.Run(rctx) }()
+
+	h.Client = hatest.NewClient(c)
+	h.Client.SetTimeout(time.Second)
+	lctx, stopLoad := context.WithCancel(ctx)
+	h.stopLoad, h.loadDone = stopLoad, make(chan struct{})
+	go func() { defer close(h.loadDone); h.Client.Run(lctx, cfg.Batch, 2*time.Millisecond) }()
+	return h, nil
+}
+
+// Logf prints a progress line.
+func (h *Harness) Logf(format string, args ...any) {
+	fmt.Fprintf(h.cfg.Log, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
+// StopLoad ends the client and the recorder (idempotent).
+func (h *Harness) StopLoad() {
+	if h.stopLoad != nil {
+		h.stopLoad()
+		<-h.loadDone
+		h.stopLoad = nil
+	}
+	if h.stopRec != nil {
+		h.stopRec()
+		<-h.recDone
+		h.stopRec = nil
+	}
+}
+
+// StopNodes shuts both nodes down cleanly (the active first: it hands over), so every output is
+// flushed before the outputs are checked.
+func (h *Harness) StopNodes() error {
+	var errs []string
+	order := h.Cluster.Nodes
+	if a := h.Cluster.Active(); a != nil {
+		order = []*hatest.Proc{a, h.Cluster.Peer(a)}
+	}
+	for _, p := range order {
+		if err := p.Stop(60 * time.Second); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("clean stop: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Close kills what still runs and removes the database (the run folder stays).
+func (h *Harness) Close() {
+	h.StopLoad()
+	if h.Cluster != nil {
+		h.Cluster.Close()
+	}
+	for _, p := range h.DBProxy {
+		p.Close()
+	}
+	for _, p := range h.SyncProx {
+		p.Close()
+	}
+	if h.PG != nil {
+		h.PG.Close()
+	}
+	if h.Timeline != nil {
+		h.Timeline.Close()
+	}
+}
+
+// waitAcks waits for n more acknowledgements.
+func (h *Harness) waitAcks(n int64, timeout time.Duration) error {
+	_, start, _, _, _ := h.Client.Snapshot()
+	deadline := time.Now().Add(timeout)
+	for {
+		_, acked, _, _, _ := h.Client.Snapshot()
+		if acked >= start+n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("fewer than %d acknowledgements within %s", n, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// switchover asks p to hand over.
+func switchover(p *hatest.Proc) error {
+	req, _ := http.NewRequest(http.MethodPost, p.URL()+"/ha/switchover", nil)
+	req.Header.Set("Authorization", "Bearer "+AuthToken)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("switchover: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
