@@ -1,0 +1,223 @@
+package ha_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamha/streamha/node/cluster"
+	"github.com/streamha/streamha/node/config"
+	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/ha"
+	"github.com/streamha/streamha/node/rest"
+	"github.com/streamha/streamha/node/sink"
+	"github.com/streamha/streamha/node/store"
+	"github.com/streamha/streamha/node/tcpingest"
+)
+
+const appSrc = `@app:name('T')
+define stream S (id long, v double);
+@sink(type='file', path='out.jsonl')
+define stream O (id long, v double);
+from S[v > 0] select id, v insert into O;`
+
+// inproc is one node running in the test process, with its REST API on an httptest server and
+// its TCP ingest on a loopback listener.
+type inproc struct {
+	node   *ha.Node
+	rest   *httptest.Server
+	tcp    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startNode(t *testing.T, dbURL, id, token string) *inproc {
+	t.Helper()
+	app, err := engine.Compile("t.siddhi", appSrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	syncLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	tcpLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	c := config.Default()
+	c.NodeID, c.AuthToken, c.PersistInterval = id, token, time.Second
+	reg := prometheus.NewRegistry()
+	sc := sink.DefaultConfig()
+	sc.BaseDir = t.TempDir()
+	p := &inproc{done: make(chan struct{}), tcp: tcpLn.Addr().String()}
+	log := slog.New(slog.DiscardHandler)
+	// The REST server must exist before registration so the node advertises its URL.
+	var n *ha.Node
+	p.rest = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest.Handler(n, token, reg, log).ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.rest.Close)
+	n, err = ha.New(ha.Options{
+		Config: c, Apps: []*engine.App{app}, Cluster: db, Snapshots: db, Logger: log, Registry: reg, Sinks: sc,
+		SyncListener: syncLn,
+		Node: cluster.NodeInfo{Group: c.Group, NodeID: id, Properties: map[string]string{
+			cluster.PropSyncAddr: syncLn.Addr().String(), cluster.PropRESTAddr: p.rest.URL, cluster.PropTCPAddr: p.tcp,
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.node = n
+	tcp := tcpingest.NewServer(n, log)
+	go tcp.Serve(tcpLn)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	go func() { defer close(p.done); n.Run(ctx) }()
+	t.Cleanup(func() { tcp.Close(); p.stop() })
+	return p
+}
+
+func (p *inproc) stop() {
+	p.cancel()
+	<-p.done
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func post(t *testing.T, url, token, key, body string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp, m
+}
+
+func TestPairOverRESTAndTCP(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
+	a := startNode(t, url, "a", "tok")
+	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
+
+	// Alone: acknowledged once persisted, and the answer says so.
+	resp, m := post(t, a.rest.URL+"/events/T/S", "", "k1", `[{"id":1,"v":1.5},{"id":2,"v":2.5}]`)
+	if resp.StatusCode != 200 || m["accepted"] != 2.0 || m["alone"] != true {
+		t.Fatalf("alone ingest: %d %v", resp.StatusCode, m)
+	}
+	if st := a.node.Status(); st.Apps["T"].PersistSeq < 2 {
+		t.Fatalf("alone acknowledgement not persisted: %+v", st.Apps["T"])
+	}
+	// The same key again: the first answer, nothing applied.
+	resp, m = post(t, a.rest.URL+"/events/T/S", "", "k1", `[{"id":1,"v":1.5},{"id":2,"v":2.5}]`)
+	if resp.StatusCode != 200 || m["duplicate"] != true || m["last_seq"] != 2.0 {
+		t.Fatalf("retry: %d %v", resp.StatusCode, m)
+	}
+	// Switchover with no passive: refused; without the token: unauthorized.
+	if resp, _ := post(t, a.rest.URL+"/ha/switchover", "", "", ""); resp.StatusCode != 401 {
+		t.Fatalf("switchover without token: %d", resp.StatusCode)
+	}
+	if resp, _ := post(t, a.rest.URL+"/ha/switchover", "tok", "", ""); resp.StatusCode != 409 {
+		t.Fatalf("switchover without passive: %d", resp.StatusCode)
+	}
+	// Bad input: 400 naming the attribute; unknown stream: 404.
+	if resp, m := post(t, a.rest.URL+"/events/T/S", "", "", `{"id":"x"}`); resp.StatusCode != 400 || !strings.Contains(m["error"].(string), "id") {
+		t.Fatalf("bad event: %d %v", resp.StatusCode, m)
+	}
+	if resp, _ := post(t, a.rest.URL+"/events/T/Nope", "", "", `{}`); resp.StatusCode != 404 {
+		t.Fatalf("unknown stream: %d", resp.StatusCode)
+	}
+
+	b := startNode(t, url, "b", "tok")
+	waitFor(t, "b synced", func() bool { st := a.node.Status(); return st.Peer.Synced })
+	// The passive redirects.
+	resp, m = post(t, b.rest.URL+"/events/T/S", "", "", `{"id":3,"v":1}`)
+	if resp.StatusCode != 503 || m["active"] != a.rest.URL || resp.Header.Get("X-HA-Active") != a.rest.URL {
+		t.Fatalf("passive answer: %d %v %v", resp.StatusCode, m, resp.Header)
+	}
+	if resp, err := http.Get(b.rest.URL + rest.ActivePath); err != nil || resp.StatusCode != 503 {
+		t.Fatalf("passive /ha/active: %v %v", resp, err)
+	}
+
+	// TCP ingest, pipelined, acknowledged once the passive holds the events.
+	conn, err := net.Dial("tcp", a.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var frames []byte
+	for i := 0; i < 5; i++ {
+		ev := tcpingest.RawEvent{Values: tcpingest.EncodeEvent([]engine.Value{engine.LongValue(int64(10 + i)), engine.DoubleValue(1)})}
+		frames = tcpingest.AppendBatch(frames, &tcpingest.Batch{ID: uint64(i), App: "T", Stream: "S", Events: []tcpingest.RawEvent{ev, ev}})
+	}
+	frames = tcpingest.AppendBatch(frames, &tcpingest.Batch{ID: 99, App: "T", Stream: "S", Events: []tcpingest.RawEvent{{Values: []byte{9, 9}}}})
+	conn.Write(frames)
+	var buf []byte
+	for i := 0; i < 6; i++ {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, p, err := tcpingest.ReadFrame(conn, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack, _ := tcpingest.DecodeAck(p)
+		if i < 5 && (ack.ID != uint64(i) || ack.Status != tcpingest.StatusOK || ack.LastSeq-ack.FirstSeq != 1) {
+			t.Fatalf("ack %d = %+v", i, ack)
+		}
+		if i == 5 && (ack.ID != 99 || ack.Status != tcpingest.StatusBadRequest) {
+			t.Fatalf("bad batch ack = %+v", ack)
+		}
+	}
+
+	// Planned switchover: b serves at once, a redirects to it, and the idempotency key survived.
+	if resp, m := post(t, a.rest.URL+"/ha/switchover", "tok", "", ""); resp.StatusCode != 200 {
+		t.Fatalf("switchover: %d %v", resp.StatusCode, m)
+	}
+	waitFor(t, "b active", func() bool { _, ok := b.node.Runner().Serving(); return ok })
+	resp, m = post(t, b.rest.URL+"/events/T/S", "", "k1", `[{"id":1,"v":1.5},{"id":2,"v":2.5}]`)
+	if resp.StatusCode != 200 || m["duplicate"] != true {
+		t.Fatalf("key after switchover: %d %v", resp.StatusCode, m)
+	}
+	resp, m = post(t, b.rest.URL+"/events/T/S", "", "", `{"id":50,"v":1}`)
+	if resp.StatusCode != 200 || m["last_seq"].(float64) <= 12 {
+		t.Fatalf("ingest on the new active: %d %v", resp.StatusCode, m)
+	}
+	var metrics bytes.Buffer
+	mr, _ := http.Get(b.rest.URL + "/metrics")
+	metrics.ReadFrom(mr.Body)
+	mr.Body.Close()
+	for _, name := range []string{"streamha_role", "streamha_term", "streamha_ingested_events_total", "streamha_failovers_total"} {
+		if !strings.Contains(metrics.String(), name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+}
