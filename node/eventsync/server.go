@@ -92,19 +92,29 @@ func (s *Server) Close() {
 	s.sessions.Wait()
 }
 
-// TakeQueue ends any session and hands the queue over for replay (promotion); the server keeps
-// a fresh empty queue.
-func (s *Server) TakeQueue() *Queue {
+// TakeQueue ends any session and hands the queue over for replay (promotion), with the term of
+// the active that filled it; the server keeps a fresh empty queue.
+func (s *Server) TakeQueue() (*Queue, int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn != nil {
 		s.conn.Close()
 		s.conn = nil
 	}
-	q := s.q
+	q, term := s.q, s.qTerm
 	s.q = NewQueue(s.cfg.MaxQueueBytes)
 	s.qTerm = 0
-	return q
+	return q, term
+}
+
+// PutBack returns a queue taken for a promotion that failed, so its inputs are not lost; it is
+// ignored if a new session has filled the server's queue meanwhile.
+func (s *Server) PutBack(q *Queue, term int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.q.Len() == 0 && s.qTerm == 0 {
+		s.q, s.qTerm = q, term
+	}
 }
 
 // Reset ends any session and empties the queue (a demoted node rejoining as passive).

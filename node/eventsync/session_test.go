@@ -67,7 +67,7 @@ func TestSessionStreamsAcksAndTrims(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	q := srv.TakeQueue()
+	q, _ := srv.TakeQueue()
 	got, gaps := q.Replay("app", 60)
 	if len(got) != 40 || len(gaps) != 0 || got[0].Seq != 61 {
 		t.Fatalf("replay %d entries, gaps %v", len(got), gaps)

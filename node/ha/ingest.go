@@ -74,16 +74,16 @@ func (n *Node) Submit(app, stream string, events []Event, key string) (*Pending,
 	n.inflight.Add(1)
 	term, serving := n.runner.Serving()
 	if !serving || n.draining.Load() {
-		n.inflight.Done()
+		n.inflight.Add(-1)
 		return nil, n.notActive()
 	}
 	sess := n.session()
 	ans, err := n.apply(a, term, stream, events, key, sess)
 	if err != nil {
-		n.inflight.Done()
+		n.inflight.Add(-1)
 		return nil, err
 	}
-	return &Pending{n: n, a: a, term: term, sess: sess, ans: ans, done: n.inflight.Done}, nil
+	return &Pending{n: n, a: a, term: term, sess: sess, ans: ans, done: func() { n.inflight.Add(-1) }}, nil
 }
 
 // Wait returns the batch's answer once it is safe, or why it is not acknowledged.

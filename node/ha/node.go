@@ -12,6 +12,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -62,7 +63,7 @@ type Node struct {
 
 	draining     atomic.Bool
 	retainedTerm atomic.Int64 // term whose state the apps still hold after losing the lease
-	inflight     sync.WaitGroup
+	inflight     atomic.Int64 // batches submitted and not yet answered
 	gaps         atomic.Int64
 	lastGap      atomic.Value // string
 }
@@ -151,9 +152,17 @@ func (n *Node) leave() {
 		n.log.Warn("no switchover on shutdown; persisting instead", "reason", err)
 		if term, ok := n.runner.Serving(); ok {
 			n.draining.Store(true)
-			n.inflight.Wait()
+			n.waitInflight(ctx)
 			n.persistAll(ctx, term, true)
 		}
+	}
+}
+
+// waitInflight waits until every submitted batch has been answered (or ctx ends). New batches
+// are refused while draining, so the count only falls.
+func (n *Node) waitInflight(ctx context.Context) {
+	for n.inflight.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -222,7 +231,11 @@ func (n *Node) stopActive(tr cluster.Transition) {
 	} else {
 		n.retainedTerm.Store(0)
 	}
-	n.server.Reset()
+	if tr.From != cluster.Promoting {
+		// After a failed promotion the queue was put back: it may hold the only copy of
+		// acknowledged inputs, for the next attempt.
+		n.server.Reset()
+	}
 	n.draining.Store(false)
 	if tr.From == cluster.Active || tr.From == cluster.Promoting {
 		n.log.Warn("stopped serving", "term", tr.Term, "reason", tr.Reason)

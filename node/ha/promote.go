@@ -16,8 +16,9 @@ import (
 // this returns nil; ingest checks that role).
 func (n *Node) promote(ctx context.Context, term int64) error {
 	start := time.Now()
-	q := n.server.TakeQueue()
+	q, qTerm := n.server.TakeQueue()
 	if err := n.opts.Snapshots.Fence(ctx, n.cfg.Group, term); err != nil {
+		n.server.PutBack(q, qTerm)
 		return fmt.Errorf("fence persistence at term %d: %w", term, err)
 	}
 	if kept := n.retainedTerm.Swap(0); kept != 0 {
@@ -36,6 +37,8 @@ func (n *Node) promote(ctx context.Context, term int64) error {
 				b.deactivateLocked()
 				b.mu.Unlock()
 			}
+			// The queue may be the only copy of acknowledged inputs: keep it for the next try.
+			n.server.PutBack(q, qTerm)
 			return err
 		}
 		replayed += k

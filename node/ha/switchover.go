@@ -38,7 +38,7 @@ func (n *Node) Switchover(ctx context.Context) error {
 		}
 	}()
 	start := time.Now()
-	n.inflight.Wait()
+	n.waitInflight(ctx)
 	for _, a := range n.apps {
 		if !sess.Started(a.name) {
 			return fmt.Errorf("%w: app %s has no snapshot point on the passive yet", ErrNoPeer, a.name)
