@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,4 +246,37 @@ func TestDatabaseStopAndRestart(t *testing.T) {
 	}
 	p.waitAcks(200, 60*time.Second)
 	p.finish()
+}
+
+func TestStartWhileDatabaseIsDown(t *testing.T) {
+	srv := pgtest.Start(t)
+	url := srv.NewDatabase(t)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	apps, _ := filepath.Abs("../demo/apps")
+	c, err := hatest.NewCluster(hatest.Options{Bin: nodeBin, Dir: t.TempDir(), N: 1, AppsDir: apps, ClusterDB: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n := c.Nodes[0]
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if !n.Running() {
+		b, _ := os.ReadFile(n.LogPath)
+		t.Fatalf("node exited while the database was down:\n%s", b)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitActive(context.Background(), 30*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(n.LogPath)
+	if !strings.Contains(string(b), "database not ready; retrying") {
+		t.Fatalf("the wait for the database was not reported:\n%s", b)
+	}
 }
