@@ -44,7 +44,7 @@ func eventRules(t *testing.T) map[string]map[string]any {
 
 func TestEventRulesMatchTheirEvents(t *testing.T) {
 	rules := eventRules(t)
-	alarms, tasks := rules["AlarmHandlerFunction.StackAlarms"], rules["RestarterFunction.NodeTaskStopped"]
+	alarms, tasks := rules["AlarmHandlerFunction.StackAlarms"], rules["RestarterFunction.NodeTaskRunningOrStopped"]
 	if alarms == nil || tasks == nil {
 		t.Fatalf("missing rules: %v", deploy.SortedKeys(rules))
 	}
@@ -62,8 +62,14 @@ func TestEventRulesMatchTheirEvents(t *testing.T) {
 		{"testdata/events/task-stopped.json", tasks, true},
 		{"testdata/events/task-stopped-other-cluster.json", tasks, false},
 		{"testdata/events/task-stopped-other-account.json", tasks, false},
-		{"testdata/events/task-running.json", tasks, false},
+		// RUNNING: the restarter registers the task as a load balancer target (and deregisters it
+		// when a RUNNING event already says desiredStatus STOPPED). Later stopping phases are
+		// not needed: STOPPED follows.
+		{"testdata/events/task-running.json", tasks, true},
+		{"testdata/events/task-running-desired-stopped.json", tasks, true},
+		{"testdata/events/task-running-other-cluster.json", tasks, false},
 		{"testdata/events/task-stopping.json", tasks, false},
+		{"testdata/events/task-running.json", alarms, false},
 		{"testdata/events/alarm-own-stack.json", tasks, false},
 		// The alarm handler's own samples (stack streamha-prod, account 123456789012).
 		{"../lambdas/alarmhandler/testdata/alarm-split-brain.json", alarms, true},

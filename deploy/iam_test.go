@@ -66,6 +66,11 @@ func TestFunctionPoliciesGrantExactlyWhatTheCodeCalls(t *testing.T) {
 							"arn:aws:ecs:us-east-1:123456789012:service/"+clusterName+"/") {
 							t.Errorf("%s: %s on %s: not scoped to this stack's cluster", id, a, r)
 						}
+					case strings.HasPrefix(a, "elasticloadbalancing:"):
+						if !hasPrefixAny(r, "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/HttpIngestTargetGroup/",
+							"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/TcpIngestTargetGroup/") {
+							t.Errorf("%s: %s on %s: not one of this stack's ingest target groups", id, a, r)
+						}
 					case strings.HasPrefix(a, "dynamodb:"):
 						if !strings.HasPrefix(r, "arn:aws:dynamodb:us-east-1:123456789012:table/") || !strings.Contains(r, "LedgerTable") {
 							t.Errorf("%s: %s on %s: not the ledger table", id, a, r)

@@ -1,8 +1,9 @@
 package restarter
 
 // IAMActions are the AWS API actions the restarter calls; the template's policy must grant
-// exactly these.
+// exactly these (ELB actions on the two ingest target groups only).
 var IAMActions = []string{
 	"ecs:DescribeServices", "ecs:UpdateService",
+	"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets",
 	"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query",
 }
