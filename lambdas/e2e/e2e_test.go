@@ -9,6 +9,7 @@ import (
 	"github.com/streamha/streamha/lambdas/clustertest"
 	"github.com/streamha/streamha/lambdas/ecsapi"
 	"github.com/streamha/streamha/lambdas/ecsapi/ecstest"
+	"github.com/streamha/streamha/lambdas/elbapi/elbtest"
 	"github.com/streamha/streamha/lambdas/healthmirror"
 	"github.com/streamha/streamha/lambdas/restarter"
 )
@@ -156,6 +157,49 @@ func TestRestarterRecordsAndRestartsOnce(t *testing.T) {
 	}
 	if v, ok := value(emfLines(t, p), "CrashLoop", map[string]string{"ClusterGroup": "g1"}); !ok || v != 0 {
 		t.Fatalf("CrashLoop %v found %v", v, ok)
+	}
+}
+
+// The restarter as deployed: its ELBv2 client comes from the SDK's standard configuration (the
+// service-specific endpoint variable points it at the Query-protocol fake), duplicates are
+// suppressed by the DynamoDB idempotency store.
+func TestRestarterRegistersTargetsOnce(t *testing.T) {
+	const httpTG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/streamha-http/0123456789abcdef"
+	const tcpTG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/streamha-tcp/fedcba9876543210"
+	s := startServices(t)
+	elb := elbtest.Start(t, httpTG, tcpTG)
+	db := clustertest.NewDB(t)
+	db.Pair("g1", "n1", "n2")
+	s.ecs.PutService(ecstest.Service{Name: "streamha-g1", Desired: 2, Running: 1, Pending: 1, RolloutState: "COMPLETED"})
+	p := s.start(t, "restarter", db.URL, append(elb.Env(), nsEnv, "ECS_SERVICE=streamha-g1",
+		"TARGET_GROUPS="+httpTG+"=9090,"+tcpTG+"=9894")...)
+
+	var first, second, stopped restarter.Result
+	invoke(t, p, "restarter/testdata/task-running.json", &first)
+	invoke(t, p, "restarter/testdata/task-running.json", &second)
+	if first.Targets != "registered 10.0.1.23" || !second.Duplicate || len(elb.Calls()) != 2 {
+		t.Fatalf("first %+v second %+v calls %+v", first, second, elb.Calls())
+	}
+	if h, c := elb.Targets(httpTG), elb.Targets(tcpTG); len(h) != 1 || h[0] != "10.0.1.23:9090" || len(c) != 1 || c[0] != "10.0.1.23:9894" {
+		t.Fatalf("targets http %v tcp %v", h, c)
+	}
+	invoke(t, p, "restarter/testdata/task-stopped-crash.json", &stopped)
+	if stopped.Targets != "deregistered 10.0.1.23" || len(elb.Targets(httpTG))+len(elb.Targets(tcpTG)) != 0 {
+		t.Fatalf("stopped %+v targets %v %v", stopped, elb.Targets(httpTG), elb.Targets(tcpTG))
+	}
+	granted := map[string]bool{}
+	for _, a := range restarter.IAMActions {
+		granted[a] = true
+	}
+	for _, c := range elb.Calls() {
+		if !granted["elasticloadbalancing:"+c.Action] {
+			t.Errorf("ELB %s called but not in IAMActions", c.Action)
+		}
+	}
+	acts, err := s.ledger.Actions(context.Background(), "g1")
+	if err != nil || len(acts) != 2 || acts[0].Kind != restarter.MoveRegister || acts[1].Kind != restarter.MoveDeregister ||
+		acts[0].Result != "registered" || acts[1].Result != "deregistered" {
+		t.Fatalf("actions %+v err %v", acts, err)
 	}
 }
 
