@@ -1,0 +1,93 @@
+// Command bench is `make bench`: failover and switchover times, ingest throughput per mode,
+// snapshot and promotion costs and the Lambda's warm duration, measured in one run on this
+// machine. It prints a table, writes report.md and PNG charts into the results folder and ends
+// with one summary line. BENCH_QUICK=1 runs a reduced version.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/streamha/streamha/internal/pgtest"
+	"github.com/streamha/streamha/node/bench"
+)
+
+func main() {
+	bin := flag.String("node-bin", "bin/node", "the built node binary")
+	demoApps := flag.String("demo-apps", "node/demo/apps", "apps for the failover runs (the Orders demo)")
+	benchApps := flag.String("bench-apps", "node/bench/apps", "apps for the throughput runs (the Filter app)")
+	out := flag.String("out", "results/bench", "results folder")
+	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "reduced run (BENCH_QUICK=1)")
+	flag.Parse()
+	logf := func(format string, args ...any) {
+		fmt.Printf("%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pgBin, err := pgtest.BinDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	pg, err := pgtest.New(pgBin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: postgresql:", err)
+		os.Exit(1)
+	}
+	defer pg.Close()
+	scratch, _ := os.MkdirTemp("", "streamha-bench-")
+	defer os.RemoveAll(scratch)
+	env := &bench.Env{NodeBin: abs(*bin), Dir: scratch, PG: pg}
+
+	runs, lambdaN := 20, 50
+	tcp := bench.Load{Conns: 2, Batch: 1000, Depth: 32, Warmup: time.Second, Duration: 5 * time.Second}
+	httpL := bench.Load{Conns: 8, Batch: 100, Warmup: time.Second, Duration: 5 * time.Second}
+	keys := []int{10_000, 100_000, 1_000_000}
+	queued := []int{10_000, 100_000, 1_000_000}
+	if *quick {
+		runs, lambdaN = 5, 10
+		tcp.Warmup, tcp.Duration = 500*time.Millisecond, 2*time.Second
+		httpL.Warmup, httpL.Duration = 500*time.Millisecond, 2*time.Second
+		keys, queued = []int{10_000, 100_000}, []int{10_000, 100_000}
+	}
+	r := &bench.Results{At: time.Now(), Quick: *quick}
+	note := func(err error) {
+		if err != nil {
+			logf("not measured: %v", err)
+			r.Errors = append(r.Errors, err.Error())
+		}
+	}
+	r.Rates, r.Profile, err = env.Throughput(abs(*benchApps), tcp, httpL, "ha-ack", logf)
+	note(err)
+	r.Failover, r.Switchover, err = env.Failover(abs(*demoApps), runs, logf)
+	note(err)
+	db, err := func() (string, error) { return pgDB(env) }()
+	note(err)
+	r.Snaps, err = bench.Snapshots(keys, db)
+	note(err)
+	r.Promos, err = bench.Promotions(queued)
+	note(err)
+	logf("lambda: healthmirror BenchmarkWarmInvocation")
+	r.Lambda, err = bench.Lambda(lambdaN)
+	note(err)
+
+	md := r.Markdown()
+	fmt.Print("\n" + md + "\n")
+	if err := os.WriteFile(filepath.Join(*out, "report.md"), []byte(md), 0o644); err != nil {
+		note(err)
+	}
+	note(r.Charts(*out))
+	fmt.Printf("report and charts in %s\n", abs(*out))
+	fmt.Println(r.Summary())
+	if len(r.Errors) > 0 {
+		os.Exit(1)
+	}
+}
+
+func pgDB(env *bench.Env) (string, error) { return env.NewDB() }

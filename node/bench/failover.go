@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/streamha/streamha/internal/hatest"
+)
+
+// Dist is a latency distribution.
+type Dist struct {
+	Samples []time.Duration
+}
+
+// Pct is the p-th percentile (nearest rank).
+func (d Dist) Pct(p float64) time.Duration {
+	if len(d.Samples) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d.Samples...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(p/100*float64(len(s))+0.999999) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(s) {
+		i = len(s) - 1
+	}
+	return s[i]
+}
+
+// Max is the largest sample.
+func (d Dist) Max() time.Duration { return d.Pct(100) }
+
+// Failover measures, n times each, the time from SIGKILL of the active (and from a planned
+// switchover request) until the other node acknowledges events, under a steady client load,
+// with default settings (the demo app, lease 1500ms, ack mode).
+func (e *Env) Failover(apps string, n int, log func(string, ...any)) (kill, switchover Dist, err error) {
+	c, err := e.pair("failover", apps, 2)
+	if err != nil {
+		return kill, switchover, err
+	}
+	defer c.Close()
+	cl := hatest.NewClient(c)
+	cl.SetTimeout(time.Second)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); cl.Run(ctx, 10, 2*time.Millisecond) }()
+	defer func() { stop(); <-done }()
+	firstAck := func(since time.Time, except string) (time.Duration, error) {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if a, ok := cl.FirstAckAfter(since, except); ok && !a.Sent.Before(since) {
+				return a.At.Sub(since), nil
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return 0, fmt.Errorf("no acknowledgement by another node within 30s")
+	}
+	for i := 0; i < n; i++ {
+		time.Sleep(time.Second)
+		a, err := c.WaitActive(ctx, 30*time.Second, nil)
+		if err != nil {
+			return kill, switchover, err
+		}
+		t0 := time.Now()
+		if err := a.Kill(); err != nil {
+			return kill, switchover, err
+		}
+		d, err := firstAck(t0, a.ID)
+		if err != nil {
+			return kill, switchover, fmt.Errorf("failover %d: %w", i+1, err)
+		}
+		kill.Samples = append(kill.Samples, d)
+		log("failover %d/%d: %s killed, other node acknowledged after %d ms", i+1, n, a.ID, d.Milliseconds())
+		if err := a.Start(); err != nil {
+			return kill, switchover, err
+		}
+		if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+			return kill, switchover, err
+		}
+	}
+	for i := 0; i < n; i++ {
+		time.Sleep(time.Second)
+		a, err := c.WaitActive(ctx, 30*time.Second, nil)
+		if err != nil {
+			return kill, switchover, err
+		}
+		if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+			return kill, switchover, err
+		}
+		t0 := time.Now()
+		if err := requestSwitchover(a.URL()); err != nil {
+			return kill, switchover, err
+		}
+		d, err := firstAck(t0, a.ID)
+		if err != nil {
+			return kill, switchover, fmt.Errorf("switchover %d: %w", i+1, err)
+		}
+		switchover.Samples = append(switchover.Samples, d)
+		log("switchover %d/%d: from %s, other node acknowledged after %d ms", i+1, n, a.ID, d.Milliseconds())
+	}
+	return kill, switchover, nil
+}
+
+func requestSwitchover(base string) error {
+	req, _ := http.NewRequest(http.MethodPost, base+"/ha/switchover", nil)
+	req.Header.Set("Authorization", "Bearer "+authToken)
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("switchover: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
+}

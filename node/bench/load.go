@@ -1,0 +1,167 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/tcpingest"
+)
+
+// Load is how a throughput run drives a node.
+type Load struct {
+	Conns    int           // TCP connections or HTTP workers
+	Batch    int           // events per request or frame
+	Depth    int           // TCP frames in flight per connection
+	Warmup   time.Duration // not counted
+	Duration time.Duration // counted
+}
+
+// measure runs send on conns workers; each calls count(n) per acknowledged event batch. It
+// returns events per second over Duration, after Warmup.
+func measure(l Load, work func(ctx context.Context, count func(int)) error) (float64, error) {
+	var counting atomic.Bool
+	var n atomic.Int64
+	count := func(k int) {
+		if counting.Load() {
+			n.Add(int64(k))
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, l.Conns)
+	var wg sync.WaitGroup
+	for i := 0; i < l.Conns; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- work(ctx, count) }()
+	}
+	time.Sleep(l.Warmup)
+	counting.Store(true)
+	start := time.Now()
+	select {
+	case <-time.After(l.Duration):
+	case err := <-errc:
+		cancel()
+		wg.Wait()
+		return 0, err
+	}
+	counting.Store(false)
+	el := time.Since(start)
+	cancel()
+	wg.Wait()
+	return float64(n.Load()) / el.Seconds(), nil
+}
+
+func filterEvent(i int) []engine.Value {
+	return []engine.Value{engine.LongValue(int64(i)), engine.StringValue(fmt.Sprintf("S%d", i%7)), engine.IntValue(1), engine.DoubleValue(1.5)}
+}
+
+// TCPThroughput drives addr's binary ingest with pipelined frames of l.Batch events.
+func TCPThroughput(addr, app, stream string, l Load) (float64, error) {
+	var raw []tcpingest.RawEvent
+	for i := 0; i < l.Batch; i++ {
+		raw = append(raw, tcpingest.RawEvent{Values: tcpingest.EncodeEvent(filterEvent(i))})
+	}
+	frame := tcpingest.AppendBatch(nil, &tcpingest.Batch{ID: 1, App: app, Stream: stream, Events: raw})
+	return measure(l, func(ctx context.Context, count func(int)) error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		go func() { <-ctx.Done(); c.Close() }()
+		slots := make(chan struct{}, l.Depth)
+		rerr := make(chan error, 1)
+		go func() {
+			r := bufio.NewReaderSize(c, 64<<10)
+			var buf []byte
+			for {
+				typ, p, err := tcpingest.ReadFrame(r, &buf)
+				if err != nil {
+					rerr <- err
+					return
+				}
+				if typ != tcpingest.TypeAck {
+					rerr <- fmt.Errorf("tcp: unexpected frame type %d", typ)
+					return
+				}
+				a, err := tcpingest.DecodeAck(p)
+				if err != nil {
+					rerr <- err
+					return
+				}
+				if a.Status != tcpingest.StatusOK && a.Status != tcpingest.StatusOKAlone {
+					rerr <- fmt.Errorf("tcp: ack status %d: %s", a.Status, a.Message)
+					return
+				}
+				count(int(a.LastSeq - a.FirstSeq + 1))
+				<-slots
+			}
+		}()
+		f := append([]byte(nil), frame...)
+		for id := uint64(1); ; id++ {
+			select {
+			case slots <- struct{}{}:
+			case err := <-rerr:
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			binary.BigEndian.PutUint64(f[5:], id)
+			if _, err := c.Write(f); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+	})
+}
+
+// HTTPThroughput posts JSON batches of l.Batch events to base's ingest with l.Conns workers.
+func HTTPThroughput(base, app, stream string, l Load) (float64, error) {
+	var body bytes.Buffer
+	body.WriteByte('[')
+	for i := 0; i < l.Batch; i++ {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(&body, `{"id":%d,"symbol":"S%d","qty":1,"price":1.5}`, i, i%7)
+	}
+	body.WriteByte(']')
+	payload := body.Bytes()
+	url := base + "/events/" + app + "/" + stream
+	tr := &http.Transport{MaxIdleConnsPerHost: l.Conns, MaxConnsPerHost: l.Conns}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 15 * time.Second}
+	return measure(l, func(ctx context.Context, count func(int)) error {
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := hc.Do(req)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("http: %s: %s", resp.Status, bytes.TrimSpace(b))
+			}
+			count(l.Batch)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Results is everything one `make bench` measured.
+type Results struct {
+	At         time.Time
+	Quick      bool
+	Failover   Dist
+	Switchover Dist
+	Rates      []Rate
+	Snaps      []SnapRow
+	Promos     []PromoRow
+	Lambda     map[string]float64 // sub-benchmark → ms per warm invocation
+	Profile    string             // perf top of the active during the HA ack TCP run
+	Errors     []string
+}
+
+func (r *Results) rate(mode, transport string) float64 {
+	for _, x := range r.Rates {
+		if x.Mode == mode && x.Transport == transport {
+			return x.EPS
+		}
+	}
+	return 0
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+func eps(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.0fK", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+func goal(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// Markdown is the report: tables with the goals, then how to reproduce.
+func (r *Results) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# streamha benchmarks\n\n%s, %s/%s, %d CPUs, %s%s; nodes, PostgreSQL and the load client share the machine.\n\n",
+		r.At.Format("2006-01-02 15:04"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), map[bool]string{true: ", BENCH_QUICK=1", false: ""}[r.Quick])
+	b.WriteString("## Failover and switchover (time until the other node acknowledges events)\n\n")
+	b.WriteString("| | runs | p50 ms | p99 ms | max ms | goal | peer |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| SIGKILL of the active | %d | %s | %s | %s | p99 ≤ 2000: %s | WSO2 SI ≈ 15000 (shipped settings) |\n",
+		len(r.Failover.Samples), ms(r.Failover.Pct(50)), ms(r.Failover.Pct(99)), ms(r.Failover.Max()), goal(len(r.Failover.Samples) > 0 && r.Failover.Pct(99) <= 2*time.Second))
+	fmt.Fprintf(&b, "| planned switchover | %d | %s | %s | %s | p99 ≤ 300: %s | — |\n\n",
+		len(r.Switchover.Samples), ms(r.Switchover.Pct(50)), ms(r.Switchover.Pct(99)), ms(r.Switchover.Max()), goal(len(r.Switchover.Samples) > 0 && r.Switchover.Pct(99) <= 300*time.Millisecond))
+	b.WriteString("## Ingest throughput (filter app, acknowledged events/s, one run)\n\n")
+	b.WriteString("| mode | TCP | HTTP (batches of 100) | TCP vs standalone | HTTP vs standalone |\n|---|---|---|---|---|\n")
+	for _, m := range Modes {
+		t, h := r.rate(m.Name, "tcp"), r.rate(m.Name, "http")
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", m.Name, eps(t), eps(h), ratio(t, r.rate("standalone", "tcp")), ratio(h, r.rate("standalone", "http")))
+	}
+	ta, ha := r.rate("ha-ack", "tcp"), r.rate("ha-ack", "http")
+	fmt.Fprintf(&b, "\nGoals: HA ack ≥ 0.7 × standalone (TCP %s: %s); TCP ≥ 1M/s with both nodes (%s: %s); HTTP ≥ 250K/s (%s: %s). Peer: WSO2 SP 4.0.0 filter 900K/s on two c4.2xlarge (16 vCPUs).\n\n",
+		ratio(ta, r.rate("standalone", "tcp")), goal(ta >= 0.7*r.rate("standalone", "tcp") && ta > 0), eps(ta), goal(ta >= 1e6), eps(ha), goal(ha >= 250e3))
+	if r.Profile != "" {
+		b.WriteString("CPU profile of the active during the HA ack TCP run (`perf`, self time by function):\n\n```\n" + r.Profile + "\n```\n\n")
+	}
+	b.WriteString("## Persistence (in-process: node/engine snapshot, node/store write to PostgreSQL)\n\n")
+	b.WriteString("| group keys | snapshot capture ms | size MiB | write to PostgreSQL ms | restore ms |\n|---|---|---|---|---|\n")
+	for _, s := range r.Snaps {
+		fmt.Fprintf(&b, "| %d | %.1f | %.2f | %.1f | %.1f |\n", s.Keys, float64(s.Capture.Microseconds())/1000, float64(s.Size)/(1<<20), float64(s.Write.Microseconds())/1000, float64(s.Restore.Microseconds())/1000)
+	}
+	b.WriteString("\n| queued events (promotion) | restore ms (10K keys) | replay ms | replay events/s |\n|---|---|---|---|\n")
+	for _, p := range r.Promos {
+		fmt.Fprintf(&b, "| %d | %.1f | %.1f | %s |\n", p.Queued, float64(p.Restore.Microseconds())/1000, float64(p.Replay.Microseconds())/1000, eps(float64(p.Queued)/p.Replay.Seconds()))
+	}
+	b.WriteString("\n## Lambda\n\n| healthmirror warm invocation (10 groups) | ms |\n|---|---|\n")
+	for k, v := range r.Lambda {
+		fmt.Fprintf(&b, "| %s | %.2f |\n", k, v)
+	}
+	if len(r.Errors) > 0 {
+		b.WriteString("\n## Not measured\n\n")
+		for _, e := range r.Errors {
+			b.WriteString("- " + e + "\n")
+		}
+	}
+	b.WriteString("\nReproduce: `make bench` (`BENCH_QUICK=1 make bench` for the reduced run); charts beside this file.\n")
+	return b.String()
+}
+
+// Summary is the one line tracked across versions.
+func (r *Results) Summary() string {
+	return fmt.Sprintf("bench: failover_p50_ms=%s failover_p99_ms=%s switchover_p99_ms=%s tcp_ack_eps=%.0f http_ack_eps=%.0f tcp_standalone_eps=%.0f ha_ratio=%s",
+		ms(r.Failover.Pct(50)), ms(r.Failover.Pct(99)), ms(r.Switchover.Pct(99)), r.rate("ha-ack", "tcp"), r.rate("ha-ack", "http"),
+		r.rate("standalone", "tcp"), ratio(r.rate("ha-ack", "tcp"), r.rate("standalone", "tcp")))
+}
+
+// Charts writes the PNG charts into dir.
+func (r *Results) Charts(dir string) error {
+	var tp Chart
+	tp.Title = "ingest throughput, acknowledged events/s (filter app)"
+	for _, x := range r.Rates {
+		tp.Bars = append(tp.Bars, Bar{Label: x.Mode + " " + x.Transport, Value: x.EPS, Text: eps(x.EPS)})
+	}
+	fo := Chart{Title: "time until the other node acknowledges, ms"}
+	for _, d := range []struct {
+		name string
+		d    Dist
+	}{{"failover", r.Failover}, {"switchover", r.Switchover}} {
+		fo.Bars = append(fo.Bars,
+			Bar{Label: d.name + " p50", Value: float64(d.d.Pct(50).Milliseconds()), Text: ms(d.d.Pct(50))},
+			Bar{Label: d.name + " p99", Value: float64(d.d.Pct(99).Milliseconds()), Text: ms(d.d.Pct(99))})
+	}
+	fo.Bars = append(fo.Bars, Bar{Label: "wso2 si shipped", Value: 15000, Text: "15000 (peer)", Ref: true})
+	sn := Chart{Title: "snapshot capture + write + restore, ms"}
+	for _, s := range r.Snaps {
+		t := s.Capture + s.Write + s.Restore
+		sn.Bars = append(sn.Bars, Bar{Label: fmt.Sprintf("%d keys", s.Keys), Value: float64(t.Microseconds()), Text: fmt.Sprintf("%s (%.1f mib)", ms(t), float64(s.Size)/(1<<20))})
+	}
+	pr := Chart{Title: "promotion: restore + replay, ms"}
+	for _, p := range r.Promos {
+		t := p.Restore + p.Replay
+		pr.Bars = append(pr.Bars, Bar{Label: fmt.Sprintf("%d queued", p.Queued), Value: float64(t.Microseconds()), Text: ms(t)})
+	}
+	for name, c := range map[string]Chart{"throughput.png": tp, "failover.png": fo, "snapshot.png": sn, "promotion.png": pr} {
+		if err := c.WritePNG(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var lambdaLine = regexp.MustCompile(`BenchmarkWarmInvocation/(\S+?)(?:-\d+)?\s+\d+\s+.*?([\d.]+) ms/invocation`)
+
+// Lambda runs the healthmirror warm-invocation Go benchmark and returns ms per invocation.
+func Lambda(n int) (map[string]float64, error) {
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "BenchmarkWarmInvocation", "-benchtime", strconv.Itoa(n)+"x", "./lambdas/healthmirror")
+	out, err := cmd.CombinedOutput()
+	res := map[string]float64{}
+	for _, m := range lambdaLine.FindAllStringSubmatch(string(out), -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		res[m[1]] = v
+	}
+	if err != nil || len(res) == 0 {
+		return res, fmt.Errorf("lambda benchmark: %v: %s", err, lastLines(string(out), 5))
+	}
+	return res, nil
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, " | ")
+}
