@@ -7,7 +7,6 @@ package alarmhandler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"github.com/streamha/streamha/lambdas/clusterdb"
 	"github.com/streamha/streamha/lambdas/ecsapi"
 	"github.com/streamha/streamha/lambdas/health"
+	"github.com/streamha/streamha/lambdas/idempotency"
 	"github.com/streamha/streamha/lambdas/ledger"
 )
 
@@ -33,11 +33,6 @@ type ActionLog interface {
 	PutAction(ctx context.Context, a ledger.Action) error
 }
 
-// Once runs fn once per payload; *idempotency.Store implements it.
-type Once interface {
-	Do(ctx context.Context, payload []byte, fn func(ctx context.Context) (json.RawMessage, error)) (json.RawMessage, bool, error)
-}
-
 // Handler handles alarm state changes. Ledger and Once may be nil (no table configured); Reader
 // may be nil (no database configured: ALARMs then fail and are retried).
 type Handler struct {
@@ -45,7 +40,7 @@ type Handler struct {
 	Reader ClusterReader
 	ECS    ecsapi.API
 	Ledger ActionLog
-	Once   Once
+	Once   idempotency.Doer
 	Log    *slog.Logger
 	Now    func() time.Time
 }
@@ -81,26 +76,9 @@ func (h *Handler) now() time.Time {
 
 // Handle processes one event, once per event id.
 func (h *Handler) Handle(ctx context.Context, ev events.CloudWatchEvent) (Result, error) {
-	if h.Once == nil {
-		return h.handle(ctx, ev)
-	}
-	key := ev.ID
-	if key == "" {
-		key = string(ev.Detail)
-	}
-	raw, dup, err := h.Once.Do(ctx, []byte(ev.DetailType+"|"+key), func(ctx context.Context) (json.RawMessage, error) {
-		r, err := h.handle(ctx, ev)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(r)
-	})
+	r, dup, err := idempotency.OnceEvent(ctx, h.Once, ev, func(ctx context.Context) (Result, error) { return h.handle(ctx, ev) })
 	if err != nil {
 		return Result{EventID: ev.ID}, err
-	}
-	var r Result
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return Result{EventID: ev.ID}, fmt.Errorf("decode stored result of event %s: %w", ev.ID, err)
 	}
 	if dup {
 		r.Duplicate = true

@@ -113,3 +113,18 @@ func Logger(function string) *slog.Logger {
 	_ = level.UnmarshalText([]byte(os.Getenv(LogLevel)))
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("function", function)
 }
+
+// FunctionName is the deployed function's name (AWS_LAMBDA_FUNCTION_NAME), or def when run
+// outside Lambda; it keys the function's idempotency records.
+func FunctionName(def string) string {
+	if n := os.Getenv("AWS_LAMBDA_FUNCTION_NAME"); n != "" {
+		return n
+	}
+	return def
+}
+
+// Exit logs a start-up failure and exits: a function that cannot configure itself must not run.
+func Exit(log *slog.Logger, what string, err error) {
+	log.Error(what, "error", err.Error())
+	os.Exit(1)
+}

@@ -10,7 +10,6 @@ package restarter
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 	"github.com/streamha/streamha/lambdas/ecsapi"
 	"github.com/streamha/streamha/lambdas/elbapi"
 	"github.com/streamha/streamha/lambdas/emf"
+	"github.com/streamha/streamha/lambdas/idempotency"
 	"github.com/streamha/streamha/lambdas/ledger"
 	"github.com/streamha/streamha/node/cluster"
 )
@@ -40,11 +40,6 @@ type Ledger interface {
 	PutAction(ctx context.Context, a ledger.Action) error
 }
 
-// Once runs fn once per payload; *idempotency.Store implements it.
-type Once interface {
-	Do(ctx context.Context, payload []byte, fn func(ctx context.Context) (json.RawMessage, error)) (json.RawMessage, bool, error)
-}
-
 // Handler handles task state change events. Finder, ELB, Ledger and Once may be nil (no ELB:
 // no target upkeep).
 type Handler struct {
@@ -53,7 +48,7 @@ type Handler struct {
 	ECS     ecsapi.API
 	ELB     elbapi.API
 	Ledger  Ledger
-	Once    Once
+	Once    idempotency.Doer
 	Metrics *emf.Writer
 	Log     *slog.Logger
 	Now     func() time.Time
@@ -88,26 +83,9 @@ func (h *Handler) now() time.Time {
 
 // Handle processes one event, once per event id.
 func (h *Handler) Handle(ctx context.Context, ev events.CloudWatchEvent) (Result, error) {
-	if h.Once == nil {
-		return h.handle(ctx, ev)
-	}
-	key := ev.ID
-	if key == "" {
-		key = string(ev.Detail)
-	}
-	raw, dup, err := h.Once.Do(ctx, []byte(ev.DetailType+"|"+key), func(ctx context.Context) (json.RawMessage, error) {
-		r, err := h.handle(ctx, ev)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(r)
-	})
+	r, dup, err := idempotency.OnceEvent(ctx, h.Once, ev, func(ctx context.Context) (Result, error) { return h.handle(ctx, ev) })
 	if err != nil {
 		return Result{EventID: ev.ID}, err
-	}
-	var r Result
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return Result{EventID: ev.ID}, fmt.Errorf("decode stored result of event %s: %w", ev.ID, err)
 	}
 	if dup {
 		r.Duplicate = true

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -24,14 +23,12 @@ func main() {
 	env := &lambdaenv.Env{}
 	cfg := alarmhandler.ConfigFromEnv(env)
 	if env.Err != nil {
-		log.Error("bad configuration", "error", env.Err.Error())
-		os.Exit(1)
+		lambdaenv.Exit(log, "bad configuration", env.Err)
 	}
 	ctx := context.Background()
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		log.Error("aws configuration", "error", err.Error())
-		os.Exit(1)
+		lambdaenv.Exit(log, "aws configuration", err)
 	}
 	h := &alarmhandler.Handler{Config: cfg, ECS: ecs.NewFromConfig(awsCfg), Log: log}
 	if cfg.DBURL != "" {
@@ -45,16 +42,9 @@ func main() {
 	if cfg.LedgerTable != "" {
 		ddb := dynamodb.NewFromConfig(awsCfg)
 		h.Ledger = ledger.New(ddb, cfg.LedgerTable)
-		h.Once = &idempotency.Store{DB: ddb, Table: cfg.LedgerTable, Function: functionName("alarmhandler"), Expiry: cfg.IdemTTL}
+		h.Once = &idempotency.Store{DB: ddb, Table: cfg.LedgerTable, Function: lambdaenv.FunctionName("alarmhandler"), Expiry: cfg.IdemTTL}
 	} else {
 		log.Warn("LEDGER_TABLE not set: no ledger, no duplicate suppression")
 	}
 	lambda.Start(h.Handle)
-}
-
-func functionName(def string) string {
-	if n := os.Getenv("AWS_LAMBDA_FUNCTION_NAME"); n != "" {
-		return n
-	}
-	return def
 }

@@ -26,14 +26,12 @@ func main() {
 	env := &lambdaenv.Env{}
 	cfg := restarter.ConfigFromEnv(env)
 	if env.Err != nil {
-		log.Error("bad configuration", "error", env.Err.Error())
-		os.Exit(1)
+		lambdaenv.Exit(log, "bad configuration", env.Err)
 	}
 	ctx := context.Background()
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		log.Error("aws configuration", "error", err.Error())
-		os.Exit(1)
+		lambdaenv.Exit(log, "aws configuration", err)
 	}
 	h := &restarter.Handler{Config: cfg, ECS: ecs.NewFromConfig(awsCfg), Metrics: emf.NewWriter(cfg.Namespace, os.Stdout), Log: log}
 	if len(cfg.TargetGroups) > 0 {
@@ -52,11 +50,7 @@ func main() {
 	if cfg.LedgerTable != "" {
 		ddb := dynamodb.NewFromConfig(awsCfg)
 		h.Ledger = ledger.New(ddb, cfg.LedgerTable)
-		name := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
-		if name == "" {
-			name = "restarter"
-		}
-		h.Once = &idempotency.Store{DB: ddb, Table: cfg.LedgerTable, Function: name, Expiry: cfg.IdemTTL}
+		h.Once = &idempotency.Store{DB: ddb, Table: cfg.LedgerTable, Function: lambdaenv.FunctionName("restarter"), Expiry: cfg.IdemTTL}
 	} else {
 		log.Warn("LEDGER_TABLE not set: no ledger, no backoff memory, no duplicate suppression")
 	}
