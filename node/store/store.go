@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/streamha/streamha/schema"
 )
@@ -58,10 +59,20 @@ func Open(rawURL string) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
-		db, err := sql.Open("pgx", rawURL)
+		cfg, err := pgx.ParseConfig(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", u.Redacted(), err)
 		}
+		// A node frozen (SIGSTOP, VM stall) or cut off inside a transaction must not hold its
+		// row locks: the server ends such a session, so a promoting node's fence is not stuck
+		// behind it. Every transaction of ours is a few statements sent back to back. The URL
+		// can override both settings.
+		for k, v := range map[string]string{"idle_in_transaction_session_timeout": "1000", "application_name": "streamha"} {
+			if _, set := cfg.RuntimeParams[k]; !set {
+				cfg.RuntimeParams[k] = v
+			}
+		}
+		db := stdlib.OpenDB(*cfg)
 		db.SetMaxOpenConns(8)
 		db.SetConnMaxIdleTime(time.Minute)
 		return &DB{db: db, dialect: schema.Postgres, q: pgQueries, display: u.Redacted()}, nil
