@@ -214,5 +214,8 @@ func (e *Elector) HoldOff(until time.Time) {
 	}
 }
 
+// ClearHoldOff lets a passive try the lease at once: the active told it to take over.
+func (e *Elector) ClearHoldOff() { e.holdUntil = time.Time{} }
+
 // Stop ends participation.
 func (e *Elector) Stop() []Transition { return e.to(Stopped, "stopped") }

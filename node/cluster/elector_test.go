@@ -149,3 +149,20 @@ func TestPassiveWakesWhenTheLeaseExpires(t *testing.T) {
 		t.Fatalf("after expiry wake = %s, want the heartbeat interval", d)
 	}
 }
+
+func TestHandedOverNodeCanTakeTheLeaseBackWhenAsked(t *testing.T) {
+	e := cluster.NewElector(timing)
+	e.Registered()
+	e.AcquireResult(at(0), true, 1)
+	e.Promoted(at(1), 1)
+	e.Abdicate(at(10), "switchover")
+	e.HoldOff(at(10).Add(timing.Lease))
+	e.Rejoined()
+	if op := e.Next(at(100)); op != cluster.OpNone {
+		t.Fatalf("after handing over Next = %v, want a hold-off", op)
+	}
+	e.ClearHoldOff()
+	if op := e.Next(at(100)); op != cluster.OpAcquire {
+		t.Fatalf("after the peer hands back Next = %v, want OpAcquire", op)
+	}
+}

@@ -122,8 +122,17 @@ func (r *Runner) abdicate(ctx context.Context, reason string, holdOff time.Durat
 	return nil
 }
 
-// Poke makes the runner act now instead of at its next heartbeat (a passive told of a handover).
+// Poke makes the runner act now instead of at its next heartbeat.
 func (r *Runner) Poke() { r.poke() }
+
+// TakeOver is how a passive reacts to the active announcing a handover: forget any hold-off
+// from its own earlier hand-over and try the lease right away.
+func (r *Runner) TakeOver() {
+	r.mu.Lock()
+	r.el.ClearHoldOff()
+	r.mu.Unlock()
+	r.poke()
+}
 
 func (r *Runner) poke() {
 	select {

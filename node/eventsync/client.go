@@ -19,6 +19,14 @@ var ErrSessionClosed = errors.New("sync session closed")
 // ErrRefused wraps the passive's reason for refusing a session.
 var ErrRefused = errors.New("refused by passive")
 
+// Liveness: the active pings an idle passive every PingInterval and drops a passive that has
+// not acknowledged anything for LivenessTimeout, so a silent partition turns into "alone" (and
+// persist-backed acknowledgements) instead of stalling clients.
+const (
+	PingInterval    = 200 * time.Millisecond
+	LivenessTimeout = time.Second
+)
+
 // maxPending bounds the bytes waiting to be written to a slow passive; past it the session is
 // ended (and the passive must rejoin) rather than letting the active's memory grow.
 const maxPending = 128 << 20
@@ -53,6 +61,7 @@ type Session struct {
 	startSeq map[string]uint64
 	qBytes   int64
 	qEvents  int64
+	lastAck  time.Time
 	done     chan struct{}
 }
 
@@ -78,8 +87,10 @@ func Dial(ctx context.Context, addr, peerID string, cfg DialConfig) (*Session, e
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	s.lastAck = time.Now()
 	go s.writer()
 	go s.reader(r)
+	go s.watchdog()
 	return s, nil
 }
 
@@ -257,6 +268,7 @@ func (s *Session) reader(r *bufio.Reader) {
 				}
 			}
 			s.qBytes, s.qEvents = int64(a.QueueBytes), int64(a.QueueEvents)
+			s.lastAck = time.Now()
 			close(s.progress)
 			s.progress = make(chan struct{})
 			s.mu.Unlock()
@@ -267,6 +279,27 @@ func (s *Session) reader(r *bufio.Reader) {
 			s.Close(fmt.Errorf("%w: unexpected frame type %d from passive", ErrMalformed, typ))
 			return
 		}
+	}
+}
+
+// watchdog pings the passive and ends the session when it stops answering.
+func (s *Session) watchdog() {
+	t := time.NewTicker(PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		silent := time.Since(s.lastAck)
+		s.mu.Unlock()
+		if silent > LivenessTimeout {
+			s.Close(fmt.Errorf("passive unresponsive: no acknowledgement for %s", silent.Round(time.Millisecond)))
+			return
+		}
+		s.frame(typePing, nil)
 	}
 }
 

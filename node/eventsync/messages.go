@@ -16,6 +16,7 @@ const (
 	typeAck       uint8 = 7 // passive → active: cumulative per-app seq held, queue depth
 	typeHandover  uint8 = 8 // active → passive: lease released for a planned switchover
 	typeError     uint8 = 9 // either way: fatal session error, reason; then close
+	typePing      uint8 = 10 // active → passive: liveness probe; answered by an ack
 )
 
 // Entry is one input of an app's log as it travels to the passive: an event (Stream set, Data the

@@ -287,6 +287,8 @@ func (s *Server) handle(c net.Conn, h hello, typ uint8, p []byte) error {
 		if s.cfg.OnHandover != nil {
 			go s.cfg.OnHandover(t)
 		}
+	case typePing:
+		// Answered by the ack that follows every read batch.
 	case typeError:
 		return fmt.Errorf("active reported: %s", decodeReason(p))
 	default:

@@ -156,3 +156,39 @@ func TestGarbageOnThePortIsRefused(t *testing.T) {
 	}
 	s.Close(nil)
 }
+
+func TestSilentPassiveIsDropped(t *testing.T) {
+	// A passive that accepts the session and then never answers (a blackholed link).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		writeFrame(c, typeChallenge, (&challenge{Nonce: newNonce(), NodeID: "p"}).encode())
+		var buf []byte
+		readFrame(c, &buf) // hello
+		writeFrame(c, typeWelcome, (&welcome{MaxQueueBytes: 1 << 20}).encode())
+		time.Sleep(10 * time.Second)
+	}()
+	s, err := dial(t, ln.Addr().String(), DialConfig{Group: "g", NodeID: "a", Term: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start("app", 0)
+	s.Send("app", ents(1))
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Wait(ctx, "app", 1); !errors.Is(err, ErrSessionClosed) {
+		t.Fatalf("wait = %v, want ErrSessionClosed", err)
+	}
+	if took := time.Since(start); took > LivenessTimeout+time.Second {
+		t.Fatalf("silent passive dropped after %s", took)
+	}
+}

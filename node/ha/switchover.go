@@ -70,7 +70,7 @@ func (n *Node) Switchover(ctx context.Context) error {
 func (n *Node) onHandover(term int64) {
 	deadline := time.Now().Add(n.cfg.Lease)
 	for time.Now().Before(deadline) && n.runner.Role() == cluster.Passive {
-		n.runner.Poke()
+		n.runner.TakeOver()
 		time.Sleep(20 * time.Millisecond)
 	}
 }
