@@ -44,6 +44,9 @@ func (s *StreamDef) DecodeJSON(obj []byte) (vals []Value, ts int64, hasTS bool, 
 	return vals, ts, hasTS, nil
 }
 
+// AttrIndex is the position of attribute name in the stream's values, or -1.
+func (s *StreamDef) AttrIndex(name string) int { return s.attrIndex(name) }
+
 func (s *StreamDef) attrIndex(name string) int {
 	if s.index != nil {
 		if i, ok := s.index[name]; ok {
@@ -76,6 +79,10 @@ func jsonKind(raw []byte) string {
 	}
 	return "a number"
 }
+
+// DecodeJSONValue decodes one JSON scalar (its raw text) into type t with the rules of
+// DecodeJSON, for decoders that scan the object themselves.
+func DecodeJSONValue(raw []byte, t Type) (Value, error) { return decodeJSONValue(raw, t) }
 
 // decodeJSONValue decodes one JSON value into type t.
 func decodeJSONValue(raw json.RawMessage, t Type) (Value, error) {
