@@ -83,18 +83,30 @@ func decodeValue(src []byte) (Value, int, error) {
 // schema (each value has the attribute's type or is null). n is the number of bytes consumed.
 func (s *StreamDef) DecodeValues(src []byte) (vals []Value, n int, err error) {
 	vals = make([]Value, len(s.Attrs))
+	if n, err = s.DecodeValuesInto(vals, src); err != nil {
+		return nil, 0, err
+	}
+	return vals, n, nil
+}
+
+// DecodeValuesInto is DecodeValues into dst (len(dst) must be the number of attributes), so a
+// decoder of many events can use one slab of values.
+func (s *StreamDef) DecodeValuesInto(dst []Value, src []byte) (n int, err error) {
+	if len(dst) != len(s.Attrs) {
+		return 0, fmt.Errorf("decode %s: %d values for %d attributes", s.Name, len(dst), len(s.Attrs))
+	}
 	for i, a := range s.Attrs {
 		v, m, err := decodeValue(src[n:])
 		if err != nil {
-			return nil, 0, fmt.Errorf("decode %s.%s: %w", s.Name, a.Name, err)
+			return 0, fmt.Errorf("decode %s.%s: %w", s.Name, a.Name, err)
 		}
 		if v.t != TypeNull && v.t != a.Type {
-			return nil, 0, fmt.Errorf("decode %s.%s: got %s, want %s: %w", s.Name, a.Name, v.t, a.Type, ErrCorrupt)
+			return 0, fmt.Errorf("decode %s.%s: got %s, want %s: %w", s.Name, a.Name, v.t, a.Type, ErrCorrupt)
 		}
-		vals[i] = v
+		dst[i] = v
 		n += m
 	}
-	return vals, n, nil
+	return n, nil
 }
 
 // CheckValues reports whether vals fit the stream's schema (count and types, nulls allowed).

@@ -131,13 +131,26 @@ func appendEntries(dst []byte, app string, es []Entry) []byte {
 	return e.b
 }
 
+// decode reads an entries payload. The entries' Data share one copy of p (they live in the
+// queue together and are trimmed in order), and repeated stream names share one string.
 func (m *entries) decode(p []byte) error {
-	d := dec{b: p}
+	own := append([]byte(nil), p...)
+	d := dec{b: own}
 	m.App = d.str()
 	n := d.count(8 + 8 + 2 + 4 + 2 + 4)
 	m.Entries = make([]Entry, 0, n)
+	var last string
 	for i := 0; i < n && d.err == nil; i++ {
-		m.Entries = append(m.Entries, Entry{Seq: d.u64(), TS: d.i64(), Stream: d.str(), Data: d.bytes(), Key: d.str(), KeyCount: d.u32()})
+		e := Entry{Seq: d.u64(), TS: d.i64()}
+		if sb := d.rawStr(); string(sb) == last {
+			e.Stream = last
+		} else {
+			e.Stream = string(sb)
+			last = e.Stream
+		}
+		e.Data = d.rawBytes()
+		e.Key, e.KeyCount = d.str(), d.u32()
+		m.Entries = append(m.Entries, e)
 	}
 	return d.done()
 }

@@ -96,6 +96,28 @@ func (d *dec) str() string {
 	return s
 }
 
+// rawStr is str without a copy: the bytes alias the payload.
+func (d *dec) rawStr() []byte {
+	n := int(d.u16())
+	if !d.need(n) {
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+// rawBytes is bytes without a copy: the result aliases the payload.
+func (d *dec) rawBytes() []byte {
+	n := int(d.u32())
+	if !d.need(n) {
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
 func (d *dec) bytes() []byte {
 	n := int(d.u32())
 	if !d.need(n) {

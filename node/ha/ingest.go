@@ -29,6 +29,9 @@ type Event struct {
 	TS    int64 // epoch ms; 0 with HasTS false means "stamp on arrival"
 	HasTS bool
 	Data  []engine.Value
+	// Raw, when set, is Data's engine.AppendValues encoding as received (binary ingest): it is
+	// forwarded to the passive as is instead of being encoded again. Only read during Submit.
+	Raw []byte
 }
 
 // Ingest applies a batch of events to app's stream and returns once they are safe per sync_mode:
@@ -119,12 +122,20 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 	now := time.Now().UnixMilli()
 	first := a.rt.LastSeq() + 1
 	entries := make([]eventsync.Entry, len(events))
+	var enc []byte
 	for i, ev := range events {
 		ts := ev.TS
 		if !ev.HasTS {
 			ts = now
 		}
-		entries[i] = eventsync.Entry{Seq: first + uint64(i), TS: ts, Stream: stream, Data: engine.AppendValues(nil, ev.Data)}
+		data := ev.Raw
+		if data == nil {
+			// One buffer for the whole batch; earlier slices stay valid if it grows.
+			start := len(enc)
+			enc = engine.AppendValues(enc, ev.Data)
+			data = enc[start:len(enc):len(enc)]
+		}
+		entries[i] = eventsync.Entry{Seq: first + uint64(i), TS: ts, Stream: stream, Data: data}
 	}
 	last := first + uint64(len(events)) - 1
 	ans := Answer{Accepted: len(events), FirstSeq: first, LastSeq: last}

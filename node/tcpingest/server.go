@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/streamha/streamha/node/cluster"
+	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/ha"
 )
 
@@ -132,15 +133,19 @@ func (s *Server) submit(p []byte) inflight {
 		return bad(fmt.Errorf("unknown stream %q in app %q", b.Stream, b.App))
 	}
 	events := make([]ha.Event, len(b.Events))
+	slab := make([]engine.Value, len(b.Events)*len(def.Attrs))
 	for i, e := range b.Events {
-		vals, n, err := def.DecodeValues(e.Values)
+		vals := slab[i*len(def.Attrs) : (i+1)*len(def.Attrs) : (i+1)*len(def.Attrs)]
+		n, err := def.DecodeValuesInto(vals, e.Values)
 		if err == nil && n != len(e.Values) {
 			err = fmt.Errorf("%d trailing bytes", len(e.Values)-n)
 		}
 		if err != nil {
 			return bad(fmt.Errorf("event %d: %w", i, err))
 		}
-		events[i] = ha.Event{TS: e.TS, HasTS: e.TS != 0, Data: vals}
+		// The frame's own encoding is what the passive gets: Submit copies it before the next
+		// frame reuses the buffer.
+		events[i] = ha.Event{TS: e.TS, HasTS: e.TS != 0, Data: vals, Raw: e.Values}
 	}
 	pend, err := s.node.Submit(b.App, b.Stream, events, b.Key)
 	if err != nil {
