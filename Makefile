@@ -5,13 +5,14 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build test test-deps pg-deps npm-deps demo bench lint fmt clean invoke FORCE
+.PHONY: help build test test-deps pg-deps npm-deps demo bench chaos lint fmt clean invoke FORCE
 
 help:
 	@echo "make build   binaries into bin/ (bin/node; never put bin/ on PATH: it would shadow Node.js)"
 	@echo "make test    install what the tests need, lint, run every test with -race"
 	@echo "make demo    two local nodes on embedded SQLite, a failover and a switchover"
-	@echo "make bench   benchmarks (prints figures)"
+	@echo "make bench   benchmarks: table, results/bench/report.md, charts, summary line (BENCH_QUICK=1: short)"
+	@echo "make chaos   bounded fault run with a checker (CHAOS_ROUNDS, CHAOS_HOLD, CHAOS_SEED, CHAOS_FAULTS)"
 	@echo "make lint    gofmt + go vet"
 	@echo "make invoke  FN=healthmirror|alarmhandler|restarter EVENT=file.json: run a Lambda under aws-lambda-rie"
 
@@ -45,8 +46,18 @@ fmt:
 demo: build
 	$(GO) run ./node/demo --node-bin bin/node --apps node/demo/apps
 
-bench: test-deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+# Benchmarks: failover/switchover distributions, throughput per mode, snapshot and promotion
+# costs, Lambda warm duration. Writes results/bench/report.md and PNG charts and ends with one
+# summary line. BENCH_QUICK=1 runs a reduced version (under two minutes).
+bench: build test-deps
+	BENCH_QUICK=$(BENCH_QUICK) $(GO) run ./node/bench/cmd/bench --node-bin bin/node --out results/bench
+
+# Bounded chaos run: two nodes on a throwaway PostgreSQL behind TCP fault proxies, faults under
+# load, a Jepsen-style checker. A one-round run is part of make test (node/chaos).
+CHAOS_ROUNDS ?= 2
+CHAOS_HOLD   ?= 3s
+chaos: build test-deps
+	$(GO) run ./node/chaos/cmd/chaos --node-bin bin/node --apps node/demo/apps --rounds $(CHAOS_ROUNDS) --hold $(CHAOS_HOLD) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS))
 
 # Run one Lambda locally under aws-lambda-rie: make invoke FN=healthmirror EVENT=lambdas/testdata/scheduled.json
 invoke:
