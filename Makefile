@@ -1,7 +1,7 @@
 # streamha — build, test, demo and benchmarks. `make help` lists the targets.
 GO       ?= go
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+LDFLAGS  := -X main.version=$(VERSION)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_TIMEOUT ?= 20m
 

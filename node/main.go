@@ -15,6 +15,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,7 +39,33 @@ commands:
 `
 
 func main() {
+	// A streaming node allocates fast and keeps little live data besides the passive's queue:
+	// at the default GOGC of 100 the collector ran on a third of the CPU in the throughput
+	// benchmark. 400 trades some memory for throughput; GOGC in the environment still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	// With that headroom, keep the heap inside the container: a soft limit at 80% of the
+	// cgroup's memory makes the collector work harder before the task is killed for memory.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if limit, ok := cgroupMemoryLimit(); ok {
+			debug.SetMemoryLimit(limit / 10 * 8)
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// cgroupMemoryLimit reads the container's memory limit (cgroup v2), if there is one.
+func cgroupMemoryLimit() (int64, bool) {
+	b, err := os.ReadFile("/sys/fs/cgroup/memory.max")
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false // "max": no limit
+	}
+	return n, true
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
