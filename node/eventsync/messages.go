@@ -7,15 +7,15 @@ const ProtocolVersion = 1
 
 // Frame types. Each frame is u32 length (of type + payload) | u8 type | payload, big-endian.
 const (
-	typeChallenge uint8 = 1 // passive → active: nonce, passive node id
-	typeHello     uint8 = 2 // active → passive: group, ids, term, HMAC
-	typeWelcome   uint8 = 3 // passive → active: accepted, queue bound
-	typeRefuse    uint8 = 4 // passive → active: refused, reason; then close
-	typeEntries   uint8 = 5 // active → passive: ordered inputs of one app
-	typeControl   uint8 = 6 // active → passive: a snapshot covering app up to seq is committed
-	typeAck       uint8 = 7 // passive → active: cumulative per-app seq held, queue depth
-	typeHandover  uint8 = 8 // active → passive: lease released for a planned switchover
-	typeError     uint8 = 9 // either way: fatal session error, reason; then close
+	typeChallenge uint8 = 1  // passive → active: nonce, passive node id
+	typeHello     uint8 = 2  // active → passive: group, ids, term, HMAC
+	typeWelcome   uint8 = 3  // passive → active: accepted, queue bound
+	typeRefuse    uint8 = 4  // passive → active: refused, reason; then close
+	typeEntries   uint8 = 5  // active → passive: ordered inputs of one app
+	typeControl   uint8 = 6  // active → passive: a snapshot covering app up to seq is committed
+	typeAck       uint8 = 7  // passive → active: cumulative per-app seq held, queue depth
+	typeHandover  uint8 = 8  // active → passive: lease released for a planned switchover
+	typeError     uint8 = 9  // either way: fatal session error, reason; then close
 	typePing      uint8 = 10 // active → passive: liveness probe; answered by an ack
 )
 
