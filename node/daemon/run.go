@@ -74,7 +74,7 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 		Sinks: sinkCfg, SyncListener: syncLn,
 	})
 	if err != nil {
-		return &config.Error{Key: "lease", Err: err}
+		return err
 	}
 	srv := &http.Server{Handler: rest.Handler(node, c.AuthToken, reg, log), ReadHeaderTimeout: 10 * time.Second}
 	go func() {

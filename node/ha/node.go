@@ -79,7 +79,7 @@ func New(o Options) (*Node, error) {
 	n := &Node{cfg: o.Config, opts: o, log: o.Logger, byName: map[string]*appState{}}
 	for _, a := range o.Apps {
 		if _, dup := n.byName[a.Name()]; dup {
-			return nil, fmt.Errorf("two apps are named %q", a.Name())
+			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("two apps are named %q", a.Name())}
 		}
 		st := newAppState(a, o.Logger)
 		n.apps = append(n.apps, st)
@@ -99,7 +99,7 @@ func New(o Options) (*Node, error) {
 		Status:  n.fillStatus,
 	})
 	if err != nil {
-		return nil, err
+		return nil, &config.Error{Key: "lease", Err: err}
 	}
 	r.OnTransition(n.onTransition)
 	n.runner = r
