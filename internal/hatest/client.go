@@ -77,20 +77,28 @@ func (cl *Client) SendBatch(ctx context.Context, n int) error {
 		fmt.Fprintf(&body, `{"id":%d,"symbol":"S%d","qty":1,"price":1.5}`, id, id%7)
 	}
 	body.WriteByte(']')
+	redirected := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			cl.mu.Lock()
 			cl.Retries++
 			cl.mu.Unlock()
+			// Follow a redirect to another node at once; back off a little otherwise (the node
+			// pointed at is still promoting, or none answers).
+			pause := 20 * time.Millisecond
+			if redirected {
+				pause = 2 * time.Millisecond
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(20 * time.Millisecond):
+			case <-time.After(pause):
 			}
 		}
 		target := cl.target(attempt)
 		sentAt := time.Now()
 		ans, node, redirect, err := cl.post(ctx, target, key, body.Bytes())
+		redirected = redirect != "" && redirect != target
 		switch {
 		case redirect != "":
 			cl.setTarget(redirect)

@@ -15,10 +15,11 @@ var ErrNoPeer = errors.New("no passive in sync to hand over to")
 // ErrBusy means a switchover is already under way.
 var ErrBusy = errors.New("switchover already in progress")
 
-// Switchover hands the active role to the passive without losing or duplicating anything: stop
-// taking input (clients get 503 naming the peer), wait for in-flight requests and for the passive
-// to hold every input, persist every app, tell the passive, and release the lease. The passive
-// promotes at once; this node rejoins as passive.
+// Switchover hands the active role to the passive without losing or duplicating anything:
+// persist every app, stop taking input (clients get 503 naming the peer), wait for in-flight
+// requests and for the passive to hold every input, tell the passive, and release the lease. The
+// passive promotes at once (restore, replay the few inputs since the snapshot); this node rejoins
+// as passive.
 func (n *Node) Switchover(ctx context.Context) error {
 	term, ok := n.runner.Serving()
 	if !ok {
@@ -27,6 +28,12 @@ func (n *Node) Switchover(ctx context.Context) error {
 	sess := n.session()
 	if sess == nil {
 		return ErrNoPeer
+	}
+	// Persist first, while still serving: the snapshot write (the slow part with a large state)
+	// stays off the window in which clients are turned away, and the passive is left with only
+	// the inputs that arrive meanwhile to replay.
+	if err := n.persistAll(ctx, term, true); err != nil {
+		return fmt.Errorf("switchover: persist: %w", err)
 	}
 	if !n.draining.CompareAndSwap(false, true) {
 		return ErrBusy
@@ -53,9 +60,6 @@ func (n *Node) Switchover(ctx context.Context) error {
 			return fmt.Errorf("switchover: passive did not catch up on %s: %w", a.name, err)
 		}
 	}
-	if err := n.persistAll(ctx, term, true); err != nil {
-		return fmt.Errorf("switchover: persist: %w", err)
-	}
 	sess.Handover(term)
 	if err := n.runner.Handover(ctx, "planned switchover to "+sess.Peer); err != nil {
 		return fmt.Errorf("switchover: release lease: %w", err)
@@ -71,6 +75,6 @@ func (n *Node) onHandover(term int64) {
 	deadline := time.Now().Add(n.cfg.Lease)
 	for time.Now().Before(deadline) && n.runner.Role() == cluster.Passive {
 		n.runner.TakeOver()
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
