@@ -1,35 +1,20 @@
 package chaos_test
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/streamha/streamha/internal/hatest"
 	"github.com/streamha/streamha/internal/pgtest"
 	"github.com/streamha/streamha/node/chaos"
 )
 
 var nodeBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chaos-bin-")
-	if err != nil {
-		panic(err)
-	}
-	nodeBin = filepath.Join(dir, "node")
-	out, err := exec.Command("go", "build", "-o", nodeBin, "github.com/streamha/streamha/node").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build node: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(hatest.MainWithNode(m, &nodeBin, (*testing.M).Run)) }
 
 // TestChaosShort is the bounded run inside `make test`: one round of every fault (CHAOS_ROUNDS
 // for more). It fails when an acknowledged event is lost, an event is applied twice, a term does

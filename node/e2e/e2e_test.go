@@ -5,9 +5,7 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,21 +17,7 @@ import (
 
 var nodeBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "e2e-bin-")
-	if err != nil {
-		panic(err)
-	}
-	nodeBin = filepath.Join(dir, "node")
-	out, err := exec.Command("go", "build", "-o", nodeBin, "github.com/streamha/streamha/node").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build node: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := pgtest.Main(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(hatest.MainWithNode(m, &nodeBin, pgtest.Main)) }
 
 // pair starts two nodes on url under load and returns them with a running client.
 type pair struct {

@@ -23,7 +23,7 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 	leading := func() bool { return n.runner.Leading(term) }
 	for _, a := range n.apps {
 		a := a
-		n.goActive(func() { a.dispatch(ctx, leading) })
+		n.goActive(func() { a.dispatch(ctx, leading, n.opts.Sinks) })
 		if a.app.UsesTime() {
 			n.goActive(func() { n.ticker(ctx, a, term) })
 		}

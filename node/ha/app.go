@@ -30,7 +30,6 @@ type appState struct {
 	outbox []*engine.Output // outputs of applied inputs not yet written by the sinks, in order
 	safe   uint64           // outputs of inputs up to here may be written
 	lastTS int64            // newest event time applied, for ticks
-	sinks  map[string][]sink.Sink
 
 	persistMu    sync.Mutex // one persist of this app at a time
 	persistedSeq uint64
@@ -61,27 +60,20 @@ func (s *appState) emit(o *engine.Output) {
 	}
 }
 
-// activate installs a restored runtime for term and opens the sinks. mu is held by the caller.
-func (s *appState) activateLocked(rt *engine.Runtime, term int64, idem *idemWindow, outbox []*engine.Output, cfg sink.Config) error {
-	sinks, err := s.openSinks(cfg)
-	if err != nil {
-		return err
-	}
-	s.rt, s.term, s.idem, s.outbox, s.sinks = rt, term, idem, outbox, sinks
+// activateLocked installs a restored runtime for term. The sinks are opened by the output
+// dispatcher, off the promotion path (a file sink reads its tail to drop re-emitted outputs).
+// mu is held by the caller.
+func (s *appState) activateLocked(rt *engine.Runtime, term int64, idem *idemWindow, outbox []*engine.Output) {
+	s.rt, s.term, s.idem, s.outbox = rt, term, idem, outbox
 	s.safe = rt.LastSeq()
-	return nil
 }
 
 // resumeLocked serves the kept runtime again under a new term. mu is held by the caller.
-func (s *appState) resumeLocked(term int64, cfg sink.Config) error {
+func (s *appState) resumeLocked(term int64) error {
 	if s.rt == nil {
 		return fmt.Errorf("app %s: no kept state to resume", s.name)
 	}
-	sinks, err := s.openSinks(cfg)
-	if err != nil {
-		return err
-	}
-	s.term, s.sinks = term, sinks
+	s.term = term
 	return nil
 }
 
@@ -102,8 +94,7 @@ func (s *appState) openSinks(cfg sink.Config) (map[string][]sink.Sink, error) {
 
 // deactivateLocked drops the runtime and its pending outputs (a demoted node rejoins empty).
 func (s *appState) deactivateLocked() {
-	closeSinks(s.sinks)
-	s.rt, s.term, s.idem, s.outbox, s.sinks, s.safe = nil, 0, nil, nil, nil, 0
+	s.rt, s.term, s.idem, s.outbox, s.safe = nil, 0, nil, nil, 0
 }
 
 func closeSinks(m map[string][]sink.Sink) {
@@ -153,10 +144,24 @@ func (s *appState) markSafe(seq uint64) {
 	s.poke()
 }
 
-// dispatch writes safe outputs to their sinks until ctx ends, removing them from the outbox only
-// once written (so a snapshot taken meanwhile still carries them). leading is checked before
-// every write: a deposed node never writes.
-func (s *appState) dispatch(ctx context.Context, leading func() bool) {
+// dispatch opens the sinks, then writes safe outputs to them until ctx ends, removing them from
+// the outbox only once written (so a snapshot taken meanwhile still carries them). leading is
+// checked before every write: a deposed node never writes. The sinks are closed on return.
+func (s *appState) dispatch(ctx context.Context, leading func() bool, cfg sink.Config) {
+	var sinks map[string][]sink.Sink
+	for {
+		var err error
+		if sinks, err = s.openSinks(cfg); err == nil {
+			break
+		}
+		s.log.Error("cannot open sinks; outputs wait in the outbox", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	defer closeSinks(sinks)
 	for {
 		select {
 		case <-ctx.Done():
@@ -171,7 +176,6 @@ func (s *appState) dispatch(ctx context.Context, leading func() bool) {
 				n++
 			}
 			batch := s.outbox[:n:n]
-			sinks := s.sinks
 			s.mu.Unlock()
 			if n == 0 {
 				break

@@ -21,6 +21,13 @@ var (
 	ErrNotAcknowledged = errors.New("not acknowledged")
 )
 
+// maxOutbox bounds the outputs an app may hold for its sinks: past it, input is refused (nothing
+// applied, 503) until the sinks catch up, instead of memory growing without limit.
+const maxOutbox = 1_000_000
+
+// ErrBacklog means the sinks are not keeping up; nothing was applied, retry later.
+var ErrBacklog = errors.New("output backlog: the sinks are not keeping up")
+
 // ackTimeout bounds the wait for the passive's acknowledgement in ack mode.
 const ackTimeout = 10 * time.Second
 
@@ -118,6 +125,9 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 			prev.Duplicate = true
 			return prev, nil
 		}
+	}
+	if len(a.outbox) >= maxOutbox {
+		return Answer{}, fmt.Errorf("%w (%d outputs pending)", ErrBacklog, len(a.outbox))
 	}
 	now := time.Now().UnixMilli()
 	first := a.rt.LastSeq() + 1

@@ -217,10 +217,7 @@ func (n *Node) stopActive(tr cluster.Transition) {
 	retain := tr.To == cluster.Demoted && tr.From == cluster.Active && !n.draining.Load()
 	for _, a := range n.apps {
 		a.mu.Lock()
-		if retain {
-			closeSinks(a.sinks)
-			a.sinks = nil
-		} else {
+		if !retain {
 			a.deactivateLocked()
 		}
 		a.mu.Unlock()

@@ -58,7 +58,7 @@ func (n *Node) promote(ctx context.Context, term int64) error {
 func (n *Node) resume(term int64, start time.Time) error {
 	for _, a := range n.apps {
 		a.mu.Lock()
-		err := a.resumeLocked(term, n.opts.Sinks)
+		err := a.resumeLocked(term)
 		a.mu.Unlock()
 		if err != nil {
 			n.dropRetained()
@@ -134,10 +134,7 @@ func (n *Node) restoreApp(ctx context.Context, a *appState, term int64, q *event
 			a.lastTS = e.TS
 		}
 	}
-	outbox = a.outbox
-	if err := a.activateLocked(rt, term, idem, outbox, n.opts.Sinks); err != nil {
-		return 0, err
-	}
+	a.activateLocked(rt, term, idem, a.outbox)
 	a.persistedSeq, a.persistedRev = snap.LastSeq, snap.Revision
 	if ok {
 		a.persistedAt = snap.CreatedAt

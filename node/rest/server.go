@@ -94,7 +94,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, ans)
-	case errors.Is(err, ha.ErrNotActive), errors.Is(err, ha.ErrNotAcknowledged):
+	case errors.Is(err, ha.ErrNotActive), errors.Is(err, ha.ErrNotAcknowledged), errors.Is(err, ha.ErrBacklog):
 		writeErr(w, http.StatusServiceUnavailable, err)
 	case errors.Is(err, ha.ErrUnknownApp), errors.Is(err, ha.ErrUnknownStream):
 		writeErr(w, http.StatusNotFound, err)

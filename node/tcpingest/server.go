@@ -159,7 +159,7 @@ func (s *Server) errAck(id uint64, err error) *Ack {
 	switch {
 	case errors.As(err, &na):
 		return &Ack{ID: id, Status: StatusNotActive, Message: s.activeTCP()}
-	case errors.Is(err, ha.ErrNotAcknowledged):
+	case errors.Is(err, ha.ErrNotAcknowledged), errors.Is(err, ha.ErrBacklog):
 		return &Ack{ID: id, Status: StatusNotAcknowledged, Message: err.Error()}
 	default:
 		return &Ack{ID: id, Status: StatusBadRequest, Message: err.Error()}
