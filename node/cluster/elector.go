@@ -65,6 +65,7 @@ type Elector struct {
 	renewedAt time.Time // send time of the last successful acquire/renew
 	holdUntil time.Time // no acquisition attempts before this (after a demotion)
 	expiresAt time.Time // when a held lease seen by this passive will expire, at the earliest
+	leaving   bool      // shutting down: never take the lease again
 }
 
 // NewElector returns an elector in the Starting role.
@@ -110,7 +111,7 @@ func (e *Elector) Registered() []Transition {
 func (e *Elector) Next(now time.Time) Op {
 	switch e.role {
 	case Passive:
-		if now.Before(e.holdUntil) {
+		if e.leaving || now.Before(e.holdUntil) {
 			return OpNone
 		}
 		return OpAcquire
@@ -216,6 +217,10 @@ func (e *Elector) HoldOff(until time.Time) {
 
 // ClearHoldOff lets a passive try the lease at once: the active told it to take over.
 func (e *Elector) ClearHoldOff() { e.holdUntil = time.Time{} }
+
+// Leave stops a node from taking the lease again: it is shutting down. A lease already held is
+// kept until the caller releases it.
+func (e *Elector) Leave() { e.leaving = true }
 
 // Stop ends participation.
 func (e *Elector) Stop() []Transition { return e.to(Stopped, "stopped") }

@@ -166,3 +166,12 @@ func TestHandedOverNodeCanTakeTheLeaseBackWhenAsked(t *testing.T) {
 		t.Fatalf("after the peer hands back Next = %v, want OpAcquire", op)
 	}
 }
+
+func TestLeavingNodeNeverAcquires(t *testing.T) {
+	e := cluster.NewElector(timing)
+	e.Registered()
+	e.Leave()
+	if op := e.Next(at(10_000)); op != cluster.OpNone {
+		t.Fatalf("a leaving passive's Next = %v, want OpNone", op)
+	}
+}

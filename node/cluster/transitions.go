@@ -125,10 +125,32 @@ func (r *Runner) abdicate(ctx context.Context, reason string, holdOff time.Durat
 // Poke makes the runner act now instead of at its next heartbeat.
 func (r *Runner) Poke() { r.poke() }
 
+// Leave stops the node from taking the lease from now on (a clean shutdown begins), and waits
+// until a promotion already under way has ended, so the caller sees a settled role.
+func (r *Runner) Leave(ctx context.Context) Role {
+	r.mu.Lock()
+	r.el.Leave()
+	r.mu.Unlock()
+	for {
+		role := r.Role()
+		if role != Promoting || ctx.Err() != nil {
+			return role
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 // TakeOver is how a passive reacts to the active announcing a handover: forget any hold-off
 // from its own earlier hand-over and try the lease right away.
 func (r *Runner) TakeOver() {
 	r.mu.Lock()
+	if r.el.Role() != Passive {
+		r.mu.Unlock()
+		return
+	}
 	r.el.ClearHoldOff()
 	r.mu.Unlock()
 	r.poke()

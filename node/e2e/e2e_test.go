@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,4 +264,44 @@ func TestStartWhileDatabaseIsDown(t *testing.T) {
 	if !strings.Contains(string(b), "database not ready; retrying") {
 		t.Fatalf("the wait for the database was not reported:\n%s", b)
 	}
+}
+
+// TestSwitchoversUnderLoadThenStopBoth hands the active role back and forth under load, then
+// stops both nodes one right after the other: the second may have just been promoted and must
+// still leave nothing acknowledged behind.
+func TestSwitchoversUnderLoadThenStopBoth(t *testing.T) {
+	p := startPair(t, pgtest.Shared(t).NewDatabase(t))
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		p.waitAcks(300, 30*time.Second)
+		if err := p.c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		a := p.c.Active()
+		t0 := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, a.URL()+"/ha/switchover", nil)
+		req.Header.Set("Authorization", "Bearer e2e-secret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("switchover %d: %s", i, resp.Status)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if r, ok := p.client.FirstAckAfter(t0, a.ID); ok && !r.Sent.Before(t0) {
+				t.Logf("switchover %d from %s: the other node acknowledged after %s", i, a.ID, r.At.Sub(t0))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("switchover %d: the other node acknowledged nothing within 10 s", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// finish stops node-a then node-b: whichever was active hands over to the other, which is
+	// then stopped at once.
+	p.finish()
 }

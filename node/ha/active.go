@@ -132,8 +132,11 @@ func (n *Node) Persist(ctx context.Context) error {
 // persister persists on the interval, retries failed persists every second, and persists early
 // when the passive's queue passes half its bound.
 func (n *Node) persister(ctx context.Context, term int64) {
-	// Right after a promotion the replayed state is only in memory: persist it at once.
-	_ = n.persistAll(ctx, term, true)
+	// Right after a promotion the replayed state is only in memory. A passive joining persists
+	// it anyway (its snapshot point); without one, persist it a moment later. Not at once: that
+	// would hold the persist lock just when the joining passive's snapshot point is wanted.
+	settle := time.NewTimer(n.cfg.HeartbeatInterval * 2)
+	defer settle.Stop()
 	interval := time.NewTicker(n.cfg.PersistInterval)
 	defer interval.Stop()
 	check := time.NewTicker(100 * time.Millisecond)
@@ -165,6 +168,10 @@ func (n *Node) persister(ctx context.Context, term int64) {
 			// Acknowledgements without a passive wait for this: persist now; requests arriving
 			// meanwhile are covered by the next one (group commit).
 			n.logPersist(n.persistApp(ctx, a, term, false, nil))
+		case <-settle.C:
+			if sess := n.session(); sess == nil || !n.synced(sess) {
+				n.logPersist(n.persistAll(ctx, term, false))
+			}
 		case <-interval.C:
 			n.logPersist(n.persistAll(ctx, term, false))
 		case <-check.C:

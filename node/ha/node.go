@@ -142,20 +142,49 @@ func (n *Node) Run(ctx context.Context) error {
 // leave is the clean shutdown of SIGTERM: switch over to the passive when there is one, else
 // persist, so that nothing acknowledged depends on this process any more.
 func (n *Node) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Lease*20)
+	defer cancel()
+	// From here on the node never takes the lease; a promotion under way finishes first, so a
+	// node that became active while being stopped leaves like any active (nothing it replayed
+	// is dropped).
+	n.runner.Leave(ctx)
 	if _, ok := n.runner.Serving(); !ok {
 		n.log.Info("leaving as passive: deregistering")
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Lease*20)
-	defer cancel()
 	if err := n.Switchover(ctx); err != nil {
 		n.log.Warn("no switchover on shutdown; persisting instead", "reason", err)
 		if term, ok := n.runner.Serving(); ok {
 			n.draining.Store(true)
 			n.waitInflight(ctx)
 			n.persistAll(ctx, term, true)
+			n.flushOutputs(ctx)
 		}
 	}
+}
+
+// flushOutputs waits (bounded by ctx) until the sinks have written every releasable output, so
+// a node leaving with no peer to take over does not leave them only in its snapshot.
+func (n *Node) flushOutputs(ctx context.Context) {
+	for ctx.Err() == nil {
+		pending := 0
+		for _, a := range n.apps {
+			a.mu.Lock()
+			for _, o := range a.outbox {
+				if o.Seq > a.safe {
+					break
+				}
+				pending++
+			}
+			a.mu.Unlock()
+			a.poke()
+		}
+		if pending == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	n.log.Warn("left with outputs not yet written; they are in the snapshot and are written by the next active")
 }
 
 // waitInflight waits until every submitted batch has been answered (or ctx ends). New batches

@@ -18,8 +18,8 @@ var ErrBusy = errors.New("switchover already in progress")
 // Switchover hands the active role to the passive without losing or duplicating anything:
 // persist every app, stop taking input (clients get 503 naming the peer), wait for in-flight
 // requests and for the passive to hold every input, tell the passive, and release the lease. The
-// passive promotes at once (restore, replay the few inputs since the snapshot); this node rejoins
-// as passive.
+// passive promotes at once (restore, replay the inputs since the snapshot); this node rejoins as
+// passive.
 func (n *Node) Switchover(ctx context.Context) error {
 	term, ok := n.runner.Serving()
 	if !ok {
@@ -29,9 +29,10 @@ func (n *Node) Switchover(ctx context.Context) error {
 	if sess == nil {
 		return ErrNoPeer
 	}
-	// Persist first, while still serving: the snapshot write (the slow part with a large state)
-	// stays off the window in which clients are turned away, and the passive is left with only
-	// the inputs that arrive meanwhile to replay.
+	// Persist first, while still serving: the snapshot write stays off the window in which
+	// clients are turned away, and the passive is left with a short queue to replay. Skipping it
+	// would be faster but unsafe: this node drops its state on handing over, so until the new
+	// active's first snapshot commits, a crash of it would lose what only that replay held.
 	if err := n.persistAll(ctx, term, true); err != nil {
 		return fmt.Errorf("switchover: persist: %w", err)
 	}
