@@ -133,9 +133,10 @@ func (n *Node) Persist(ctx context.Context) error {
 // when the passive's queue passes half its bound.
 func (n *Node) persister(ctx context.Context, term int64) {
 	// Right after a promotion the replayed state is only in memory. A passive joining persists
-	// it anyway (its snapshot point); without one, persist it a moment later. Not at once: that
-	// would hold the persist lock just when the joining passive's snapshot point is wanted.
-	settle := time.NewTimer(n.cfg.HeartbeatInterval * 2)
+	// it anyway (its snapshot point, within milliseconds when it is up); without one, persist it
+	// after 100 ms. Not at once: that would hold the persist lock just when the joining
+	// passive's snapshot point is wanted.
+	settle := time.NewTimer(100 * time.Millisecond)
 	defer settle.Stop()
 	interval := time.NewTicker(n.cfg.PersistInterval)
 	defer interval.Stop()
@@ -169,7 +170,8 @@ func (n *Node) persister(ctx context.Context, term int64) {
 			// meanwhile are covered by the next one (group commit).
 			n.logPersist(n.persistApp(ctx, a, term, false, nil))
 		case <-settle.C:
-			if sess := n.session(); sess == nil || !n.synced(sess) {
+			// No passive has started streaming: nobody else holds what was replayed.
+			if sess := n.session(); sess == nil {
 				n.logPersist(n.persistAll(ctx, term, false))
 			}
 		case <-interval.C:
