@@ -77,7 +77,7 @@ func (q *Queue) Append(app string, es []Entry) error {
 // Trim drops app's entries covered by a committed snapshot (seq <= upTo).
 func (q *Queue) Trim(app string, upTo uint64, revision int64) {
 	a := q.app(app)
-	if upTo > a.persisted {
+	if upTo > a.persisted || (upTo == a.persisted && revision > a.revision) {
 		a.persisted, a.revision = upTo, revision
 	}
 	for a.head < len(a.entries) && a.entries[a.head].Seq <= upTo {

@@ -77,7 +77,12 @@ func (n *Node) Status() Status {
 	if sess := n.session(); sess != nil {
 		st.Peer = PeerStatus{ID: sess.Peer, Connected: true, Lag: sess.Lag(), Synced: n.synced(sess)}
 	} else if ss := n.server.Stats(); ss.Connected {
-		st.Peer = PeerStatus{ID: ss.Peer, Connected: true}
+		// On the passive: in sync once the active reported a committed snapshot for every app.
+		synced := true
+		for _, a := range n.apps {
+			synced = synced && ss.Apps[a.name].Revision > 0
+		}
+		st.Peer = PeerStatus{ID: ss.Peer, Connected: true, Synced: synced}
 	} else if id, _ := n.findPeer(); id != "" {
 		st.Peer.ID = id
 	}
