@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/streamha/streamha/internal/testenv"
 )
 
 // Region and the static credentials every client of a test server uses; dynalite checks that a
@@ -69,12 +71,7 @@ func Binary() (string, error) {
 func Require(tb testing.TB) string {
 	tb.Helper()
 	bin, err := Binary()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%v (CI=true: a missing service is a failure)", err)
-		}
-		tb.Skipf("%v", err)
-	}
+	testenv.Need(tb, err)
 	return bin
 }
 

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/streamha/streamha/internal/testenv"
 )
 
 // Server is one throwaway PostgreSQL cluster owned by a test.
@@ -64,12 +66,7 @@ func versionOf(initdb string) int {
 func Require(tb testing.TB) string {
 	tb.Helper()
 	bin, err := BinDir()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%v (CI=true: a missing service is a failure)", err)
-		}
-		tb.Skipf("%v", err)
-	}
+	testenv.Need(tb, err)
 	return bin
 }
 
