@@ -169,19 +169,21 @@ func (s *Session) Started(app string) bool {
 	return s.started[app]
 }
 
-// Send queues app's entries for the passive. It never blocks; it fails when the session is closed
-// or the passive has fallen too far behind (the session is then closed).
-func (s *Session) Send(app string, es []Entry) error {
+// Send queues app's entries for the passive and reports whether they were sent: entries of an
+// app that has not started streaming on this session are not (a snapshot point will cover
+// them). It never blocks; it fails when the session is closed or the passive has fallen too far
+// behind (the session is then closed).
+func (s *Session) Send(app string, es []Entry) (bool, error) {
 	if len(es) == 0 {
-		return nil
+		return false, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrSessionClosed
+		return false, ErrSessionClosed
 	}
 	if !s.started[app] {
-		return nil
+		return false, nil
 	}
 	start := len(s.pending)
 	s.pending = append(s.pending, 0, 0, 0, 0, typeEntries)
@@ -190,10 +192,10 @@ func (s *Session) Send(app string, es []Entry) error {
 	s.sent[app] = es[len(es)-1].Seq
 	if len(s.pending) > maxPending {
 		s.closeLocked(errors.New("passive too slow: send buffer full"))
-		return ErrSessionClosed
+		return false, ErrSessionClosed
 	}
 	s.kick()
-	return nil
+	return true, nil
 }
 
 // Control tells the passive that a snapshot covering app up to seq is committed.

@@ -47,7 +47,7 @@ func TestSessionStreamsAcksAndTrims(t *testing.T) {
 		for j := range es {
 			es[j] = Entry{Seq: i + uint64(j), TS: 1000, Stream: "S", Data: []byte("x")}
 		}
-		if err := s.Send("app", es); err != nil {
+		if _, err := s.Send("app", es); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -95,11 +95,17 @@ func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bo
 	a.mu.Lock()
 	if seq > a.persistedSeq || rev > a.persistedRev {
 		a.persistedSeq, a.persistedRev = seq, rev
+		a.committed.Store(a.persistedSeq)
+	}
+	// A committed snapshot makes every input it covers durable: their outputs may go out.
+	if seq > a.safe {
+		a.safe = seq
 	}
 	a.persistedAt, a.persistErr = time.Now(), ""
 	close(a.persisted)
 	a.persisted = make(chan struct{})
 	a.mu.Unlock()
+	a.poke()
 	n.m.persistSeconds.Observe(time.Since(begin).Seconds())
 	n.m.persistBytes.WithLabelValues(a.name).Set(float64(len(payload)))
 	if sess := n.session(); sess != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamha/streamha/node/engine"
@@ -31,7 +32,8 @@ type appState struct {
 	safe   uint64           // outputs of inputs up to here may be written
 	lastTS int64            // newest event time applied, for ticks
 
-	persistMu    sync.Mutex // one persist of this app at a time
+	persistMu    sync.Mutex    // one persist of this app at a time
+	committed    atomic.Uint64 // persistedSeq, readable without mu on the acknowledgement path
 	persistedSeq uint64
 	persistedRev int64
 	persistedAt  time.Time
@@ -115,6 +117,9 @@ func (s *appState) poke() {
 // waitPersisted blocks until a committed snapshot covers seq: how an active with no passive
 // makes an acknowledgement durable.
 func (s *appState) waitPersisted(ctx context.Context, seq uint64) error {
+	if s.committed.Load() >= seq {
+		return nil
+	}
 	for {
 		s.mu.Lock()
 		done, ch := s.persistedSeq >= seq, s.persisted

@@ -54,12 +54,13 @@ func (n *Node) Ingest(ctx context.Context, app, stream string, events []Event, k
 
 // Pending is a submitted batch whose safety has not been confirmed yet.
 type Pending struct {
-	n    *Node
-	a    *appState
-	term int64
-	sess *eventsync.Session
-	ans  Answer
-	done func()
+	n        *Node
+	a        *appState
+	term     int64
+	sess     *eventsync.Session
+	streamed bool // the inputs went to the passive on sess
+	ans      Answer
+	done     func()
 }
 
 // Submit applies a batch in order and returns without waiting for the passive, so a connection
@@ -88,19 +89,19 @@ func (n *Node) Submit(app, stream string, events []Event, key string) (*Pending,
 		return nil, n.notActive()
 	}
 	sess := n.session()
-	ans, err := n.apply(a, term, stream, events, key, sess)
+	ans, streamed, err := n.apply(a, term, stream, events, key, sess)
 	if err != nil {
 		n.inflight.Add(-1)
 		return nil, err
 	}
-	return &Pending{n: n, a: a, term: term, sess: sess, ans: ans, done: func() { n.inflight.Add(-1) }}, nil
+	return &Pending{n: n, a: a, term: term, sess: sess, streamed: streamed, ans: ans, done: func() { n.inflight.Add(-1) }}, nil
 }
 
 // Wait returns the batch's answer once it is safe, or why it is not acknowledged.
 func (p *Pending) Wait(ctx context.Context) (Answer, error) {
 	defer p.done()
 	n := p.n
-	ans, err := n.waitSafe(ctx, p.a, p.sess, p.ans)
+	ans, err := n.waitSafe(ctx, p.a, p.sess, p.streamed, p.ans)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -114,20 +115,20 @@ func (p *Pending) Wait(ctx context.Context) (Answer, error) {
 }
 
 // apply sequences, forwards and applies the batch under the app's lock.
-func (n *Node) apply(a *appState, term int64, stream string, events []Event, key string, sess *eventsync.Session) (Answer, error) {
+func (n *Node) apply(a *appState, term int64, stream string, events []Event, key string, sess *eventsync.Session) (Answer, bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.rt == nil || a.term != term {
-		return Answer{}, n.notActive()
+		return Answer{}, false, n.notActive()
 	}
 	if key != "" {
 		if prev, ok := a.idem.get(key); ok {
 			prev.Duplicate = true
-			return prev, nil
+			return prev, false, nil
 		}
 	}
 	if len(a.outbox) >= maxOutbox {
-		return Answer{}, fmt.Errorf("%w (%d outputs pending)", ErrBacklog, len(a.outbox))
+		return Answer{}, false, fmt.Errorf("%w (%d outputs pending)", ErrBacklog, len(a.outbox))
 	}
 	now := time.Now().UnixMilli()
 	first := a.rt.LastSeq() + 1
@@ -153,8 +154,10 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 		entries[len(entries)-1].Key = key
 		entries[len(entries)-1].KeyCount = uint32(len(events))
 	}
+	streamed := false
 	if sess != nil {
-		if err := sess.Send(a.name, entries); err != nil {
+		var err error
+		if streamed, err = sess.Send(a.name, entries); err != nil {
 			n.log.Warn("sync send failed; continuing alone", "app", a.name, "err", err)
 		}
 	}
@@ -163,7 +166,7 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 		if err := a.rt.Apply(in, a.emit); err != nil {
 			// Inputs were validated before; an engine error here is a bug, and the log must say so.
 			n.log.Error("engine rejected a validated input", "app", a.name, "seq", in.Seq, "err", err)
-			return Answer{}, fmt.Errorf("%w: %v", ErrBadEvent, err)
+			return Answer{}, false, fmt.Errorf("%w: %v", ErrBadEvent, err)
 		}
 		if entries[i].TS > a.lastTS {
 			a.lastTS = entries[i].TS
@@ -172,32 +175,49 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 	if key != "" {
 		a.idem.put(key, ans)
 	}
-	return ans, nil
+	return ans, streamed, nil
 }
 
-// waitSafe waits until the batch is safe, then releases its outputs. In ack mode that means in
-// the passive's queue or, with no passive, in a committed snapshot; in async mode, applied.
-func (n *Node) waitSafe(ctx context.Context, a *appState, sess *eventsync.Session, ans Answer) (Answer, error) {
-	streaming := sess != nil && sess.Started(a.name)
-	if n.cfg.SyncMode == config.SyncAck {
+// waitSafe waits until the batch is safe, then releases its outputs. In ack mode that means
+// durable beyond this node (see durable); in async mode, applied.
+func (n *Node) waitSafe(ctx context.Context, a *appState, sess *eventsync.Session, streamed bool, ans Answer) (Answer, error) {
+	if n.cfg.SyncMode != config.SyncAck {
+		ans.Alone = !streamed && !ans.Duplicate
+		a.markSafe(ans.LastSeq)
+		return ans, nil
+	}
+	a.mu.Lock()
+	already := a.safe >= ans.LastSeq
+	a.mu.Unlock()
+	if !already {
 		wctx, cancel := context.WithTimeout(ctx, ackTimeout)
 		defer cancel()
-		err := eventsync.ErrSessionClosed
-		if streaming {
-			err = sess.Wait(wctx, a.name, ans.LastSeq)
-		}
-		if errors.Is(err, eventsync.ErrSessionClosed) {
-			ans.Alone = true
-			err = a.waitPersisted(wctx, ans.LastSeq)
-		}
+		alone, err := n.durable(wctx, a, sess, streamed, ans.LastSeq)
 		if err != nil {
 			return Answer{}, fmt.Errorf("%w: seq %d neither held by the passive nor persisted: %v", ErrNotAcknowledged, ans.LastSeq, err)
 		}
-	} else if !streaming {
-		ans.Alone = true
+		ans.Alone = alone
 	}
 	a.markSafe(ans.LastSeq)
 	return ans, nil
+}
+
+// durable waits until input seq of a is held beyond this node's memory: in the passive's queue
+// (sent on sess, whose snapshot point for the app is committed, so the queue continues a
+// snapshot without a hole) or in a committed snapshot (alone reports this case). Safety is
+// thus cumulative: every input up to seq is durable too.
+func (n *Node) durable(ctx context.Context, a *appState, sess *eventsync.Session, streamed bool, seq uint64) (alone bool, err error) {
+	if streamed {
+		err := sess.Wait(ctx, a.name, seq)
+		if err == nil {
+			start, _ := sess.StartSeq(a.name)
+			return false, a.waitPersisted(ctx, start)
+		}
+		if !errors.Is(err, eventsync.ErrSessionClosed) {
+			return false, err
+		}
+	}
+	return true, a.waitPersisted(ctx, seq)
 }
 
 // tick feeds a clock tick through the log, so time windows move on the active, on the passive's
@@ -213,22 +233,29 @@ func (n *Node) tick(a *appState, term int64, now int64) {
 		now = a.lastTS
 	}
 	e := eventsync.Entry{Seq: a.rt.LastSeq() + 1, TS: now}
+	streamed := false
 	if sess != nil {
-		_ = sess.Send(a.name, []eventsync.Entry{e})
+		streamed, _ = sess.Send(a.name, []eventsync.Entry{e})
 	}
+	before := len(a.outbox)
 	if err := a.rt.Apply(engine.Input{Seq: e.Seq, TS: e.TS}, a.emit); err != nil {
 		n.log.Error("engine rejected a tick", "app", a.name, "err", err)
 	}
+	emitted := len(a.outbox) > before
 	a.mu.Unlock()
-	if sess == nil || !sess.Started(a.name) || n.cfg.SyncMode == config.SyncAsync {
+	switch {
+	case n.cfg.SyncMode == config.SyncAsync:
 		a.markSafe(e.Seq)
-		return
+	case streamed || emitted:
+		// The tick's outputs (time windows closing) wait until the tick is durable, like an
+		// event's. A tick that emitted nothing and went nowhere needs no persist of its own:
+		// the next durable input covers it.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+			defer cancel()
+			if _, err := n.durable(ctx, a, sess, streamed, e.Seq); err == nil {
+				a.markSafe(e.Seq)
+			}
+		}()
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
-		defer cancel()
-		if err := sess.Wait(ctx, a.name, e.Seq); err == nil || errors.Is(err, eventsync.ErrSessionClosed) {
-			a.markSafe(e.Seq)
-		}
-	}()
 }

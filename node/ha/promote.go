@@ -136,6 +136,7 @@ func (n *Node) restoreApp(ctx context.Context, a *appState, term int64, q *event
 	}
 	a.activateLocked(rt, term, idem, a.outbox)
 	a.persistedSeq, a.persistedRev = snap.LastSeq, snap.Revision
+	a.committed.Store(snap.LastSeq)
 	if ok {
 		a.persistedAt = snap.CreatedAt
 	}
