@@ -35,5 +35,10 @@ func FuzzDecodeFrames(f *testing.F) {
 		_ = decodeReason(p)
 		var buf []byte
 		_, _, _ = readFrame(bytes.NewReader(p), &buf)
+		q := NewQueue(1 << 20)
+		if app, err := q.AppendFrame(p); err == nil {
+			q.Trim(app, 2, 1)
+			_, _ = q.Replay(app, 0)
+		}
 	})
 }

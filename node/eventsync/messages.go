@@ -131,6 +131,25 @@ func appendEntries(dst []byte, app string, es []Entry) []byte {
 	return e.b
 }
 
+// walkEntries checks an entries payload's structure and calls visit with each entry's seq and
+// weight (Entry.Size) without allocating; it returns the app name's bytes (aliasing p). The
+// passive stores frames whole and decodes them only at replay.
+func walkEntries(p []byte, visit func(seq uint64, size int64)) (app []byte, err error) {
+	d := dec{b: p}
+	app = d.rawStr()
+	n := d.count(8 + 8 + 2 + 4 + 2 + 4)
+	for i := 0; i < n && d.err == nil; i++ {
+		seq := d.u64()
+		d.u64()
+		size := int64(48 + len(d.rawStr()) + len(d.rawBytes()) + len(d.rawStr()))
+		d.u32()
+		if d.err == nil {
+			visit(seq, size)
+		}
+	}
+	return app, d.done()
+}
+
 // decode reads an entries payload. The entries' Data share one copy of p (they live in the
 // queue together and are trimmed in order), and repeated stream names share one string.
 func (m *entries) decode(p []byte) error {

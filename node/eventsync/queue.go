@@ -11,8 +11,10 @@ import (
 var ErrQueueFull = errors.New("passive queue full")
 
 // Queue is the passive's replay queue: per app, the inputs received from the active in sequence
-// order, trimmed when the active reports a committed snapshot. It is bounded by bytes. Pure data
-// structure, no locking: the server serialises access.
+// order, trimmed when the active reports a committed snapshot. It is bounded by bytes. Inputs
+// are kept as the frames they arrived in and decoded only at replay: the passive's cost per
+// input stays a copy, and the garbage collector sees one object per frame, not per input. Pure
+// data structure, no locking: the server serialises access.
 type Queue struct {
 	max    int64
 	bytes  int64
@@ -20,9 +22,18 @@ type Queue struct {
 	apps   map[string]*appQueue
 }
 
+// chunk is one entries frame of an app: inputs first..last, of which those above live are live.
+type chunk struct {
+	payload     []byte
+	first, last uint64
+	live        uint64 // inputs at or below live were trimmed or were duplicates
+	count       int64  // live inputs
+	bytes       int64  // weight of the live inputs
+}
+
 type appQueue struct {
-	entries   []Entry
-	head      int    // entries[head:] are live
+	chunks    []chunk
+	head      int    // chunks[head:] hold live inputs
 	last      uint64 // highest seq ever appended
 	persisted uint64 // seq covered by the newest committed snapshot the active reported
 	revision  int64
@@ -52,26 +63,56 @@ func (q *Queue) app(name string) *appQueue {
 // Append adds entries of app in order. Entries at or below the highest seq held are duplicates
 // (a resent batch) and skipped. If the batch would pass the bound nothing is appended.
 func (q *Queue) Append(app string, es []Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	_, err := q.AppendFrame(appendEntries(nil, app, es))
+	return err
+}
+
+// AppendFrame adds an entries frame payload as received (copied): it is checked and weighed
+// without decoding. It returns the frame's app.
+func (q *Queue) AppendFrame(p []byte) (string, error) {
+	hd := dec{b: p}
+	app := string(hd.rawStr())
+	if hd.err != nil {
+		return "", hd.err
+	}
+	var seen uint64
+	if a := q.apps[app]; a != nil {
+		seen = a.last
+	}
+	var first, last uint64
+	var count, bytes int64
+	ordered := true
+	if _, err := walkEntries(p, func(seq uint64, size int64) {
+		ordered = ordered && seq > last
+		if first == 0 {
+			first = seq
+		}
+		last = seq
+		if seq > seen {
+			count++
+			bytes += size
+		}
+	}); err != nil {
+		return app, err
+	}
+	if !ordered {
+		return app, fmt.Errorf("%w: entries of %s out of order", ErrMalformed, app)
+	}
+	if count == 0 {
+		return app, nil // empty, or all duplicates of a resent batch
+	}
+	if q.bytes+bytes > q.max {
+		return app, fmt.Errorf("%w: %d + %d bytes > %d", ErrQueueFull, q.bytes, bytes, q.max)
+	}
 	a := q.app(app)
-	var add int64
-	for i := range es {
-		if es[i].Seq > a.last {
-			add += es[i].Size()
-		}
-	}
-	if q.bytes+add > q.max {
-		return fmt.Errorf("%w: %d + %d bytes > %d", ErrQueueFull, q.bytes, add, q.max)
-	}
-	for _, e := range es {
-		if e.Seq <= a.last {
-			continue
-		}
-		a.entries = append(a.entries, e)
-		a.last = e.Seq
-		q.events++
-	}
-	q.bytes += add
-	return nil
+	a.chunks = append(a.chunks, chunk{payload: append([]byte(nil), p...), first: first, last: last, live: seen, count: count, bytes: bytes})
+	a.last = last
+	q.events += count
+	q.bytes += bytes
+	return app, nil
 }
 
 // Trim drops app's entries covered by a committed snapshot (seq <= upTo).
@@ -80,14 +121,32 @@ func (q *Queue) Trim(app string, upTo uint64, revision int64) {
 	if upTo > a.persisted || (upTo == a.persisted && revision > a.revision) {
 		a.persisted, a.revision = upTo, revision
 	}
-	for a.head < len(a.entries) && a.entries[a.head].Seq <= upTo {
-		q.bytes -= a.entries[a.head].Size()
-		q.events--
-		a.entries[a.head] = Entry{}
-		a.head++
+	for a.head < len(a.chunks) && a.chunks[a.head].first <= upTo {
+		c := &a.chunks[a.head]
+		if c.last <= upTo {
+			q.events -= c.count
+			q.bytes -= c.bytes
+			a.chunks[a.head] = chunk{}
+			a.head++
+			continue
+		}
+		// Partly covered: weigh what stays.
+		if upTo > c.live {
+			var count, bytes int64
+			walkEntries(c.payload, func(seq uint64, size int64) {
+				if seq > upTo {
+					count++
+					bytes += size
+				}
+			})
+			q.events -= c.count - count
+			q.bytes -= c.bytes - bytes
+			c.count, c.bytes, c.live = count, bytes, upTo
+		}
+		break
 	}
-	if a.head > 1024 && a.head*2 > len(a.entries) {
-		a.entries = append([]Entry(nil), a.entries[a.head:]...)
+	if a.head > 1024 && a.head*2 > len(a.chunks) {
+		a.chunks = append([]chunk(nil), a.chunks[a.head:]...)
 		a.head = 0
 	}
 	if upTo > a.last {
@@ -105,15 +164,21 @@ func (q *Queue) Replay(app string, after uint64) ([]Entry, []Gap) {
 	var out []Entry
 	var gaps []Gap
 	next := after + 1
-	for _, e := range a.entries[a.head:] {
-		if e.Seq < next {
-			continue
+	for _, c := range a.chunks[a.head:] {
+		var m entries
+		if err := m.decode(c.payload); err != nil {
+			continue // checked on arrival; cannot happen
 		}
-		if e.Seq > next {
-			gaps = append(gaps, Gap{App: app, First: next, Last: e.Seq - 1})
+		for _, e := range m.Entries {
+			if e.Seq <= c.live || e.Seq < next {
+				continue
+			}
+			if e.Seq > next {
+				gaps = append(gaps, Gap{App: app, First: next, Last: e.Seq - 1})
+			}
+			out = append(out, e)
+			next = e.Seq + 1
 		}
-		out = append(out, e)
-		next = e.Seq + 1
 	}
 	return out, gaps
 }

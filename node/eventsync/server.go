@@ -265,11 +265,7 @@ func (s *Server) handle(c net.Conn, h hello, typ uint8, p []byte) error {
 	}
 	switch typ {
 	case typeEntries:
-		var m entries
-		if err := m.decode(p); err != nil {
-			return err
-		}
-		if err := s.q.Append(m.App, m.Entries); err != nil {
+		if _, err := s.q.AppendFrame(p); err != nil {
 			s.lastErr = err.Error()
 			return err
 		}
