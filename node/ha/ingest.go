@@ -223,6 +223,9 @@ func (n *Node) durable(ctx context.Context, a *appState, sess *eventsync.Session
 // tick feeds a clock tick through the log, so time windows move on the active, on the passive's
 // replay, and in a restore alike.
 func (n *Node) tick(a *appState, term int64, now int64) {
+	if n.draining.Load() {
+		return // a switchover's snapshot must cover every input: the clock waits for the peer
+	}
 	sess := n.session()
 	a.mu.Lock()
 	if a.rt == nil || a.term != term {

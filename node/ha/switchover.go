@@ -15,11 +15,10 @@ var ErrNoPeer = errors.New("no passive in sync to hand over to")
 // ErrBusy means a switchover is already under way.
 var ErrBusy = errors.New("switchover already in progress")
 
-// Switchover hands the active role to the passive without losing or duplicating anything:
-// persist every app, stop taking input (clients get 503 naming the peer), wait for in-flight
-// requests and for the passive to hold every input, tell the passive, and release the lease. The
-// passive promotes at once (restore, replay the inputs since the snapshot); this node rejoins as
-// passive.
+// Switchover hands the active role to the passive without losing or duplicating anything: stop
+// taking input (clients get 503 naming the peer), wait for in-flight requests and for the
+// passive to hold every input, persist every app, tell the passive, and release the lease. The
+// passive promotes at once (restore, nothing left to replay); this node rejoins as passive.
 func (n *Node) Switchover(ctx context.Context) error {
 	term, ok := n.runner.Serving()
 	if !ok {
@@ -28,13 +27,6 @@ func (n *Node) Switchover(ctx context.Context) error {
 	sess := n.session()
 	if sess == nil {
 		return ErrNoPeer
-	}
-	// Persist first, while still serving: the snapshot write stays off the window in which
-	// clients are turned away, and the passive is left with a short queue to replay. Skipping it
-	// would be faster but unsafe: this node drops its state on handing over, so until the new
-	// active's first snapshot commits, a crash of it would lose what only that replay held.
-	if err := n.persistAll(ctx, term, true); err != nil {
-		return fmt.Errorf("switchover: persist: %w", err)
 	}
 	if !n.draining.CompareAndSwap(false, true) {
 		return ErrBusy
@@ -60,6 +52,13 @@ func (n *Node) Switchover(ctx context.Context) error {
 		if err := sess.Wait(ctx, a.name, seq); err != nil {
 			return fmt.Errorf("switchover: passive did not catch up on %s: %w", a.name, err)
 		}
+	}
+	// Persist after draining, so the snapshot covers every input: this node drops its state on
+	// handing over, and until the new active's own first snapshot commits, a crash of it must
+	// not leave acknowledged inputs that only its replay held. (A snapshot taken before the
+	// drain would be quicker for clients but would leave exactly that window.)
+	if err := n.persistAll(ctx, term, true); err != nil {
+		return fmt.Errorf("switchover: persist: %w", err)
 	}
 	sess.Handover(term)
 	if err := n.runner.Handover(ctx, "planned switchover to "+sess.Peer); err != nil {
