@@ -122,9 +122,6 @@ func (r *Runner) abdicate(ctx context.Context, reason string, holdOff time.Durat
 	return nil
 }
 
-// Poke makes the runner act now instead of at its next heartbeat.
-func (r *Runner) Poke() { r.poke() }
-
 // Leave stops the node from taking the lease from now on (a clean shutdown begins), and waits
 // until a promotion already under way has ended, so the caller sees a settled role.
 func (r *Runner) Leave(ctx context.Context) Role {

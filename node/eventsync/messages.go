@@ -150,11 +150,10 @@ func walkEntries(p []byte, visit func(seq uint64, size int64)) (app []byte, err 
 	return app, d.done()
 }
 
-// decode reads an entries payload. The entries' Data share one copy of p (they live in the
-// queue together and are trimmed in order), and repeated stream names share one string.
+// decode reads an entries payload (at replay: the queue's own copy of the frame). The entries'
+// Data alias p, and repeated stream names share one string.
 func (m *entries) decode(p []byte) error {
-	own := append([]byte(nil), p...)
-	d := dec{b: own}
+	d := dec{b: p}
 	m.App = d.str()
 	n := d.count(8 + 8 + 2 + 4 + 2 + 4)
 	m.Entries = make([]Entry, 0, n)

@@ -6,10 +6,10 @@ import "strings"
 // PostgreSQL, SQLite's own clock (the shared host clock) in milliseconds on SQLite. Durations are
 // passed in and returned as milliseconds.
 type queries struct {
-	register, heartbeat, deregister, nodes       string
-	acquire, renew, release, leader              string
-	fence, nextRevision, insertSnapshot, trim    string
-	latestSnapshot, listSnapshots, snapshotByRev string
+	register, heartbeat, deregister, nodes    string
+	acquire, renew, release, leader           string
+	fence, nextRevision, insertSnapshot, trim string
+	latestSnapshot, listSnapshots             string
 }
 
 const pgRemaining = `(extract(epoch from (expires_at - now())) * 1000)::bigint`
@@ -46,8 +46,6 @@ var pgQueries = &queries{
 	trim: `DELETE FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision <= $3`,
 	latestSnapshot: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload
 		FROM ha_snapshot WHERE group_id = $1 AND app = $2 ORDER BY revision DESC LIMIT 1`,
-	snapshotByRev: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload
-		FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision = $3`,
 	listSnapshots: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, size_bytes
 		FROM ha_snapshot WHERE group_id = $1 AND app = $2 ORDER BY revision DESC`,
 }
@@ -90,8 +88,6 @@ var sqliteQueries = func() *queries {
 		trim: `DELETE FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision <= ?3`,
 		latestSnapshot: `SELECT revision, term, last_seq, created_at, payload
 			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 ORDER BY revision DESC LIMIT 1`,
-		snapshotByRev: `SELECT revision, term, last_seq, created_at, payload
-			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,
 		listSnapshots: `SELECT revision, term, last_seq, created_at, size_bytes
 			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 ORDER BY revision DESC`,
 	}

@@ -77,11 +77,6 @@ func (d *DB) LatestSnapshot(ctx context.Context, group, app string) (Snapshot, b
 	return d.readSnapshot(ctx, d.q.latestSnapshot, group, app)
 }
 
-// SnapshotAt returns one revision of app; ok is false when it does not exist.
-func (d *DB) SnapshotAt(ctx context.Context, group, app string, rev int64) (Snapshot, bool, error) {
-	return d.readSnapshot(ctx, d.q.snapshotByRev, group, app, rev)
-}
-
 func (d *DB) readSnapshot(ctx context.Context, q, group, app string, args ...any) (Snapshot, bool, error) {
 	s := Snapshot{Group: group, App: app}
 	var seq, createdMS int64
