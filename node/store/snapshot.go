@@ -74,13 +74,9 @@ func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot, keep int) (int64, err
 
 // LatestSnapshot returns the newest revision of app; ok is false when there is none.
 func (d *DB) LatestSnapshot(ctx context.Context, group, app string) (Snapshot, bool, error) {
-	return d.readSnapshot(ctx, d.q.latestSnapshot, group, app)
-}
-
-func (d *DB) readSnapshot(ctx context.Context, q, group, app string, args ...any) (Snapshot, bool, error) {
 	s := Snapshot{Group: group, App: app}
 	var seq, createdMS int64
-	err := d.db.QueryRowContext(ctx, q, append([]any{group, app}, args...)...).Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Payload)
+	err := d.db.QueryRowContext(ctx, d.q.latestSnapshot, group, app).Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Payload)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, false, nil
 	}
