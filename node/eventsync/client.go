@@ -48,6 +48,7 @@ type Session struct {
 	Term int64
 	Max  int64 // the passive's queue bound
 
+	wmu      sync.Mutex // held while taking pending and writing it: frames go out in order
 	mu       sync.Mutex
 	pending  []byte
 	spare    []byte
@@ -231,14 +232,21 @@ func (s *Session) writer() {
 			return
 		case <-s.wake:
 		}
+		s.wmu.Lock()
 		s.mu.Lock()
 		buf := s.pending
-		s.pending = s.spare[:0]
-		s.mu.Unlock()
 		if len(buf) == 0 {
+			s.mu.Unlock()
+			s.wmu.Unlock()
 			continue
 		}
-		if _, err := s.conn.Write(buf); err != nil {
+		// Double buffering: appends go to the spare while buf is written. Each buffer has
+		// one owner at a time, so the spare is given up here and handed back after the write.
+		s.pending, s.spare = s.spare[:0], nil
+		s.mu.Unlock()
+		_, err := s.conn.Write(buf)
+		s.wmu.Unlock()
+		if err != nil {
 			s.Close(fmt.Errorf("write: %w", err))
 			return
 		}
@@ -246,6 +254,23 @@ func (s *Session) writer() {
 		s.spare = buf[:0]
 		s.mu.Unlock()
 	}
+}
+
+// flush writes what is pending, after anything the writer has taken: a clean close sends its
+// last frames (a switchover's handover) in order.
+func (s *Session) flush() {
+	// The deadline also bounds a write the writer has under way to a stuck passive.
+	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	buf, closed := s.pending, s.closed
+	s.pending = nil
+	s.mu.Unlock()
+	if closed || len(buf) == 0 {
+		return
+	}
+	_, _ = s.conn.Write(buf)
 }
 
 func (s *Session) reader(r *bufio.Reader) {
@@ -368,6 +393,9 @@ func (s *Session) Closed() bool {
 // Close ends the session; waiters get ErrSessionClosed. Pending frames are flushed best-effort
 // only when err is nil (a clean close).
 func (s *Session) Close(err error) {
+	if err == nil {
+		s.flush()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closeLocked(err)
@@ -376,10 +404,6 @@ func (s *Session) Close(err error) {
 func (s *Session) closeLocked(err error) {
 	if s.closed {
 		return
-	}
-	if err == nil && len(s.pending) > 0 {
-		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = s.conn.Write(s.pending)
 	}
 	s.closed, s.err = true, err
 	s.conn.Close()

@@ -53,6 +53,11 @@ func NewServer(cfg ServerConfig) *Server {
 // Serve accepts sessions on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
 	s.ln = ln
 	s.mu.Unlock()
 	for {
@@ -70,7 +75,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return fmt.Errorf("eventsync: accept: %w", err)
 		}
+		// Add under the lock that Close takes first: a session counted after Close began
+		// waiting would race with that Wait.
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
 		s.sessions.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.sessions.Done()
 			s.serve(c)

@@ -192,3 +192,49 @@ func TestSilentPassiveIsDropped(t *testing.T) {
 		t.Fatalf("silent passive dropped after %s", took)
 	}
 }
+
+// TestWriterKeepsFramesIntact covers the writer's double buffering: after a wake-up that finds
+// nothing to send, frames appended while an earlier batch is on the wire must not overwrite
+// that batch (they once shared a buffer, and the passive read the later frame twice).
+func TestWriterKeepsFramesIntact(t *testing.T) {
+	local, remote := net.Pipe() // a write blocks until the other end reads it
+	defer remote.Close()
+	s := &Session{conn: local, log: slog.New(slog.DiscardHandler), wake: make(chan struct{}, 1),
+		progress: make(chan struct{}), done: make(chan struct{}), acked: map[string]uint64{},
+		sent: map[string]uint64{}, started: map[string]bool{}, startSeq: map[string]uint64{}}
+	go s.writer()
+	defer s.Close(errors.New("test over"))
+
+	var buf []byte
+	read := func() control {
+		t.Helper()
+		_ = remote.SetReadDeadline(time.Now().Add(5 * time.Second))
+		typ, p, err := readFrame(remote, &buf)
+		if err != nil || typ != typeControl {
+			t.Fatalf("read frame: type %d, err %v", typ, err)
+		}
+		var c control
+		if err := c.decode(p); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	send := func(seq uint64) { s.Control("app", seq, int64(seq)) }
+
+	send(1)
+	if c := read(); c.Seq != 1 {
+		t.Fatalf("first frame seq %d", c.Seq)
+	}
+	for i := 0; i < 3; i++ { // wake-ups with nothing pending
+		s.kick()
+		time.Sleep(5 * time.Millisecond)
+	}
+	send(2)                           // the writer takes this batch and blocks writing it...
+	time.Sleep(20 * time.Millisecond) // ...until the pipe is read
+	send(3)                           // appended meanwhile
+	for _, want := range []uint64{2, 3} {
+		if c := read(); c.Seq != want || c.Revision != int64(want) {
+			t.Fatalf("frame = %+v, want seq %d: a batch on the wire was overwritten", c, want)
+		}
+	}
+}

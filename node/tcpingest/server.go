@@ -37,6 +37,11 @@ func NewServer(node *ha.Node, log *slog.Logger) *Server {
 // Serve accepts connections until Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
 	s.ln = ln
 	s.mu.Unlock()
 	for {
@@ -50,10 +55,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return fmt.Errorf("tcp ingest: accept: %w", err)
 		}
+		// Counted under the lock Close takes first, so no connection is added once Close waits.
 		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
 		s.conns[c] = struct{}{}
-		s.mu.Unlock()
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			s.serve(c)
