@@ -29,13 +29,13 @@ type pair struct {
 	done   chan struct{}
 }
 
-func startPair(t *testing.T, url string) *pair {
+func startPair(t *testing.T, url string, extra ...string) *pair {
 	t.Helper()
 	apps, _ := filepath.Abs("../demo/apps")
 	dir := t.TempDir()
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: nodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url,
-		Extra: []string{"--persist_interval", "1s", "--auth_token", "e2e-secret"},
+		Extra: append([]string{"--persist_interval", "1s", "--auth_token", "e2e-secret"}, extra...),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -304,4 +304,63 @@ func TestSwitchoversUnderLoadThenStopBoth(t *testing.T) {
 	// finish stops node-a then node-b: whichever was active hands over to the other, which is
 	// then stopped at once.
 	p.finish()
+}
+
+// TestFailoverRepeatsNoDeliveredOutput: the active reports to the passive how far its sink
+// outputs are written, so a crash after they were all written and reported re-emits none of
+// them, even with no snapshot since the passive joined (everything after it is replayed).
+func TestFailoverRepeatsNoDeliveredOutput(t *testing.T) {
+	p := startPair(t, pgtest.Shared(t).NewDatabase(t), "--persist_interval", "10m")
+	ctx := context.Background()
+	p.waitAcks(300, 30*time.Second)
+	p.stop()
+	<-p.done
+	active := p.c.Active()
+	if active == nil {
+		t.Fatal("no active")
+	}
+	passive := p.c.Peer(active)
+	orders := func(n *hatest.Proc) (last, pending, delivered float64) {
+		st, err := n.Status()
+		if err != nil {
+			t.Fatalf("%s status: %v", n.ID, err)
+		}
+		a, _ := st["apps"].(map[string]any)["Orders"].(map[string]any)
+		last, _ = a["last_seq"].(float64)
+		pending, _ = a["outputs_pending"].(float64)
+		delivered, _ = a["delivered_seq"].(float64)
+		return last, pending, delivered
+	}
+	var upTo float64
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		last, pending, _ := orders(active)
+		if pending == 0 {
+			upTo = last
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the active still has %v outputs pending", pending)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for {
+		if _, _, d := orders(passive); d >= upTo {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the passive never learned that outputs up to input %v were delivered", upTo)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := active.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.c.WaitActive(ctx, 30*time.Second, active); err != nil {
+		t.Fatal(err)
+	}
+	rep := p.finish()
+	if rep.DupOutputIDs != 0 {
+		t.Fatalf("%d outputs written before the crash were emitted again", rep.DupOutputIDs)
+	}
 }

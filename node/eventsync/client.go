@@ -48,22 +48,23 @@ type Session struct {
 	Term int64
 	Max  int64 // the passive's queue bound
 
-	wmu      sync.Mutex // held while taking pending and writing it: frames go out in order
-	mu       sync.Mutex
-	pending  []byte
-	spare    []byte
-	wake     chan struct{}
-	progress chan struct{} // closed and replaced at each ack and at close
-	closed   bool
-	err      error
-	acked    map[string]uint64
-	sent     map[string]uint64
-	started  map[string]bool
-	startSeq map[string]uint64
-	qBytes   int64
-	qEvents  int64
-	lastAck  time.Time
-	done     chan struct{}
+	wmu       sync.Mutex // held while taking pending and writing it: frames go out in order
+	mu        sync.Mutex
+	pending   []byte
+	spare     []byte
+	wake      chan struct{}
+	progress  chan struct{} // closed and replaced at each ack and at close
+	closed    bool
+	err       error
+	acked     map[string]uint64
+	sent      map[string]uint64
+	started   map[string]bool
+	startSeq  map[string]uint64
+	delivered map[string]uint64
+	qBytes    int64
+	qEvents   int64
+	lastAck   time.Time
+	done      chan struct{}
 }
 
 // Dial connects to a passive's sync address and performs the handshake.
@@ -138,7 +139,7 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Ses
 	return &Session{
 		conn: c, log: log.With("component", "eventsync-client", "passive", peerID), Peer: peerID, Term: cfg.Term,
 		Max: int64(w.MaxQueueBytes), wake: make(chan struct{}, 1), progress: make(chan struct{}),
-		acked: map[string]uint64{}, sent: map[string]uint64{}, started: map[string]bool{}, startSeq: map[string]uint64{}, done: make(chan struct{}),
+		acked: map[string]uint64{}, sent: map[string]uint64{}, started: map[string]bool{}, startSeq: map[string]uint64{}, delivered: map[string]uint64{}, done: make(chan struct{}),
 	}, nil
 }
 
@@ -203,6 +204,20 @@ func (s *Session) Send(app string, es []Entry) (bool, error) {
 func (s *Session) Control(app string, seq uint64, revision int64) {
 	m := control{App: app, Seq: seq, Revision: revision}
 	s.frame(typeControl, m.encode())
+}
+
+// Delivered tells the passive that every sink output of app's inputs up to seq is written, so
+// a promotion need not emit them again. Values not above the last one sent are dropped.
+func (s *Session) Delivered(app string, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || seq <= s.delivered[app] {
+		return
+	}
+	s.delivered[app] = seq
+	m := AppSeq{App: app, Seq: seq}
+	s.pending = appendFrame(s.pending, typeDelivered, m.encode())
+	s.kick()
 }
 
 // Handover tells the passive the lease was released for it to take at once.

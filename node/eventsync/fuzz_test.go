@@ -12,6 +12,7 @@ func FuzzDecodeFrames(f *testing.F) {
 	f.Add((&ack{QueueBytes: 10, Apps: []AppSeq{{"a", 3}}}).encode())
 	f.Add((&hello{Version: 1, Group: "g", From: "a", To: "b", Term: 4, MAC: []byte{1}}).encode())
 	f.Add((&control{App: "a", Seq: 9, Revision: 2}).encode())
+	f.Add((&AppSeq{App: "a", Seq: 7}).encode())
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		var e entries
@@ -27,6 +28,8 @@ func FuzzDecodeFrames(f *testing.F) {
 		_ = h.decode(p)
 		var c control
 		_ = c.decode(p)
+		var d AppSeq
+		_ = d.decode(p)
 		var ch challenge
 		_ = ch.decode(p)
 		var w welcome

@@ -2,8 +2,13 @@ package eventsync
 
 import "fmt"
 
-// ProtocolVersion is checked in the handshake; a node refuses a peer speaking another version.
-const ProtocolVersion = 1
+// ProtocolVersion is what an active speaks; a passive accepts MinProtocolVersion up to it, so
+// an old active can still sync to an upgraded passive during a rolling deploy. Version 2 added
+// the delivered frame.
+const (
+	ProtocolVersion    = 2
+	MinProtocolVersion = 1
+)
 
 // Frame types. Each frame is u32 length (of type + payload) | u8 type | payload, big-endian.
 const (
@@ -17,6 +22,7 @@ const (
 	typeHandover  uint8 = 8  // active → passive: lease released for a planned switchover
 	typeError     uint8 = 9  // either way: fatal session error, reason; then close
 	typePing      uint8 = 10 // active → passive: liveness probe; answered by an ack
+	typeDelivered uint8 = 11 // active → passive (v2): every sink output of app's inputs up to seq is written
 )
 
 // Entry is one input of an app's log as it travels to the passive: an event (Stream set, Data the
@@ -184,6 +190,19 @@ func (m *control) encode() []byte {
 func (m *control) decode(p []byte) error {
 	d := dec{b: p}
 	m.App, m.Seq, m.Revision = d.str(), d.u64(), d.i64()
+	return d.done()
+}
+
+func (m *AppSeq) encode() []byte {
+	var e enc
+	e.str(m.App)
+	e.u64(m.Seq)
+	return e.b
+}
+
+func (m *AppSeq) decode(p []byte) error {
+	d := dec{b: p}
+	m.App, m.Seq = d.str(), d.u64()
 	return d.done()
 }
 

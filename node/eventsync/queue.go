@@ -37,6 +37,7 @@ type appQueue struct {
 	last      uint64 // highest seq ever appended
 	persisted uint64 // seq covered by the newest committed snapshot the active reported
 	revision  int64
+	delivered uint64 // the active wrote every sink output of inputs up to here
 }
 
 // Gap is a range of sequence numbers missing from the queue after a snapshot: inputs the passive
@@ -197,6 +198,22 @@ func (q *Queue) Persisted(app string) (seq uint64, revision int64) {
 		return a.persisted, a.revision
 	}
 	return 0, 0
+}
+
+// Deliver records that the active wrote every sink output of app's inputs up to seq.
+func (q *Queue) Deliver(app string, seq uint64) {
+	if a := q.app(app); seq > a.delivered {
+		a.delivered = seq
+	}
+}
+
+// Delivered is how far the active reported app's sink outputs written: a promotion does not
+// emit those again.
+func (q *Queue) Delivered(app string) uint64 {
+	if a := q.apps[app]; a != nil {
+		return a.delivered
+	}
+	return 0
 }
 
 // Apps lists the apps with queue state, sorted.

@@ -148,8 +148,8 @@ type Stats struct {
 
 // AppQueueStats is one app's queue position.
 type AppQueueStats struct {
-	Last, Persisted uint64
-	Revision        int64
+	Last, Persisted, Delivered uint64
+	Revision                   int64
 }
 
 // Stats returns a consistent view of the server.
@@ -159,7 +159,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{Connected: s.conn != nil, Peer: s.peer, Term: s.qTerm, Events: s.q.Len(), Bytes: s.q.Bytes(), Max: s.q.Max(), LastError: s.lastErr, Apps: map[string]AppQueueStats{}}
 	for _, a := range s.q.Apps() {
 		p, rev := s.q.Persisted(a)
-		st.Apps[a] = AppQueueStats{Last: s.q.Last(a), Persisted: p, Revision: rev}
+		st.Apps[a] = AppQueueStats{Last: s.q.Last(a), Persisted: p, Delivered: s.q.Delivered(a), Revision: rev}
 	}
 	return st
 }
@@ -234,8 +234,8 @@ func (s *Server) handshake(c net.Conn, r *bufio.Reader) (hello, error) {
 		return h, errors.New(reason)
 	}
 	switch {
-	case h.Version != ProtocolVersion:
-		return refuse(fmt.Sprintf("protocol version %d, want %d", h.Version, ProtocolVersion))
+	case h.Version < MinProtocolVersion || h.Version > ProtocolVersion:
+		return refuse(fmt.Sprintf("protocol version %d, this node speaks %d to %d", h.Version, MinProtocolVersion, ProtocolVersion))
 	case h.Group != s.cfg.Group:
 		return refuse(fmt.Sprintf("group %q is not this node's group %q", h.Group, s.cfg.Group))
 	case h.To != s.cfg.NodeID:
@@ -297,6 +297,12 @@ func (s *Server) handle(c net.Conn, h hello, typ uint8, p []byte) error {
 		if s.cfg.OnHandover != nil {
 			go s.cfg.OnHandover(t)
 		}
+	case typeDelivered:
+		var m AppSeq
+		if err := m.decode(p); err != nil {
+			return err
+		}
+		s.q.Deliver(m.App, m.Seq)
 	case typePing:
 		// Answered by the ack that follows every read batch.
 	case typeError:

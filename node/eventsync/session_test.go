@@ -1,6 +1,7 @@
 package eventsync
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -60,10 +61,12 @@ func TestSessionStreamsAcksAndTrims(t *testing.T) {
 		t.Fatalf("server stats %+v", st)
 	}
 	s.Control("app", 60, 1)
+	s.Delivered("app", 80)
+	s.Delivered("app", 70) // never backwards
 	deadline := time.Now().Add(5 * time.Second)
-	for srv.Stats().Events != 40 {
+	for st := srv.Stats(); st.Events != 40 || st.Apps["app"].Delivered != 80; st = srv.Stats() {
 		if time.Now().After(deadline) {
-			t.Fatalf("trim not applied: %+v", srv.Stats())
+			t.Fatalf("trim or delivered position not applied: %+v", st)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -71,6 +74,9 @@ func TestSessionStreamsAcksAndTrims(t *testing.T) {
 	got, gaps := q.Replay("app", 60)
 	if len(got) != 40 || len(gaps) != 0 || got[0].Seq != 61 {
 		t.Fatalf("replay %d entries, gaps %v", len(got), gaps)
+	}
+	if d := q.Delivered("app"); d != 80 {
+		t.Fatalf("queue delivered position %d, want 80", d)
 	}
 	if err := s.Wait(ctx, "app", 101); !errors.Is(err, ErrSessionClosed) {
 		t.Fatalf("wait after the passive took its queue: %v, want ErrSessionClosed", err)
@@ -237,4 +243,40 @@ func TestWriterKeepsFramesIntact(t *testing.T) {
 			t.Fatalf("frame = %+v, want seq %d: a batch on the wire was overwritten", c, want)
 		}
 	}
+}
+
+// TestOlderActiveVersionAccepted: during a rolling deploy an active of the previous protocol
+// version syncs to an upgraded passive; versions outside the range are refused by name.
+func TestOlderActiveVersionAccepted(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", Token: "k", MaxQueueBytes: 1 << 20})
+	for _, v := range []uint16{MinProtocolVersion, ProtocolVersion, ProtocolVersion + 1} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(c)
+		var buf []byte
+		typ, p, err := readFrame(r, &buf)
+		var ch challenge
+		if err != nil || typ != typeChallenge || ch.decode(p) != nil {
+			t.Fatalf("challenge: type %d err %v", typ, err)
+		}
+		h := hello{Version: v, Group: "g", From: "a", To: "p", Term: int64(v)}
+		h.MAC = mac("k", ch.Nonce, &h)
+		if err := writeFrame(c, typeHello, h.encode()); err != nil {
+			t.Fatal(err)
+		}
+		typ, p, err = readFrame(r, &buf)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case v <= ProtocolVersion && typ != typeWelcome:
+			t.Fatalf("version %d: frame type %d (%s), want welcome", v, typ, decodeReason(p))
+		case v > ProtocolVersion && (typ != typeRefuse || !strings.Contains(decodeReason(p), "protocol version")):
+			t.Fatalf("version %d: frame type %d, want a refusal naming the version", v, typ)
+		}
+	}
+	_ = srv
 }

@@ -23,7 +23,12 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 	leading := func() bool { return n.runner.Leading(term) }
 	for _, a := range n.apps {
 		a := a
-		n.goActive(func() { a.dispatch(ctx, leading, n.opts.Sinks) })
+		delivered := func(seq uint64) {
+			if sess := n.session(); sess != nil {
+				sess.Delivered(a.name, seq)
+			}
+		}
+		n.goActive(func() { a.dispatch(ctx, leading, delivered, n.opts.Sinks) })
 		if a.app.UsesTime() {
 			n.goActive(func() { n.ticker(ctx, a, term) })
 		}

@@ -151,8 +151,9 @@ func (s *appState) markSafe(seq uint64) {
 
 // dispatch opens the sinks, then writes safe outputs to them until ctx ends, removing them from
 // the outbox only once written (so a snapshot taken meanwhile still carries them). leading is
-// checked before every write: a deposed node never writes. The sinks are closed on return.
-func (s *appState) dispatch(ctx context.Context, leading func() bool, cfg sink.Config) {
+// checked before every write: a deposed node never writes. After each write, delivered gets the
+// input seq up to which every sink output is written. The sinks are closed on return.
+func (s *appState) dispatch(ctx context.Context, leading func() bool, delivered func(uint64), cfg sink.Config) {
 	var sinks map[string][]sink.Sink
 	for {
 		var err error
@@ -181,8 +182,13 @@ func (s *appState) dispatch(ctx context.Context, leading func() bool, cfg sink.C
 				n++
 			}
 			batch := s.outbox[:n:n]
+			upTo := s.deliveredLocked()
 			s.mu.Unlock()
 			if n == 0 {
+				// Idle: report the position too (clock ticks advance it with no output).
+				if upTo > 0 {
+					delivered(upTo)
+				}
 				break
 			}
 			if !leading() {
@@ -201,9 +207,36 @@ func (s *appState) dispatch(ctx context.Context, leading func() bool, cfg sink.C
 			if len(s.outbox) >= n && s.outbox[0] == batch[0] {
 				s.outbox = s.outbox[n:]
 			}
+			upTo = s.deliveredLocked()
 			s.mu.Unlock()
+			if upTo > 0 {
+				delivered(upTo)
+			}
 		}
 	}
+}
+
+// deliveredLocked is the input seq up to which every sink output is written: the outbox holds,
+// in input order, exactly the outputs not yet written. mu is held by the caller.
+func (s *appState) deliveredLocked() uint64 {
+	switch {
+	case len(s.outbox) > 0:
+		return s.outbox[0].Seq - 1
+	case s.rt != nil:
+		return s.rt.LastSeq()
+	}
+	return 0
+}
+
+// dropDeliveredLocked removes from the outbox the outputs of inputs up to seq, which the previous
+// active already wrote, and returns how many. mu is held by the caller.
+func (s *appState) dropDeliveredLocked(seq uint64) int {
+	n := 0
+	for n < len(s.outbox) && s.outbox[n].Seq <= seq {
+		n++
+	}
+	s.outbox = s.outbox[n:]
+	return n
 }
 
 func writeBatch(ctx context.Context, batch []*engine.Output, sinks map[string][]sink.Sink) error {

@@ -194,6 +194,9 @@ func (n *Node) waitSafe(ctx context.Context, a *appState, sess *eventsync.Sessio
 		defer cancel()
 		alone, err := n.durable(wctx, a, sess, streamed, ans.LastSeq)
 		if err != nil {
+			// The batch is applied either way: release its outputs once it is durable even
+			// though nobody waits for the answer any more (a client that hung up).
+			n.releaseWhenDurable(a, sess, streamed, ans.LastSeq)
 			return Answer{}, fmt.Errorf("%w: seq %d neither held by the passive nor persisted: %v", ErrNotAcknowledged, ans.LastSeq, err)
 		}
 		ans.Alone = alone
@@ -253,12 +256,18 @@ func (n *Node) tick(a *appState, term int64, now int64) {
 		// The tick's outputs (time windows closing) wait until the tick is durable, like an
 		// event's. A tick that emitted nothing and went nowhere needs no persist of its own:
 		// the next durable input covers it.
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
-			defer cancel()
-			if _, err := n.durable(ctx, a, sess, streamed, e.Seq); err == nil {
-				a.markSafe(e.Seq)
-			}
-		}()
+		n.releaseWhenDurable(a, sess, streamed, e.Seq)
 	}
+}
+
+// releaseWhenDurable lets the outputs of inputs up to seq go out once seq is durable, in the
+// background, bounded by ackTimeout (a later durable input releases them otherwise).
+func (n *Node) releaseWhenDurable(a *appState, sess *eventsync.Session, streamed bool, seq uint64) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+		defer cancel()
+		if _, err := n.durable(ctx, a, sess, streamed, seq); err == nil {
+			a.markSafe(seq)
+		}
+	}()
 }

@@ -134,6 +134,11 @@ func (n *Node) restoreApp(ctx context.Context, a *appState, term int64, q *event
 			a.lastTS = e.TS
 		}
 	}
+	// Outputs the previous active reported written are not emitted again: only its last,
+	// unreported writes can repeat (identifiable by output id).
+	if skipped := a.dropDeliveredLocked(q.Delivered(a.name)); skipped > 0 {
+		n.log.Info("not re-emitting outputs the previous active delivered", "app", a.name, "outputs", skipped, "up_to_seq", q.Delivered(a.name))
+	}
 	a.activateLocked(rt, term, idem, a.outbox)
 	a.persistedSeq, a.persistedRev = snap.LastSeq, snap.Revision
 	a.committed.Store(snap.LastSeq)

@@ -51,6 +51,9 @@ type AppStatus struct {
 	PersistAt    time.Time `json:"last_persist_at,omitzero"`
 	PersistError string    `json:"last_persist_error,omitempty"`
 	Outbox       int       `json:"outputs_pending"`
+	// DeliveredSeq: every sink output of inputs up to here is written (on a passive: as the
+	// active last reported; a promotion does not emit those again).
+	DeliveredSeq uint64 `json:"delivered_seq"`
 }
 
 // Status reports the node's current state.
@@ -94,9 +97,10 @@ func (n *Node) Status() Status {
 		if a.rt != nil {
 			as.LastSeq = a.rt.LastSeq()
 		}
+		as.DeliveredSeq = a.deliveredLocked()
 		a.mu.Unlock()
 		if q, ok := ss.Apps[a.name]; ok && as.LastSeq == 0 {
-			as.LastSeq, as.PersistSeq, as.PersistRev = q.Last, q.Persisted, q.Revision
+			as.LastSeq, as.PersistSeq, as.PersistRev, as.DeliveredSeq = q.Last, q.Persisted, q.Revision, q.Delivered
 		}
 		st.Apps[a.name] = as
 	}
