@@ -124,11 +124,41 @@ type queryDecl struct {
 	items   []selItem
 	groupBy []*exAttr
 	having  expr
+	orderBy []orderItem
+	orderP  pos  // position of 'order'
+	limit   expr // nil without 'limit'
+	offset  expr // nil without 'offset'
+	rate    *rateDecl
 	out     outKind
 	target  string
 	targetP pos
 	selectP pos
 	anns    []*annotation
+}
+
+type orderItem struct {
+	attr *exAttr
+	desc bool
+}
+
+// rateKind is the kind of an 'output ... every' clause.
+type rateKind uint8
+
+const (
+	rateAll rateKind = iota
+	rateFirst
+	rateLast
+	rateSnapshot
+)
+
+var rateNames = [...]string{"all", "first", "last", "snapshot"}
+
+type rateDecl struct {
+	p      pos
+	kind   rateKind
+	events int64 // 'every N events'; 0 for a time period
+	dur    int64 // 'every <time>' in ms; 0 for an event count
+	valP   pos
 }
 
 type appDecl struct {

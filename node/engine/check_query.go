@@ -111,5 +111,8 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 		sp.having = fn
 	}
 	qp.sel = sp
+	if err := a.checkOutputClauses(q, qp, attrs); err != nil {
+		return err
+	}
 	return a.bindOutput(q, qp, attrs)
 }

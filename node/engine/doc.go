@@ -19,8 +19,9 @@
 // the queries reading its stream, before the next output of the same query.
 //
 // Language: @app:name; define stream with @sink annotations; queries
-// "from S[filter]#window.W(args)[filter] select ... group by ... having ... insert [current|expired|all]
-// events into T" (T is created with the select's schema when not defined); windows length,
+// "from S[filter]#window.W(args)[filter] select ... group by ... having ... order by ... limit N
+// offset N output ... insert [current|expired|all] events into T" (T is created with the select's
+// schema when not defined); windows length,
 // lengthBatch, time, timeBatch, externalTime, externalTimeBatch; aggregates count, sum, avg, min,
 // max, distinctCount; functions ifThenElse, coalesce, cast/convert (both convert), concat,
 // eventTimestamp, "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" and
@@ -33,4 +34,31 @@
 // previous batch as expired, then the new batch as current; with aggregates a batch collapses to
 // the last row per group. Aggregates skip nulls; sum/avg/min/max of nothing are null.
 // Comparisons with null are false; arithmetic with null, or integer division by zero, is null.
+//
+// "order by a [asc|desc], b ..., limit N, offset N" (simple queries only; N a non-negative integer
+// literal; attributes are the select's output names, or input attributes the select projects)
+// apply to each chunk of outputs: the rows the selector emits for one event reaching the query,
+// or for one window timer (a whole batch for batch windows; for sliding windows an arrival's
+// expired and current rows together). The chunk is sorted stably (ties keep emission order;
+// null sorts first ascending, NaN before other numbers), then offset rows are skipped and at
+// most limit rows kept.
+//
+// Output rate limiting, after order by/limit/offset, works on the rows that remain (current and
+// expired alike). "output [all|first|last] every N events" (all is the default) groups the rows in
+// runs of N: all releases the whole run at its Nth row, first releases the run's first row at once
+// and drops the rest, last releases the run's last row at its Nth row. "output [all|first|last]
+// every <time>" (e.g. 500 ms, 1 sec, 1 min 30 sec) uses periods of the logical clock: the first
+// starts at the clock of the first row, the next ones follow back to back; all releases the
+// period's rows at its end, first releases each period's first row at once and drops the rest,
+// last releases the period's last row at its end. With group by, first and last apply per group-by
+// key (the end of a run or period releases the keys' last rows in the order the keys first
+// appeared in it). "output snapshot every <time>" needs aggregates: at the end of each period in
+// which an event reached the selector (arrivals and window expiries alike), it emits as current
+// events, timestamped with the period end, the last row computed for each group the query holds
+// (the groups of the events in the window; for batch windows, of the last batch) that passes
+// having, in an unspecified but deterministic order (add order by to sort them); periods without
+// such events emit nothing. Released rows keep their timestamps and kinds; a row released at a
+// period end gets the id of the input whose clock advance reached it. Period ends are timers: they
+// fire when the clock reaches them, before window timers due at the same time, and their state is
+// part of snapshots.
 package engine

@@ -23,6 +23,14 @@ var seedApps = []string{
 	"@app:name('A')\n@sink(type='http', url='http://x')\ndefine stream S (a int, b string);\nfrom S[not (a > 1) or b == 'x'] select coalesce(b, 'y') as c, cast(a, 'long') * 2L as d insert into O;",
 	"define stream S (a int); from S#window.externalTimeBatch(a, 1 min 30 sec) select count(*) as c, distinctCount(a) as d having c > 1 insert current events into O;",
 	"from", "define stream", "@", "/* x", "'", "define stream S (a int); from every (e1=S -> e2=S) within 1 day select e1.a as x insert into O;",
+	schema + menuQuery(16, 0),
+	schema + menuQuery(17, 0),
+	schema + menuQuery(22, 0),
+	schema + menuQuery(25, 0),
+	"define stream S (a int, b string); from S#window.lengthBatch(10) select b, sum(a) as t group by b having t > 0 order by t desc, b asc limit 3 offset 1 output last every 2 events insert all events into O;",
+	"define stream S (a int); from S select count() as c output snapshot every 1 min 30 sec insert into O;",
+	"define stream S (a int); from S select a output first every 100 ms insert into O;",
+	"define stream S (a int); from S select a as x order by S.a desc limit 0 output all every 1 event insert into O;",
 }
 
 func propApp(tb testing.TB) *engine.App {
@@ -31,9 +39,18 @@ func propApp(tb testing.TB) *engine.App {
 	}, "\n"))
 }
 
+// rateApp has order by/limit and every kind of output rate limiter, for FuzzRestoreRate.
+func rateApp(tb testing.TB) *engine.App {
+	return mustCompile(tb, "@app:name('Rate')\n"+schema+strings.Join([]string{
+		menuQuery(17, 1), menuQuery(18, 2), menuQuery(19, 3), menuQuery(20, 4), menuQuery(21, 5), menuQuery(22, 6), menuQuery(23, 7),
+	}, "\n"))
+}
+
 // seedSnapshots returns snapshots of propApp after a few inputs.
-func seedSnapshots(tb testing.TB) [][]byte {
-	a := propApp(tb)
+func seedSnapshots(tb testing.TB) [][]byte { return snapshotsOf(tb, propApp(tb)) }
+
+// snapshotsOf returns snapshots of app a after a few inputs.
+func snapshotsOf(tb testing.TB, a *engine.App) [][]byte {
 	rt := engine.NewRuntime(a)
 	var blobs [][]byte
 	for i := 0; i < 12; i++ {
@@ -78,7 +95,20 @@ func FuzzRestore(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("SHASNAP\x01"))
-	a := propApp(f)
+	fuzzRestore(f, propApp(f))
+}
+
+// FuzzRestoreRate is FuzzRestore for an app with output rate limiters.
+func FuzzRestoreRate(f *testing.F) {
+	a := rateApp(f)
+	for _, b := range snapshotsOf(f, a) {
+		f.Add(b)
+	}
+	fuzzRestore(f, a)
+}
+
+// fuzzRestore checks that restoring any blob into a either fails or yields a runtime that runs.
+func fuzzRestore(f *testing.F, a *engine.App) {
 	f.Fuzz(func(t *testing.T, blob []byte) {
 		rt, err := engine.Restore(a, blob)
 		if err != nil {

@@ -4,7 +4,8 @@ import (
 	"strings"
 )
 
-// query parses "from ... [select ...] [group by ...] [having ...] insert ... into T;".
+// query parses "from ... [select ...] [group by ...] [having ...] [order by ...] [limit N] [offset N]
+// [output ...] insert ... into T;".
 func (p *parser) query(anns []*annotation) (*queryDecl, error) {
 	from := p.next()
 	q := &queryDecl{p: from.pos, anns: anns}
@@ -92,10 +93,8 @@ func (p *parser) query(anns []*annotation) (*queryDecl, error) {
 		}
 		q.having = e
 	}
-	for _, kw := range []string{"order", "limit", "offset", "output"} {
-		if p.isKw(kw) {
-			return nil, newCompileError(p.peek().pos, "'%s' is not supported", kw)
-		}
+	if err := p.outputClauses(q); err != nil {
+		return nil, err
 	}
 	if err := p.expectKw("insert"); err != nil {
 		if p.isKw("return") || p.isKw("delete") || p.isKw("update") {
@@ -191,6 +190,11 @@ func (p *parser) simpleInput() (*simpleInput, error) {
 		default:
 			if p.isKw("as") {
 				return nil, newCompileError(p.peek().pos, "stream aliases ('as') are not supported in from; use the stream name")
+			}
+			for _, kw := range []string{"join", "left", "right", "full", "inner", "outer", "unidirectional"} {
+				if p.isKw(kw) {
+					return nil, newCompileError(p.peek().pos, "joins are not supported")
+				}
 			}
 			return si, nil
 		}

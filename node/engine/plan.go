@@ -17,6 +17,9 @@ type queryPlan struct {
 	pat *patPlan
 
 	sel *selPlan
+
+	chunk *chunkPlan // nil without order by, limit and offset
+	rate  *ratePlan  // nil without output rate limiting
 }
 
 type winKind uint8
@@ -75,3 +78,28 @@ type patPlan struct {
 	within   int64
 	quants   bool // some state has a quantifier
 }
+
+// chunkPlan is a query's order by / limit / offset, applied to each chunk of outputs (the rows
+// the selector emits for one input event or one window timer).
+type chunkPlan struct {
+	order  []orderKey
+	limit  int64 // -1 without 'limit'
+	offset int64
+}
+
+type orderKey struct {
+	col  int // index in the output row
+	desc bool
+}
+
+// ratePlan is a query's output rate limiting ('output ... every ...').
+type ratePlan struct {
+	kind   rateKind
+	events int64 // group size of event-count limiting; 0 when time based
+	dur    int64 // period of time-based limiting (ms); 0 when event-count based
+	keyed  bool  // first/last apply per group-by key
+}
+
+// timer reports whether the limiter releases outputs at period ends (time-based all, last and
+// snapshot); time-based first releases on arrival and only needs the clock.
+func (p *ratePlan) timer() bool { return p != nil && p.dur > 0 && p.kind != rateFirst }

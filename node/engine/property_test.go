@@ -31,6 +31,18 @@ var queryMenu = []string{
 from X{i}#window.length(2) select sym, sum(vol) as sv insert all events into X2{i};`,
 	`from S[vol % 2 == 0] select sym, ifThenElse(price > 50.0, 'hi', 'lo') as band, vol insert into E{i};
 from E{i}#window.timeBatch(300 ms) select band, count() as n group by band insert into EN{i};`,
+	// order by / limit / offset and output rate limiting (keep appending: fuzz seeds use indexes)
+	`from S#window.lengthBatch(3) select sym, price, vol order by price desc, sym limit 2 offset 0 insert all events into OB{i};`,
+	`from S#window.length(3) select sym, sum(vol) as s group by sym order by s desc limit 1 output last every 3 events insert all events into OL{i};`,
+	`from S select sym, count() as c group by sym output first every 2 events insert into OF{i};`,
+	`from S select sym, price output all every 400 ms insert into OA{i};`,
+	`from S select sym, max(price) as hi group by sym output last every 300 ms insert into OT{i};`,
+	`from S select sym, vol group by sym output first every 500 ms insert into OFT{i};`,
+	`from S#window.time(700 ms) select sym, sum(vol) as sv group by sym having sv > 3 order by sv desc output snapshot every 250 ms insert into OS{i};`,
+	`from S#window.timeBatch(400 ms) select sym, avg(price) as ap group by sym limit 2 output snapshot every 1 sec insert all events into OSB{i};`,
+	`from every e1=S[vol > 6] -> e2=S[sym == e1.sym] select e1.sym as sym, e2.vol as v output last every 500 ms insert into OP{i};`,
+	`from S[vol > 2] select sym, vol output every 3 events insert into OC{i};
+from OC{i}#window.timeBatch(300 ms) select sym, sum(vol) as s group by sym output snapshot every 200 ms insert into OC2{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

@@ -39,7 +39,8 @@ type Runtime struct {
 	clock   int64
 	streams map[string]*streamRT
 	queries []*queryRT
-	timed   []*queryRT
+	timed   []*queryRT // queries with time windows
+	limited []*queryRT // queries with timer-driven output rate limiting
 
 	emit     func(*Output)
 	seq      uint64
@@ -68,6 +69,12 @@ func NewRuntime(a *App) *Runtime {
 			}
 		}
 		q.sel = newSelector(p, q)
+		if q.stage = newOutStage(p); q.stage != nil && q.stage.snapshot() {
+			q.sel.snap = q.stage.lim
+		}
+		if p.rate.timer() {
+			r.limited = append(r.limited, q)
+		}
 		for _, in := range p.inputs {
 			st := r.streams[in.Name]
 			st.subs = append(st.subs, q)
@@ -118,7 +125,8 @@ func (r *Runtime) Apply(in Input, emit func(*Output)) error {
 	return nil
 }
 
-// advance moves the clock to ts, firing window timers in deadline order (ties: query order).
+// advance moves the clock to ts, firing timers in deadline order; at equal deadlines output
+// rate limiter periods end before window timers fire, each kind in query order.
 func (r *Runtime) advance(ts int64) {
 	if ts <= r.clock {
 		return
@@ -126,9 +134,15 @@ func (r *Runtime) advance(ts int64) {
 	for {
 		var best *queryRT
 		var bestD int64
+		rate := false
+		for _, q := range r.limited {
+			if d, ok := q.stage.lim.deadline(); ok && d <= ts && (best == nil || d < bestD) {
+				best, bestD, rate = q, d, true
+			}
+		}
 		for _, q := range r.timed {
 			if d, ok := q.win.deadline(); ok && d <= ts && (best == nil || d < bestD) {
-				best, bestD = q, d
+				best, bestD, rate = q, d, false
 			}
 		}
 		if best == nil {
@@ -137,14 +151,25 @@ func (r *Runtime) advance(ts int64) {
 		if bestD > r.clock {
 			r.clock = bestD
 		}
+		if rate {
+			best.stage.lim.fire(r, best)
+			continue
+		}
 		best.win.fire(r, best, r.clock)
+		if best.stage != nil {
+			best.stage.endChunk(r, best)
+		}
 	}
 	r.clock = ts
 }
 
+// dispatch delivers an event to the queries reading st; each delivery is one output chunk.
 func (r *Runtime) dispatch(st *streamRT, ev *event) {
 	for _, q := range st.subs {
 		q.onEvent(r, st.def, ev)
+		if q.stage != nil {
+			q.stage.endChunk(r, q)
+		}
 	}
 }
 
@@ -185,6 +210,8 @@ type queryRT struct {
 	idxSeq uint64
 	idxN   int
 	outEv  event
+	stage  *outStage // nil without order by, limit, offset and output rate limiting
+	rowKey string    // group-by key of the row being emitted, set for keyed rate limiters
 }
 
 func (q *queryRT) wants(k evKind) bool {
@@ -230,8 +257,20 @@ func (q *queryRT) toSel(r *Runtime, k evKind, ev *event) {
 	q.sel.process(r, k, ev)
 }
 
-// emitRow hands one output to the caller and to the queries reading the target stream.
+// emitRow takes one row of the selector or pattern matcher: the output stage, when the query
+// has one, decides what to release and when.
 func (q *queryRT) emitRow(r *Runtime, k evKind, ts int64, vals []Value) {
+	if q.stage != nil {
+		q.stage.row(r, q, k, ts, vals)
+		return
+	}
+	q.release(r, k, ts, vals)
+}
+
+// release hands one output to the caller and to the queries reading the target stream. Its id
+// is the query, the input being applied (whose clock advance may have fired the timer that
+// releases it) and a per-query counter over that input, so ids never repeat.
+func (q *queryRT) release(r *Runtime, k evKind, ts int64, vals []Value) {
 	if q.idxSeq != r.seq {
 		q.idxSeq, q.idxN = r.seq, 0
 	}

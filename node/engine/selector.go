@@ -8,6 +8,7 @@ package engine
 type pendRow struct {
 	kind evKind
 	ts   int64
+	key  string // group-by key, kept only for a keyed rate limiter
 	vals []Value
 }
 
@@ -25,6 +26,10 @@ type selector struct {
 	batching bool
 	pend     []pendRow
 	pendIdx  map[string]int
+
+	keyed    bool     // the rate limiter needs each row's group-by key (q.rowKey)
+	snap     *limiter // output snapshot limiting: notified before each change
+	lastRows []Value  // snapshot: the last row computed per group, len(p.items) per group
 }
 
 func newSelector(p *queryPlan, q *queryRT) *selector {
@@ -33,6 +38,7 @@ func newSelector(p *queryPlan, q *queryRT) *selector {
 		s.groups = newGroupTable()
 	}
 	s.f.aggs = s.aggv
+	s.keyed = p.rate != nil && p.rate.keyed
 	return s
 }
 
@@ -50,19 +56,30 @@ func (s *selector) lookup(create bool) int {
 	g, added := s.groups.lookup(s.key, create)
 	if added {
 		s.states = append(s.states, make([]aggState, len(s.p.aggs))...)
+		if s.snap != nil {
+			s.lastRows = append(s.lastRows, make([]Value, len(s.p.items))...)
+		}
 	}
 	return g
 }
 
 func (s *selector) drop(g int) {
-	na := len(s.p.aggs)
 	last := s.groups.len() - 1
 	s.groups.remove(g)
-	if g != last {
-		copy(s.states[g*na:(g+1)*na], s.states[last*na:(last+1)*na])
+	s.states = dropSlot(s.states, g, last, len(s.p.aggs))
+	if s.snap != nil {
+		s.lastRows = dropSlot(s.lastRows, g, last, len(s.p.items))
 	}
-	clear(s.states[last*na:])
-	s.states = s.states[:last*na]
+}
+
+// dropSlot removes group g's width elements from per-group storage by moving the last group's
+// elements into its place, as groupTable.remove does with the group records.
+func dropSlot[T any](xs []T, g, last, width int) []T {
+	if g != last {
+		copy(xs[g*width:(g+1)*width], xs[last*width:(last+1)*width])
+	}
+	clear(xs[last*width:])
+	return xs[:last*width]
 }
 
 func (s *selector) reset() {
@@ -70,10 +87,15 @@ func (s *selector) reset() {
 		s.groups.reset()
 		clear(s.states)
 		s.states = s.states[:0]
+		clear(s.lastRows)
+		s.lastRows = s.lastRows[:0]
 	}
 }
 
 func (s *selector) process(r *Runtime, k evKind, ev *event) {
+	if s.snap != nil {
+		s.snap.touch(r, s.q)
+	}
 	if k == kReset {
 		s.reset()
 		return
@@ -114,6 +136,9 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 	for i, fn := range s.p.items {
 		s.row[i] = fn(&s.f)
 	}
+	if s.snap != nil && g >= 0 {
+		copy(s.lastRows[g*len(s.row):], s.row)
+	}
 	if g >= 0 && s.groups.recs[g].count <= 0 {
 		s.drop(g)
 	}
@@ -130,13 +155,24 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 			return
 		}
 	}
-	s.q.emitRow(r, k, ev.ts, s.row)
+	if s.keyed {
+		if !hasAgg {
+			s.groupKey()
+		}
+		s.q.rowKey = string(s.key)
+	}
+	if s.q.stage != nil { // q.emitRow, by hand: this is the per-event path
+		s.q.stage.row(r, s.q, k, ev.ts, s.row)
+		return
+	}
+	s.q.release(r, k, ev.ts, s.row)
 }
 
 func (s *selector) collect(r *Runtime, k evKind, ts int64) {
 	if s.pendIdx == nil {
 		s.pendIdx = make(map[string]int)
 	}
+	gk := len(s.key)
 	s.key = append(s.key, byte(k)) // s.key holds the group key from lookup
 	if i, ok := s.pendIdx[string(s.key)]; ok {
 		copy(s.pend[i].vals, s.row)
@@ -144,7 +180,11 @@ func (s *selector) collect(r *Runtime, k evKind, ts int64) {
 		return
 	}
 	s.pendIdx[string(s.key)] = len(s.pend)
-	s.pend = append(s.pend, pendRow{kind: k, ts: ts, vals: append([]Value(nil), s.row...)})
+	pr := pendRow{kind: k, ts: ts, vals: append([]Value(nil), s.row...)}
+	if s.keyed {
+		pr.key = string(s.key[:gk])
+	}
+	s.pend = append(s.pend, pr)
 }
 
 // beginBatch and endBatch bracket a batch window flush.
@@ -162,6 +202,24 @@ func (s *selector) endBatch(r *Runtime) {
 				continue
 			}
 		}
+		s.q.rowKey = pr.key
 		s.q.emitRow(r, pr.kind, pr.ts, pr.vals)
 	}
+}
+
+// emitSnapshot emits, as current events at ts, the last row of every group that passes having,
+// in group table order (output snapshot limiting).
+func (s *selector) emitSnapshot(r *Runtime, ts int64) {
+	w := len(s.p.items)
+	for g := range s.groups.len() {
+		row := s.lastRows[g*w : (g+1)*w]
+		if s.p.having != nil {
+			s.f.out = row
+			if !s.p.having(&s.f).Bool() {
+				continue
+			}
+		}
+		s.q.stage.add(r, s.q, kCurrent, ts, "", row)
+	}
+	s.q.stage.endChunk(r, s.q)
 }

@@ -8,7 +8,9 @@ import (
 
 // Snapshot layout (version 1): "SHASNAP" magic, version byte, app name, fingerprint, last seq,
 // clock, query count, then per query its name and a state section prefixed by its 8-byte length (window,
-// aggregate groups or pattern partials); a CRC-32 (IEEE) of everything before ends the blob.
+// aggregate groups or pattern partials, then the output rate limiter of a query that has one);
+// a CRC-32 (IEEE) of everything before ends the blob. Queries without output rate limiting
+// encode exactly as before that feature existed, so their snapshots are unchanged.
 
 const (
 	snapshotMagic   = "SHASNAP"
@@ -46,6 +48,9 @@ func (r *Runtime) Snapshot() ([]byte, error) {
 				b = q.win.encode(b)
 			}
 			b = q.sel.encode(b)
+		}
+		if q.stage != nil && q.stage.lim != nil {
+			b = q.stage.lim.encode(b)
 		}
 		binary.LittleEndian.PutUint64(b[at:], uint64(len(b)-at-8))
 	}
@@ -127,6 +132,9 @@ func Restore(a *App, blob []byte) (*Runtime, error) {
 				q.win.decode(sd, q.plan.inputs[0])
 			}
 			q.sel.decode(sd)
+		}
+		if q.stage != nil && q.stage.lim != nil {
+			q.stage.lim.decode(sd, q.plan.out)
 		}
 		if sd.err == nil && len(sd.b) != 0 {
 			sd.fail("query %s: %d trailing bytes", q.plan.name, len(sd.b))

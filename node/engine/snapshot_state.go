@@ -2,7 +2,9 @@ package engine
 
 import (
 	"encoding/binary"
+	"maps"
 	"math"
+	"slices"
 )
 
 // Encoding of per-query state: window contents, aggregate groups and pattern partials.
@@ -119,6 +121,10 @@ func (s *selector) encode(dst []byte) []byte {
 				dst = binary.AppendVarint(dst, c)
 			}
 		}
+		if s.snap != nil {
+			w := len(s.p.items)
+			dst = appendVals(dst, s.lastRows[g*w:(g+1)*w])
+		}
 	}
 	return dst
 }
@@ -165,6 +171,9 @@ func (s *selector) decode(d *decoder) error {
 					x.distinct[k] = d.varint()
 				}
 			}
+		}
+		if s.snap != nil {
+			s.lastRows = append(s.lastRows, d.vals(s.q.plan.out)...)
 		}
 	}
 	return d.err
@@ -224,4 +233,72 @@ func (s *patternRT) decode(d *decoder) error {
 		s.partials = append(s.partials, pm)
 	}
 	return d.err
+}
+
+func (l *limiter) encode(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, l.count)
+	dst = appendBool(appendBool(dst, l.started), l.dirty)
+	dst = binary.AppendVarint(dst, l.end)
+	dst = binary.AppendUvarint(dst, uint64(len(l.held)))
+	for _, h := range l.held {
+		dst = append(dst, byte(h.kind))
+		dst = binary.AppendVarint(dst, h.ts)
+		dst = appendStr(dst, h.key)
+		dst = appendVals(dst, h.vals)
+	}
+	keys := slices.Sorted(maps.Keys(l.seen))
+	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	for _, k := range keys {
+		dst = appendStr(dst, k)
+	}
+	return dst
+}
+
+// decode reads a limiter encoded by encode; out is the schema of the query's output rows.
+func (l *limiter) decode(d *decoder, out *StreamDef) error {
+	l.count = d.varint()
+	l.started, l.dirty = d.bool1(), d.bool1()
+	l.end = d.varint()
+	if l.count < 0 || (l.count > 0 && l.count >= l.p.events) || (l.dirty && l.p.kind != rateSnapshot) {
+		d.fail("rate limiter count %d, dirty %v", l.count, l.dirty)
+	}
+	n := d.count(4)
+	if n > 0 && l.p.kind != rateAll && l.p.kind != rateLast {
+		d.fail("%s rate limiter holds rows", rateNames[l.p.kind])
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		var h heldRow
+		h.kind = evKind(d.byte1())
+		h.ts = d.varint()
+		h.key = d.str()
+		h.vals = d.vals(out)
+		if h.kind > kExpired {
+			d.fail("rate limiter row kind %d", h.kind)
+		}
+		l.checkKey(d, h.key)
+		if l.p.kind == rateLast {
+			if _, dup := l.heldIdx[h.key]; dup {
+				d.fail("rate limiter holds key %q twice", h.key)
+			}
+			l.heldIdx[h.key] = len(l.held)
+		}
+		l.held = append(l.held, h)
+	}
+	m := d.count(1)
+	if m > 0 && l.p.kind != rateFirst {
+		d.fail("%s rate limiter has released keys", rateNames[l.p.kind])
+	}
+	for i := 0; i < m && d.err == nil; i++ {
+		k := d.str()
+		l.checkKey(d, k)
+		l.seen[k] = struct{}{}
+	}
+	return d.err
+}
+
+// checkKey checks a decoded group key: only keyed limiters have non-empty keys.
+func (l *limiter) checkKey(d *decoder, key string) {
+	if key != "" && !l.p.keyed {
+		d.fail("rate limiter key %q without group by", key)
+	}
 }

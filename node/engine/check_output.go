@@ -1,0 +1,108 @@
+package engine
+
+// Checks of the clauses after having: order by, limit, offset and output rate limiting.
+
+// checkOutputClauses compiles q's order by, limit, offset and output rate into qp; attrs is the
+// select's output schema.
+func (a *App) checkOutputClauses(q *queryDecl, qp *queryPlan, attrs []Attr) error {
+	if err := checkChunk(q, qp, attrs); err != nil {
+		return err
+	}
+	return a.checkRate(q, qp)
+}
+
+func checkChunk(q *queryDecl, qp *queryPlan, attrs []Attr) error {
+	if q.orderBy == nil && q.limit == nil && q.offset == nil {
+		return nil
+	}
+	if q.pattern != nil {
+		at := q.orderP
+		switch {
+		case q.orderBy != nil:
+		case q.limit != nil:
+			at = q.limit.at()
+		default:
+			at = q.offset.at()
+		}
+		return errAt(at, "order by, limit and offset are not supported in pattern queries")
+	}
+	cp := &chunkPlan{limit: -1}
+	for _, it := range q.orderBy {
+		col, err := orderColumn(q, attrs, it.attr)
+		if err != nil {
+			return err
+		}
+		cp.order = append(cp.order, orderKey{col: col, desc: it.desc})
+	}
+	var err error
+	if q.limit != nil {
+		if cp.limit, err = countLiteral(q.limit, "limit"); err != nil {
+			return err
+		}
+	}
+	if q.offset != nil {
+		if cp.offset, err = countLiteral(q.offset, "offset"); err != nil {
+			return err
+		}
+	}
+	qp.chunk = cp
+	return nil
+}
+
+// orderColumn resolves an order by attribute to an output column: an output name, or an input
+// attribute that the select projects (possibly under an alias, or through select *).
+func orderColumn(q *queryDecl, attrs []Attr, at *exAttr) (int, error) {
+	in := q.simple.stream
+	if at.qual == "" || (at.qual == in && q.star) {
+		for i, a := range attrs {
+			if a.Name == at.name {
+				return i, nil
+			}
+		}
+	}
+	if at.qual == "" || at.qual == in {
+		for i, it := range q.items {
+			if src, ok := it.e.(*exAttr); ok && src.name == at.name && (src.qual == "" || src.qual == in) {
+				return i, nil
+			}
+		}
+	}
+	name := at.name
+	if at.qual != "" {
+		name = at.qual + "." + at.name
+	}
+	return 0, errAt(at.p, "order by can only use the select's output attributes (or selected input attributes); %s is not one", name)
+}
+
+// countLiteral checks a limit or offset: a non-negative integer literal.
+func countLiteral(e expr, what string) (int64, error) {
+	lit, ok := e.(*exLit)
+	if !ok || (lit.val.t != TypeInt && lit.val.t != TypeLong) || lit.val.Long() < 0 {
+		return 0, errAt(e.at(), "%s must be a non-negative integer literal", what)
+	}
+	return lit.val.Long(), nil
+}
+
+func (a *App) checkRate(q *queryDecl, qp *queryPlan) error {
+	rd := q.rate
+	if rd == nil {
+		return nil
+	}
+	rp := &ratePlan{kind: rd.kind, events: rd.events, dur: rd.dur}
+	switch rd.kind {
+	case rateSnapshot:
+		if len(qp.sel.aggs) == 0 {
+			return errAt(rd.p, "output snapshot needs aggregate functions in select (it emits the current aggregate of each group)")
+		}
+		if q.out == outExpired {
+			return errAt(rd.p, "output snapshot emits current events: use 'insert into' or 'insert all events into'")
+		}
+	case rateFirst, rateLast:
+		rp.keyed = len(q.groupBy) > 0
+	}
+	if rd.dur > 0 {
+		a.usesTime = true
+	}
+	qp.rate = rp
+	return nil
+}
