@@ -41,7 +41,7 @@ type inproc struct {
 	done   chan struct{}
 }
 
-func startNode(t *testing.T, dbURL, id, token string) *inproc {
+func startNode(t *testing.T, dbURL, id, token string, tune ...func(*config.Config)) *inproc {
 	t.Helper()
 	app, err := engine.Compile("t.siddhi", appSrc)
 	if err != nil {
@@ -59,6 +59,9 @@ func startNode(t *testing.T, dbURL, id, token string) *inproc {
 	tcpLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	c := config.Default()
 	c.NodeID, c.AuthToken, c.PersistInterval = id, token, time.Second
+	for _, f := range tune {
+		f(&c)
+	}
 	reg := prometheus.NewRegistry()
 	sc := sink.DefaultConfig()
 	sc.BaseDir = t.TempDir()
@@ -220,4 +223,29 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+}
+
+// TestOutputsOfAbandonedRequestGoOut: a client that stops waiting for its answer does not hold
+// back the outputs of its (applied) events: they are written once the events are durable,
+// without waiting for another input.
+func TestOutputsOfAbandonedRequestGoOut(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
+	noTimedPersist := func(c *config.Config) { c.PersistInterval = time.Hour }
+	a := startNode(t, url, "a", "tok", noTimedPersist)
+	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
+	startNode(t, url, "b", "tok", noTimedPersist)
+	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
+	pend, err := a.node.Submit("T", "S", []ha.Event{{Data: []engine.Value{engine.LongValue(7), engine.DoubleValue(2)}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel() // the client hung up before the passive acknowledged
+	if _, err := pend.Wait(gone); err == nil {
+		t.Fatal("Wait with a cancelled context succeeded")
+	}
+	waitFor(t, "the abandoned batch's output written", func() bool {
+		st := a.node.Status().Apps["T"]
+		return st.LastSeq >= 1 && st.Outbox == 0 && st.DeliveredSeq >= st.LastSeq
+	})
 }
