@@ -14,7 +14,7 @@ help:
 	@echo "make bench   benchmarks: table, results/bench/report.md, charts, summary line (BENCH_QUICK=1: short)"
 	@echo "make chaos   bounded fault run with a checker (CHAOS_ROUNDS, CHAOS_HOLD, CHAOS_SEED, CHAOS_FAULTS)"
 	@echo "make lint    gofmt + go vet"
-	@echo "make invoke  FN=healthmirror|alarmhandler|restarter EVENT=file.json: run a Lambda under aws-lambda-rie"
+	@echo "make invoke  FN=healthmirror|alarmhandler|restarter EVENT=file.json ENV=\"K=V ...\": run a Lambda under aws-lambda-rie (FN defaults to healthmirror)"
 
 build: bin/node
 
@@ -60,8 +60,10 @@ chaos: build test-deps
 	$(GO) run ./node/chaos/cmd/chaos --node-bin bin/node --apps node/demo/apps --rounds $(CHAOS_ROUNDS) --hold $(CHAOS_HOLD) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS))
 
 # Run one Lambda locally under aws-lambda-rie: make invoke FN=healthmirror EVENT=lambdas/testdata/scheduled.json
+# ENV="CLUSTER_DB_URL=sqlite:///path/cluster.db ..." passes environment variables to the function.
+FN ?= healthmirror
 invoke:
-	$(GO) run ./lambdas/cmd/invoke -fn $(FN) $(if $(EVENT),-event $(EVENT))
+	$(GO) run ./lambdas/cmd/invoke -fn $(FN) $(if $(EVENT),-event $(EVENT)) $(foreach e,$(ENV),-env $(e))
 
 clean:
 	rm -rf bin results .demo

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,6 +68,9 @@ func Open(ctx context.Context, url string, o Options) (*Reader, error) {
 	}
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 5 * time.Second
+	}
+	if scheme, _, ok := strings.Cut(url, "://"); ok && scheme != "postgres" && scheme != "postgresql" {
+		return nil, fmt.Errorf("cluster database URL scheme %q: the functions read PostgreSQL only (postgres://…); the embedded SQLite database is for local runs of the nodes", scheme)
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -221,4 +225,13 @@ func (r *Reader) NodeByTask(ctx context.Context, taskARN string) (Node, cluster.
 		}
 	}
 	return Node{}, cluster.Lease{}, false, nil
+}
+
+// Unusable stands in for a reader whose URL could not be opened: every read returns why, so a
+// function reports the real cause (a malformed URL, a driver it does not have) on each run.
+type Unusable struct{ Err error }
+
+// Read returns the error the URL was refused with.
+func (u Unusable) Read(context.Context, ...string) ([]Group, error) {
+	return nil, fmt.Errorf("cluster database URL unusable: %w", u.Err)
 }

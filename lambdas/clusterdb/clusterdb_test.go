@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -104,5 +105,21 @@ func TestUnreachableIsAnErrorNotAHang(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("failing read took %v", d)
+	}
+}
+
+// TestUnusableURLSaysWhy: a URL the functions cannot use is refused by name, and the stand-in
+// reader repeats why on every read.
+func TestUnusableURLSaysWhy(t *testing.T) {
+	ctx := context.Background()
+	_, err := clusterdb.Open(ctx, "sqlite:///tmp/cluster.db", clusterdb.Options{})
+	if err == nil || !strings.Contains(err.Error(), `scheme "sqlite"`) || !strings.Contains(err.Error(), "PostgreSQL only") {
+		t.Fatalf("sqlite URL: %v", err)
+	}
+	if _, err := (clusterdb.Unusable{Err: err}).Read(ctx, "g"); err == nil || !strings.Contains(err.Error(), "unusable") || !strings.Contains(err.Error(), "sqlite") {
+		t.Fatalf("unusable reader: %v", err)
+	}
+	if _, err := clusterdb.Open(ctx, "postgres://h:notaport/db", clusterdb.Options{}); err == nil || !strings.Contains(err.Error(), "parse cluster database URL") {
+		t.Fatalf("malformed URL: %v", err)
 	}
 }

@@ -35,6 +35,7 @@ func main() {
 		r, err := clusterdb.Open(ctx, cfg.DBURL, clusterdb.Options{})
 		if err != nil {
 			log.Error("cluster database URL unusable", "error", err.Error())
+			h.Reader = clusterdb.Unusable{Err: err}
 		} else {
 			h.Reader = r
 		}

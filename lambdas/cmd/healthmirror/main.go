@@ -31,6 +31,7 @@ func main() {
 		r, err := clusterdb.Open(ctx, cfg.DBURL, clusterdb.Options{ConnectTimeout: cfg.ConnectTimeout, QueryTimeout: cfg.QueryTimeout})
 		if err != nil {
 			log.Error("cluster database URL unusable; reporting it unreachable", "error", err.Error())
+			h.Reader = clusterdb.Unusable{Err: err}
 		} else {
 			h.Reader = r
 		}
