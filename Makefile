@@ -60,7 +60,8 @@ chaos: build test-deps
 	$(GO) run ./node/chaos/cmd/chaos --node-bin bin/node --apps node/demo/apps --rounds $(CHAOS_ROUNDS) --hold $(CHAOS_HOLD) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS))
 
 # Run one Lambda locally under aws-lambda-rie: make invoke FN=healthmirror EVENT=lambdas/testdata/scheduled.json
-# ENV="CLUSTER_DB_URL=sqlite:///path/cluster.db ..." passes environment variables to the function.
+# ENV="CLUSTER_DB_URL=postgres://user:pw@127.0.0.1:5432/db ..." passes environment variables to the function
+# (the functions read PostgreSQL only).
 FN ?= healthmirror
 invoke:
 	$(GO) run ./lambdas/cmd/invoke -fn $(FN) $(if $(EVENT),-event $(EVENT)) $(foreach e,$(ENV),-env $(e))
