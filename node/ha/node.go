@@ -236,10 +236,20 @@ func (n *Node) stopActive(tr cluster.Transition) {
 	if cancel != nil {
 		cancel()
 	}
+	n.activeDone.Wait()
 	if sess != nil {
+		// The dispatchers have stopped: tell the passive how far they wrote, so a promotion
+		// there does not emit again what the last write before the demotion delivered.
+		for _, a := range n.apps {
+			a.mu.Lock()
+			upTo := a.deliveredLocked()
+			a.mu.Unlock()
+			if upTo > 0 {
+				sess.Delivered(a.name, upTo)
+			}
+		}
 		sess.Close(nil)
 	}
-	n.activeDone.Wait()
 	// A node that lost its lease (not one handing over) keeps its state: if it wins the very next
 	// term, nobody else served in between and that state is the newest there is (the passive's
 	// queue may be gone by then). Any other outcome drops it.
