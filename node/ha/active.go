@@ -28,7 +28,9 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 				sess.Delivered(a.name, seq)
 			}
 		}
-		n.goActive(func() { a.dispatch(ctx, leading, delivered, n.opts.Sinks) })
+		sinks := n.opts.Sinks
+		sinks.Term = term
+		n.goActive(func() { a.dispatch(ctx, leading, delivered, sinks) })
 		if a.app.UsesTime() {
 			n.goActive(func() { n.ticker(ctx, a, term) })
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/streamha/streamha/node/engine"
@@ -15,6 +16,11 @@ import (
 
 // OutputIDHeader carries the output id so that the receiver can drop duplicates.
 const OutputIDHeader = "X-Output-Id"
+
+// TermHeader carries the writing active's term (Config.Term). Terms only grow, so a receiver
+// that remembers the highest term seen can refuse writes of a node deposed meanwhile (one that
+// was frozen between its leadership check and its write, say).
+const TermHeader = "X-HA-Term"
 
 // httpSink POSTs each output as a JSON body. 5xx, 408, 429 and network errors are retried
 // with exponential backoff up to MaxAttempts; other 4xx responses drop the output with an error log.
@@ -98,6 +104,9 @@ func (s *httpSink) post(ctx context.Context, id string) (int, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(OutputIDHeader, id)
+	if s.cfg.Term > 0 {
+		req.Header.Set(TermHeader, strconv.FormatInt(s.cfg.Term, 10))
+	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
 		return 0, err

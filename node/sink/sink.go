@@ -30,6 +30,9 @@ type Config struct {
 	MaxAttempts    int           // attempts per output for http sinks
 	InitialBackoff time.Duration // first retry delay, doubled per attempt
 	MaxBackoff     time.Duration // cap on the retry delay
+	// Term is the writing active's lease term, sent by http sinks as TermHeader: a fencing
+	// token, so a receiver can refuse outputs of a deposed active (0: not sent).
+	Term int64
 }
 
 // DefaultConfig returns the settings Open uses.

@@ -102,12 +102,13 @@ func TestHTTPSinkRetriesAndDrops(t *testing.T) {
 		case id == "A/q1/3/0" && calls <= 5:
 			w.WriteHeader(http.StatusTooManyRequests)
 		default:
-			got = append(got, id+" "+string(body))
+			got = append(got, r.Header.Get(sink.TermHeader)+" "+id+" "+string(body))
 		}
 	}))
 	defer srv.Close()
 	cfg := sink.DefaultConfig()
 	cfg.InitialBackoff, cfg.MaxBackoff = time.Millisecond, 4*time.Millisecond
+	cfg.Term = 7
 	s, err := sink.OpenConfig(engine.SinkSpec{Type: "http", Options: map[string]string{"url": srv.URL}}, "A", "O", quiet(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestHTTPSinkRetriesAndDrops(t *testing.T) {
 	if err := s.Write(context.Background(), []*engine.Output{out("A/q1/1/0", 1), out("A/q1/2/0", 2), out("A/q1/3/0", 3)}); err != nil {
 		t.Fatal(err)
 	}
-	want := `A/q1/1/0 {"id":"A/q1/1/0","stream":"O","ts":1,"data":{"v":1}}|A/q1/3/0 {"id":"A/q1/3/0","stream":"O","ts":3,"data":{"v":3}}`
+	want := `7 A/q1/1/0 {"id":"A/q1/1/0","stream":"O","ts":1,"data":{"v":1}}|7 A/q1/3/0 {"id":"A/q1/3/0","stream":"O","ts":3,"data":{"v":3}}`
 	if strings.Join(got, "|") != want {
 		t.Fatalf("got %v", got)
 	}
