@@ -18,6 +18,7 @@ type aggSpec struct {
 	kind       aggKind
 	arg        evalFn // nil for count()
 	argT, outT Type
+	anyOrder   bool // removals may come in any order (joins): min/max keep every value
 }
 
 func (s aggSpec) resultType() Type {
@@ -94,6 +95,10 @@ func (st *aggState) add(s *aggSpec, v Value, noRemove bool, buf []byte) []byte {
 			return buf
 		}
 		x := st.ext()
+		if s.anyOrder {
+			x.dq = append(x.dq, v) // a multiset: value scans it
+			return buf
+		}
 		for len(x.dq) > x.head && s.better(v, x.dq[len(x.dq)-1]) {
 			x.dq = x.dq[:len(x.dq)-1]
 		}
@@ -130,6 +135,10 @@ func (st *aggState) remove(s *aggSpec, v Value, buf []byte) []byte {
 		}
 	case aggMin, aggMax:
 		x := st.ext()
+		if s.anyOrder {
+			x.removeAny(v)
+			return buf
+		}
 		if x.head < len(x.dq) && compareValues(x.dq[x.head], v) == 0 {
 			x.dq[x.head] = Value{}
 			x.head++
@@ -181,6 +190,9 @@ func (st *aggState) value(s *aggSpec) Value {
 		if st.x == nil {
 			return st.best(s)
 		}
+		if s.anyOrder {
+			return st.x.extreme(s)
+		}
 		if st.x.head < len(st.x.dq) {
 			return st.x.dq[st.x.head]
 		}
@@ -199,4 +211,29 @@ func (st *aggState) best(s *aggSpec) Value {
 		return FloatValue(float32(st.fsum))
 	}
 	return DoubleValue(st.fsum)
+}
+
+// removeAny removes one value equal to v from the multiset dq of an anyOrder min/max (the
+// last value takes its place).
+func (x *aggExt) removeAny(v Value) {
+	for i := x.head; i < len(x.dq); i++ {
+		if compareValues(x.dq[i], v) == 0 {
+			last := len(x.dq) - 1
+			x.dq[i] = x.dq[last]
+			x.dq[last] = Value{}
+			x.dq = x.dq[:last]
+			return
+		}
+	}
+}
+
+// extreme is the min or max of the multiset dq of an anyOrder min/max (null when empty).
+func (x *aggExt) extreme(s *aggSpec) Value {
+	var best Value
+	for i, v := range x.dq[x.head:] {
+		if i == 0 || s.better(v, best) {
+			best = v
+		}
+	}
+	return best
 }

@@ -75,6 +75,27 @@ type simpleInput struct {
 	preFilters  []expr
 	window      *windowSpec
 	postFilters []expr
+	alias       string // "from S as s"; "" without 'as'
+	aliasP      pos
+	uni         bool // 'unidirectional' (a join side)
+	uniP        pos
+}
+
+type joinKind uint8
+
+const (
+	joinInner joinKind = iota
+	joinLeft
+	joinRight
+	joinFull
+)
+
+// joinInput is "L ... [left|right|full outer | inner] join R ... [on cond]".
+type joinInput struct {
+	p           pos // the first join keyword
+	kind        joinKind
+	left, right *simpleInput
+	on          expr // nil without 'on'
 }
 
 type patElem struct {
@@ -120,6 +141,7 @@ type queryDecl struct {
 	name    string
 	simple  *simpleInput
 	pattern *patternInput
+	join    *joinInput
 	star    bool
 	items   []selItem
 	groupBy []*exAttr

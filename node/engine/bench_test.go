@@ -61,6 +61,25 @@ func BenchmarkPattern(b *testing.B) {
 select e1.sym as sym, e1.price as p1, e2.price as p2 insert into O;`, benchInputs(1<<16, 100, 1))
 }
 
+// BenchmarkJoin joins S and T (inputs alternate, the mth of each with symbol m*19 mod 100) over
+// two length(100) windows on an equality of symbols: each arrival probes 100 events and matches one.
+func BenchmarkJoin(b *testing.B) {
+	ins := benchInputs(1<<16, 100, 1)
+	syms := make([]engine.Value, len(ins))
+	for i := range ins {
+		syms[i] = ins[i/2].Data[0]
+	}
+	for i := range ins {
+		ins[i].Data[0] = syms[i]
+		if i%2 == 1 {
+			ins[i].Stream = "T"
+		}
+	}
+	runBench(b, `define stream T (sym string, price double, vol int, ets long);
+from S#window.length(100) as s join T#window.length(100) as t on s.sym == t.sym
+select s.sym as sym, s.price as p1, t.price as p2 insert into O;`, ins)
+}
+
 // BenchmarkSnapshotRestore1MKeys measures Snapshot + Restore of a group-by with 1M keys.
 func BenchmarkSnapshotRestore1MKeys(b *testing.B) {
 	const keys = 1_000_000

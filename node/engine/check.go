@@ -94,10 +94,19 @@ func (a *App) inputsKnown(q *queryDecl) bool {
 }
 
 func (a *App) firstUnknown(q *queryDecl) (string, pos) {
-	if q.simple != nil {
-		if _, ok := a.byName[q.simple.stream]; !ok {
-			return q.simple.stream, q.simple.p
+	var ins []*simpleInput
+	switch {
+	case q.simple != nil:
+		ins = []*simpleInput{q.simple}
+	case q.join != nil:
+		ins = []*simpleInput{q.join.left, q.join.right}
+	}
+	for _, si := range ins {
+		if _, ok := a.byName[si.stream]; !ok {
+			return si.stream, si.p
 		}
+	}
+	if q.pattern == nil {
 		return "", pos{}
 	}
 	for _, e := range q.pattern.elems {

@@ -16,7 +16,9 @@ func constArg(e expr, what string) (int64, error) {
 	return lit.val.Long(), nil
 }
 
-func (a *App) checkWindow(def *StreamDef, w *windowSpec) (*winPlan, error) {
+// checkWindow compiles the window of the input sc.def (sc resolves its timestamp attribute).
+func (a *App) checkWindow(sc streamScope, w *windowSpec) (*winPlan, error) {
+	def := sc.def
 	wp := &winPlan{}
 	nargs := func(n int) error {
 		if len(w.args) != n {
@@ -66,7 +68,7 @@ func (a *App) checkWindow(def *StreamDef, w *windowSpec) (*winPlan, error) {
 		if !ok {
 			return nil, errAt(w.args[0].at(), "the first argument of %s is the timestamp attribute", w.name)
 		}
-		if _, _, err := (streamScope{def}).resolve(at); err != nil {
+		if _, _, err := sc.resolve(at); err != nil {
 			return nil, err
 		}
 		wp.attr = def.attrIndex(at.name)

@@ -50,21 +50,23 @@ func checkChunk(q *queryDecl, qp *queryPlan, attrs []Attr) error {
 }
 
 // orderColumn resolves an order by attribute to an output column: an output name, or an input
-// attribute that the select projects (possibly under an alias, or through select *).
+// attribute that the select projects (possibly under an alias, or through select *). In a simple
+// query a qualifier is the stream name or its alias; in a join it must be written as in select.
 func orderColumn(q *queryDecl, attrs []Attr, at *exAttr) (int, error) {
-	in := q.simple.stream
-	if at.qual == "" || (at.qual == in && q.star) {
+	self := func(qual string) bool { return false } // qual names the only input
+	if si := q.simple; si != nil {
+		self = func(qual string) bool { return qual == "" || qual == si.stream || (qual == si.alias && qual != "") }
+	}
+	if at.qual == "" || (self(at.qual) && q.star) {
 		for i, a := range attrs {
 			if a.Name == at.name {
 				return i, nil
 			}
 		}
 	}
-	if at.qual == "" || at.qual == in {
-		for i, it := range q.items {
-			if src, ok := it.e.(*exAttr); ok && src.name == at.name && (src.qual == "" || src.qual == in) {
-				return i, nil
-			}
+	for i, it := range q.items {
+		if src, ok := it.e.(*exAttr); ok && src.name == at.name && (src.qual == at.qual || (self(src.qual) && self(at.qual))) {
+			return i, nil
 		}
 	}
 	name := at.name

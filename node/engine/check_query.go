@@ -14,34 +14,51 @@ func (a *App) compileBool(sc scope, e expr, where string) (evalFn, error) {
 	return ce.fn, nil
 }
 
+// checkStreamInput compiles a stream input's filters and window (sc resolves its attributes).
+func (a *App) checkStreamInput(sc streamScope, si *simpleInput) (pre []evalFn, win *winPlan, post []evalFn, err error) {
+	filters := func(es []expr) ([]evalFn, error) {
+		var fns []evalFn
+		for _, f := range es {
+			fn, err := a.compileBool(sc, f, "filter")
+			if err != nil {
+				return nil, err
+			}
+			fns = append(fns, fn)
+		}
+		return fns, nil
+	}
+	if pre, err = filters(si.preFilters); err != nil {
+		return nil, nil, nil, err
+	}
+	if si.window != nil {
+		if win, err = a.checkWindow(sc, si.window); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	post, err = filters(si.postFilters)
+	return pre, win, post, err
+}
+
 func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 	var sc scope
 	var star []Attr
-	if si := q.simple; si != nil {
+	if q.join != nil {
+		js, attrs, err := a.checkJoin(q, qp)
+		if err != nil {
+			return err
+		}
+		sc, star = js, attrs
+	} else if si := q.simple; si != nil {
+		if si.uni {
+			return errAt(si.uniP, "'unidirectional' is only allowed on a side of a join")
+		}
 		def := a.byName[si.stream]
 		qp.inputs = []*StreamDef{def}
-		sc = streamScope{def}
-		star = def.Attrs
-		for _, f := range si.preFilters {
-			fn, err := a.compileBool(sc, f, "filter")
-			if err != nil {
-				return err
-			}
-			qp.pre = append(qp.pre, fn)
-		}
-		if si.window != nil {
-			w, err := a.checkWindow(def, si.window)
-			if err != nil {
-				return err
-			}
-			qp.win = w
-		}
-		for _, f := range si.postFilters {
-			fn, err := a.compileBool(sc, f, "filter")
-			if err != nil {
-				return err
-			}
-			qp.post = append(qp.post, fn)
+		ss := streamScope{def: def, alias: si.alias}
+		sc, star = ss, def.Attrs
+		var err error
+		if qp.pre, qp.win, qp.post, err = a.checkStreamInput(ss, si); err != nil {
+			return err
 		}
 	} else {
 		pp, err := a.checkPattern(q.pattern, qp)
@@ -54,7 +71,7 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 			return errAt(q.selectP, "select * is not supported in patterns: name the attributes (e.g. e1.x)")
 		}
 	}
-	sp := &selPlan{noRemove: qp.win == nil}
+	sp := &selPlan{noRemove: !qp.expires()}
 	var aggs []aggSpec
 	var attrs []Attr
 	if q.star {
@@ -90,6 +107,11 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 			}
 			attrs = append(attrs, Attr{Name: name, Type: ce.t})
 			sp.items = append(sp.items, ce.fn)
+		}
+	}
+	if qp.join != nil {
+		for i := range aggs {
+			aggs[i].anyOrder = true // joined rows do not expire in the order they were emitted
 		}
 	}
 	sp.aggs = aggs

@@ -19,14 +19,37 @@
 // the queries reading its stream, before the next output of the same query.
 //
 // Language: @app:name; define stream with @sink annotations; queries
-// "from S[filter]#window.W(args)[filter] select ... group by ... having ... order by ... limit N
-// offset N output ... insert [current|expired|all] events into T" (T is created with the select's
-// schema when not defined); windows length,
+// "from S[filter]#window.W(args)[filter] [as s] select ... group by ... having ... order by ...
+// limit N offset N output ... insert [current|expired|all] events into T" (T is created with the
+// select's schema when not defined; s.x or S.x qualify attributes); windows length,
 // lengthBatch, time, timeBatch, externalTime, externalTimeBatch; aggregates count, sum, avg, min,
 // max, distinctCount; functions ifThenElse, coalesce, cast/convert (both convert), concat,
 // eventTimestamp, "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" and
 // sequences with "," and the quantifiers + * ? on middle elements (e2[0].x, e2[last].x; a bare
 // e2.x is e2[0].x).
+//
+// Joins: "from L[filter]#window.W(args) [as l] [unidirectional] J R[filter]#window.W(args) [as r]
+// [unidirectional] [on <bool condition>] select ..." with J one of join, inner join, left outer
+// join, right outer join, full outer join, then the clauses of a simple query (select, group by,
+// having, order by, limit, offset, output, insert). A side's window is optional and must be
+// length, time or externalTime; its filters come before the window and read only its own
+// attributes. Attributes are qualified by alias or stream name (l.x, L.x); an unqualified name
+// must belong to one side only; a self-join (the same stream on both sides) needs an alias on
+// each side; "select *" lists the left side's attributes then the right side's (their names must
+// differ); order by names an output attribute, or an input attribute qualified as in select.
+// When an event reaches a side (left first when the same stream feeds both) and passes its
+// filters, it enters the side's window, which may expire older events first as it does for a
+// simple query; each expired event, then the arrival, probes the other side's window: every
+// retained event, in insertion order, for which "on" holds (every one without "on") yields one
+// joined row, current for an arrival and expired for an expiry (timestamped like the event
+// that probes). A probe by the left side of a left or full outer join, or by the right side of
+// a right or full outer join, that matches nothing yields one row with nulls for the other
+// side. Time windows expire on the logical clock (the earlier deadline first, the left side at a
+// tie) and their expiries probe likewise. A side without a window retains nothing: its events
+// probe but are never matched by later arrivals. With "unidirectional" on one side, only that
+// side's arrivals and expiries probe; the other side only fills its window. Aggregates add
+// current rows and remove expired ones (in any order). "within" and batch windows on join
+// sides are not supported. Both windows are part of the query's snapshot state.
 //
 // Semantics follow Siddhi's playback mode: sliding windows (length, time, externalTime) emit each
 // event as current on arrival and as expired when it leaves (expired first when an arrival pushes

@@ -232,6 +232,16 @@ func (c *exprCompiler) comparison(e *exBinary, l, r cexpr) (cexpr, error) {
 	default:
 		test = func(c int) bool { return c >= 0 }
 	}
+	if l.t == TypeString && r.t == TypeString && (e.op == "==" || e.op == "!=") {
+		want := e.op == "=="
+		return cexpr{func(f *frame) Value {
+			a, b := lf(f), rf(f)
+			if a.IsNull() || b.IsNull() {
+				return BoolValue(false)
+			}
+			return BoolValue((a.s == b.s) == want)
+		}, TypeBool}, nil
+	}
 	// fast paths for the common numeric comparisons
 	if l.t.numeric() && r.t.numeric() && (l.t == TypeDouble || r.t == TypeDouble || l.t == TypeFloat || r.t == TypeFloat) {
 		var cmp func(a, b float64) bool

@@ -31,6 +31,12 @@ var seedApps = []string{
 	"define stream S (a int); from S select count() as c output snapshot every 1 min 30 sec insert into O;",
 	"define stream S (a int); from S select a output first every 100 ms insert into O;",
 	"define stream S (a int); from S select a as x order by S.a desc limit 0 output all every 1 event insert into O;",
+	schema + menuQuery(26, 0),
+	schema + menuQuery(28, 0),
+	schema + menuQuery(29, 0),
+	"define stream L (k string, x int); define stream R (k string, y int); from L[x > 0]#window.time(1 sec) as l unidirectional left outer join R#window.externalTime(y, 5 sec) as r on l.k == r.k and not (r.y is null) select l.k, count() as c group by l.k having c > 0 order by c desc limit 5 insert all events into O;",
+	"define stream L (k string, x int); define stream R (k string, y int); from L full outer join R#window.length(3) on L.k == R.k select x, y output last every 2 events insert into O;",
+	"define stream L (k string); from L#window.length(2) as a inner join L as b unidirectional select a.k as p, b.k as q insert expired events into O;",
 }
 
 func propApp(tb testing.TB) *engine.App {
@@ -96,6 +102,47 @@ func FuzzRestore(f *testing.F) {
 	}
 	f.Add([]byte("SHASNAP\x01"))
 	fuzzRestore(f, propApp(f))
+}
+
+// joinApp has inner, outer, unidirectional and window-less joins, for FuzzRestoreJoin.
+func joinApp(tb testing.TB) *engine.App {
+	return mustCompile(tb, "@app:name('Join')\n"+schema+strings.Join([]string{
+		menuQuery(26, 1), menuQuery(27, 2), menuQuery(28, 3), menuQuery(29, 4), menuQuery(30, 5),
+	}, "\n"))
+}
+
+// FuzzRestoreJoin is FuzzRestore for an app with joins.
+func FuzzRestoreJoin(f *testing.F) {
+	a := joinApp(f)
+	for _, b := range snapshotsOf(f, a) {
+		f.Add(b)
+	}
+	fuzzRestore(f, a)
+}
+
+// TestCommittedSnapshotsRestore checks that the committed FuzzRestore seeds (snapshots of
+// propApp taken by earlier versions) still restore.
+func TestCommittedSnapshotsRestore(t *testing.T) {
+	a := propApp(t)
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzRestore", "seed-*"))
+	if len(files) == 0 {
+		t.Fatal("no committed snapshots")
+	}
+	for _, fn := range files {
+		raw, err := os.ReadFile(fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+		lit := strings.TrimSuffix(strings.TrimPrefix(lines[len(lines)-1], "[]byte("), ")")
+		blob, err := strconv.Unquote(lit)
+		if err != nil {
+			t.Fatalf("%s: %v", fn, err)
+		}
+		if _, err := engine.Restore(a, []byte(blob)); err != nil {
+			t.Fatalf("%s: %v", fn, err)
+		}
+	}
 }
 
 // FuzzRestoreRate is FuzzRestore for an app with output rate limiters.

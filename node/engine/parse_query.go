@@ -25,12 +25,23 @@ func (p *parser) query(anns []*annotation) (*queryDecl, error) {
 			return nil, err
 		}
 		q.pattern = pi
+		if p.joinStart() {
+			return nil, newCompileError(p.peek().pos, "joins are not supported in pattern queries")
+		}
 	} else {
 		si, err := p.simpleInput()
 		if err != nil {
 			return nil, err
 		}
-		q.simple = si
+		ji, err := p.joinInput(si)
+		if err != nil {
+			return nil, err
+		}
+		if ji != nil {
+			q.join = ji
+		} else {
+			q.simple = si
+		}
 	}
 	q.selectP = p.peek().pos
 	if p.isKw("select") {
@@ -189,12 +200,15 @@ func (p *parser) simpleInput() (*simpleInput, error) {
 			si.window = w
 		default:
 			if p.isKw("as") {
-				return nil, newCompileError(p.peek().pos, "stream aliases ('as') are not supported in from; use the stream name")
-			}
-			for _, kw := range []string{"join", "left", "right", "full", "inner", "outer", "unidirectional"} {
-				if p.isKw(kw) {
-					return nil, newCompileError(p.peek().pos, "joins are not supported")
+				p.next()
+				a, err := p.ident("stream alias after 'as'")
+				if err != nil {
+					return nil, err
 				}
+				si.alias, si.aliasP = a.text, a.pos
+			}
+			if p.isKw("unidirectional") {
+				si.uni, si.uniP = true, p.next().pos
 			}
 			return si, nil
 		}

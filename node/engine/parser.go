@@ -28,10 +28,10 @@ func (p *parser) next() token {
 }
 
 func (p *parser) isPunct(s string) bool { t := p.peek(); return t.kind == tkPunct && t.text == s }
-func (p *parser) isKw(s string) bool {
-	t := p.peek()
-	return t.kind == tkIdent && strings.EqualFold(t.text, s)
-}
+func (p *parser) isKw(s string) bool    { return isKwTok(p.peek(), s) }
+
+// isKwTok reports whether t is the keyword s (keywords are case-insensitive identifiers).
+func isKwTok(t token, s string) bool { return t.kind == tkIdent && strings.EqualFold(t.text, s) }
 
 func describe(t token) string {
 	switch t.kind {

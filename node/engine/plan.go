@@ -16,11 +16,40 @@ type queryPlan struct {
 	// pattern queries
 	pat *patPlan
 
+	// join queries
+	join *joinPlan
+
 	sel *selPlan
 
 	chunk *chunkPlan // nil without order by, limit and offset
 	rate  *ratePlan  // nil without output rate limiting
 }
+
+// expires reports whether the selector may see expired events (a window on the input or on a
+// join side); without, aggregates never see removals.
+func (p *queryPlan) expires() bool {
+	return p.win != nil || (p.join != nil && (p.join.sides[0].win != nil || p.join.sides[1].win != nil))
+}
+
+// joinPlan is a stream-stream join. The joined row the selector sees holds the left side's
+// attributes, then the right side's (nulls for the missing side of an outer join's row).
+type joinPlan struct {
+	sides [2]joinSide // left, right
+	on    evalFn      // over the pair's events in f.refs; nil without 'on' (every pair matches)
+	width int
+}
+
+type joinSide struct {
+	def     *StreamDef
+	pre     []evalFn // the side's filters, over its own event
+	win     *winPlan // nil: the side's events only trigger, they are not retained
+	off     int      // index of the side's first attribute in the joined row
+	trigger bool     // the side's arrivals and expiries probe the other side's window
+	outer   bool     // a probe of this side that matches nothing emits a row with nulls
+}
+
+// timed reports whether a side has a window driven by the clock.
+func (p *joinPlan) timed() bool { return p.sides[0].win.timed() || p.sides[1].win.timed() }
 
 type winKind uint8
 

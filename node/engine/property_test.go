@@ -43,6 +43,15 @@ from E{i}#window.timeBatch(300 ms) select band, count() as n group by band inser
 	`from every e1=S[vol > 6] -> e2=S[sym == e1.sym] select e1.sym as sym, e2.vol as v output last every 500 ms insert into OP{i};`,
 	`from S[vol > 2] select sym, vol output every 3 events insert into OC{i};
 from OC{i}#window.timeBatch(300 ms) select sym, sum(vol) as s group by sym output snapshot every 200 ms insert into OC2{i};`,
+	// joins (self-joins of S, and S joined with a stream derived from it)
+	`from S[vol > 4]#window.length(3) as a join S[vol <= 4]#window.time(500 ms) as b on a.sym == b.sym select a.sym as sym, a.vol as av, b.vol as bv insert all events into J{i};`,
+	`from S#window.length(2) as a left outer join S#window.externalTime(ets, 400 ms) as b on a.vol > b.vol select a.sym as sym, b.sym as bs, b.vol as bv insert all events into JL{i};`,
+	`from S[price < 50.0]#window.time(600 ms) as a full outer join S[price >= 50.0]#window.length(4) as b on a.sym == b.sym
+select a.sym as s, count() as c, max(b.price) as hi, min(a.vol) as lo, sum(b.vol) as sv group by a.sym insert all events into JF{i};`,
+	`from S[vol < 5] select sym, vol insert into JD{i};
+from S#window.length(2) as s right outer join JD{i}#window.time(400 ms) as d unidirectional on s.sym == d.sym select d.sym as sym, s.vol as sv, d.vol as dv order by sv desc output last every 2 events insert all events into JR{i};`,
+	`from S[vol > 6] as x join S#window.length(3) as y on x.sym != y.sym select x.vol as xv, y.vol as yv, y.sym as ys output first every 300 ms insert into JN{i};`,
+	`from S#window.time(300 ms) as a join S#window.time(700 ms) as b on a.sym == b.sym select a.sym as sym, max(a.price + b.price) as hi, count() as c group by a.sym having c > 1 output snapshot every 250 ms insert into JS{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

@@ -60,10 +60,18 @@ func NewRuntime(a *App) *Runtime {
 	for _, p := range a.queries {
 		q := &queryRT{plan: p, prefix: a.name + "/" + p.name + "/", outRT: r.streams[p.out.Name]}
 		q.f.ev = nil
-		if p.pat != nil {
+		switch {
+		case p.pat != nil:
 			q.pat = newPatternRT(p.pat)
-		} else {
-			q.win = newWindow(p)
+			q.multi = q.pat
+		case p.join != nil:
+			q.join = newJoinRT(p.join, p.outK)
+			q.multi, q.win = q.join, q.join
+			if p.join.timed() {
+				r.timed = append(r.timed, q)
+			}
+		default:
+			q.win = newWindow(p.win, p.outK)
 			if p.win.timed() {
 				r.timed = append(r.timed, q)
 			}
@@ -203,15 +211,22 @@ type queryRT struct {
 	plan   *queryPlan
 	prefix string
 	outRT  *streamRT
-	win    window
+	win    window // a join's window is its joinRT
 	sel    *selector
 	pat    *patternRT
+	join   *joinRT
+	multi  multiInput // pat or join: the input stage of a query over several streams or states
 	f      frame
 	idxSeq uint64
 	idxN   int
 	outEv  event
 	stage  *outStage // nil without order by, limit, offset and output rate limiting
 	rowKey string    // group-by key of the row being emitted, set for keyed rate limiters
+}
+
+// multiInput takes the events of a pattern or join query.
+type multiInput interface {
+	onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event)
 }
 
 func (q *queryRT) wants(k evKind) bool {
@@ -225,8 +240,8 @@ func (q *queryRT) wants(k evKind) bool {
 }
 
 func (q *queryRT) onEvent(r *Runtime, def *StreamDef, ev *event) {
-	if q.pat != nil {
-		q.pat.onEvent(r, q, def, ev)
+	if q.multi != nil {
+		q.multi.onEvent(r, q, def, ev)
 		return
 	}
 	if len(q.plan.pre) > 0 {
@@ -244,8 +259,13 @@ func (q *queryRT) onEvent(r *Runtime, def *StreamDef, ev *event) {
 	q.win.add(r, q, ev)
 }
 
-// toSel passes a window output through the post-window filters to the selector.
+// toSel passes a window output through the post-window filters to the selector; in a join it
+// probes the other side's window.
 func (q *queryRT) toSel(r *Runtime, k evKind, ev *event) {
+	if q.join != nil {
+		q.join.probe(r, q, q.join.cur, k, ev)
+		return
+	}
 	if k != kReset && len(q.plan.post) > 0 {
 		q.f.ev, q.f.ts = ev.vals, ev.ts
 		for _, fn := range q.plan.post {

@@ -1,10 +1,14 @@
 package engine
 
-// streamScope resolves attributes of a simple query's input stream (f.ev).
-type streamScope struct{ def *StreamDef }
+// streamScope resolves attributes of a simple query's input stream (f.ev), qualified by the
+// stream name or its alias, or not at all.
+type streamScope struct {
+	def   *StreamDef
+	alias string
+}
 
 func (s streamScope) resolve(e *exAttr) (evalFn, Type, error) {
-	if e.qual != "" && e.qual != s.def.Name {
+	if e.qual != "" && e.qual != s.def.Name && e.qual != s.alias {
 		return nil, 0, errAt(e.p, "unknown stream %s in %s.%s (the input is %s)", e.qual, e.qual, e.name, s.def.Name)
 	}
 	i := s.def.attrIndex(e.name)
@@ -96,4 +100,77 @@ func (s patScope) resolve(e *exAttr) (evalFn, Type, error) {
 		}
 		return Value{}
 	}, def.Attrs[i].Type, nil
+}
+
+// joinScope resolves a join's attribute references: in the joined row (f.ev), where each side's
+// attributes start at its offset, or, for the join condition (refs), in the pair's events
+// f.refs[0] and f.refs[1]. A side's filters use the side's streamScope. A name is qualified by a
+// side's alias or stream name; an unqualified name must belong to one side only.
+type joinScope struct {
+	sides [2]joinRef
+	refs  bool
+}
+
+type joinRef struct {
+	def   *StreamDef
+	alias string
+	off   int
+}
+
+// label names a side in messages: "S" or "S as s".
+func (r joinRef) label() string {
+	if r.alias == "" {
+		return r.def.Name
+	}
+	return r.def.Name + " as " + r.alias
+}
+
+func (s joinScope) resolve(e *exAttr) (evalFn, Type, error) {
+	if e.indexed {
+		return nil, 0, errAt(e.p, "indexed references (%s[i].%s) are only for pattern sequences", e.qual, e.name)
+	}
+	side := -1
+	switch {
+	case e.qual != "":
+		for i, sd := range s.sides {
+			if sd.alias == e.qual || sd.def.Name == e.qual {
+				if side >= 0 {
+					return nil, 0, errAt(e.p, "%s names both sides of the join: qualify %s with an alias", e.qual, e.name)
+				}
+				side = i
+			}
+		}
+		if side < 0 {
+			return nil, 0, errAt(e.p, "unknown stream or alias %s in %s.%s (the join reads %s and %s)",
+				e.qual, e.qual, e.name, s.sides[0].label(), s.sides[1].label())
+		}
+	default:
+		for i, sd := range s.sides {
+			if sd.def.attrIndex(e.name) >= 0 {
+				if side >= 0 {
+					q := s.sides[0].alias
+					if q == "" {
+						q = s.sides[0].def.Name
+					}
+					return nil, 0, errAt(e.p, "attribute %s is ambiguous: both %s and %s have it; qualify it (e.g. %s.%s)",
+						e.name, s.sides[0].label(), s.sides[1].label(), q, e.name)
+				}
+				side = i
+			}
+		}
+		if side < 0 {
+			return nil, 0, errAt(e.p, "no stream of the join has an attribute %s", e.name)
+		}
+	}
+	sd := s.sides[side]
+	i := sd.def.attrIndex(e.name)
+	if i < 0 {
+		return nil, 0, errAt(e.p, "stream %s has no attribute %s", sd.label(), e.name)
+	}
+	t := sd.def.Attrs[i].Type
+	if s.refs {
+		return func(f *frame) Value { return f.refs[side][i] }, t, nil
+	}
+	i += sd.off
+	return func(f *frame) Value { return f.ev[i] }, t, nil
 }

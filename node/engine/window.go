@@ -40,12 +40,12 @@ func (q *fifo) pop() wevent {
 	return e
 }
 
-func newWindow(p *queryPlan) window {
-	w := p.win
+// newWindow creates the state of window w (nil for none); outK is the query's output kind.
+func newWindow(w *winPlan, outK outKind) window {
 	if w == nil {
 		return nil
 	}
-	keep := p.outK != outCurrent
+	keep := outK != outCurrent
 	switch w.kind {
 	case winLength:
 		return &lengthWin{n: w.length}
