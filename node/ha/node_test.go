@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +45,13 @@ type inproc struct {
 
 func startNode(t *testing.T, dbURL, id, token string, tune ...func(*config.Config)) *inproc {
 	t.Helper()
-	app, err := engine.Compile("t.siddhi", appSrc)
+	return startNodeApp(t, dbURL, id, token, appSrc, tune...)
+}
+
+// startNodeApp is startNode running the app src.
+func startNodeApp(t *testing.T, dbURL, id, token, src string, tune ...func(*config.Config)) *inproc {
+	t.Helper()
+	app, err := engine.Compile("t.siddhi", src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,4 +256,52 @@ func TestOutputsOfAbandonedRequestGoOut(t *testing.T) {
 		st := a.node.Status().Apps["T"]
 		return st.LastSeq >= 1 && st.Outbox == 0 && st.DeliveredSeq >= st.LastSeq
 	})
+}
+
+// TestHTTPSinkCarriesTheTerm: outputs reach an http sink with the writing active's term, and a
+// new active writes under a higher one, so a receiver can fence off a deposed writer.
+func TestHTTPSinkCarriesTheTerm(t *testing.T) {
+	var mu sync.Mutex
+	terms := map[string]string{} // output id → X-HA-Term
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		terms[r.Header.Get(sink.OutputIDHeader)] = r.Header.Get(sink.TermHeader)
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	src := strings.Replace(appSrc, "@sink(type='file', path='out.jsonl')", "@sink(type='http', url='"+recv.URL+"')", 1)
+	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
+	a := startNodeApp(t, url, "a", "tok", src)
+	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
+	b := startNodeApp(t, url, "b", "tok", src)
+	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
+	termOf := func(id string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		return terms[id]
+	}
+	ans, err := a.node.Ingest(context.Background(), "T", "S", []ha.Event{{Data: []engine.Value{engine.LongValue(1), engine.DoubleValue(1)}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := "T/q1/" + strconv.FormatUint(ans.LastSeq, 10) + "/0"
+	termA, _ := a.node.Runner().Serving()
+	waitFor(t, "output of a", func() bool { return termOf(first) != "" })
+	if got := termOf(first); got != strconv.FormatInt(termA, 10) {
+		t.Fatalf("output %s sent with term %q, want %d", first, got, termA)
+	}
+	if err := a.node.Switchover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b active", func() bool { _, ok := b.node.Runner().Serving(); return ok })
+	ans, err = b.node.Ingest(context.Background(), "T", "S", []ha.Event{{Data: []engine.Value{engine.LongValue(2), engine.DoubleValue(1)}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := "T/q1/" + strconv.FormatUint(ans.LastSeq, 10) + "/0"
+	termB, _ := b.node.Runner().Serving()
+	waitFor(t, "output of b", func() bool { return termOf(second) != "" })
+	if got := termOf(second); got != strconv.FormatInt(termB, 10) || termB <= termA {
+		t.Fatalf("output %s of the new active sent with term %q (its term %d, the old one %d)", second, got, termB, termA)
+	}
 }
