@@ -149,6 +149,10 @@ func (s *appState) markSafe(seq uint64) {
 	s.poke()
 }
 
+// idleReport spaces the delivered positions an idle dispatcher reports: every acknowledgement
+// wakes it, and the passive needs the position only by the time it might promote.
+const idleReport = 50 * time.Millisecond
+
 // dispatch opens the sinks, then writes safe outputs to them until ctx ends, removing them from
 // the outbox only once written (so a snapshot taken meanwhile still carries them). leading is
 // checked before every write: a deposed node never writes. After each write, delivered gets the
@@ -168,6 +172,7 @@ func (s *appState) dispatch(ctx context.Context, leading func() bool, delivered 
 		}
 	}
 	defer closeSinks(sinks)
+	var lastIdle time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -185,8 +190,10 @@ func (s *appState) dispatch(ctx context.Context, leading func() bool, delivered 
 			upTo := s.deliveredLocked()
 			s.mu.Unlock()
 			if n == 0 {
-				// Idle: report the position too (clock ticks advance it with no output).
-				if upTo > 0 {
+				// Idle: report the position too (clock ticks advance it with no output), at
+				// most every idleReport; an app without sinks has nothing to report.
+				if upTo > 0 && len(s.sinky) > 0 && time.Since(lastIdle) >= idleReport {
+					lastIdle = time.Now()
 					delivered(upTo)
 				}
 				break
