@@ -103,8 +103,11 @@ type patElem struct {
 	alias  string
 	stream string
 	filter expr
-	quant  byte // 0, '+', '*', '?'
+	quant  byte // 0, '+', '*', '?', or '<' for a counting element
 	quantP pos
+	lo, hi int   // bounds of a counting element; hi is -1 without a maximum
+	absent bool  // "not S[..] for <time>": no alias
+	wait   int64 // the absent element's time (ms)
 }
 
 type patternInput struct {

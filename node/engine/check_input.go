@@ -94,10 +94,16 @@ func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {
 		if seen[el.alias] {
 			return nil, errAt(el.p, "pattern alias %s is used twice", el.alias)
 		}
-		seen[el.alias] = true
+		if !el.absent {
+			seen[el.alias] = true
+		}
 		def := a.byName[el.stream]
-		pp.states = append(pp.states, patState{stream: def, alias: el.alias, quant: el.quant})
+		pp.states = append(pp.states, patState{stream: def, alias: el.alias, quant: el.quant, lo: el.lo, hi: el.hi,
+			absent: el.absent, wait: el.wait})
 		pp.quants = pp.quants || el.quant != 0
+		if el.absent {
+			pp.absent, a.usesTime = true, true
+		}
 		dup := false
 		for _, in := range qp.inputs {
 			dup = dup || in == def

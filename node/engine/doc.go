@@ -24,9 +24,49 @@
 // select's schema when not defined; s.x or S.x qualify attributes); windows length,
 // lengthBatch, time, timeBatch, externalTime, externalTimeBatch; aggregates count, sum, avg, min,
 // max, distinctCount; functions ifThenElse, coalesce, cast/convert (both convert), concat,
-// eventTimestamp, "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" and
-// sequences with "," and the quantifiers + * ? on middle elements (e2[0].x, e2[last].x; a bare
-// e2.x is e2[0].x).
+// eventTimestamp, "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" with
+// counting and absent elements (below), and sequences with "," and the quantifiers + * ? on
+// middle elements (e2[0].x, e2[last].x; a bare e2.x is e2[0].x).
+//
+// Patterns: a partial match waits for its next element; events that do not satisfy it are
+// ignored (in a sequence they drop the partial). "every" on the first element starts a partial
+// for each matching event, "every (...)" around the whole pattern restarts it when no partial is
+// pending, and without "every" the pattern matches once. "within T" drops partials started more
+// than T before (logical clock).
+//
+// Counting elements ("->" patterns only): "e2=B[cond]<n:m>" collects n to m events, "<n:>" n or
+// more, "<:m>" up to m (n is 0) and "<n>" exactly n, with 0 <= n <= m, m >= 1, both at most 65536.
+// The collected events are e2[0].x, e2[1].x, ..., e2[last].x (a bare e2.x is e2[0].x), in select
+// and in the conditions of later elements (in its own condition, e2[last] is the last event
+// collected before the one tested); an index beyond what was collected is null. Until n events
+// are collected only the element takes events; then an event that satisfies the next element
+// moves the match on (reluctantly: it is not also collected), and any other event that satisfies
+// cond is collected until m (then ignored). A counting last element completes the match as soon
+// as n events are collected, so its m has no effect. A counting first element starts a partial
+// with its first event; with "every" on it each matching event also starts a new partial (and
+// is collected by the pending ones). First and last counting elements need n >= 1; two counting
+// elements in a row and counting elements in sequences are compile errors.
+//
+// Absent elements ("->" patterns only): "not B[cond] for T" (no alias; cond may read earlier
+// aliases and B's attributes). A partial reaching it waits T on the logical clock: a B event that
+// satisfies cond during the wait drops the partial; when the clock reaches the end of the wait
+// (a timer, fired before the input that moved the clock, so a B at exactly that time comes too
+// late) the partial passes the element, or, at the last element, completes the match with the
+// end of the wait as timestamp and the id of the input whose clock advance fired it. As the
+// first element ("not A for 5 sec -> e2=B") the wait starts at the app's first input, and with
+// "every (...)" around the whole pattern again whenever no partial is pending; there a matching
+// A restarts the wait rather than dropping the partial, so the pattern needs T without A (its
+// "within" counts from the start of that wait). Pending waits are part of snapshots; apps with
+// absent elements use time (UsesTime). Timers due at the same time fire rate limiter period
+// ends, then window timers, then absent waits, each kind in query order. Compile errors: an
+// absent element without "for", alone, right after another absent or a counting element, in a
+// sequence, with "every" directly on it (write "every (...)"), and the logical forms
+// "not A[..] and e2=B" and "... or ...".
+//
+// Deviations from Siddhi: time is the logical clock (an absent first element waits from the
+// first input, not from the app's start in wall-clock time); an event that could both extend a
+// counting element and match the next element goes to the next element only; logical (and/or)
+// patterns are not supported.
 //
 // Joins: "from L[filter]#window.W(args) [as l] [unidirectional] J R[filter]#window.W(args) [as r]
 // [unidirectional] [on <bool condition>] select ..." with J one of join, inner join, left outer

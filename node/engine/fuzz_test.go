@@ -37,6 +37,14 @@ var seedApps = []string{
 	"define stream L (k string, x int); define stream R (k string, y int); from L[x > 0]#window.time(1 sec) as l unidirectional left outer join R#window.externalTime(y, 5 sec) as r on l.k == r.k and not (r.y is null) select l.k, count() as c group by l.k having c > 0 order by c desc limit 5 insert all events into O;",
 	"define stream L (k string, x int); define stream R (k string, y int); from L full outer join R#window.length(3) on L.k == R.k select x, y output last every 2 events insert into O;",
 	"define stream L (k string); from L#window.length(2) as a inner join L as b unidirectional select a.k as p, b.k as q insert expired events into O;",
+	schema + menuQuery(32, 0),
+	schema + menuQuery(33, 0),
+	schema + menuQuery(36, 0),
+	schema + menuQuery(38, 0),
+	"define stream A (x int); define stream B (y int); from every e1=A<2:> -> e2=B[y > e1[last].x]<:3> -> e3=A<1> within 1 min select e1[0].x as f, e2[1].y as g, e3[0].x as h insert into O;",
+	"define stream A (x int); define stream B (y int); from e1=A -> not B[y == e1.x] for 1 min 30 sec -> e3=A[x > e1.x] select e1.x as a, e3.x as b insert into O;",
+	"define stream A (x int); from not A and e2=A select e2.x as b insert into O;",
+	"define stream A (x int); from e1=A<0:0> -> e2=A<-1> -> not A for -> e3=A<:> select e1.x as b insert into O;",
 }
 
 func propApp(tb testing.TB) *engine.App {
@@ -114,6 +122,22 @@ func joinApp(tb testing.TB) *engine.App {
 // FuzzRestoreJoin is FuzzRestore for an app with joins.
 func FuzzRestoreJoin(f *testing.F) {
 	a := joinApp(f)
+	for _, b := range snapshotsOf(f, a) {
+		f.Add(b)
+	}
+	fuzzRestore(f, a)
+}
+
+// patternApp has counting and absent patterns, for FuzzRestorePattern.
+func patternApp(tb testing.TB) *engine.App {
+	return mustCompile(tb, "@app:name('Pat')\n"+schema+strings.Join([]string{
+		menuQuery(32, 1), menuQuery(33, 2), menuQuery(34, 3), menuQuery(35, 4), menuQuery(36, 5), menuQuery(37, 6), menuQuery(38, 7), menuQuery(39, 8),
+	}, "\n"))
+}
+
+// FuzzRestorePattern is FuzzRestore for an app with counting and absent patterns.
+func FuzzRestorePattern(f *testing.F) {
+	a := patternApp(f)
 	for _, b := range snapshotsOf(f, a) {
 		f.Add(b)
 	}

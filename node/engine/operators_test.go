@@ -104,6 +104,56 @@ from T#window.length(2) select sum(v) as s insert into U;`,
 select e1.price as p0, e2[last].price as peak, e3.price as p3 insert into O;`,
 		[]string{ev(1, "a", 10, 1), ev(2, "a", 11, 0), ev(3, "a", 12, 0), ev(4, "a", 5, 0)},
 		[]string{"O@4 10,12,5"}},
+	// counting patterns: <n:m>, <n:>, <:m>, <n>
+	{"counting min max with indexes", `from e1=S[vol == 1] -> e2=S[vol == 2]<2:3> -> e3=S[vol == 3]
+select e1.sym as a, e2[0].sym as b0, e2[1].sym as b1, e2[2].sym as b2, e2[last].sym as bl, e3.sym as c insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "x", 0, 3), ev(4, "c", 0, 2), ev(5, "d", 0, 2), ev(6, "e", 0, 2), ev(7, "f", 0, 3), ev(8, "g", 0, 3)},
+		[]string{"O@7 a,b,c,d,d,f"}},
+	{"counting n or more, index beyond the count is null", `from every e1=S[vol == 1] -> e2=S[vol == 2]<2:> -> e3=S[vol == 3]
+select e1.sym as a, e2[0].sym as b0, e2[last].sym as bl, e2[3].sym as b3, e3.sym as c insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "c", 0, 2), ev(4, "d", 0, 2), ev(5, "e", 0, 3)},
+		[]string{"O@5 a,b,d,null,e"}},
+	{"counting up to m", `from every e1=S[vol == 1] -> e2=S[vol == 2]<:2> -> e3=S[vol == 3]
+select e1.sym as a, e2[0].sym as b0, e2[last].sym as bl, e3.sym as c insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "e", 0, 3), ev(3, "b", 0, 1), ev(4, "c", 0, 2), ev(5, "d", 0, 2), ev(6, "g", 0, 2), ev(7, "h", 0, 3)},
+		[]string{"O@2 a,null,null,e", "O@7 b,c,d,h"}},
+	{"counting exactly n as the last element", `from every e1=S[vol == 1] -> e2=S[sym == e1.sym]<3>
+select e1.sym as a, e2[0].vol as v0, e2[1].vol as v1, e2[2].vol as v2, e2[last].vol as vl insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "a", 0, 5), ev(3, "b", 0, 1), ev(4, "a", 0, 6), ev(5, "a", 0, 7), ev(6, "b", 0, 2), ev(7, "b", 0, 3), ev(8, "b", 0, 4)},
+		[]string{"O@5 a,5,6,7,7", "O@8 b,2,3,4,4"}},
+	{"counting first element", `from e1=S[vol == 1]<2:3> -> e2=S[vol == 2] select e1[0].sym as a0, e1[last].sym as al, e2.sym as b insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "c", 0, 1), ev(4, "d", 0, 2), ev(5, "e", 0, 1), ev(6, "f", 0, 2)},
+		[]string{"O@4 a,c,d"}},
+	{"counting first element with every", `from every e1=S[vol == 1]<2> -> e2=S[vol == 2] select e1[0].sym as a0, e1[1].sym as a1, e2.sym as b insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 1), ev(3, "c", 0, 1), ev(4, "d", 0, 2), ev(5, "e", 0, 1), ev(6, "f", 0, 2)},
+		[]string{"O@4 a,b,d", "O@4 b,c,d", "O@6 c,e,f"}},
+	{"counting with within", `from every e1=S[vol == 1] -> e2=S[vol == 2]<2> within 1 sec select e1.sym as a, e2[0].sym as b, e2[1].sym as c insert into O;`,
+		[]string{ev(0, "a", 0, 1), ev(500, "b", 0, 2), ev(1200, "c", 0, 2), ev(1300, "d", 0, 1), ev(1400, "e", 0, 2), ev(1500, "f", 0, 2)},
+		[]string{"O@1500 d,e,f"}},
+	{"counting list in a later condition", `from e1=S[vol == 1] -> e2=S[vol == 2]<1:> -> e3=S[price > e2[last].price]
+select e1.sym as a, e2[last].sym as bl, e3.sym as c insert into O;`,
+		[]string{ev(1, "a", 10, 1), ev(2, "b", 20, 2), ev(3, "c", 15, 2), ev(4, "d", 16, 0)},
+		[]string{"O@4 a,c,d"}},
+	{"every whole counting pattern", `from every (e1=S[vol == 1] -> e2=S[vol == 2]<2>) select e1.sym as a, e2[last].sym as b insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 1), ev(3, "c", 0, 2), ev(4, "d", 0, 2), ev(5, "e", 0, 2), ev(6, "f", 0, 1), ev(7, "g", 0, 2), ev(8, "h", 0, 2)},
+		[]string{"O@4 a,d", "O@8 f,h"}},
+	// absent patterns: not S[..] for <time>, on the logical clock
+	{"absent after an event, cancelled by a matching event", `from every e1=S[vol == 1] -> not S[sym == e1.sym and vol == 2] for 1 sec
+select e1.sym as a, e1.price as p insert into O;`,
+		[]string{ev(0, "a", 10, 1), ev(300, "b", 20, 1), ev(500, "a", 0, 2), ev(1200, "c", 0, 0), tick(1300), ev(1500, "d", 5, 1), tick(2499), ev(2500, "d", 0, 2)},
+		[]string{"O@1300 b,20", "O@2500 d,5"}},
+	{"absent in the middle", `from e1=S[vol == 1] -> not S[vol == 2] for 1 sec -> e3=S[vol == 3] select e1.sym as a, e3.sym as c insert into O;`,
+		[]string{ev(0, "a", 0, 1), ev(500, "x", 0, 3), ev(1000, "b", 0, 3), ev(2000, "c", 0, 1), ev(3500, "d", 0, 3)},
+		[]string{"O@1000 a,b"}},
+	{"absent first element, a matching event restarts the wait", `from not S[vol == 9] for 1 sec -> e2=S[vol == 1] select e2.sym as b insert into O;`,
+		[]string{ev(100, "a", 0, 1), ev(600, "n", 0, 9), ev(1200, "b", 0, 1), ev(1700, "c", 0, 1), ev(1800, "d", 0, 1)},
+		[]string{"O@1700 c"}},
+	{"absent first element with every around the pattern", `from every (not S[vol == 9] for 1 sec -> e2=S[vol == 1]) select e2.sym as b insert into O;`,
+		[]string{tick(0), ev(1000, "a", 0, 1), ev(1500, "n", 0, 9), ev(2400, "b", 0, 1), ev(2600, "c", 0, 1), ev(3000, "d", 0, 1)},
+		[]string{"O@1000 a", "O@2600 c"}},
+	{"absent with within", `from every e1=S[vol == 1] -> not S[vol == 2] for 1 sec -> e3=S[vol == 3] within 1500 ms select e1.sym as a, e3.sym as c insert into O;`,
+		[]string{ev(0, "a", 0, 1), ev(1000, "b", 0, 3), ev(2000, "c", 0, 1), tick(3000), ev(3600, "d", 0, 3)},
+		[]string{"O@1000 a,b"}},
 
 	// order by, limit, offset: per chunk of outputs (one batch, or one arrival's expired + current)
 	{"order by desc over a batch", `from S#window.lengthBatch(3) select sym, price order by price desc insert into O;`,
@@ -189,5 +239,27 @@ func TestOperators(t *testing.T) {
 				t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestAbsentPatternOutputIDs checks that a match fired by a clock advance gets the id of the
+// input that moved the clock.
+func TestAbsentPatternOutputIDs(t *testing.T) {
+	a := mustCompile(t, "@app:name('A')\n"+schema+`from every e1=S[vol == 1] -> not S[vol == 2] for 1 sec select e1.sym as a insert into O;`)
+	if !a.UsesTime() {
+		t.Fatal("an app with an absent element must use time")
+	}
+	if mustCompile(t, schema+`from e1=S -> e2=S<2:> select e2[0].sym as a insert into O;`).UsesTime() {
+		t.Fatal("a counting pattern without within does not use time")
+	}
+	outs := runLines(t, a, []string{ev(0, "a", 0, 1), ev(10, "b", 0, 1), tick(999), tick(1500), ev(1600, "c", 0, 1), ev(2600, "d", 0, 0)})
+	var got []string
+	for _, o := range outs {
+		got = append(got, o.ID+" "+fmtOut(o))
+	}
+	q := outs[0].Query
+	want := []string{"A/" + q + "/4/0 O@1000 a", "A/" + q + "/4/1 O@1010 b", "A/" + q + "/6/0 O@2600 c"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

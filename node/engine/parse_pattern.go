@@ -1,6 +1,12 @@
 package engine
 
-// Pattern and sequence inputs: "every e1=A[..] -> e2=B[..] within 10 sec", "e1=A, e2=B+, e3=C".
+import "strconv"
+
+// Pattern and sequence inputs: "every e1=A[..] -> e2=B[..] within 10 sec", "e1=A, e2=B+, e3=C",
+// counting elements "e2=B[..]<2:5>", absent elements "not B[..] for 10 sec".
+
+// maxCount bounds the numbers of a counting element, so a partial's lists stay small.
+const maxCount = 1 << 16
 
 func (p *parser) patternElem() (patElem, error) {
 	if p.isPunct("(") { // parenthesised single element
@@ -12,6 +18,9 @@ func (p *parser) patternElem() (patElem, error) {
 		_, err = p.expectPunct(")")
 		return e, err
 	}
+	if p.isKw("not") {
+		return p.absentElem()
+	}
 	al, err := p.ident("pattern alias (e.g. e1=Stream)")
 	if err != nil {
 		return patElem{}, err
@@ -19,30 +28,118 @@ func (p *parser) patternElem() (patElem, error) {
 	if _, err := p.expectPunct("="); err != nil {
 		return patElem{}, err
 	}
-	st, err := p.ident("stream name")
-	if err != nil {
-		return patElem{}, err
-	}
-	el := patElem{p: al.pos, alias: al.text, stream: st.text}
-	if p.isPunct("[") {
-		p.next()
-		e, err := p.expr()
-		if err != nil {
-			return el, err
-		}
-		if _, err := p.expectPunct("]"); err != nil {
-			return el, err
-		}
-		el.filter = e
+	el := patElem{p: al.pos, alias: al.text}
+	if err := p.elemStream(&el); err != nil {
+		return el, err
 	}
 	if p.isPunct("<") {
-		return el, newCompileError(p.peek().pos, "counting patterns (<n:m>) are not supported")
+		lt := p.next()
+		el.quant, el.quantP = '<', lt.pos
+		el.lo, el.hi, err = p.countBounds(lt)
+		return el, err
 	}
 	if p.isPunct("+") || p.isPunct("*") || p.isPunct("?") {
 		t := p.next()
 		el.quant, el.quantP = t.text[0], t.pos
 	}
 	return el, nil
+}
+
+// elemStream parses an element's "Stream[filter]" (the filter is optional).
+func (p *parser) elemStream(el *patElem) error {
+	st, err := p.ident("stream name")
+	if err != nil {
+		return err
+	}
+	el.stream = st.text
+	if p.isPunct("[") {
+		p.next()
+		e, err := p.expr()
+		if err != nil {
+			return err
+		}
+		if _, err := p.expectPunct("]"); err != nil {
+			return err
+		}
+		el.filter = e
+	}
+	return nil
+}
+
+// absentElem parses an absent element "not Stream[filter] for <time>".
+func (p *parser) absentElem() (patElem, error) {
+	el := patElem{p: p.next().pos, absent: true}
+	if err := p.elemStream(&el); err != nil {
+		return el, err
+	}
+	if p.isKw("and") || p.isKw("or") {
+		return el, newCompileError(p.peek().pos, "logical absent patterns (not A and/or e2=B) are not supported: use 'not A[..] for <time>'")
+	}
+	if !p.isKw("for") {
+		return el, p.fail("'for <time>' after an absent element (e.g. not B[..] for 10 sec)")
+	}
+	f := p.next()
+	if k := p.peek().kind; k != tkInt && k != tkLong {
+		return el, p.fail("a time value after 'for' (e.g. 10 sec)")
+	}
+	e, err := p.numberLiteral()
+	if err != nil {
+		return el, err
+	}
+	if el.wait = e.(*exLit).val.Long(); el.wait <= 0 {
+		return el, newCompileError(f.pos, "'for' needs a positive time")
+	}
+	return el, nil
+}
+
+// countBounds parses the rest of a counting element after its '<': "n:m>", "n:>", ":m>" or
+// "n>". hi is -1 without a maximum.
+func (p *parser) countBounds(lt token) (lo, hi int, err error) {
+	bound := func() (int, bool, error) {
+		t := p.peek()
+		if t.kind == tkPunct && t.text == "-" {
+			return 0, false, newCompileError(t.pos, "counting bounds must be non-negative integers")
+		}
+		if t.kind != tkInt {
+			return 0, false, nil
+		}
+		p.next()
+		n, err := strconv.Atoi(t.text)
+		if err != nil || n > maxCount {
+			return 0, false, newCompileError(t.pos, "counting bound %s is too large (at most %d)", t.text, maxCount)
+		}
+		return n, true, nil
+	}
+	lo, hasLo, err := bound()
+	if err != nil {
+		return 0, 0, err
+	}
+	hi = lo
+	if p.isPunct(":") {
+		p.next()
+		var hasHi bool
+		if hi, hasHi, err = bound(); err != nil {
+			return 0, 0, err
+		}
+		if !hasHi {
+			hi = -1
+		}
+		if !hasLo && !hasHi {
+			return 0, 0, newCompileError(lt.pos, "a counting element needs a bound: <n:m>, <n:>, <:m> or <n>")
+		}
+	} else if !hasLo {
+		return 0, 0, p.fail("a count (e.g. <2:5>, <2:>, <:5> or <3>)")
+	}
+	if _, err := p.expectPunct(">"); err != nil {
+		return 0, 0, err
+	}
+	switch {
+	case hi == 0:
+		return 0, 0, newCompileError(lt.pos, "a counting element needs a positive maximum")
+	case hi > 0 && lo > hi:
+		return 0, 0, newCompileError(lt.pos, "counting minimum %d is above the maximum %d", lo, hi)
+	}
+	return lo, hi, nil
 }
 
 func (p *parser) patternInput() (*patternInput, error) {
@@ -113,7 +210,33 @@ func (p *parser) patternInput() (*patternInput, error) {
 	}
 	pi.sequence = sep == ","
 	for i, el := range pi.elems {
+		if el.absent {
+			switch {
+			case pi.sequence:
+				return nil, newCompileError(el.p, "absent elements (not ... for) are only supported in patterns (elements separated by '->')")
+			case len(pi.elems) == 1:
+				return nil, newCompileError(el.p, "an absent element needs a matching element in the pattern (e.g. e1=A -> not B[..] for 10 sec)")
+			case i > 0 && pi.elems[i-1].absent:
+				return nil, newCompileError(el.p, "two absent elements in a row are not supported")
+			case i > 0 && pi.elems[i-1].quant != 0:
+				return nil, newCompileError(el.p, "an absent element right after a counting element is not supported")
+			case i == 0 && pi.every == everyFirst:
+				return nil, newCompileError(el.p, "'every' on an absent first element is not supported: put 'every' around the whole pattern (every (not A for 1 sec -> e2=B))")
+			}
+			continue
+		}
 		if el.quant == 0 {
+			continue
+		}
+		if el.quant == '<' {
+			switch {
+			case pi.sequence:
+				return nil, newCompileError(el.quantP, "counting elements (<n:m>) are only supported in patterns (elements separated by '->'); sequences take + * ?")
+			case el.lo == 0 && (i == 0 || i == len(pi.elems)-1):
+				return nil, newCompileError(el.quantP, "a counting first or last element needs a minimum of at least 1")
+			case i > 0 && pi.elems[i-1].quant != 0:
+				return nil, newCompileError(el.quantP, "two counting elements in a row are not supported")
+			}
 			continue
 		}
 		switch {

@@ -19,7 +19,7 @@ func (p *parser) query(anns []*annotation) (*queryDecl, error) {
 			return nil, newCompileError(a.p, "@%s belongs on a 'define stream', not on a query", a.name)
 		}
 	}
-	if p.isKw("every") || p.isPunct("(") || (p.peek().kind == tkIdent && p.peekN(1).kind == tkPunct && p.peekN(1).text == "=") {
+	if p.isKw("every") || p.isPunct("(") || (p.isKw("not") && p.peekN(1).kind == tkIdent) || (p.peek().kind == tkIdent && p.peekN(1).kind == tkPunct && p.peekN(1).text == "=") {
 		pi, err := p.patternInput()
 		if err != nil {
 			return nil, err

@@ -6,15 +6,18 @@ package engine
 // around the whole pattern restarts only when no partial is pending; without 'every' the pattern
 // matches once. 'within' drops partials older than the limit (logical clock).
 //
-// Quantified sequence elements (e2=S[..]+, *, ?) collect events in a list. Once the element's
-// minimum is met, an event that satisfies the following element moves the match on (reluctant
-// matching); otherwise an event that satisfies the element itself is appended.
+// Quantified sequence elements (e2=S[..]+, *, ?) and counting pattern elements (e2=S[..]<2:5>)
+// collect events in a list. Once the element's minimum is met, an event that satisfies the
+// following element moves the match on (reluctant matching); otherwise an event that satisfies
+// the element itself is appended, until its maximum. A counting last element completes the
+// match when its minimum is met; a counting first element starts a partial waiting at state 0.
 
 type partial struct {
-	next  int
-	start int64
-	caps  [][]Value
-	lists [][][]Value // per state, for quantified states; nil when the plan has none
+	next     int
+	start    int64
+	deadline int64 // when next is an absent state: the clock at which the absence is proven
+	caps     [][]Value
+	lists    [][][]Value // per state, for quantified states; nil when the plan has none
 }
 
 type patternRT struct {
@@ -74,10 +77,14 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 	}
 	clear(s.partials[len(keep):])
 	s.partials = keep
-	if !canStart || s.p.states[0].stream != def {
+	first := &s.p.states[0]
+	if first.absent {
+		s.arm(now)
 		return
 	}
-	first := &s.p.states[0]
+	if !canStart || first.stream != def {
+		return
+	}
 	if first.filter != nil {
 		s.scratch[0] = ev.vals
 		s.f.refs, s.f.lists, s.f.ev, s.f.ts = s.scratch, nil, ev.vals, ev.ts
@@ -88,6 +95,17 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		}
 	}
 	s.started = true
+	if first.quant != 0 { // a counting first element
+		pm := s.newPartial(now)
+		pm.next = 0
+		pm.lists[0] = append(pm.lists[0], r.copyVals(ev.vals))
+		if len(s.p.states) == 1 && first.min() <= 1 {
+			s.complete(r, q, pm.caps, pm.lists, ev)
+			return
+		}
+		s.partials = append(s.partials, pm)
+		return
+	}
 	if len(s.p.states) == 1 {
 		s.scratch[0] = ev.vals
 		s.complete(r, q, s.scratch, nil, ev)
@@ -96,7 +114,16 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 	}
 	pm := s.newPartial(now)
 	pm.caps[0] = r.copyVals(ev.vals)
+	s.moveTo(pm, 1, now)
 	s.partials = append(s.partials, pm)
+}
+
+// moveTo makes pm wait at state i; an absent state's wait starts now.
+func (s *patternRT) moveTo(pm *partial, i int, now int64) {
+	pm.next = i
+	if st := &s.p.states[i]; st.absent {
+		pm.deadline = addSat(now, st.wait)
+	}
 }
 
 // step offers ev to a partial; it reports whether the partial stays pending.
@@ -104,13 +131,26 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 	st := &s.p.states[pm.next]
 	if st.quant != 0 {
 		cnt := len(pm.lists[pm.next])
-		if cnt >= st.min() && s.p.states[pm.next+1].stream == def && s.try(pm, pm.next+1, ev) {
+		last := pm.next == len(s.p.states)-1
+		if !last && cnt >= st.min() && s.p.states[pm.next+1].stream == def && s.try(pm, pm.next+1, ev) {
 			return s.advance(r, q, pm, pm.next+1, ev)
 		}
 		if st.stream == def && !st.maxed(cnt) && s.try(pm, pm.next, ev) {
 			pm.lists[pm.next] = append(pm.lists[pm.next], r.copyVals(ev.vals))
+			if last && cnt+1 >= st.min() {
+				s.complete(r, q, pm.caps, pm.lists, ev)
+				return false
+			}
 			return true
 		}
+	} else if st.absent {
+		if st.stream == def && s.try(pm, pm.next, ev) {
+			if pm.next > 0 {
+				return false // the absence failed
+			}
+			pm.start, pm.deadline = r.clock, addSat(r.clock, st.wait) // the silence restarts
+		}
+		return true
 	} else if st.stream == def && s.try(pm, pm.next, ev) {
 		return s.advance(r, q, pm, pm.next, ev)
 	}
@@ -126,8 +166,68 @@ func (s *patternRT) advance(r *Runtime, q *queryRT, pm *partial, i int, ev *even
 		return false
 	}
 	pm.caps[i] = r.copyVals(ev.vals)
-	pm.next = i + 1
+	s.moveTo(pm, i+1, r.clock)
 	return true
+}
+
+// Absent elements ("not B[..] for 10 sec"). A partial reaching an absent state gets a deadline
+// (the clock then plus the wait); a matching event before the deadline drops it. When the clock
+// reaches the deadline (a timer, fired before the input that moved the clock is processed), the
+// partial passes the state, or completes the match at the last state with the deadline as its
+// timestamp. An absent first state is a partial at state 0 that the pattern arms at its first
+// input (again whenever no partial is pending, with every around the whole pattern); there a
+// matching event restarts the wait instead of dropping the partial.
+
+// arm starts the wait of an absent first state when the pattern can start.
+func (s *patternRT) arm(now int64) {
+	switch {
+	case !s.p.states[0].absent:
+		return
+	case s.p.every == everyAll:
+		if len(s.partials) > 0 {
+			return
+		}
+	case s.started:
+		return
+	}
+	s.started = true
+	pm := s.newPartial(now)
+	s.moveTo(pm, 0, now)
+	s.partials = append(s.partials, pm)
+}
+
+// deadline is the earliest deadline of the partials waiting at absent states.
+func (s *patternRT) deadline() (int64, bool) {
+	var d int64
+	ok := false
+	for _, pm := range s.partials {
+		if s.p.states[pm.next].absent && (!ok || pm.deadline < d) {
+			d, ok = pm.deadline, true
+		}
+	}
+	return d, ok
+}
+
+// fire moves on the partials whose absence is proven at d.
+func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
+	ev := event{ts: d}
+	last := len(s.p.states) - 1
+	keep := s.partials[:0]
+	for _, pm := range s.partials {
+		switch {
+		case !s.p.states[pm.next].absent || pm.deadline != d:
+			keep = append(keep, pm)
+		case s.p.within > 0 && d-pm.start > s.p.within:
+		case pm.next == last:
+			s.complete(r, q, pm.caps, pm.lists, &ev)
+		default:
+			s.moveTo(pm, pm.next+1, d)
+			keep = append(keep, pm)
+		}
+	}
+	clear(s.partials[len(keep):])
+	s.partials = keep
+	s.arm(d)
 }
 
 func (s *patternRT) complete(r *Runtime, q *queryRT, caps [][]Value, lists [][][]Value, ev *event) {

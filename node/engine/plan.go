@@ -88,17 +88,33 @@ type patState struct {
 	stream *StreamDef
 	alias  string
 	filter evalFn
-	quant  byte // 0, '+', '*', '?'
+	quant  byte  // 0, '+', '*', '?', or '<' for a counting element (e2=B<2:5>)
+	lo, hi int   // bounds of a counting element; hi is -1 without a maximum
+	absent bool  // "not S[..] for <wait>": the partial waits wait ms without a matching event
+	wait   int64 // absent states only
 }
 
+// min is the number of events the state needs before the next state may match.
 func (s *patState) min() int {
-	if s.quant == '+' || s.quant == 0 {
+	switch s.quant {
+	case '<':
+		return s.lo
+	case '+', 0:
 		return 1
 	}
 	return 0
 }
 
-func (s *patState) maxed(n int) bool { return (s.quant == '?' || s.quant == 0) && n >= 1 }
+// maxed reports whether a state holding n events takes no more.
+func (s *patState) maxed(n int) bool {
+	switch s.quant {
+	case '<':
+		return s.hi >= 0 && n >= s.hi
+	case '?', 0:
+		return n >= 1
+	}
+	return false
+}
 
 type patPlan struct {
 	states   []patState
@@ -106,6 +122,7 @@ type patPlan struct {
 	every    int
 	within   int64
 	quants   bool // some state has a quantifier
+	absent   bool // some state is absent: partials have deadlines (in snapshots too)
 }
 
 // chunkPlan is a query's order by / limit / offset, applied to each chunk of outputs (the rows

@@ -52,6 +52,16 @@ select a.sym as s, count() as c, max(b.price) as hi, min(a.vol) as lo, sum(b.vol
 from S#window.length(2) as s right outer join JD{i}#window.time(400 ms) as d unidirectional on s.sym == d.sym select d.sym as sym, s.vol as sv, d.vol as dv order by sv desc output last every 2 events insert all events into JR{i};`,
 	`from S[vol > 6] as x join S#window.length(3) as y on x.sym != y.sym select x.vol as xv, y.vol as yv, y.sym as ys output first every 300 ms insert into JN{i};`,
 	`from S#window.time(300 ms) as a join S#window.time(700 ms) as b on a.sym == b.sym select a.sym as sym, max(a.price + b.price) as hi, count() as c group by a.sym having c > 1 output snapshot every 250 ms insert into JS{i};`,
+	// counting patterns (<n:m>, <n:>, <:m>, <n>)
+	`from every e1=S[vol > 6] -> e2=S[sym == e1.sym]<2:3> -> e3=S[vol < 2] within 2 sec select e1.sym as sym, e2[0].vol as v0, e2[last].vol as vl, e2[2].vol as v2, e3.vol as v3 insert into CP{i};`,
+	`from every e1=S[vol < 3]<2> -> e2=S[price > e1[last].price] select e1[0].sym as a, e1[1].sym as b, e2.price as p insert into CF{i};`,
+	`from every (e1=S[vol == 0] -> e2=S[vol > 5]<:2> -> e3=S[vol == 9]) select e1.sym as a, e2[0].vol as b, e3.sym as c insert into CW{i};`,
+	`from e1=S[vol > 4] -> e2=S[sym == e1.sym]<2:> select e1.sym as sym, e2[0].vol as a, e2[1].vol as b insert into CL{i};`,
+	// absent patterns (not S[..] for <time>)
+	`from every e1=S[vol > 5] -> not S[sym == e1.sym and price > e1.price] for 500 ms select e1.sym as sym, e1.price as p insert into AB{i};`,
+	`from every e1=S[vol == 1] -> not S[vol == 2] for 300 ms -> e3=S[sym == e1.sym] within 1 sec select e1.sym as a, e3.vol as v insert into AM{i};`,
+	`from every (not S[vol > 7] for 400 ms -> e2=S[vol < 2]) select e2.sym as s, e2.vol as v output last every 2 events insert into AF{i};`,
+	`from not S[price > 90.0] for 600 ms -> e2=S select e2.sym as s insert into A1{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

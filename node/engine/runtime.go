@@ -41,6 +41,7 @@ type Runtime struct {
 	queries []*queryRT
 	timed   []*queryRT // queries with time windows
 	limited []*queryRT // queries with timer-driven output rate limiting
+	absent  []*queryRT // pattern queries with absent elements
 
 	emit     func(*Output)
 	seq      uint64
@@ -64,6 +65,9 @@ func NewRuntime(a *App) *Runtime {
 		case p.pat != nil:
 			q.pat = newPatternRT(p.pat)
 			q.multi = q.pat
+			if p.pat.absent {
+				r.absent = append(r.absent, q)
+			}
 		case p.join != nil:
 			q.join = newJoinRT(p.join, p.outK)
 			q.multi, q.win = q.join, q.join
@@ -134,23 +138,32 @@ func (r *Runtime) Apply(in Input, emit func(*Output)) error {
 }
 
 // advance moves the clock to ts, firing timers in deadline order; at equal deadlines output
-// rate limiter periods end before window timers fire, each kind in query order.
+// rate limiter periods end first, then window timers fire, then absent pattern elements, each
+// kind in query order. Patterns starting with an absent element are armed at the first input.
 func (r *Runtime) advance(ts int64) {
 	if ts <= r.clock {
 		return
 	}
+	for _, q := range r.absent {
+		q.pat.arm(ts)
+	}
 	for {
 		var best *queryRT
 		var bestD int64
-		rate := false
+		kind := 0 // 1 rate limiter, 2 window, 3 absent pattern element
 		for _, q := range r.limited {
 			if d, ok := q.stage.lim.deadline(); ok && d <= ts && (best == nil || d < bestD) {
-				best, bestD, rate = q, d, true
+				best, bestD, kind = q, d, 1
 			}
 		}
 		for _, q := range r.timed {
 			if d, ok := q.win.deadline(); ok && d <= ts && (best == nil || d < bestD) {
-				best, bestD, rate = q, d, false
+				best, bestD, kind = q, d, 2
+			}
+		}
+		for _, q := range r.absent {
+			if d, ok := q.pat.deadline(); ok && d <= ts && (best == nil || d < bestD) {
+				best, bestD, kind = q, d, 3
 			}
 		}
 		if best == nil {
@@ -159,11 +172,15 @@ func (r *Runtime) advance(ts int64) {
 		if bestD > r.clock {
 			r.clock = bestD
 		}
-		if rate {
+		switch kind {
+		case 1:
 			best.stage.lim.fire(r, best)
 			continue
+		case 2:
+			best.win.fire(r, best, r.clock)
+		default:
+			best.pat.fire(r, best, bestD)
 		}
-		best.win.fire(r, best, r.clock)
 		if best.stage != nil {
 			best.stage.endChunk(r, best)
 		}

@@ -58,7 +58,7 @@ func (s patScope) resolve(e *exAttr) (evalFn, Type, error) {
 		si = s.cur
 	} else {
 		for i, st := range s.states {
-			if st.stream.attrIndex(e.name) >= 0 {
+			if !st.absent && st.stream.attrIndex(e.name) >= 0 {
 				if si >= 0 {
 					return nil, 0, errAt(e.p, "attribute %s is ambiguous: qualify it with an alias (e.g. %s.%s)", e.name, st.alias, e.name)
 				}

@@ -185,8 +185,11 @@ func (s *patternRT) encode(dst []byte) []byte {
 	for _, pm := range s.partials {
 		dst = binary.AppendUvarint(dst, uint64(pm.next))
 		dst = binary.AppendVarint(dst, pm.start)
+		if s.p.absent {
+			dst = binary.AppendVarint(dst, pm.deadline)
+		}
 		for j := 0; j < pm.next; j++ {
-			if s.p.states[j].quant == 0 {
+			if st := &s.p.states[j]; st.quant == 0 && !st.absent {
 				dst = appendVals(dst, pm.caps[j])
 			}
 		}
@@ -207,15 +210,18 @@ func (s *patternRT) decode(d *decoder) error {
 	n := d.count(3)
 	for i := 0; i < n && d.err == nil; i++ {
 		next := d.uvarint()
-		if next < 1 || next >= uint64(len(s.p.states)) {
+		if first := &s.p.states[0]; (next < 1 && first.quant == 0 && !first.absent) || next >= uint64(len(s.p.states)) {
 			d.fail("pattern partial at state %d", next)
 			break
 		}
 		pm := s.newPartial(d.varint())
 		pm.next = int(next)
+		if s.p.absent {
+			pm.deadline = d.varint()
+		}
 		for j := 0; j < pm.next; j++ {
-			if s.p.states[j].quant == 0 {
-				pm.caps[j] = d.vals(s.p.states[j].stream)
+			if st := &s.p.states[j]; st.quant == 0 && !st.absent {
+				pm.caps[j] = d.vals(st.stream)
 			}
 		}
 		for j, st := range s.p.states {
@@ -223,7 +229,7 @@ func (s *patternRT) decode(d *decoder) error {
 				continue
 			}
 			m := d.count(1)
-			if m > 0 && (j > pm.next || (st.quant == '?' && m > 1)) {
+			if m > 0 && (j > pm.next || st.maxed(m-1)) {
 				d.fail("pattern state %d holds %d events", j, m)
 			}
 			for k := 0; k < m && d.err == nil; k++ {
