@@ -35,6 +35,8 @@ type App struct {
 	name        string
 	streams     []*StreamDef
 	byName      map[string]*StreamDef
+	tables      []*StreamDef // 'define table', in definition order
+	tableBy     map[string]*StreamDef
 	queries     []*queryPlan
 	fingerprint string
 	usesTime    bool
@@ -89,6 +91,10 @@ func (a *App) Stream(name string) (*StreamDef, bool) {
 	s, ok := a.byName[name]
 	return s, ok
 }
+
+// Tables lists the in-memory tables ('define table') in definition order. Tables are not
+// streams: they take no inputs, have no sinks and emit nothing.
+func (a *App) Tables() []*StreamDef { return a.tables }
 
 // Fingerprint is a hash of the app's token stream (comments and layout ignored); snapshots carry
 // it so that Restore refuses a snapshot taken by a different app.

@@ -61,6 +61,7 @@ type streamDecl struct {
 	name  string
 	attrs []attrDecl
 	anns  []*annotation
+	table bool // 'define table'
 }
 
 type windowSpec struct {
@@ -159,6 +160,26 @@ type queryDecl struct {
 	targetP pos
 	selectP pos
 	anns    []*annotation
+	op      tableOp   // how the output reaches target (opInsert for streams)
+	opP     pos       // the output keyword (insert, delete, update)
+	sets    []setItem // update ... set
+	on      expr      // delete/update ... on cond; nil for insert
+}
+
+// tableOp is a query's output operation: insert into a stream or table, or a table mutation.
+type tableOp uint8
+
+const (
+	opInsert tableOp = iota
+	opDelete
+	opUpdate
+	opUpsert // update or insert into
+)
+
+// setItem is "T.a = expr" in an update's set clause.
+type setItem struct {
+	attr *exAttr
+	e    expr
 }
 
 type orderItem struct {

@@ -7,7 +7,7 @@ import (
 
 // check turns the syntax tree into an App: resolves streams, types expressions, builds plans.
 func check(d *appDecl) (*App, error) {
-	a := &App{name: d.name, byName: map[string]*StreamDef{}}
+	a := &App{name: d.name, byName: map[string]*StreamDef{}, tableBy: map[string]*StreamDef{}}
 	if a.name == "" {
 		a.name = "StreamApp"
 	}
@@ -15,16 +15,28 @@ func check(d *appDecl) (*App, error) {
 		return nil, errAt(pos{1, 1}, "app name %q must not contain '/'", a.name)
 	}
 	for _, s := range d.streams {
-		if _, dup := a.byName[s.name]; dup {
-			return nil, errAt(s.p, "stream %s is defined twice", s.name)
+		kind := "stream"
+		if s.table {
+			kind = "table"
 		}
-		def := &StreamDef{Name: s.name, Defined: true, index: map[string]int{}}
+		if _, dup := a.byName[s.name]; dup || a.tableBy[s.name] != nil {
+			return nil, errAt(s.p, "stream or table %s is defined twice", s.name)
+		}
+		def := &StreamDef{Name: s.name, Defined: !s.table, index: map[string]int{}}
 		for _, at := range s.attrs {
 			if _, dup := def.index[at.name]; dup {
-				return nil, errAt(at.p, "attribute %s is declared twice in stream %s", at.name, s.name)
+				return nil, errAt(at.p, "attribute %s is declared twice in %s %s", at.name, kind, s.name)
 			}
 			def.index[at.name] = len(def.Attrs)
 			def.Attrs = append(def.Attrs, Attr{Name: at.name, Type: at.typ})
+		}
+		if s.table {
+			if err := checkTableAnns(s); err != nil {
+				return nil, err
+			}
+			a.tables = append(a.tables, def)
+			a.tableBy[def.Name] = def
+			continue
 		}
 		for _, an := range s.anns {
 			if an.name != "sink" {
@@ -102,7 +114,7 @@ func (a *App) firstUnknown(q *queryDecl) (string, pos) {
 		ins = []*simpleInput{q.join.left, q.join.right}
 	}
 	for _, si := range ins {
-		if _, ok := a.byName[si.stream]; !ok {
+		if !a.known(si.stream) {
 			return si.stream, si.p
 		}
 	}
@@ -110,12 +122,16 @@ func (a *App) firstUnknown(q *queryDecl) (string, pos) {
 		return "", pos{}
 	}
 	for _, e := range q.pattern.elems {
-		if _, ok := a.byName[e.stream]; !ok {
+		if !a.known(e.stream) {
 			return e.stream, e.p
 		}
 	}
 	return "", pos{}
 }
+
+// known reports whether name is a stream or a table (tables are never created by queries; the
+// checker rejects them where a stream is needed).
+func (a *App) known(name string) bool { return a.byName[name] != nil || a.tableBy[name] != nil }
 
 // checkCycles rejects apps whose queries feed a stream back into itself.
 func (a *App) checkCycles(d *appDecl) error {
@@ -159,6 +175,9 @@ func (a *App) checkCycles(d *appDecl) error {
 
 // bindOutput checks the select schema against an existing target or creates the target stream.
 func (a *App) bindOutput(q *queryDecl, qp *queryPlan, attrs []Attr) error {
+	if t := a.tableBy[q.target]; t != nil || q.op != opInsert {
+		return a.bindTable(q, qp, t, attrs)
+	}
 	if t, ok := a.byName[q.target]; ok {
 		if len(t.Attrs) != len(attrs) {
 			return errAt(q.targetP, "stream %s has %d attributes, the query selects %d", t.Name, len(t.Attrs), len(attrs))

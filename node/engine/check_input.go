@@ -97,6 +97,9 @@ func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {
 		if !el.absent {
 			seen[el.alias] = true
 		}
+		if a.tableBy[el.stream] != nil {
+			return nil, errAt(el.p, "tables cannot be used in patterns (%s is a table)", el.stream)
+		}
 		def := a.byName[el.stream]
 		pp.states = append(pp.states, patState{stream: def, alias: el.alias, quant: el.quant, lo: el.lo, hi: el.hi,
 			absent: el.absent, wait: el.wait})

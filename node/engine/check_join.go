@@ -7,8 +7,14 @@ func (a *App) checkJoin(q *queryDecl, qp *queryPlan) (joinScope, []Attr, error) 
 	in := [2]*simpleInput{ji.left, ji.right}
 	jp := &joinPlan{}
 	var js joinScope
+	if err := a.checkTableJoin(ji); err != nil {
+		return js, nil, err
+	}
 	for s, si := range in {
-		def := a.byName[si.stream]
+		def, table := a.byName[si.stream], false
+		if def == nil {
+			def, table = a.tableBy[si.stream], true
+		}
 		if si.alias != "" && (si.alias == in[1-s].alias || si.alias == in[1-s].stream) {
 			return js, nil, errAt(si.aliasP, "alias %s also names the other side of the join", si.alias)
 		}
@@ -23,9 +29,9 @@ func (a *App) checkJoin(q *queryDecl, qp *queryPlan) (joinScope, []Attr, error) 
 		case win.batch():
 			return js, nil, errAt(si.window.p, "batch windows are not supported in joins: use length, time or externalTime")
 		}
-		jp.sides[s] = joinSide{def: def, pre: pre, win: win, off: jp.width, trigger: !in[1-s].uni}
+		jp.sides[s] = joinSide{def: def, pre: pre, win: win, off: jp.width, trigger: !in[1-s].uni && !table, table: table}
 		jp.width += len(def.Attrs)
-		if len(qp.inputs) == 0 || qp.inputs[0] != def {
+		if !table && (len(qp.inputs) == 0 || qp.inputs[0] != def) {
 			qp.inputs = append(qp.inputs, def)
 		}
 	}
@@ -65,4 +71,31 @@ func (a *App) checkJoin(q *queryDecl, qp *queryPlan) (joinScope, []Attr, error) 
 	}
 	qp.join = jp
 	return js, star, nil
+}
+
+// checkTableJoin checks the sides of a join with a table: one side must be a stream, and the
+// table side has no window, filter or unidirectional, and is not the outer side.
+func (a *App) checkTableJoin(ji *joinInput) error {
+	lt, rt := a.tableBy[ji.left.stream] != nil, a.tableBy[ji.right.stream] != nil
+	switch {
+	case lt && rt:
+		return errAt(ji.right.p, "a join needs a stream: %s and %s are both tables", ji.left.stream, ji.right.stream)
+	case !lt && !rt:
+		return nil
+	}
+	t := ji.right
+	if lt {
+		t = ji.left
+	}
+	switch {
+	case t.window != nil:
+		return errAt(t.window.p, "a table side of a join cannot have a window (%s is a table)", t.stream)
+	case len(t.preFilters) > 0:
+		return errAt(t.preFilters[0].at(), "filters on a table side of a join are not supported: put the condition in 'on'")
+	case t.uni:
+		return errAt(t.uniP, "a table cannot be unidirectional: only the stream side of a join with a table triggers")
+	case ji.kind == joinFull || (ji.kind == joinLeft && lt) || (ji.kind == joinRight && rt):
+		return errAt(ji.p, "the outer side of a join with a table must be the stream (%s is a table)", t.stream)
+	}
+	return nil
 }

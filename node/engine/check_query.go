@@ -52,6 +52,9 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 		if si.uni {
 			return errAt(si.uniP, "'unidirectional' is only allowed on a side of a join")
 		}
+		if a.tableBy[si.stream] != nil {
+			return errAt(si.p, "tables cannot be queried with from; join them with a stream (%s is a table)", si.stream)
+		}
 		def := a.byName[si.stream]
 		qp.inputs = []*StreamDef{def}
 		ss := streamScope{def: def, alias: si.alias}

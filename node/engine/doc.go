@@ -18,13 +18,14 @@
 // Outputs are emitted in processing order: an output is emitted, then routed depth-first to
 // the queries reading its stream, before the next output of the same query.
 //
-// Language: @app:name; define stream with @sink annotations; queries
+// Language: @app:name; define stream with @sink annotations; define table (below); queries
 // "from S[filter]#window.W(args)[filter] [as s] select ... group by ... having ... order by ...
 // limit N offset N output ... insert [current|expired|all] events into T" (T is created with the
-// select's schema when not defined; s.x or S.x qualify attributes); windows length,
-// lengthBatch, time, timeBatch, externalTime, externalTimeBatch; aggregates count, sum, avg, min,
-// max, distinctCount; functions ifThenElse, coalesce, cast/convert (both convert), concat,
-// eventTimestamp, "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" with
+// select's schema when not defined; a table is also written with delete, update and update or
+// insert into; s.x or S.x qualify attributes); windows length, lengthBatch, time, timeBatch,
+// externalTime, externalTimeBatch; aggregates count, sum, avg, min, max, distinctCount;
+// functions ifThenElse, coalesce, cast/convert (both convert), concat, eventTimestamp,
+// "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" with
 // counting and absent elements (below), and sequences with "," and the quantifiers + * ? on
 // middle elements (e2[0].x, e2[last].x; a bare e2.x is e2[0].x).
 //
@@ -90,6 +91,33 @@
 // side's arrivals and expiries probe; the other side only fills its window. Aggregates add
 // current rows and remove expired ones (in any order). "within" and batch windows on join
 // sides are not supported. Both windows are part of the query's snapshot state.
+//
+// Tables: "define table T (a string, b int);" is an in-memory list of rows in insertion order
+// (no @primaryKey, @index or @store: compile errors; @sink and @source on a table too). A table
+// is not a stream: it takes no inputs, emits nothing, is not in Streams (see Tables), and
+// "from T", tables in patterns and tables on both sides of a join are compile errors. A query
+// writes a table with its output rows (after having, order by, limit, offset and output rate
+// limiting, current or expired as its output kind says); these rows are not emitted and use no
+// output ids. "insert into T" appends each row (the select's attributes must equal the table's:
+// names, types and order). "delete T on <cond>" removes every row for which cond holds,
+// keeping the order of the rest; "update T set T.a = <expr>, ... on <cond>" assigns, in every
+// row for which cond holds, all the values computed first (so "set T.a = T.b, T.b = T.a"
+// swaps); without set, every table attribute the select has by name (same type) is assigned
+// from it. "update or insert into T [set ...] on <cond>" updates like update and appends the row
+// when no row matched (its select must then match the table as for insert). In cond and the set
+// values, T.x is the table row's attribute and an unqualified name is the query's output
+// attribute; "for ... events" is not supported. A join with a table ("from S#window.W(..) as s
+// [left outer] join T [as t] on ... select ...", or the table first with "right outer join") is a
+// join whose table side has no window, filter or unidirectional and never triggers: each event
+// of the stream side (arrival, or expiry of its window) probes the table's rows in insertion
+// order, as it probes a window; the outer side must be the stream (no full outer join). A probe
+// sees the table as it was when the probe started: changes the joined rows cause (through
+// queries reading them) are seen by later probes. Queries run in source order for each event,
+// so a query writing T before a query joining T on the same stream sees the change, and after it
+// does not. Table rows are part of snapshots (after the queries' states; apps without tables
+// encode exactly as before). Deviations from Siddhi: no primary keys, indexes, stores or
+// on-demand queries; no "for ... events" on delete/update; inserted rows must match the table's
+// attribute names as well as its types; a table side of a join takes no filter.
 //
 // Semantics follow Siddhi's playback mode: sliding windows (length, time, externalTime) emit each
 // event as current on arrival and as expired when it leaves (expired first when an arrival pushes

@@ -45,6 +45,12 @@ var seedApps = []string{
 	"define stream A (x int); define stream B (y int); from e1=A -> not B[y == e1.x] for 1 min 30 sec -> e3=A[x > e1.x] select e1.x as a, e3.x as b insert into O;",
 	"define stream A (x int); from not A and e2=A select e2.x as b insert into O;",
 	"define stream A (x int); from e1=A<0:0> -> e2=A<-1> -> not A for -> e3=A<:> select e1.x as b insert into O;",
+	schema + menuQuery(40, 0),
+	schema + menuQuery(41, 0),
+	schema + menuQuery(42, 0),
+	"define stream S (a int, b string); define table T (a int, b string); from S select a, b update or insert into T set T.a = T.a + a, T.b = b on T.b == b; from S#window.length(2) as s left outer join T as t on s.b == t.b select s.a as x, t.a as y insert all events into O;",
+	"define table T (a int); from T select a insert into O; from S select a delete T on T.a == a; update",
+	"@primaryKey('a') define table T (a int); define stream S (a int); from S select a update T set a = 1 on T.a > a;",
 }
 
 func propApp(tb testing.TB) *engine.App {

@@ -1,7 +1,7 @@
 package engine
 
-// joinRT runs a stream-stream join. Each side keeps its own window (a side without one retains
-// nothing). An event arriving on a side passes the side's filters and enters its window, which
+// joinRT runs a stream-stream or stream-table join. Each stream side keeps its own window (a
+// side without one retains nothing); a table side's rows are the table's, and it never triggers. An event arriving on a side passes the side's filters and enters its window, which
 // may first expire older events; every current or expired event the window emits probes the
 // other side's window (when the side triggers): each retained event, in insertion order, that
 // satisfies 'on' yields one joined row of the same kind, and a probe of an outer side that
@@ -21,9 +21,13 @@ type joinRT struct {
 	ev   event
 }
 
-func newJoinRT(p *joinPlan, outK outKind) *joinRT {
+func newJoinRT(p *joinPlan, outK outKind, tables map[string]*tableRT) *joinRT {
 	j := &joinRT{p: p, row: make([]Value, p.width)}
 	for s := range p.sides {
+		if p.sides[s].table {
+			j.bufs[s] = &tables[p.sides[s].def.Name].rows // probed in place; it has no window
+			continue
+		}
 		w := newWindow(p.sides[s].win, outK)
 		j.wins[s] = w
 		switch w := w.(type) {

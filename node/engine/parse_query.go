@@ -107,10 +107,30 @@ func (p *parser) query(anns []*annotation) (*queryDecl, error) {
 	if err := p.outputClauses(q); err != nil {
 		return nil, err
 	}
-	if err := p.expectKw("insert"); err != nil {
-		if p.isKw("return") || p.isKw("delete") || p.isKw("update") {
-			return nil, newCompileError(p.peek().pos, "only 'insert into' outputs are supported")
+	q.opP = p.peek().pos
+	switch {
+	case p.isKw("delete"):
+		p.next()
+		q.op = opDelete
+		return q, p.tableOutput(q)
+	case p.isKw("update"):
+		p.next()
+		q.op = opUpdate
+		if p.isKw("or") {
+			p.next()
+			if err := p.expectKw("insert"); err != nil {
+				return nil, err
+			}
+			if err := p.expectKw("into"); err != nil {
+				return nil, err
+			}
+			q.op = opUpsert
 		}
+		return q, p.tableOutput(q)
+	case p.isKw("return"):
+		return nil, newCompileError(p.peek().pos, "'return' outputs are not supported: use insert into, delete, update or update or insert into")
+	}
+	if err := p.expectKw("insert"); err != nil {
 		return nil, err
 	}
 	switch {
@@ -130,15 +150,69 @@ func (p *parser) query(anns []*annotation) (*queryDecl, error) {
 	if err := p.expectKw("into"); err != nil {
 		return nil, err
 	}
-	t, err := p.ident("output stream name")
-	if err != nil {
+	if err := p.target(q, "output stream name"); err != nil {
 		return nil, err
 	}
-	q.target, q.targetP = t.text, t.pos
 	if _, err := p.expectPunct(";"); err != nil {
 		return nil, err
 	}
 	return q, nil
+}
+
+// target parses the name a query writes to.
+func (p *parser) target(q *queryDecl, what string) error {
+	t, err := p.ident(what)
+	if err != nil {
+		return err
+	}
+	q.target, q.targetP = t.text, t.pos
+	return nil
+}
+
+// tableOutput parses the rest of "delete T on cond;", "update T [set T.a = e, ...] on cond;" or
+// "update or insert into T [set ...] on cond;" after its keywords.
+func (p *parser) tableOutput(q *queryDecl) error {
+	if err := p.target(q, "table name"); err != nil {
+		return err
+	}
+	if q.op != opDelete && p.isKw("set") {
+		p.next()
+		for {
+			e, err := p.primary()
+			if err != nil {
+				return err
+			}
+			at, ok := e.(*exAttr)
+			if !ok || at.indexed {
+				return newCompileError(e.at(), "set assigns table attributes: write set %s.a = <value>", q.target)
+			}
+			if _, err := p.expectPunct("="); err != nil {
+				return err
+			}
+			v, err := p.expr()
+			if err != nil {
+				return err
+			}
+			q.sets = append(q.sets, setItem{attr: at, e: v})
+			if !p.isPunct(",") {
+				break
+			}
+			p.next()
+		}
+	}
+	if p.isKw("for") {
+		return newCompileError(p.peek().pos, "'for ... events' on table outputs is not supported: the query's output events change the table")
+	}
+	if err := p.expectKw("on"); err != nil {
+		return err
+	}
+	on, err := p.expr()
+	if err != nil {
+		return err
+	}
+	q.on = on
+	_, err = p.expectPunct(";")
+	return err
 }
 
 func (p *parser) simpleInput() (*simpleInput, error) {

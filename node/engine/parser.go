@@ -119,7 +119,7 @@ func parseApp(src string) (*appDecl, error) {
 			app.order = append(app.order, q)
 		case p.peek().kind == tkEOF && len(anns) == 0:
 		default:
-			return nil, p.fail("'define stream' or 'from'")
+			return nil, p.fail("'define stream', 'define table' or 'from'")
 		}
 	}
 	return app, nil
@@ -193,17 +193,24 @@ func (p *parser) annotation() (*annotation, error) {
 
 func (p *parser) defineStream(anns []*annotation) (*streamDecl, error) {
 	p.next() // define
-	if p.isKw("table") || p.isKw("window") || p.isKw("trigger") || p.isKw("aggregation") || p.isKw("function") {
-		return nil, newCompileError(p.peek().pos, "'define %s' is not supported (only 'define stream')", p.peek().text)
+	if p.isKw("window") || p.isKw("trigger") || p.isKw("aggregation") || p.isKw("function") {
+		return nil, newCompileError(p.peek().pos, "'define %s' is not supported (only 'define stream' and 'define table')", p.peek().text)
 	}
-	if err := p.expectKw("stream"); err != nil {
+	table := p.isKw("table")
+	if table {
+		p.next()
+	} else if err := p.expectKw("stream"); err != nil {
 		return nil, err
 	}
-	name, err := p.ident("stream name")
+	what := "stream name"
+	if table {
+		what = "table name"
+	}
+	name, err := p.ident(what)
 	if err != nil {
 		return nil, err
 	}
-	s := &streamDecl{p: name.pos, name: name.text, anns: anns}
+	s := &streamDecl{p: name.pos, name: name.text, anns: anns, table: table}
 	if _, err := p.expectPunct("("); err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ type queryPlan struct {
 
 	chunk *chunkPlan // nil without order by, limit and offset
 	rate  *ratePlan  // nil without output rate limiting
+	tbl   *tablePlan // nil unless the query writes a table (out is then the select's schema)
 }
 
 // expires reports whether the selector may see expired events (a window on the input or on a
@@ -46,6 +47,7 @@ type joinSide struct {
 	off     int      // index of the side's first attribute in the joined row
 	trigger bool     // the side's arrivals and expiries probe the other side's window
 	outer   bool     // a probe of this side that matches nothing emits a row with nulls
+	table   bool     // def is a table: its rows are probed in insertion order, it never triggers
 }
 
 // timed reports whether a side has a window driven by the clock.

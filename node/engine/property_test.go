@@ -62,6 +62,18 @@ from S#window.length(2) as s right outer join JD{i}#window.time(400 ms) as d uni
 	`from every e1=S[vol == 1] -> not S[vol == 2] for 300 ms -> e3=S[sym == e1.sym] within 1 sec select e1.sym as a, e3.vol as v insert into AM{i};`,
 	`from every (not S[vol > 7] for 400 ms -> e2=S[vol < 2]) select e2.sym as s, e2.vol as v output last every 2 events insert into AF{i};`,
 	`from not S[price > 90.0] for 600 ms -> e2=S select e2.sym as s insert into A1{i};`,
+	// tables (insert, delete, update [or insert], with and without set; joined with S)
+	`define table TI{i} (sym string, vol int);
+from S[vol > 3] select sym, vol insert into TI{i};
+from S[vol < 2] select sym delete TI{i} on TI{i}.sym == sym;
+from S#window.length(2) as s left outer join TI{i} on s.sym == TI{i}.sym select s.sym as sym, TI{i}.vol as tv, s.vol as sv insert all events into TJ{i};`,
+	`define table TU{i} (sym string, hi double, n int);
+from S select sym, price as hi, 1 as n update or insert into TU{i} set TU{i}.hi = ifThenElse(hi > TU{i}.hi, hi, TU{i}.hi), TU{i}.n = TU{i}.n + 1 on TU{i}.sym == sym;
+from S[vol > 6] join TU{i} as u on u.n > 1 select S.sym as sym, u.sym as us, u.hi as hi, u.n as n insert into TV{i};`,
+	`define table TW{i} (sym string, total long);
+from S#window.time(500 ms) select sym, sum(vol) as total group by sym output last every 2 events update or insert into TW{i} on TW{i}.sym == sym;
+from S[price > 80.0] select sym, convert(vol, 'long') as total update TW{i} on TW{i}.sym == sym;
+from TW{i} as t right outer join S[vol > 4]#window.externalTime(ets, 300 ms) as s on t.total > 5L and t.sym != s.sym select s.sym as sym, t.sym as ts, t.total as tt insert all events into TX{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

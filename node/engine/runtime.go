@@ -42,6 +42,7 @@ type Runtime struct {
 	timed   []*queryRT // queries with time windows
 	limited []*queryRT // queries with timer-driven output rate limiting
 	absent  []*queryRT // pattern queries with absent elements
+	tables  []*tableRT // in App.tables order
 
 	emit     func(*Output)
 	seq      uint64
@@ -58,9 +59,20 @@ func NewRuntime(a *App) *Runtime {
 	for _, s := range a.streams {
 		r.streams[s.Name] = &streamRT{def: s}
 	}
+	var tables map[string]*tableRT
+	for _, t := range a.tables {
+		if tables == nil {
+			tables = make(map[string]*tableRT, len(a.tables))
+		}
+		tables[t.Name] = newTableRT(t)
+		r.tables = append(r.tables, tables[t.Name])
+	}
 	for _, p := range a.queries {
 		q := &queryRT{plan: p, prefix: a.name + "/" + p.name + "/", outRT: r.streams[p.out.Name]}
 		q.f.ev = nil
+		if p.tbl != nil {
+			q.tbl, q.outRT = tables[p.tbl.def.Name], &streamRT{def: p.out}
+		}
 		switch {
 		case p.pat != nil:
 			q.pat = newPatternRT(p.pat)
@@ -69,7 +81,7 @@ func NewRuntime(a *App) *Runtime {
 				r.absent = append(r.absent, q)
 			}
 		case p.join != nil:
-			q.join = newJoinRT(p.join, p.outK)
+			q.join = newJoinRT(p.join, p.outK, tables)
 			q.multi, q.win = q.join, q.join
 			if p.join.timed() {
 				r.timed = append(r.timed, q)
@@ -239,6 +251,7 @@ type queryRT struct {
 	outEv  event
 	stage  *outStage // nil without order by, limit, offset and output rate limiting
 	rowKey string    // group-by key of the row being emitted, set for keyed rate limiters
+	tbl    *tableRT  // the table the query writes; nil for a stream
 }
 
 // multiInput takes the events of a pattern or join query.
@@ -306,8 +319,13 @@ func (q *queryRT) emitRow(r *Runtime, k evKind, ts int64, vals []Value) {
 
 // release hands one output to the caller and to the queries reading the target stream. Its id
 // is the query, the input being applied (whose clock advance may have fired the timer that
-// releases it) and a per-query counter over that input, so ids never repeat.
+// releases it) and a per-query counter over that input, so ids never repeat. A query writing a
+// table changes the table instead, emitting nothing and using no id.
 func (q *queryRT) release(r *Runtime, k evKind, ts int64, vals []Value) {
+	if q.tbl != nil {
+		q.tbl.apply(r, q.plan.tbl, ts, vals)
+		return
+	}
 	if q.idxSeq != r.seq {
 		q.idxSeq, q.idxN = r.seq, 0
 	}

@@ -10,7 +10,9 @@ import (
 // clock, query count, then per query its name and a state section prefixed by its 8-byte length (window,
 // aggregate groups or pattern partials, then the output rate limiter of a query that has one);
 // a CRC-32 (IEEE) of everything before ends the blob. Queries without output rate limiting
-// encode exactly as before that feature existed, so their snapshots are unchanged.
+// encode exactly as before that feature existed, so their snapshots are unchanged. An app with
+// tables appends, after the queries, each table's name and rows in definition order; apps
+// without tables encode nothing more.
 
 const (
 	snapshotMagic   = "SHASNAP"
@@ -53,6 +55,9 @@ func (r *Runtime) Snapshot() ([]byte, error) {
 			b = q.stage.lim.encode(b)
 		}
 		binary.LittleEndian.PutUint64(b[at:], uint64(len(b)-at-8))
+	}
+	for _, t := range r.tables {
+		b = t.encode(b)
 	}
 	b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	r.snapHint = len(b)
@@ -141,6 +146,11 @@ func Restore(a *App, blob []byte) (*Runtime, error) {
 		}
 		if sd.err != nil {
 			return nil, fmt.Errorf("restore query %s: %w", q.plan.name, sd.err)
+		}
+	}
+	for _, t := range r.tables {
+		if d.err != nil || t.decode(d) != nil {
+			break
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {
