@@ -9,6 +9,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/streamha/streamha/internal/acceptor"
 )
 
 // ServerConfig configures the passive side of event sync.
@@ -30,16 +32,15 @@ type Server struct {
 	cfg ServerConfig
 	log *slog.Logger
 
-	mu       sync.Mutex
-	q        *Queue
-	qTerm    int64 // term of the active whose inputs the queue holds
-	maxTerm  int64
-	conn     net.Conn
-	peer     string
-	lastErr  string
-	closed   bool
-	sessions sync.WaitGroup
-	ln       net.Listener
+	mu      sync.Mutex
+	q       *Queue
+	qTerm   int64 // term of the active whose inputs the queue holds
+	maxTerm int64
+	conn    net.Conn
+	peer    string
+	lastErr string
+
+	acc acceptor.Acceptor // connections, closed and awaited by Close
 }
 
 // NewServer returns a server with an empty queue.
@@ -51,60 +52,10 @@ func NewServer(cfg ServerConfig) *Server {
 }
 
 // Serve accepts sessions on ln until Close.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
-		return nil
-	}
-	s.ln = ln
-	s.mu.Unlock()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("eventsync: accept: %w", err)
-		}
-		// Add under the lock that Close takes first: a session counted after Close began
-		// waiting would race with that Wait.
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return nil
-		}
-		s.sessions.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.sessions.Done()
-			s.serve(c)
-		}()
-	}
-}
+func (s *Server) Serve(ln net.Listener) error { return s.acc.Serve(ln, "eventsync", s.serve) }
 
-// Close stops accepting and ends the current session.
-func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	if s.ln != nil {
-		s.ln.Close()
-	}
-	if s.conn != nil {
-		s.conn.Close()
-	}
-	s.mu.Unlock()
-	s.sessions.Wait()
-}
+// Close stops accepting and ends every session.
+func (s *Server) Close() { s.acc.Close() }
 
 // TakeQueue ends any session and hands the queue over for replay (promotion), with the term of
 // the active that filled it; the server keeps a fresh empty queue.

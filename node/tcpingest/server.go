@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 
+	"github.com/streamha/streamha/internal/acceptor"
 	"github.com/streamha/streamha/node/cluster"
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/ha"
@@ -22,72 +22,19 @@ type Server struct {
 	node *ha.Node
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	acc acceptor.Acceptor
 }
 
 // NewServer returns a server feeding node.
 func NewServer(node *ha.Node, log *slog.Logger) *Server {
-	return &Server{node: node, log: log.With("component", "tcp-ingest"), conns: map[net.Conn]struct{}{}}
+	return &Server{node: node, log: log.With("component", "tcp-ingest")}
 }
 
 // Serve accepts connections until Close.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		ln.Close()
-		return nil
-	}
-	s.ln = ln
-	s.mu.Unlock()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return nil
-			}
-			return fmt.Errorf("tcp ingest: accept: %w", err)
-		}
-		// Counted under the lock Close takes first, so no connection is added once Close waits.
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return nil
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			s.serve(c)
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
-	}
-}
+func (s *Server) Serve(ln net.Listener) error { return s.acc.Serve(ln, "tcp ingest", s.serve) }
 
 // Close stops accepting and closes every connection.
-func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	if s.ln != nil {
-		s.ln.Close()
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
+func (s *Server) Close() { s.acc.Close() }
 
 type inflight struct {
 	id      uint64
