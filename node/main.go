@@ -2,7 +2,7 @@
 //
 //	node run     [--config node.yaml] [--key value ...]   run the node
 //	node migrate [--config node.yaml]                     apply the database schema and exit
-//	node check-config [--strict-env] [--config …]         validate the configuration and print it
+//	node check-config [--strict-env] [--config …]         validate the configuration, compile the apps
 //	node play APP.siddhi < events.jsonl > outputs.jsonl   run an app offline
 //	node version
 package main
@@ -33,7 +33,7 @@ const usage = `usage: node <command> [flags]
 commands:
   run           run the node (see --help for the configuration keys)
   migrate       apply the database schema to cluster_db and persistence_db, then exit
-  check-config  validate the configuration (file, NODE_* environment, flags) and print it
+  check-config  validate the configuration (file, NODE_* environment, flags), compile the apps, print it
   play          run a stream app offline over a JSONL file of events
   version       print the version
 `
@@ -168,6 +168,24 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	// The apps are compiled too when apps_dir exists here (the configuration may be checked
+	// away from the host it is for, e.g. a container's path).
+	var names []string
+	if _, err := os.Stat(c.AppsDir); c.AppsDir != "" && errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(stderr, "node check-config: apps_dir %s does not exist here; apps not checked\n", c.AppsDir)
+	} else {
+		apps, err := daemon.LoadApps(c.AppsDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "node check-config: %v\n", err)
+			return 2
+		}
+		for _, a := range apps {
+			names = append(names, a.Name())
+		}
+	}
 	fmt.Fprint(stdout, c.YAML())
+	if len(names) > 0 {
+		fmt.Fprintf(stdout, "# apps compiled: %s\n", strings.Join(names, ", "))
+	}
 	return 0
 }

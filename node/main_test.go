@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,5 +31,28 @@ func TestMigrateAndCheckConfig(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "lease: \"1.5s\"") || strings.Contains(out.String(), "s3cret") {
 		t.Fatalf("check-config printed %q", out.String())
+	}
+}
+
+func TestCheckConfigCompilesTheApps(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "good.siddhi"), []byte("@app:name('Good')\ndefine stream S (a int);\nfrom S select a insert into O;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"check-config", "--apps_dir", dir}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "# apps compiled: Good") {
+		t.Fatalf("good app: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.siddhi"), []byte("@app:name('Bad')\ndefine stream S (a int);\nfrom S select b insert into O;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"check-config", "--apps_dir", dir}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "bad.siddhi:3:15") {
+		t.Fatalf("bad app: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"check-config", "--apps_dir", filepath.Join(dir, "absent")}, nil, &out, &errb); code != 0 || !strings.Contains(errb.String(), "apps not checked") {
+		t.Fatalf("missing apps_dir: exit %d, stderr %q", code, errb.String())
 	}
 }
