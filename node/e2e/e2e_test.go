@@ -5,9 +5,11 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -350,8 +352,18 @@ func TestFailoverRepeatsNoDeliveredOutput(t *testing.T) {
 	if err := active.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.c.WaitActive(ctx, 30*time.Second, active); err != nil {
+	next, err := p.c.WaitActive(ctx, 30*time.Second, active)
+	if err != nil {
 		t.Fatal(err)
+	}
+	resp, err := http.Get(next.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^streamha_outputs_not_reemitted_total [1-9]`).Match(metrics) {
+		t.Errorf("the new active's metrics do not count the outputs it skipped")
 	}
 	rep := p.finish()
 	if rep.DupOutputIDs != 0 {

@@ -14,6 +14,7 @@ type metrics struct {
 	persistErrors    prometheus.Counter
 	pressurePersists prometheus.Counter
 	failovers        prometheus.Counter
+	notReemitted     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
@@ -25,8 +26,9 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		persistErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_persist_errors_total", Help: "Snapshots that could not be stored."}),
 		pressurePersists: prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_pressure_persists_total", Help: "Early persists because the passive's queue passed half its bound."}),
 		failovers:        prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_failovers_total", Help: "Promotions of this node to active."}),
+		notReemitted:     prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_outputs_not_reemitted_total", Help: "Outputs a promotion did not emit again because the previous active reported them written."}),
 	}
-	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers,
+	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_sync_lag_events", Help: "Inputs sent to the passive and not yet acknowledged."}, func() float64 {
 			if s := n.session(); s != nil {
 				return float64(s.Lag())

@@ -137,6 +137,7 @@ func (n *Node) restoreApp(ctx context.Context, a *appState, term int64, q *event
 	// Outputs the previous active reported written are not emitted again: only its last,
 	// unreported writes can repeat (identifiable by output id).
 	if skipped := a.dropDeliveredLocked(q.Delivered(a.name)); skipped > 0 {
+		n.m.notReemitted.Add(float64(skipped))
 		n.log.Info("not re-emitting outputs the previous active delivered", "app", a.name, "outputs", skipped, "up_to_seq", q.Delivered(a.name))
 	}
 	a.activateLocked(rt, term, idem, a.outbox)
