@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/streamha/streamha/internal/freeport"
 	"github.com/streamha/streamha/internal/testenv"
 )
 
@@ -93,7 +94,7 @@ func Start(tb testing.TB) *Server {
 }
 
 func start(bin string) (*Server, error) {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -121,15 +122,6 @@ func start(bin string) (*Server, error) {
 	}
 	s.Stop()
 	return nil, fmt.Errorf("dynalite on port %d did not listen within 20s", port)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Stop kills the process and waits for it to exit.

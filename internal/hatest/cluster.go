@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/streamha/streamha/internal/freeport"
 )
 
 // Proc is one node process.
@@ -56,15 +57,9 @@ type Cluster struct {
 	opts  Options
 }
 
-// FreeAddr returns a loopback address with a port free right now.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+// FreeAddr returns a loopback address with a port free right now and not handed out before by
+// this process (two nodes of a cluster never get the same port).
+func FreeAddr() (string, error) { return freeport.Addr() }
 
 // NewCluster prepares the processes without starting them.
 func NewCluster(o Options) (*Cluster, error) {

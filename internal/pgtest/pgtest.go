@@ -8,7 +8,6 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/streamha/streamha/internal/freeport"
 	"github.com/streamha/streamha/internal/testenv"
 )
 
@@ -114,7 +114,7 @@ func New(binDir string) (*Server, error) {
 		s.Close()
 		return nil, fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		s.Close()
 		return nil, err
@@ -125,15 +125,6 @@ func New(binDir string) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (s *Server) run(tool string, args ...string) (string, error) {

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/streamha/streamha/internal/freeport"
 )
 
 // EmulatorPackage is the emulator's main package, pinned by go.mod's tool directive.
@@ -94,11 +96,11 @@ type Options struct {
 // Start runs bootstrap under the emulator on free loopback ports and waits until it accepts
 // invocations. Stop it with Stop.
 func Start(ctx context.Context, emulator, bootstrap string, o Options) (*Process, error) {
-	apiPort, err := freePort()
+	apiPort, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
-	riePort, err := freePort()
+	riePort, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -179,13 +181,4 @@ func (p *Process) Stop() {
 	case <-p.exited:
 	case <-time.After(10 * time.Second):
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
