@@ -164,21 +164,23 @@ func (p *parser) patternInput() (*patternInput, error) {
 		}
 		return true, nil
 	}
-	if p.isPunct("(") && !(p.peekN(1).kind == tkIdent && p.peekN(2).kind == tkPunct && p.peekN(2).text == "=" && p.groupIsSingle()) {
-		open := p.next()
+	// elements reads the elements and their separators up to the end of the pattern or group.
+	elements := func() error {
 		for {
 			el, err := p.patternElem()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			pi.elems = append(pi.elems, el)
-			more, err := addSep()
-			if err != nil {
-				return nil, err
+			if more, err := addSep(); err != nil || !more {
+				return err
 			}
-			if !more {
-				break
-			}
+		}
+	}
+	if p.isPunct("(") && !(p.peekN(1).kind == tkIdent && p.peekN(2).kind == tkPunct && p.peekN(2).text == "=" && p.groupIsSingle()) {
+		open := p.next()
+		if err := elements(); err != nil {
+			return nil, err
 		}
 		if _, err := p.expectPunct(")"); err != nil {
 			return nil, err
@@ -190,19 +192,8 @@ func (p *parser) patternInput() (*patternInput, error) {
 			pi.every = everyAll
 		}
 	} else {
-		for {
-			el, err := p.patternElem()
-			if err != nil {
-				return nil, err
-			}
-			pi.elems = append(pi.elems, el)
-			more, err := addSep()
-			if err != nil {
-				return nil, err
-			}
-			if !more {
-				break
-			}
+		if err := elements(); err != nil {
+			return nil, err
 		}
 		if every {
 			pi.every = everyFirst
