@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -147,8 +148,12 @@ func Start(ctx context.Context, emulator, bootstrap string, o Options) (*Process
 }
 
 // Invoke posts event and returns the function's response body. A function error comes back as
-// a body with errorMessage/errorType, as from the Lambda API.
+// a body with errorMessage/errorType, as from the Lambda API. It returns once the emulator has
+// printed the invocation's END line (bounded), so Output then holds everything the function
+// printed for it: the response can arrive before the output pipe is drained.
 func (p *Process) Invoke(ctx context.Context, event []byte) ([]byte, error) {
+	ends := strings.Count(p.out.String(), endLine)
+	defer p.waitOutput(ends)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, bytes.NewReader(event))
 	if err != nil {
 		return nil, err
@@ -167,6 +172,18 @@ func (p *Process) Invoke(ctx context.Context, event []byte) ([]byte, error) {
 		return body, fmt.Errorf("invoke: HTTP %d: %s", resp.StatusCode, body)
 	}
 	return body, nil
+}
+
+// endLine starts the line the emulator prints after each invocation, behind the function's own
+// output on the same pipe.
+const endLine = "END RequestId:"
+
+// waitOutput waits up to 5 s until more than before END lines were printed.
+func (p *Process) waitOutput(before int) {
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(p.out.String(), endLine) <= before && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Output is everything the emulator and the function printed so far (EMF lines and logs).
