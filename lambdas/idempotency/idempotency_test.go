@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,38 +25,69 @@ func newStore(t *testing.T) (*idempotency.Store, context.Context) {
 	return &idempotency.Store{DB: c, Table: "ledger", Function: "fn"}, ctx
 }
 
+// TestDoRunsOncePerPayload: four concurrent deliveries of one event race for its lock while the
+// winner's handler is held inside fn; the three others must each get ErrInProgress (not run, not
+// a duplicate with no result). Once the handler finishes, redeliveries get its stored result.
 func TestDoRunsOncePerPayload(t *testing.T) {
 	s, ctx := newStore(t)
 	var runs atomic.Int32
+	entered := make(chan struct{}, 4) // one per handler run: more than one is the defect
+	release := make(chan struct{})
 	fn := func(context.Context) (json.RawMessage, error) {
 		runs.Add(1)
-		time.Sleep(50 * time.Millisecond)
+		entered <- struct{}{}
+		<-release
 		return json.RawMessage(`{"stopped":1}`), nil
 	}
-	var wg sync.WaitGroup
-	var dups, inProgress atomic.Int32
+	type result struct {
+		dup bool
+		err error
+	}
+	results := make(chan result, 4)
 	for i := 0; i < 4; i++ {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			_, dup, err := s.Do(ctx, []byte("event-1"), fn)
-			switch {
-			case errors.Is(err, idempotency.ErrInProgress):
-				inProgress.Add(1)
-			case err != nil:
-				t.Error(err)
-			case dup:
-				dups.Add(1)
-			}
+			results <- result{dup, err}
 		}()
 	}
-	wg.Wait()
-	if runs.Load() != 1 {
-		t.Fatalf("ran %d times", runs.Load())
+	// While a handler holds the lock, every other delivery must return without running it.
+	var dups, inProgress, entries, done int
+	var released bool
+	for done < 4 {
+		if !released && entries == 1 && done == 3 {
+			close(release)
+			released = true
+		}
+		select {
+		case <-entered:
+			entries++
+			if entries > 1 {
+				if !released {
+					close(release)
+				}
+				t.Fatalf("handler entered %d times for one event while the first run held the lock", entries)
+			}
+		case r := <-results:
+			done++
+			switch {
+			case errors.Is(r.err, idempotency.ErrInProgress):
+				inProgress++
+			case r.err != nil:
+				t.Errorf("Do: %v", r.err)
+			case r.dup:
+				dups++
+			}
+		}
 	}
-	out, dup, err := s.Do(ctx, []byte("event-1"), fn)
-	if err != nil || !dup || string(out) != `{"stopped":1}` || runs.Load() != 1 {
-		t.Fatalf("redelivery: out=%s dup=%v err=%v runs=%d", out, dup, err, runs.Load())
+	if runs.Load() != 1 || inProgress != 3 || dups != 0 {
+		t.Fatalf("runs=%d in-progress=%d duplicates=%d; want 1 run, 3 in progress (the lock was held), 0 duplicates",
+			runs.Load(), inProgress, dups)
+	}
+	for i := 0; i < 2; i++ {
+		out, dup, err := s.Do(ctx, []byte("event-1"), fn)
+		if err != nil || !dup || string(out) != `{"stopped":1}` || runs.Load() != 1 {
+			t.Fatalf("redelivery %d: out=%s dup=%v err=%v runs=%d", i+1, out, dup, err, runs.Load())
+		}
 	}
 	if _, dup, err := s.Do(ctx, []byte("event-2"), fn); err != nil || dup || runs.Load() != 2 {
 		t.Fatalf("other event: dup=%v err=%v runs=%d", dup, err, runs.Load())
@@ -82,12 +112,17 @@ func TestExpiredLocksAreTakenOver(t *testing.T) {
 	s.Now = func() time.Time { return now }
 	s.InProgressExpiry = time.Second
 	s.Expiry = time.Minute
-	// A holder that died: lock taken, never completed.
-	blocked := make(chan struct{})
+	// A holder that died: lock taken, never completed. fn runs only once Do holds the lock.
+	held, blocked, holderDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
-		_, _, _ = s.Do(ctx, []byte("e"), func(context.Context) (json.RawMessage, error) { <-blocked; return nil, nil })
+		defer close(holderDone)
+		_, _, _ = s.Do(ctx, []byte("e"), func(context.Context) (json.RawMessage, error) {
+			close(held)
+			<-blocked
+			return nil, nil
+		})
 	}()
-	time.Sleep(200 * time.Millisecond)
+	<-held
 	if _, _, err := s.Do(ctx, []byte("e"), func(context.Context) (json.RawMessage, error) { return nil, nil }); !errors.Is(err, idempotency.ErrInProgress) {
 		t.Fatalf("live lock: %v", err)
 	}
@@ -98,6 +133,7 @@ func TestExpiredLocksAreTakenOver(t *testing.T) {
 		t.Fatalf("expired lock not taken over: %v", err)
 	}
 	close(blocked)
+	<-holderDone // its late completion must not revive the record either
 	s3 := *s
 	s3.Now = func() time.Time { return now.Add(2 * time.Minute) }
 	ran = false
