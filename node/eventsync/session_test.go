@@ -205,7 +205,8 @@ func TestSilentPassiveIsDropped(t *testing.T) {
 func TestWriterKeepsFramesIntact(t *testing.T) {
 	local, remote := net.Pipe() // a write blocks until the other end reads it
 	defer remote.Close()
-	s := &Session{conn: local, log: slog.New(slog.DiscardHandler), wake: make(chan struct{}, 1),
+	conn := &writeSignalConn{Conn: local, writing: make(chan struct{}, 8)}
+	s := &Session{conn: conn, log: slog.New(slog.DiscardHandler), wake: make(chan struct{}, 1),
 		progress: make(chan struct{}), done: make(chan struct{}), acked: map[string]uint64{},
 		sent: map[string]uint64{}, started: map[string]bool{}, startSeq: map[string]uint64{}}
 	go s.writer()
@@ -231,18 +232,32 @@ func TestWriterKeepsFramesIntact(t *testing.T) {
 	if c := read(); c.Seq != 1 {
 		t.Fatalf("first frame seq %d", c.Seq)
 	}
-	for i := 0; i < 3; i++ { // wake-ups with nothing pending
-		s.kick()
-		time.Sleep(5 * time.Millisecond)
+	<-conn.writing // batch 1's write
+	// Wake-ups with nothing pending. s.wake has one slot and only the writer receives from
+	// it, so when the third send completes the writer has received the second wake-up: it
+	// was done with batch 1 (its buffer handed back) and with the first empty wake-up.
+	for i := 0; i < 3; i++ {
+		s.wake <- struct{}{}
 	}
-	send(2)                           // the writer takes this batch and blocks writing it...
-	time.Sleep(20 * time.Millisecond) // ...until the pipe is read
-	send(3)                           // appended meanwhile
+	send(2)
+	<-conn.writing // the writer took batch 2 and is blocked writing it until the pipe is read
+	send(3)        // appended meanwhile
 	for _, want := range []uint64{2, 3} {
 		if c := read(); c.Seq != want || c.Revision != int64(want) {
 			t.Fatalf("frame = %+v, want seq %d: a batch on the wire was overwritten", c, want)
 		}
 	}
+}
+
+// writeSignalConn reports each Write as it starts, before it blocks on the other end.
+type writeSignalConn struct {
+	net.Conn
+	writing chan struct{}
+}
+
+func (c *writeSignalConn) Write(p []byte) (int, error) {
+	c.writing <- struct{}{}
+	return c.Conn.Write(p)
 }
 
 // TestOlderActiveVersionAccepted: during a rolling deploy an active of the previous protocol
