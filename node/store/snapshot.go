@@ -56,6 +56,9 @@ func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot, keep int) (int64, err
 	if err != nil {
 		return 0, fmt.Errorf("save snapshot %s/%s: fence: %w", s.Group, s.App, err)
 	}
+	if d.afterFence != nil {
+		d.afterFence()
+	}
 	var rev int64
 	if err := tx.QueryRowContext(ctx, d.q.nextRevision, s.Group, s.App).Scan(&rev); err != nil {
 		return 0, fmt.Errorf("save snapshot %s/%s: next revision: %w", s.Group, s.App, err)

@@ -27,6 +27,9 @@ type DB struct {
 	dialect schema.Dialect
 	q       *queries
 	display string
+	// afterFence, when set (tests only), runs inside SaveSnapshot's transaction right after its
+	// fence statement: the point where a frozen writer holds the fence row's lock.
+	afterFence func()
 }
 
 // ErrBadURL reports a database URL that is neither sqlite:// nor postgres://.
