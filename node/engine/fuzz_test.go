@@ -151,12 +151,18 @@ func FuzzRestorePattern(f *testing.F) {
 }
 
 // TestCommittedSnapshotsRestore checks that the committed FuzzRestore seeds (snapshots of
-// propApp taken by earlier versions) still restore.
+// propApp taken by earlier versions, before output rate limiting existed) still restore: the
+// format of apps without it must not change. A missing seed fails the test rather than leaving
+// it nothing to check.
 func TestCommittedSnapshotsRestore(t *testing.T) {
+	const committed = 4 // seed-00 … seed-03
 	a := propApp(t)
-	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzRestore", "seed-*"))
-	if len(files) == 0 {
-		t.Fatal("no committed snapshots")
+	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzRestore", "seed-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < committed {
+		t.Fatalf("found %d FuzzRestore seeds in testdata/fuzz/FuzzRestore, want the %d committed ones (%v)", len(files), committed, files)
 	}
 	for _, fn := range files {
 		raw, err := os.ReadFile(fn)
@@ -164,8 +170,11 @@ func TestCommittedSnapshotsRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-		lit := strings.TrimSuffix(strings.TrimPrefix(lines[len(lines)-1], "[]byte("), ")")
-		blob, err := strconv.Unquote(lit)
+		last := lines[len(lines)-1]
+		if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(last, "[]byte(") {
+			t.Fatalf("%s: not a one-value []byte fuzz seed", fn)
+		}
+		blob, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(last, "[]byte("), ")"))
 		if err != nil {
 			t.Fatalf("%s: %v", fn, err)
 		}

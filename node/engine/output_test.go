@@ -1,9 +1,6 @@
 package engine_test
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -41,30 +38,6 @@ func TestRateLimitingUsesTime(t *testing.T) {
 	} {
 		if got := mustCompile(t, schema+src).UsesTime(); got != want {
 			t.Errorf("%s: UsesTime %v, want %v", src, got, want)
-		}
-	}
-}
-
-// TestRestoreCommittedSnapshots restores the committed FuzzRestore seeds (snapshots written
-// before output rate limiting existed): the format of apps without it must not change.
-func TestRestoreCommittedSnapshots(t *testing.T) {
-	a := propApp(t)
-	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzRestore", "seed-*"))
-	if len(files) == 0 {
-		t.Skip("no committed snapshot seeds")
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.SplitN(string(b), "\n", 3)
-		blob, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if _, err := engine.Restore(a, []byte(blob)); err != nil {
-			t.Errorf("%s: %v", f, err)
 		}
 	}
 }
