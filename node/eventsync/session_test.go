@@ -111,6 +111,48 @@ func TestHandshakeRefusals(t *testing.T) {
 	}
 }
 
+// TestServerRefusesOlderTerm checks the server's own term check, with no Accept callback (the
+// node's callback checks too, so TestHandshakeRefusals passes without the server's): after a
+// session at term 5 whose inputs were acknowledged, a handshake at term 4 is refused, and the
+// queue, its term and the term-5 session are left as they were (no reset, nothing dropped).
+func TestServerRefusesOlderTerm(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", Token: "s3cret", MaxQueueBytes: 1 << 20})
+	cur, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Token: "s3cret", Term: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close(nil)
+	cur.Start("app", 0)
+	if _, err := cur.Send("app", ents(1, 2, 3, 4, 5, 6, 7, 8, 9, 10)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cur.Wait(ctx, "app", 10); err != nil {
+		t.Fatalf("inputs 1..10 not acknowledged at term 5: %v", err)
+	}
+
+	_, err = dial(t, addr, DialConfig{Group: "g", NodeID: "b", Token: "s3cret", Term: 4})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "stale term") {
+		t.Fatalf("handshake at term 4 after term 5: %v, want a refusal naming the stale term", err)
+	}
+	if st := srv.Stats(); st.Term != 5 || st.Events != 10 || st.Apps["app"].Last != 10 || !st.Connected || st.Peer != "a" {
+		t.Fatalf("after the refused term-4 handshake: %+v; want the term-5 session and its 10 queued inputs", st)
+	}
+	// The term-5 session still streams: the refused handshake did not replace it.
+	if _, err := cur.Send("app", ents(11, 12)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cur.Wait(ctx, "app", 12); err != nil {
+		t.Fatalf("term-5 session after the refused handshake: %v", err)
+	}
+	q, term := srv.TakeQueue()
+	got, gaps := q.Replay("app", 0)
+	if term != 5 || len(got) != 12 || len(gaps) != 0 || got[0].Seq != 1 || got[11].Seq != 12 {
+		t.Fatalf("queue of term %d replays %d entries (gaps %v); want term 5, inputs 1..12", term, len(got), gaps)
+	}
+}
+
 func TestQueueFullEndsSessionLoudly(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", MaxQueueBytes: 1000})
 	s, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Term: 1})
