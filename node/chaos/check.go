@@ -15,9 +15,12 @@ type FaultResult struct {
 	Node     string        `json:"node,omitempty"`
 	At       time.Time     `json:"at"`
 	NoActive time.Duration `json:"no_active_ns"` // polled time with no node answering /ha/active 200
-	AckGap   time.Duration `json:"ack_gap_ns"`   // longest pause between two acknowledgements
-	Recovery time.Duration `json:"recovery_ns"`  // until serving again with the passive in sync
-	Err      string        `json:"error,omitempty"`
+	// AckGap is the longest stretch without an acknowledgement from the injection to the
+	// recovery (or the harness error); AckGapBound is the most it may be (Config.ackGapBound).
+	AckGap      time.Duration `json:"ack_gap_ns"`
+	AckGapBound time.Duration `json:"ack_gap_bound_ns"`
+	Recovery    time.Duration `json:"recovery_ns"` // until serving again with the passive in sync
+	Err         string        `json:"error,omitempty"`
 }
 
 // Result is the checker's verdict over a run.
@@ -30,15 +33,52 @@ type Result struct {
 	TermViolations []string // a lease term that did not increase
 	StaleAcks      []string // a node acknowledged after another node was granted a newer term
 	StaleServing   []string // a node said it served under a term older than one already granted
+	SlowFaults     []string // a fault left clients without an acknowledgement past its bound
 	Faults         []FaultResult
 	Errors         []string // faults the pair did not recover from, harness failures
 }
 
-// OK is true when nothing acknowledged was lost, nothing was applied twice, terms increased and
-// no node acted on a superseded term.
+// OK is true when nothing acknowledged was lost, nothing was applied twice, terms increased, no
+// node acted on a superseded term and no fault stalled acknowledgements past its bound.
 func (r *Result) OK() bool {
 	return len(r.Outputs.Lost) == 0 && r.Outputs.DupEvents == 0 && len(r.TermViolations) == 0 &&
-		len(r.StaleAcks) == 0 && len(r.StaleServing) == 0 && len(r.Errors) == 0 && r.Acked > 0
+		len(r.StaleAcks) == 0 && len(r.StaleServing) == 0 && len(r.SlowFaults) == 0 &&
+		len(r.Errors) == 0 && r.Acked > 0
+}
+
+// history is what a run recorded, for the checker.
+type history struct {
+	lease  []LeaseObs
+	grants []Grant
+	obs    []ActiveObs
+	acks   []hatest.AckRecord
+	events []Event
+}
+
+// judge runs the checks on the recorded history into r (cfg with its defaults applied).
+func (r *Result) judge(cfg *Config, h history) {
+	gi := newGrantIndex(h.grants)
+	r.Grants = h.grants
+	r.TermViolations = checkTerms(h.lease, h.grants)
+	r.StaleAcks = checkStaleAcks(gi, h.acks)
+	r.StaleServing = checkStaleServing(gi, h.obs)
+	r.Faults = measureFaults(h.events, h.obs, h.acks)
+	for i := range r.Faults {
+		r.Faults[i].AckGapBound = cfg.ackGapBound(r.Faults[i].Name)
+	}
+	r.SlowFaults = checkAckGaps(r.Faults)
+}
+
+// checkAckGaps: a fault may leave clients without an acknowledgement for at most its bound.
+func checkAckGaps(faults []FaultResult) []string {
+	var v []string
+	for _, f := range faults {
+		if f.AckGapBound > 0 && f.AckGap > f.AckGapBound {
+			v = append(v, fmt.Sprintf("%s at %s (node %s): no acknowledgement for %s, bound %s",
+				f.Name, f.At.Format("15:04:05.000"), f.Node, f.AckGap.Round(time.Millisecond), f.AckGapBound))
+		}
+	}
+	return v
 }
 
 // String is the per-run summary.
@@ -60,6 +100,7 @@ func (r *Result) String() string {
 	fmt.Fprintf(&b, "  term violations:                    %d (must be 0)\n", len(r.TermViolations))
 	fmt.Fprintf(&b, "  acks under a superseded term:       %d (must be 0)\n", len(r.StaleAcks))
 	fmt.Fprintf(&b, "  serving under a superseded term:    %d (must be 0)\n", len(r.StaleServing))
+	fmt.Fprintf(&b, "  faults past the ack-gap bound:      %d (must be 0)\n", len(r.SlowFaults))
 	for _, v := range head(r.TermViolations, 5) {
 		fmt.Fprintf(&b, "    term: %s\n", v)
 	}
@@ -69,9 +110,13 @@ func (r *Result) String() string {
 	for _, v := range head(r.StaleServing, 5) {
 		fmt.Fprintf(&b, "    serving: %s\n", v)
 	}
-	fmt.Fprintf(&b, "  %-14s %-7s %12s %12s %12s\n", "fault", "node", "no_active_ms", "ack_gap_ms", "recovery_ms")
+	for _, v := range head(r.SlowFaults, 5) {
+		fmt.Fprintf(&b, "    ack gap: %s\n", v)
+	}
+	fmt.Fprintf(&b, "  %-14s %-7s %12s %12s %12s %12s\n", "fault", "node", "no_active_ms", "ack_gap_ms", "bound_ms", "recovery_ms")
 	for _, f := range r.Faults {
-		fmt.Fprintf(&b, "  %-14s %-7s %12d %12d %12d %s\n", f.Name, f.Node, f.NoActive.Milliseconds(), f.AckGap.Milliseconds(), f.Recovery.Milliseconds(), f.Err)
+		fmt.Fprintf(&b, "  %-14s %-7s %12d %12d %12d %12d %s\n", f.Name, f.Node, f.NoActive.Milliseconds(), f.AckGap.Milliseconds(),
+			f.AckGapBound.Milliseconds(), f.Recovery.Milliseconds(), f.Err)
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "  error: %s\n", e)
@@ -202,6 +247,8 @@ func measureFaults(events []Event, obs []ActiveObs, acks []hatest.AckRecord) []F
 		if !downSince.IsZero() {
 			fr.NoActive += end.Sub(downSince)
 		}
+		// The stretch after the last acknowledgement counts too: a fault with none at all
+		// until its recovery (or the harness gave up) is not a zero gap.
 		last := e.At
 		for _, a := range acks {
 			if a.At.Before(e.At) {
@@ -214,6 +261,9 @@ func measureFaults(events []Event, obs []ActiveObs, acks []hatest.AckRecord) []F
 				fr.AckGap = d
 			}
 			last = a.At
+		}
+		if d := end.Sub(last); d > fr.AckGap {
+			fr.AckGap = d
 		}
 		out = append(out, fr)
 	}

@@ -8,5 +8,7 @@
 // active↔passive or active↔database link, and a planned switchover. A Recorder polls ha_lease
 // and every node's /ha/active meanwhile. Check then judges the run: acknowledged events lost,
 // duplicates by output id, events applied twice, terms strictly increasing, acknowledgements
-// from a node after another node was granted a newer term, and time without an active per fault.
+// from a node after another node was granted a newer term, time without an active per fault, and
+// per fault the longest stretch without an acknowledgement, which must stay within a bound
+// (Config.MaxAckGap) however quickly the pair recovers.
 package chaos

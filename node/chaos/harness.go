@@ -13,6 +13,7 @@ import (
 	"github.com/streamha/streamha/internal/faultproxy"
 	"github.com/streamha/streamha/internal/hatest"
 	"github.com/streamha/streamha/internal/pgtest"
+	"github.com/streamha/streamha/node/config"
 )
 
 // AuthToken is the shared secret the suite gives both nodes (sync handshake, /ha/switchover).
@@ -33,6 +34,13 @@ type Config struct {
 	Batch    int           // events per client request
 	Extra    []string      // more node flags
 	Log      io.Writer     // progress lines (nil: silent)
+
+	// Availability bound. A fault may leave clients without an acknowledgement for at most
+	// MaxAckGap (plus Hold for restart-db, when no node can hold a lease), however quickly
+	// the pair recovers afterwards: a stall within Recover is otherwise a green run.
+	Lease     time.Duration // the nodes' lease (default: --lease in Extra, else the node's default)
+	Promotion time.Duration // takeover allowance once the lease ran out: election, fence, restore, replay, a client's retry (default 2.5 s)
+	MaxAckGap time.Duration // default Lease + Promotion
 }
 
 func (c *Config) defaults() {
@@ -57,6 +65,44 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
+	if c.Lease <= 0 {
+		c.Lease = leaseOf(c.Extra)
+	}
+	if c.Promotion <= 0 {
+		c.Promotion = 2500 * time.Millisecond
+	}
+	if c.MaxAckGap <= 0 {
+		c.MaxAckGap = c.Lease + c.Promotion
+	}
+}
+
+// leaseOf is the lease the nodes run with: the last --lease in extra, else the node's default.
+func leaseOf(extra []string) time.Duration {
+	lease := config.Default().Lease
+	for i, a := range extra {
+		v, ok := "", false
+		switch {
+		case a == "--lease" || a == "-lease":
+			if i+1 < len(extra) {
+				v, ok = extra[i+1], true
+			}
+		case strings.HasPrefix(a, "--lease="), strings.HasPrefix(a, "-lease="):
+			_, v, ok = strings.Cut(a, "=")
+		}
+		if d, err := time.ParseDuration(v); ok && err == nil {
+			lease = d
+		}
+	}
+	return lease
+}
+
+// ackGapBound is the longest stretch without an acknowledgement the fault may cost: MaxAckGap,
+// plus the hold for restart-db, during which neither node can renew or take the lease.
+func (c *Config) ackGapBound(fault string) time.Duration {
+	if fault == "restart-db" {
+		return c.MaxAckGap + c.Hold
+	}
+	return c.MaxAckGap
 }
 
 // Harness is a running pair with its database, proxies, client and recorder.

@@ -58,12 +58,7 @@ run:
 	res.Outputs = rep
 	lease, grants, obs := h.Rec.Data()
 	acks := h.Client.Acks()
-	gi := newGrantIndex(grants)
-	res.Grants = grants
-	res.TermViolations = checkTerms(lease, grants)
-	res.StaleAcks = checkStaleAcks(gi, acks)
-	res.StaleServing = checkStaleServing(gi, obs)
-	res.Faults = measureFaults(h.Timeline.Events(), obs, acks)
+	res.judge(&cfg, history{lease: lease, grants: grants, obs: obs, acks: acks, events: h.Timeline.Events()})
 	writeJSONL(filepath.Join(cfg.Dir, "acks.jsonl"), acks)
 	writeJSONL(filepath.Join(cfg.Dir, "lease.jsonl"), lease)
 	writeJSONL(filepath.Join(cfg.Dir, "active.jsonl"), obs)

@@ -25,6 +25,7 @@ func main() {
 	hold := flag.Duration("hold", 3*time.Second, "how long a pause, cut or database outage lasts")
 	dir := flag.String("dir", "", "run folder (default results/chaos/<time>)")
 	keep := flag.Bool("keep", false, "keep the run folder even when the run passes")
+	maxGap := flag.Duration("max-ack-gap", 0, "longest stretch a fault may go without an acknowledgement (default lease + 2.5s promotion allowance; restart-db adds --hold)")
 	flag.Parse()
 
 	if *dir == "" {
@@ -41,7 +42,7 @@ func main() {
 	res, err := chaos.Run(chaos.Config{
 		NodeBin: absBin, AppsDir: absApps, Dir: absDir, PGBinDir: pgBin,
 		Rounds: *rounds, Faults: strings.Split(*faults, ","), Seed: *seed,
-		Settle: *settle, Hold: *hold, Log: os.Stdout,
+		Settle: *settle, Hold: *hold, MaxAckGap: *maxGap, Log: os.Stdout,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "chaos: %v\nchaos: logs and timeline in %s\n", err, absDir)
