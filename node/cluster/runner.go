@@ -17,8 +17,11 @@ type Config struct {
 	Store  Store
 	Logger *slog.Logger
 	// Now is the local clock; only differences between its readings are used (monotonic), so a
-	// skewed wall clock does no harm. Default time.Now.
+	// skewed wall clock does no harm. Default time.Now. Set Now or Clock, not both.
 	Now func() time.Time
+	// Clock, when set, replaces Now and the Runner's timers and call deadlines, so tests can
+	// drive slow or lost store answers on an injected clock. Default: the system clock.
+	Clock Clock
 	// Promote is run when the node takes the lease: restore state, replay, open ports. The node
 	// becomes Active when it returns nil; on error the lease is released. ctx ends on demotion.
 	// Nil means promotion is instant.
@@ -39,9 +42,10 @@ type View struct {
 // Runner drives an Elector against a Store: heartbeats, acquisition, renewal, promotion,
 // demotion and release on shutdown. Other parts of the node subscribe to its transitions.
 type Runner struct {
-	cfg  Config
-	log  *slog.Logger
-	kick chan struct{}
+	cfg   Config
+	clock Clock
+	log   *slog.Logger
+	kick  chan struct{}
 
 	mu          sync.Mutex
 	el          *Elector
@@ -70,13 +74,19 @@ func NewRunner(cfg Config) (*Runner, error) {
 	case t.HeartbeatInterval >= t.RenewDeadline:
 		return nil, fmt.Errorf("cluster: heartbeat_interval (%s) must be shorter than renew_deadline (%s)", t.HeartbeatInterval, t.RenewDeadline)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	clock := cfg.Clock
+	switch {
+	case clock != nil && cfg.Now != nil:
+		return nil, errors.New("cluster: set Now or Clock, not both")
+	case clock == nil && cfg.Now != nil:
+		clock = systemClock{now: cfg.Now}
+	case clock == nil:
+		clock = systemClock{now: time.Now}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Runner{cfg: cfg, el: NewElector(t), kick: make(chan struct{}, 1)}
+	r := &Runner{cfg: cfg, clock: clock, el: NewElector(t), kick: make(chan struct{}, 1)}
 	r.log = cfg.Logger.With("group", cfg.Node.Group, "node", cfg.Node.NodeID)
 	return r, nil
 }
@@ -108,14 +118,14 @@ func (r *Runner) Term() int64 {
 func (r *Runner) Leading(term int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.el.Term() == term && r.el.Leading(r.cfg.Now())
+	return r.el.Term() == term && r.el.Leading(r.clock.Now())
 }
 
 // Serving reports whether the node is the active and may take input, with its term.
 func (r *Runner) Serving() (int64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.el.Term(), r.el.Role() == Active && r.el.Leading(r.cfg.Now())
+	return r.el.Term(), r.el.Role() == Active && r.el.Leading(r.clock.Now())
 }
 
 // View returns the group as last read from the store.
@@ -140,33 +150,40 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.apply(r.el.Registered)
 	r.flush()
-	timer := time.NewTimer(r.cfg.Timing.HeartbeatInterval)
-	defer timer.Stop()
 	for {
-		began := r.cfg.Now()
+		began := r.clock.Now()
 		r.step(ctx)
 		r.mu.Lock()
-		wait := r.el.Wake(r.cfg.Now())
+		wait := r.el.Wake(r.clock.Now())
 		if r.el.Role() != Passive {
 			// Keep a steady heartbeat: the step's own duration counts against the interval.
-			wait = max(0, r.cfg.Timing.HeartbeatInterval-r.cfg.Now().Sub(began))
+			wait = max(0, r.cfg.Timing.HeartbeatInterval-r.clock.Now().Sub(began))
 		}
 		r.mu.Unlock()
-		timer.Reset(wait)
+		fired, stop := r.after(wait)
 		select {
 		case <-ctx.Done():
+			stop()
 			r.shutdown()
 			return nil
-		case <-timer.C:
+		case <-fired:
 		case <-r.kick:
+			stop()
 		}
 	}
+}
+
+// after returns a channel that receives once d has passed on the runner's clock.
+func (r *Runner) after(d time.Duration) (<-chan struct{}, func() bool) {
+	fired := make(chan struct{}, 1)
+	stop := r.clock.AfterFunc(d, func() { fired <- struct{}{} })
+	return fired, stop
 }
 
 func (r *Runner) register(ctx context.Context) error {
 	backoff := r.cfg.Timing.HeartbeatInterval
 	for attempt := 1; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cctx, cancel := r.clock.WithTimeout(ctx, 5*time.Second)
 		err := r.cfg.Store.Register(cctx, r.cfg.Node)
 		cancel()
 		if err == nil {
@@ -174,10 +191,12 @@ func (r *Runner) register(ctx context.Context) error {
 			return nil
 		}
 		r.log.Warn("cannot register yet; retrying", "attempt", attempt, "retry_in", backoff, "err", err)
+		fired, stop := r.after(backoff)
 		select {
 		case <-ctx.Done():
+			stop()
 			return fmt.Errorf("register: %w", ctx.Err())
-		case <-time.After(backoff):
+		case <-fired:
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
@@ -191,19 +210,19 @@ func (r *Runner) opContext(ctx context.Context) (context.Context, context.Cancel
 	r.mu.Unlock()
 	d := r.cfg.Timing.RenewDeadline
 	if !dl.IsZero() {
-		d = min(d, dl.Sub(r.cfg.Now()))
+		d = min(d, dl.Sub(r.clock.Now()))
 	}
-	return context.WithTimeout(ctx, d+time.Millisecond)
+	return r.clock.WithTimeout(ctx, d+time.Millisecond)
 }
 
 func (r *Runner) step(ctx context.Context) {
-	began := time.Now()
+	began := r.clock.Now()
 	defer func() {
-		if d := time.Since(began); d > r.cfg.Timing.RenewDeadline/2 && ctx.Err() == nil {
+		if d := r.clock.Now().Sub(began); d > r.cfg.Timing.RenewDeadline/2 && ctx.Err() == nil {
 			r.log.Warn("slow coordination step: the database answers slowly", "took", d)
 		}
 	}()
-	now := r.cfg.Now()
+	now := r.clock.Now()
 	r.mu.Lock()
 	r.applyLocked(r.el.Tick(now))
 	op := r.el.Next(now)
@@ -215,7 +234,7 @@ func (r *Runner) step(ctx context.Context) {
 	switch op {
 	case OpAcquire:
 		cctx, cancel := r.opContext(ctx)
-		sent := r.cfg.Now()
+		sent := r.clock.Now()
 		lease, ok, err := r.cfg.Store.Acquire(cctx, g, id, r.cfg.Timing.Lease)
 		cancel()
 		r.mu.Lock()
@@ -234,7 +253,7 @@ func (r *Runner) step(ctx context.Context) {
 		}
 	case OpRenew:
 		cctx, cancel := r.opContext(ctx)
-		sent := r.cfg.Now()
+		sent := r.clock.Now()
 		lease, err := r.cfg.Store.Renew(cctx, g, id, term, r.cfg.Timing.Lease)
 		cancel()
 		r.mu.Lock()
@@ -250,9 +269,9 @@ func (r *Runner) step(ctx context.Context) {
 		}
 	}
 	r.flush()
-	hb := time.Now()
+	hb := r.clock.Now()
 	r.heartbeat(ctx)
-	if d := time.Since(hb); d > r.cfg.Timing.RenewDeadline/2 {
+	if d := r.clock.Now().Sub(hb); d > r.cfg.Timing.RenewDeadline/2 {
 		r.log.Warn("slow heartbeat", "took", d)
 	}
 }
@@ -302,7 +321,7 @@ func (r *Runner) status() Status {
 	defer r.mu.Unlock()
 	st.Role = r.el.Role().String()
 	st.Term = r.el.Term()
-	st.Serving = r.el.Role() == Active && r.el.Leading(r.cfg.Now())
+	st.Serving = r.el.Role() == Active && r.el.Leading(r.clock.Now())
 	st.Active = r.view.Lease.Holder
 	if !r.view.Lease.Held() && !st.Serving {
 		st.Active = ""

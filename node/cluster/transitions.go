@@ -75,7 +75,7 @@ func (r *Runner) startPromotion(term int64) {
 		}
 		r.mu.Lock()
 		if err == nil {
-			r.applyLocked(r.el.Promoted(r.cfg.Now(), term))
+			r.applyLocked(r.el.Promoted(r.clock.Now(), term))
 		}
 		r.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
@@ -104,7 +104,7 @@ func (r *Runner) abdicate(ctx context.Context, reason string, holdOff time.Durat
 	r.mu.Lock()
 	term := r.el.Term()
 	was := r.el.Role()
-	now := r.cfg.Now()
+	now := r.clock.Now()
 	r.applyLocked(r.el.Abdicate(now, reason))
 	r.el.HoldOff(now.Add(holdOff))
 	r.mu.Unlock()
@@ -112,7 +112,7 @@ func (r *Runner) abdicate(ctx context.Context, reason string, holdOff time.Durat
 	if was != Promoting && was != Active {
 		return nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timing.RenewDeadline)
+	cctx, cancel := r.clock.WithTimeout(ctx, r.cfg.Timing.RenewDeadline)
 	defer cancel()
 	err := r.cfg.Store.Release(cctx, r.cfg.Node.Group, r.cfg.Node.NodeID, term)
 	if err != nil && !errors.Is(err, ErrLeaseLost) {
@@ -163,7 +163,7 @@ func (r *Runner) poke() {
 // shutdown releases a held lease and deregisters, on a fresh short context: the run context is
 // already done.
 func (r *Runner) shutdown() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := r.clock.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	r.mu.Lock()
 	term, leading := r.el.Term(), r.el.Role() == Promoting || r.el.Role() == Active
