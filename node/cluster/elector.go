@@ -32,6 +32,10 @@ type Transition struct {
 	From, To Role
 	Term     int64
 	Reason   string
+	// At is when the change took effect on the node's clock: when the Runner applied it, or, for
+	// a demotion at the renew deadline, the deadline itself however late it was noticed. So a
+	// node led exactly from its Promoting transition's At to the At of the one that ended it.
+	At time.Time
 }
 
 // Op is what the elector asks its driver to do next.
@@ -144,8 +148,12 @@ func (e *Elector) Wake(now time.Time) time.Duration {
 
 // Tick enforces the renew deadline: a leader past it demotes itself.
 func (e *Elector) Tick(now time.Time) []Transition {
-	if (e.role == Promoting || e.role == Active) && !now.Before(e.Deadline()) {
-		return e.demote(now, fmt.Sprintf("no successful renewal within renew_deadline %s", e.t.RenewDeadline))
+	if dl := e.Deadline(); !dl.IsZero() && !now.Before(dl) {
+		trs := e.demote(now, fmt.Sprintf("no successful renewal within renew_deadline %s", e.t.RenewDeadline))
+		for i := range trs {
+			trs[i].At = dl // leadership ended then, not when the tick noticed
+		}
+		return trs
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -77,6 +78,7 @@ func (f *faultStore) Release(ctx context.Context, g, id string, term int64) erro
 // member is one node of a test cluster.
 type member struct {
 	id     string
+	skew   time.Duration // the member's clock runs this far ahead of the test's
 	runner *cluster.Runner
 	store  *faultStore
 	cancel context.CancelFunc
@@ -103,14 +105,23 @@ type testCluster struct {
 	t       *testing.T
 	group   string
 	members []*member
-	// terms records every term that became Active, in the order seen.
-	termsMu sync.Mutex
-	terms   []int64
+	// splitBrainExpected turns off the history check at the end (a test injects the overlap).
+	splitBrainExpected bool
 }
 
+// newCluster starts n members; member i's clock is skew[i] off. When the test ends and every
+// member has stopped, the recorded leaderships must not overlap and their terms must increase.
 func newCluster(t *testing.T, url string, n int, skew []time.Duration) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, group: "g"}
+	t.Cleanup(func() { // registered first, so it runs after the members' stops
+		if c.splitBrainExpected {
+			return
+		}
+		if err := checkLeaderships(c.leaderships()); err != nil {
+			t.Error(err)
+		}
+	})
 	for i := 0; i < n; i++ {
 		c.add(url, fmt.Sprintf("n%d", i), skewAt(skew, i))
 	}
@@ -125,6 +136,11 @@ func skewAt(s []time.Duration, i int) time.Duration {
 }
 
 func (c *testCluster) add(url, id string, skew time.Duration) *member {
+	return c.addWith(url, id, skew, func(s cluster.Store) cluster.Store { return s }, nil)
+}
+
+// addWith adds a member whose store is wrap(its faultStore) and whose promotion is promote.
+func (c *testCluster) addWith(url, id string, skew time.Duration, wrap func(cluster.Store) cluster.Store, promote func(context.Context, int64) error) *member {
 	t := c.t
 	db, err := store.Open(url)
 	if err != nil {
@@ -134,13 +150,14 @@ func (c *testCluster) add(url, id string, skew time.Duration) *member {
 	if _, err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	m := &member{id: id, store: &faultStore{Store: db}, done: make(chan struct{})}
+	m := &member{id: id, skew: skew, store: &faultStore{Store: db}, done: make(chan struct{})}
 	r, err := cluster.NewRunner(cluster.Config{
-		Node:   cluster.NodeInfo{Group: c.group, NodeID: id, Properties: map[string]string{}},
-		Timing: fastTiming,
-		Store:  m.store,
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Now:    func() time.Time { return time.Now().Add(skew) },
+		Node:    cluster.NodeInfo{Group: c.group, NodeID: id, Properties: map[string]string{}},
+		Timing:  fastTiming,
+		Store:   wrap(m.store),
+		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Now:     skewedClock(skew),
+		Promote: promote,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -149,11 +166,6 @@ func (c *testCluster) add(url, id string, skew time.Duration) *member {
 		m.mu.Lock()
 		m.trans = append(m.trans, tr)
 		m.mu.Unlock()
-		if tr.To == cluster.Active {
-			c.termsMu.Lock()
-			c.terms = append(c.terms, tr.Term)
-			c.termsMu.Unlock()
-		}
 	})
 	m.runner = r
 	ctx, cancel := context.WithCancel(context.Background())
@@ -193,25 +205,103 @@ func (c *testCluster) waitActive(timeout time.Duration, except *member) *member 
 	return nil
 }
 
-// watchSingleActive fails the test if two members ever serve at once; stop it with the returned func.
-func (c *testCluster) watchSingleActive() func() {
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			if a := c.actives(); len(a) > 1 {
-				c.t.Errorf("split brain: %d members serve at once", len(a))
-				return
+// skewedClock is a wall clock skew off the real one, with no monotonic reading: everything the
+// runner computes from it is wall-clock arithmetic, minutes away from the database's now().
+func skewedClock(skew time.Duration) func() time.Time {
+	if skew == 0 {
+		return time.Now
+	}
+	return func() time.Time { return time.Now().Round(0).Add(skew) }
+}
+
+// leadership is one interval during which a member could act as leader (Leading was true):
+// from its Promoting transition to the Demoted or Stopped one, on the test's clock.
+type leadership struct {
+	node     string
+	term     int64
+	from, to time.Time // to is zero while the member still leads
+}
+
+// leaderships reconstructs every member's leadership intervals from its recorded transitions,
+// each stamped with when it took effect on the member's clock, minus the member's skew.
+func (c *testCluster) leaderships() []leadership {
+	var out []leadership
+	for _, m := range c.members {
+		out = append(out, leadershipsOf(m.id, m.skew, m.transitions())...)
+	}
+	return out
+}
+
+func leadershipsOf(node string, skew time.Duration, trs []cluster.Transition) []leadership {
+	var out []leadership
+	var cur *leadership
+	for _, tr := range trs {
+		leading := tr.To == cluster.Promoting || tr.To == cluster.Active
+		switch {
+		case leading && cur == nil:
+			cur = &leadership{node: node, term: tr.Term, from: tr.At.Add(-skew)}
+		case !leading && cur != nil:
+			cur.to = tr.At.Add(-skew)
+			out = append(out, *cur)
+			cur = nil
+		}
+	}
+	if cur != nil {
+		out = append(out, *cur)
+	}
+	return out
+}
+
+// checkLeaderships reports any two leaderships of different members that overlap in time, and
+// terms that do not strictly increase in the order leaderships began.
+func checkLeaderships(ls []leadership) error {
+	ls = append([]leadership(nil), ls...)
+	sort.SliceStable(ls, func(i, j int) bool { return ls[i].from.Before(ls[j].from) })
+	var errs []error
+	for i, a := range ls {
+		if i > 0 && a.term <= ls[i-1].term {
+			errs = append(errs, fmt.Errorf("terms out of order: %s led term %d from %s, after %s led term %d from %s",
+				a.node, a.term, a.from.Format(stampFormat), ls[i-1].node, ls[i-1].term, ls[i-1].from.Format(stampFormat)))
+		}
+		for _, b := range ls[i+1:] {
+			if a.node != b.node && (a.to.IsZero() || b.from.Before(a.to)) {
+				errs = append(errs, fmt.Errorf("split brain: %s led term %d from %s to %s, and %s led term %d from %s (overlap %s)",
+					a.node, a.term, a.from.Format(stampFormat), endOf(a), b.node, b.term, b.from.Format(stampFormat), overlap(a, b)))
 			}
 		}
-	}()
-	return func() { close(stop); <-done }
+	}
+	return errors.Join(errs...)
+}
+
+const stampFormat = "15:04:05.000000"
+
+func endOf(l leadership) string {
+	if l.to.IsZero() {
+		return "the end"
+	}
+	return l.to.Format(stampFormat)
+}
+
+func overlap(a, b leadership) string {
+	end := a.to
+	if end.IsZero() || (!b.to.IsZero() && b.to.Before(end)) {
+		end = b.to
+	}
+	if end.IsZero() {
+		return "unbounded"
+	}
+	return end.Sub(b.from).String()
+}
+
+// terms lists the terms led, in the order their leaderships began.
+func (c *testCluster) termsLed() []int64 {
+	ls := c.leaderships()
+	sort.SliceStable(ls, func(i, j int) bool { return ls[i].from.Before(ls[j].from) })
+	var out []int64
+	for _, l := range ls {
+		out = append(out, l.term)
+	}
+	return out
 }
 
 // drivers runs fn against SQLite and a throwaway PostgreSQL database.

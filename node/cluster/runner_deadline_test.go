@@ -300,4 +300,9 @@ func TestRunnerDemotesWhenARenewalIsNeverAnswered(t *testing.T) {
 	if tr.Term != term {
 		t.Fatalf("demoted from term %d, want %d", tr.Term, term)
 	}
+	// The demotion was noticed after the deadline, but leadership ended at it: the harness's
+	// split-brain check relies on At.
+	if !tr.At.Equal(deadline) {
+		t.Fatalf("demotion stamped at %s, want the deadline %s", rel(tr.At), rel(deadline))
+	}
 }

@@ -12,9 +12,17 @@ func (r *Runner) apply(fn func() []Transition) {
 	r.mu.Unlock()
 }
 
-// applyLocked queues transitions for dispatch and starts the work they imply. r.mu is held.
+// applyLocked queues transitions for dispatch and starts the work they imply. r.mu is held, so
+// the time stamped on a transition orders it against every Leading and Serving answer.
 func (r *Runner) applyLocked(trs []Transition) {
+	var now time.Time
+	if len(trs) > 0 {
+		now = r.clock.Now()
+	}
 	for _, tr := range trs {
+		if tr.At.IsZero() {
+			tr.At = now
+		}
 		r.pending = append(r.pending, tr)
 		switch tr.To {
 		case Promoting:
