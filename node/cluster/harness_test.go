@@ -194,15 +194,23 @@ func (c *testCluster) actives() []*member {
 // waitActive waits until exactly one member serves, other than except, and returns it.
 func (c *testCluster) waitActive(timeout time.Duration, except *member) *member {
 	c.t.Helper()
+	m, err := c.findActive(timeout, except)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return m
+}
+
+// findActive is waitActive reporting a timeout as an error.
+func (c *testCluster) findActive(timeout time.Duration, except *member) (*member, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if a := c.actives(); len(a) == 1 && a[0] != except {
-			return a[0]
+			return a[0], nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	c.t.Fatalf("no single active within %s (actives: %d)", timeout, len(c.actives()))
-	return nil
+	return nil, fmt.Errorf("no single active within %s (actives: %d)", timeout, len(c.actives()))
 }
 
 // skewedClock is a wall clock skew off the real one, with no monotonic reading: everything the
