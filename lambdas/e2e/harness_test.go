@@ -40,8 +40,10 @@ func TestMain(m *testing.M) {
 // binaries builds the emulator and the three bootstraps once per test binary.
 func binaries(t *testing.T) (emulator string, fns map[string]string) {
 	t.Helper()
+	// Cold caches on a loaded 2-core machine once took over 5 minutes to build the four
+	// binaries (CGO_ENABLED=0 misses the -race build cache); the bound only stops a hang.
 	builds.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 		defer cancel()
 		if builds.dir, builds.err = os.MkdirTemp("", "streamha-e2e-"); builds.err != nil {
 			return
