@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,7 +212,9 @@ func (s *appState) sinkFailed(err error, failed func(sinkName, kind string)) {
 	kind := sink.Kind(err)
 	failed(name, kind)
 	s.mu.Lock()
-	first, changed := s.sinkErrSince.IsZero(), s.sinkErr != err.Error()
+	// Logged when the failure starts or moves to another sink or kind, not per retry (the
+	// message itself changes as outputs pile into the batch).
+	first, changed := s.sinkErrSince.IsZero(), !strings.HasPrefix(s.sinkErr, name+": ") || s.sinkErrKind != kind
 	if first {
 		s.sinkErrSince = time.Now()
 	}

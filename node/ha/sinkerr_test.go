@@ -23,10 +23,11 @@ import (
 // fullDisk is a file system for the file sink that can be made full: a write then stores part of
 // its bytes and fails with ENOSPC, like a real full disk, and reports each failure on failed.
 type fullDisk struct {
-	mu     sync.Mutex
-	full   bool
-	path   string
-	failed chan struct{}
+	mu       sync.Mutex
+	full     bool
+	readOnly bool // opening fails with EROFS
+	path     string
+	failed   chan struct{}
 }
 
 type fullDiskFile struct {
@@ -35,6 +36,16 @@ type fullDiskFile struct {
 }
 
 func (d *fullDisk) open(path string) (sink.File, error) {
+	d.mu.Lock()
+	ro := d.readOnly
+	d.mu.Unlock()
+	if ro {
+		select {
+		case d.failed <- struct{}{}:
+		default:
+		}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: syscall.EROFS}
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
@@ -45,9 +56,9 @@ func (d *fullDisk) open(path string) (sink.File, error) {
 	return &fullDiskFile{f, d}, nil
 }
 
-func (d *fullDisk) setFull(full bool) {
+func (d *fullDisk) setFull(full, readOnly bool) {
 	d.mu.Lock()
-	d.full = full
+	d.full, d.readOnly = full, readOnly
 	d.mu.Unlock()
 }
 
@@ -118,7 +129,7 @@ func TestFullDiskKeepsOutputsPending(t *testing.T) {
 		t.Fatalf("the full disk's file holds %v", ids)
 	}
 
-	d.setFull(false)
+	d.setFull(false, false)
 	waitFor(t, "every output written after the disk recovered", func() bool {
 		st := a.node.Status().Apps["T"]
 		return st.Outbox == 0 && st.DeliveredSeq == st.LastSeq && st.SinkError == ""
@@ -167,4 +178,44 @@ func grepLines(s, word string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestReadOnlySinkIsRetried: a file sink that cannot be opened (read-only file system) is a sink
+// error like a failed write: outputs pending, status shows it, and they go out once it opens.
+func TestReadOnlySinkIsRetried(t *testing.T) {
+	d := &fullDisk{readOnly: true, failed: make(chan struct{}, 1)}
+	sc := sink.DefaultConfig()
+	sc.BaseDir = t.TempDir()
+	sc.OpenFile = d.open
+	sc.RetryInitial, sc.RetryMax = time.Millisecond, 20*time.Millisecond
+	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
+	a := startNodeSinks(t, url, "a", "tok", appSrc, sc)
+	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
+	ev := ha.Event{Data: []engine.Value{engine.LongValue(1), engine.DoubleValue(1)}}
+	if _, err := a.node.Ingest(context.Background(), "T", "S", []ha.Event{ev}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-d.failed:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("opening the sink was not retried after %d failures", i)
+		}
+	}
+	waitFor(t, "the open error in the status", func() bool { return a.node.Status().Apps["T"].SinkErrorKind != "" })
+	st := a.node.Status().Apps["T"]
+	if st.SinkErrorKind != sink.KindReadOnly || !strings.Contains(st.SinkError, "O:file: open") || st.Outbox != 1 || st.DeliveredSeq >= st.LastSeq {
+		t.Fatalf("status %+v", st)
+	}
+	d.setFull(false, false)
+	waitFor(t, "the output written once the sink opens", func() bool {
+		st := a.node.Status().Apps["T"]
+		return st.Outbox == 0 && st.DeliveredSeq == st.LastSeq && st.SinkError == ""
+	})
+	d.mu.Lock()
+	path := d.path
+	d.mu.Unlock()
+	if ids := fileIDs(t, path); strings.Join(ids, " ") != "T/q1/1/0" {
+		t.Fatalf("file holds %v", ids)
+	}
 }
