@@ -56,3 +56,16 @@ func TestCheckConfigCompilesTheApps(t *testing.T) {
 		t.Fatalf("missing apps_dir: exit %d, stderr %q", code, errb.String())
 	}
 }
+
+func TestCheckConfigRefusesUnknownSinkOptions(t *testing.T) {
+	dir := t.TempDir()
+	src := "@app:name('Typo')\ndefine stream S (a int);\n@sink(type='file', path='o.jsonl', fsyn='batch')\ndefine stream O (a int);\nfrom S select a insert into O;\n"
+	if err := os.WriteFile(filepath.Join(dir, "typo.siddhi"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"check-config", "--apps_dir", dir}, nil, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "typo.siddhi: stream O: @sink(type='file'): unknown option fsyn (want path, fsync)") {
+		t.Fatalf("unknown sink option: exit %d, stderr %q", code, errb.String())
+	}
+}

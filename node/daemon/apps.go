@@ -9,10 +9,12 @@ import (
 
 	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/sink"
 )
 
 // LoadApps compiles every *.siddhi file of dir, in name order. A missing dir means no apps; a bad
-// app is a configuration error that names the file, line and column.
+// app is a configuration error that names the file, line and column (or the stream, for a bad
+// @sink option: unknown options are refused, not ignored).
 func LoadApps(dir string) ([]*engine.App, error) {
 	if dir == "" {
 		return nil, nil
@@ -37,6 +39,13 @@ func LoadApps(dir string) ([]*engine.App, error) {
 		a, err := engine.Compile(f, string(src))
 		if err != nil {
 			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("bad app:\n%w", err)}
+		}
+		for _, st := range a.Streams() {
+			for _, spec := range st.Sinks {
+				if err := sink.Validate(spec); err != nil {
+					return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("bad app %s: stream %s: %w", f, st.Name, err)}
+				}
+			}
 		}
 		if prev, dup := seen[a.Name()]; dup {
 			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("%s and %s both define app %q", prev, f, a.Name())}

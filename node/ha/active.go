@@ -30,7 +30,8 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 		}
 		sinks := n.opts.Sinks
 		sinks.Term = term
-		n.goActive(func() { a.dispatch(ctx, leading, delivered, sinks) })
+		failed := func(sinkName, kind string) { n.m.sinkErrors.WithLabelValues(a.name, sinkName, kind).Inc() }
+		n.goActive(func() { a.dispatch(ctx, leading, delivered, sinks, failed) })
 		if a.app.UsesTime() {
 			n.goActive(func() { n.ticker(ctx, a, term) })
 		}

@@ -2,8 +2,10 @@ package ha
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +44,13 @@ type appState struct {
 	wantPersist  chan struct{} // an acknowledgement waits for a persist (no passive)
 
 	wake chan struct{} // pokes the output dispatcher
+
+	// The sinks' current failure, guarded by mu: the error of the newest failed write, the
+	// sink that failed ("<stream>:<type>"), its kind (sink.Kind) and when the sinks began to
+	// fail (zero while they work).
+	sinkErr      string
+	sinkErrKind  string
+	sinkErrSince time.Time
 }
 
 func newAppState(a *engine.App, log *slog.Logger) *appState {
@@ -79,16 +88,32 @@ func (s *appState) resumeLocked(term int64) error {
 	return nil
 }
 
-func (s *appState) openSinks(cfg sink.Config) (map[string][]sink.Sink, error) {
-	sinks := map[string][]sink.Sink{}
+// namedSink is an open sink with its name in metrics and status: "<stream>:<type>".
+type namedSink struct {
+	name string
+	sink.Sink
+}
+
+// sinkError is a failure of one sink, to open it or to write to it.
+type sinkError struct {
+	sink string
+	err  error
+}
+
+func (e *sinkError) Error() string { return e.sink + ": " + e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
+
+func (s *appState) openSinks(cfg sink.Config) (map[string][]namedSink, error) {
+	sinks := map[string][]namedSink{}
 	for stream, specs := range s.sinky {
 		for _, spec := range specs {
+			name := stream + ":" + spec.Type
 			sk, err := sink.OpenConfig(spec, s.name, stream, s.log, cfg)
 			if err != nil {
 				closeSinks(sinks)
-				return nil, fmt.Errorf("app %s: open %s sink of %s: %w", s.name, spec.Type, stream, err)
+				return nil, &sinkError{name, fmt.Errorf("open: %w", err)}
 			}
-			sinks[stream] = append(sinks[stream], sk)
+			sinks[stream] = append(sinks[stream], namedSink{name, sk})
 		}
 	}
 	return sinks, nil
@@ -99,7 +124,7 @@ func (s *appState) deactivateLocked() {
 	s.rt, s.term, s.idem, s.outbox, s.safe = nil, 0, nil, nil, 0
 }
 
-func closeSinks(m map[string][]sink.Sink) {
+func closeSinks(m map[string][]namedSink) {
 	for _, l := range m {
 		for _, sk := range l {
 			_ = sk.Close()
@@ -153,22 +178,93 @@ func (s *appState) markSafe(seq uint64) {
 // wakes it, and the passive needs the position only by the time it might promote.
 const idleReport = 50 * time.Millisecond
 
+// backoff is the sink error policy's wait: first, then doubled per failure up to max.
+type backoff struct{ first, max, next time.Duration }
+
+func newBackoff(cfg sink.Config) *backoff {
+	b := &backoff{first: cfg.RetryInitial, max: cfg.RetryMax}
+	if b.first <= 0 {
+		b.first = 50 * time.Millisecond
+	}
+	if b.max < b.first {
+		b.max = max(b.first, 5*time.Second)
+	}
+	b.next = b.first
+	return b
+}
+
+func (b *backoff) wait() time.Duration {
+	d := b.next
+	b.next = min(b.next*2, b.max)
+	return d
+}
+
+func (b *backoff) reset() { b.next = b.first }
+
+// sinkFailed records a failed open or write of the sinks for status and metrics (failed gets
+// the sink's name and the error's kind) and logs when the failure starts or changes.
+func (s *appState) sinkFailed(err error, failed func(sinkName, kind string)) {
+	name := "?"
+	var se *sinkError
+	if errors.As(err, &se) {
+		name = se.sink
+	}
+	kind := sink.Kind(err)
+	failed(name, kind)
+	s.mu.Lock()
+	// Logged when the failure starts or moves to another sink or kind, not per retry (the
+	// message itself changes as outputs pile into the batch).
+	first, changed := s.sinkErrSince.IsZero(), !strings.HasPrefix(s.sinkErr, name+": ") || s.sinkErrKind != kind
+	if first {
+		s.sinkErrSince = time.Now()
+	}
+	s.sinkErr, s.sinkErrKind = err.Error(), kind
+	pending := len(s.outbox)
+	s.mu.Unlock()
+	if first || changed {
+		s.log.Error("sink failed; its outputs stay pending and are written again with backoff, none is dropped",
+			"sink", name, "kind", kind, "outputs_pending", pending, "err", err)
+	}
+}
+
+// sinkOK clears a recorded sink failure after a successful write.
+func (s *appState) sinkOK() {
+	s.mu.Lock()
+	since := s.sinkErrSince
+	s.sinkErr, s.sinkErrKind, s.sinkErrSince = "", "", time.Time{}
+	s.mu.Unlock()
+	if !since.IsZero() {
+		s.log.Info("sinks recovered", "failing_for", time.Since(since).Round(time.Millisecond))
+	}
+}
+
 // dispatch opens the sinks, then writes safe outputs to them until ctx ends, removing them from
 // the outbox only once written (so a snapshot taken meanwhile still carries them). leading is
 // checked before every write: a deposed node never writes. After each write, delivered gets the
-// input seq up to which every sink output is written. The sinks are closed on return.
-func (s *appState) dispatch(ctx context.Context, leading func() bool, delivered func(uint64), cfg sink.Config) {
-	var sinks map[string][]sink.Sink
+// input seq up to which every sink output is written. A failed open or write is the sink error
+// policy's business: it is recorded (status, and failed for the metric), and the same outputs
+// are written again after a backoff (cfg.RetryInitial doubling to cfg.RetryMax), forever: they
+// stay pending, delivered does not advance, and the outbox bound pushes back on ingest. The
+// sinks are closed on return.
+func (s *appState) dispatch(ctx context.Context, leading func() bool, delivered func(uint64), cfg sink.Config, failed func(sinkName, kind string)) {
+	retry := newBackoff(cfg)
+	defer func() { // the failure was this dispatcher's: a stopped one has no sinks open
+		s.mu.Lock()
+		s.sinkErr, s.sinkErrKind, s.sinkErrSince = "", "", time.Time{}
+		s.mu.Unlock()
+	}()
+	var sinks map[string][]namedSink
 	for {
 		var err error
 		if sinks, err = s.openSinks(cfg); err == nil {
 			break
 		}
-		s.log.Error("cannot open sinks; outputs wait in the outbox", "err", err)
-		select {
-		case <-ctx.Done():
+		if ctx.Err() != nil {
 			return
-		case <-time.After(time.Second):
+		}
+		s.sinkFailed(err, failed)
+		if !sleepCtx(ctx, retry.wait()) {
+			return
 		}
 	}
 	defer closeSinks(sinks)
@@ -202,14 +298,17 @@ func (s *appState) dispatch(ctx context.Context, leading func() bool, delivered 
 				return
 			}
 			if err := writeBatch(ctx, batch, sinks); err != nil {
-				s.log.Warn("sink write failed; retrying", "err", err)
-				select {
-				case <-ctx.Done():
+				if ctx.Err() != nil {
 					return
-				case <-time.After(500 * time.Millisecond):
+				}
+				s.sinkFailed(err, failed)
+				if !sleepCtx(ctx, retry.wait()) {
+					return
 				}
 				continue
 			}
+			retry.reset()
+			s.sinkOK()
 			s.mu.Lock()
 			if len(s.outbox) >= n && s.outbox[0] == batch[0] {
 				s.outbox = s.outbox[n:]
@@ -220,6 +319,18 @@ func (s *appState) dispatch(ctx context.Context, leading func() bool, delivered 
 				delivered(upTo)
 			}
 		}
+	}
+}
+
+// sleepCtx waits d, or less if ctx ends first; it reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -246,7 +357,7 @@ func (s *appState) dropDeliveredLocked(seq uint64) int {
 	return n
 }
 
-func writeBatch(ctx context.Context, batch []*engine.Output, sinks map[string][]sink.Sink) error {
+func writeBatch(ctx context.Context, batch []*engine.Output, sinks map[string][]namedSink) error {
 	byStream := map[string][]*engine.Output{}
 	var order []string
 	for _, o := range batch {
@@ -258,7 +369,7 @@ func writeBatch(ctx context.Context, batch []*engine.Output, sinks map[string][]
 	for _, st := range order {
 		for _, sk := range sinks[st] {
 			if err := sk.Write(ctx, byStream[st]); err != nil {
-				return fmt.Errorf("stream %s: %w", st, err)
+				return &sinkError{sk.name, err}
 			}
 		}
 	}

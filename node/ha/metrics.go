@@ -15,6 +15,7 @@ type metrics struct {
 	pressurePersists prometheus.Counter
 	failovers        prometheus.Counter
 	notReemitted     prometheus.Counter
+	sinkErrors       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
@@ -27,8 +28,9 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		pressurePersists: prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_pressure_persists_total", Help: "Early persists because the passive's queue passed half its bound."}),
 		failovers:        prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_failovers_total", Help: "Promotions of this node to active."}),
 		notReemitted:     prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_outputs_not_reemitted_total", Help: "Outputs a promotion did not emit again because the previous active reported them written."}),
+		sinkErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_errors_total", Help: "Failed opens and writes of a sink (sink is <stream>:<type>; kind enospc, erofs, eio, permission, http_4xx, http_5xx, connection or other); the outputs stay pending and are retried."}, []string{"app", "sink", "kind"}),
 	}
-	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted,
+	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_sync_lag_events", Help: "Inputs sent to the passive and not yet acknowledged."}, func() float64 {
 			if s := n.session(); s != nil {
 				return float64(s.Lag())

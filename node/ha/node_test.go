@@ -51,6 +51,14 @@ func startNode(t *testing.T, dbURL, id, token string, tune ...func(*config.Confi
 // startNodeApp is startNode running the app src.
 func startNodeApp(t *testing.T, dbURL, id, token, src string, tune ...func(*config.Config)) *inproc {
 	t.Helper()
+	sc := sink.DefaultConfig()
+	sc.BaseDir = t.TempDir()
+	return startNodeSinks(t, dbURL, id, token, src, sc, tune...)
+}
+
+// startNodeSinks is startNodeApp with the sink settings sc.
+func startNodeSinks(t *testing.T, dbURL, id, token, src string, sc sink.Config, tune ...func(*config.Config)) *inproc {
+	t.Helper()
 	app, err := engine.Compile("t.siddhi", src)
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +79,6 @@ func startNodeApp(t *testing.T, dbURL, id, token, src string, tune ...func(*conf
 		f(&c)
 	}
 	reg := prometheus.NewRegistry()
-	sc := sink.DefaultConfig()
-	sc.BaseDir = t.TempDir()
 	p := &inproc{done: make(chan struct{}), tcp: tcpLn.Addr().String()}
 	log := slog.New(slog.DiscardHandler)
 	// The REST server must exist before registration so the node advertises its URL.

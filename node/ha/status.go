@@ -54,6 +54,11 @@ type AppStatus struct {
 	// DeliveredSeq: every sink output of inputs up to here is written (on a passive: as the
 	// active last reported; a promotion does not emit those again).
 	DeliveredSeq uint64 `json:"delivered_seq"`
+	// SinkError is the newest failed open or write of a sink ("<stream>:<type>: error"), while
+	// the sinks fail; SinkErrorSince is when they began to fail. Outputs stay pending meanwhile.
+	SinkError      string    `json:"last_sink_error,omitempty"`
+	SinkErrorKind  string    `json:"sink_error_kind,omitempty"`
+	SinkErrorSince time.Time `json:"sink_error_since,omitzero"`
 }
 
 // Status reports the node's current state.
@@ -98,6 +103,7 @@ func (n *Node) Status() Status {
 			as.LastSeq = a.rt.LastSeq()
 		}
 		as.DeliveredSeq = a.deliveredLocked()
+		as.SinkError, as.SinkErrorKind, as.SinkErrorSince = a.sinkErr, a.sinkErrKind, a.sinkErrSince
 		a.mu.Unlock()
 		if q, ok := ss.Apps[a.name]; ok && as.LastSeq == 0 {
 			as.LastSeq, as.PersistSeq, as.PersistRev, as.DeliveredSeq = q.Last, q.Persisted, q.Revision, q.Delivered
@@ -137,5 +143,10 @@ func (n *Node) fillStatus(cs *cluster.Status) {
 	}
 	if st.LastGap != "" {
 		cs.LastError = "replay gap: " + st.LastGap
+	}
+	for _, app := range n.apps { // in name order
+		if a := st.Apps[app.name]; a.SinkError != "" && cs.LastError == "" {
+			cs.LastError = "app " + app.name + ": sink failing since " + a.SinkErrorSince.UTC().Format(time.RFC3339) + ": " + a.SinkError
+		}
 	}
 }

@@ -27,13 +27,43 @@ func (p position) less(o position) bool {
 	return p.seq < o.seq || (p.seq == o.seq && p.index < o.index)
 }
 
-// fileSink appends outputs as JSONL and fsyncs each Write. It remembers the highest
-// (seq, index) written per "<app>/<query>" and drops outputs at or below it: a replay after
-// failover re-emits the same ids in the same order.
+// fsyncPolicy says when the file sink makes its writes durable before reporting delivery.
+type fsyncPolicy int
+
+const (
+	// fsyncBatch syncs the file after each write batch, before Write returns: a delivered output
+	// survives a crash of the machine. The dispatcher batches what piled up during the previous
+	// sync, so a slow disk means bigger batches, not one sync per output.
+	fsyncBatch fsyncPolicy = iota
+	// fsyncNone never syncs: delivered means handed to the operating system, which survives a
+	// crash of the node process but not of the machine (power loss, kernel panic).
+	fsyncNone
+)
+
+func parseFsync(v string) (fsyncPolicy, error) {
+	switch v {
+	case "", "batch":
+		return fsyncBatch, nil
+	case "none":
+		return fsyncNone, nil
+	}
+	return 0, fmt.Errorf("@sink(type='file'): bad fsync %q (want batch or none): %w", v, ErrConfig)
+}
+
+// fileSink appends outputs as JSON lines, whole lines only, synced per its fsync policy. It
+// remembers the highest (seq, index) written per "<app>/<query>" and drops outputs at or below
+// it: a replay after failover, or a retry after an error, re-emits the same ids in the same order.
 type fileSink struct {
-	f      *os.File
+	f      File
 	path   string
+	fsync  fsyncPolicy
 	high   map[string]position
+	staged map[string]position // high of the batch being written, applied once it is delivered
+	// size is the offset just past the last complete line written (and synced per the policy):
+	// every write goes there. dirty means the file may hold bytes past it (a failed or short
+	// write, or a failed sync) that must be cut before the next write.
+	size   int64
+	dirty  bool
 	buf    []byte
 	logger *slog.Logger
 }
@@ -58,8 +88,9 @@ func parseID(id string) (string, position, bool) {
 
 func openFile(spec engine.SinkSpec, cfg Config, logger *slog.Logger) (*fileSink, error) {
 	path := spec.Options["path"]
-	if path == "" {
-		return nil, fmt.Errorf("open file sink: missing option path: %w", ErrConfig)
+	policy, err := parseFsync(spec.Options["fsync"])
+	if err != nil {
+		return nil, fmt.Errorf("open file sink: %w", err)
 	}
 	if !filepath.IsAbs(path) && cfg.BaseDir != "" {
 		path = filepath.Join(cfg.BaseDir, path)
@@ -67,16 +98,35 @@ func openFile(spec engine.SinkSpec, cfg Config, logger *slog.Logger) (*fileSink,
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("open file sink: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := cfg.OpenFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("open file sink: %w", err)
 	}
-	s := &fileSink{f: f, path: path, high: map[string]position{}, logger: logger}
+	s := &fileSink{f: f, path: path, fsync: policy, high: map[string]position{}, staged: map[string]position{}, logger: logger}
 	if err := s.scanTail(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open file sink %s: %w", path, err)
 	}
+	if policy == fsyncBatch {
+		// A new file's directory entry must be durable too before its lines count as delivered.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open file sink %s: %w", path, err)
+		}
+	}
 	return s, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // scanTail reads the end of the file, drops a torn last line and records the ids written.
@@ -99,9 +149,7 @@ func (s *fileSink) scanTail() error {
 		}
 		tail = tail[:end]
 	}
-	if _, err := s.f.Seek(0, io.SeekEnd); err != nil {
-		return err
-	}
+	s.size = start + int64(len(tail))
 	if start > 0 { // the first line may be cut by the window
 		if i := bytes.IndexByte(tail, '\n'); i >= 0 {
 			tail = tail[i+1:]
@@ -126,14 +174,23 @@ func (s *fileSink) scanTail() error {
 	return nil
 }
 
+// Write appends the outputs not written before as whole lines. On a failed or short write or a
+// failed sync it cuts the file back to the last complete line and returns the error: none of the
+// batch counts as written, and a retry writes it all again (a sync error may have dropped the
+// data from the page cache, so the bytes are not trusted either).
 func (s *fileSink) Write(ctx context.Context, outs []*engine.Output) error {
 	s.buf = s.buf[:0]
+	clear(s.staged)
 	for _, o := range outs {
 		if key, p, ok := parseID(o.ID); ok {
-			if h, seen := s.high[key]; seen && !h.less(p) {
-				continue // already written before a failover or restart
+			h, seen := s.staged[key]
+			if !seen {
+				h, seen = s.high[key]
 			}
-			s.high[key] = p
+			if seen && !h.less(p) {
+				continue // already written before a failover, restart or failed write
+			}
+			s.staged[key] = p
 		}
 		s.buf = o.AppendJSON(s.buf)
 		s.buf = append(s.buf, '\n')
@@ -144,13 +201,43 @@ func (s *fileSink) Write(ctx context.Context, outs []*engine.Output) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := s.f.Write(s.buf); err != nil {
-		return fmt.Errorf("file sink %s: write: %w", s.path, err)
+	if s.dirty {
+		if err := s.f.Truncate(s.size); err != nil {
+			return fmt.Errorf("file sink %s: cut a failed write back to offset %d: %w", s.path, s.size, err)
+		}
+		s.dirty = false
 	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("file sink %s: fsync: %w", s.path, err)
+	n, err := s.f.WriteAt(s.buf, s.size)
+	what := "write"
+	if err == nil && n < len(s.buf) {
+		err = io.ErrShortWrite
+	}
+	if err == nil && s.fsync == fsyncBatch {
+		what = "fsync"
+		err = s.f.Sync()
+	}
+	if err != nil {
+		s.dirty = true
+		if terr := s.f.Truncate(s.size); terr == nil {
+			s.dirty = false
+		}
+		return fmt.Errorf("file sink %s: %s of %d bytes at offset %d: %w", s.path, what, len(s.buf), s.size, err)
+	}
+	s.size += int64(len(s.buf))
+	for k, p := range s.staged {
+		s.high[k] = p
 	}
 	return nil
 }
 
-func (s *fileSink) Close() error { return s.f.Close() }
+// Close syncs what fsync='none' left to the operating system and closes the file.
+func (s *fileSink) Close() error {
+	var err error
+	if s.fsync == fsyncNone && !s.dirty {
+		err = s.f.Sync()
+	}
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

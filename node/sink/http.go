@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -22,24 +21,26 @@ const OutputIDHeader = "X-Output-Id"
 // was frozen between its leadership check and its write, say).
 const TermHeader = "X-HA-Term"
 
+// StatusError is a non-2xx answer of an http sink's receiver.
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string { return fmt.Sprintf("status %d", e.Code) }
+
 // httpSink POSTs each output as a JSON body. 5xx, 408, 429 and network errors are retried
-// with exponential backoff up to MaxAttempts; other 4xx responses drop the output with an error log.
+// with exponential backoff up to MaxAttempts, then returned; other 4xx responses are returned at
+// once. Either way the output is not delivered: the dispatcher retries it, forever, and nothing
+// is dropped. Outputs already posted are not posted again on a retry (by output id).
 type httpSink struct {
 	url    string
 	method string
 	cfg    Config
 	logger *slog.Logger
 	buf    []byte
+	high   map[string]position // highest output posted per "<app>/<query>"
 }
 
 func newHTTP(spec engine.SinkSpec, cfg Config, logger *slog.Logger) (*httpSink, error) {
-	u := spec.Options["url"]
-	if u == "" {
-		return nil, fmt.Errorf("open http sink: missing option url: %w", ErrConfig)
-	}
-	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-		return nil, fmt.Errorf("open http sink: bad url %q: %w", u, ErrConfig)
-	}
+	u := spec.Options["url"] // checked by Validate
 	m := spec.Options["method"]
 	if m == "" {
 		m = http.MethodPost
@@ -50,13 +51,22 @@ func newHTTP(spec engine.SinkSpec, cfg Config, logger *slog.Logger) (*httpSink, 
 	if cfg.MaxAttempts < 1 {
 		cfg.MaxAttempts = 1
 	}
-	return &httpSink{url: u, method: m, cfg: cfg, logger: logger}, nil
+	return &httpSink{url: u, method: m, cfg: cfg, logger: logger, high: map[string]position{}}, nil
 }
 
 func (s *httpSink) Write(ctx context.Context, outs []*engine.Output) error {
 	for _, o := range outs {
+		key, p, ok := parseID(o.ID)
+		if ok {
+			if h, seen := s.high[key]; seen && !h.less(p) {
+				continue // posted before a failed write of the batch
+			}
+		}
 		if err := s.send(ctx, o); err != nil {
 			return err
+		}
+		if ok {
+			s.high[key] = p
 		}
 	}
 	return nil
@@ -87,10 +97,11 @@ func (s *httpSink) send(ctx context.Context, o *engine.Output) error {
 		case status >= 200 && status < 300:
 			return nil
 		case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
-			s.logger.Error("http sink dropped an output", "id", o.ID, "status", status, "url", s.url)
-			return nil
+			// The receiver refuses it: asking again at once will not help. Not dropped: the
+			// dispatcher keeps the output and retries with its backoff until it is accepted.
+			return fmt.Errorf("http sink %s: output %s refused: %w", s.url, o.ID, &StatusError{status})
 		default:
-			last = fmt.Errorf("status %d", status)
+			last = &StatusError{status}
 		}
 		s.logger.Warn("http sink retry", "id", o.ID, "attempt", attempt, "err", last)
 	}

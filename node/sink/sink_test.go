@@ -84,10 +84,10 @@ func TestFileSinkDedupOnReplay(t *testing.T) {
 	}
 }
 
-func TestHTTPSinkRetriesAndDrops(t *testing.T) {
+func TestHTTPSinkRetriesAndNeverDrops(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
-	calls := 0
+	calls, refusals := 0, 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -97,9 +97,10 @@ func TestHTTPSinkRetriesAndDrops(t *testing.T) {
 		switch {
 		case id == "A/q1/1/0" && calls <= 2:
 			w.WriteHeader(http.StatusServiceUnavailable)
-		case id == "A/q1/2/0":
+		case id == "A/q1/2/0" && refusals < 2:
+			refusals++
 			w.WriteHeader(http.StatusBadRequest)
-		case id == "A/q1/3/0" && calls <= 5:
+		case id == "A/q1/3/0" && calls <= 8:
 			w.WriteHeader(http.StatusTooManyRequests)
 		default:
 			got = append(got, r.Header.Get(sink.TermHeader)+" "+id+" "+string(body))
@@ -113,10 +114,19 @@ func TestHTTPSinkRetriesAndDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Write(context.Background(), []*engine.Output{out("A/q1/1/0", 1), out("A/q1/2/0", 2), out("A/q1/3/0", 3)}); err != nil {
+	batch := []*engine.Output{out("A/q1/1/0", 1), out("A/q1/2/0", 2), out("A/q1/3/0", 3)}
+	// A refused output (4xx) is an error, returned at once: the dispatcher keeps it and retries.
+	for i := 0; i < 2; i++ {
+		err := s.Write(context.Background(), batch)
+		if sink.Kind(err) != sink.KindHTTP4xx || !strings.Contains(err.Error(), "A/q1/2/0 refused: status 400") {
+			t.Fatalf("write %d: %v, want the 400 for A/q1/2/0", i, err)
+		}
+	}
+	if err := s.Write(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
-	want := `7 A/q1/1/0 {"id":"A/q1/1/0","stream":"O","ts":1,"data":{"v":1}}|7 A/q1/3/0 {"id":"A/q1/3/0","stream":"O","ts":3,"data":{"v":3}}`
+	// Each output reached the receiver once: a retry does not post again what was accepted.
+	want := `7 A/q1/1/0 {"id":"A/q1/1/0","stream":"O","ts":1,"data":{"v":1}}|7 A/q1/2/0 {"id":"A/q1/2/0","stream":"O","ts":2,"data":{"v":2}}|7 A/q1/3/0 {"id":"A/q1/3/0","stream":"O","ts":3,"data":{"v":3}}`
 	if strings.Join(got, "|") != want {
 		t.Fatalf("got %v", got)
 	}
@@ -131,7 +141,7 @@ func TestHTTPSinkGivesUpAndHonoursContext(t *testing.T) {
 	cfg.InitialBackoff, cfg.MaxBackoff, cfg.MaxAttempts = time.Millisecond, time.Millisecond, 3
 	spec := engine.SinkSpec{Type: "http", Options: map[string]string{"url": srv.URL}}
 	s, _ := sink.OpenConfig(spec, "A", "O", quiet(), cfg)
-	if err := s.Write(context.Background(), []*engine.Output{out("A/q1/1/0", 1)}); err == nil || !strings.Contains(err.Error(), "gave up after 3 attempts") {
+	if err := s.Write(context.Background(), []*engine.Output{out("A/q1/1/0", 1)}); err == nil || !strings.Contains(err.Error(), "gave up after 3 attempts") || sink.Kind(err) != sink.KindHTTP5xx {
 		t.Fatalf("err %v", err)
 	}
 	cfg.InitialBackoff, cfg.MaxAttempts = time.Hour, 5
