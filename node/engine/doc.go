@@ -122,8 +122,10 @@
 // Semantics follow Siddhi's playback mode: sliding windows (length, time, externalTime) emit each
 // event as current on arrival and as expired when it leaves (expired first when an arrival pushes
 // one out); batch windows (lengthBatch, timeBatch, externalTimeBatch) emit at batch end the
-// previous batch as expired, then the new batch as current; with aggregates a batch collapses to
-// the last row per group. Aggregates skip nulls; sum/avg/min/max of nothing are null.
+// previous batch as expired, then the new batch as current; with aggregates or group by, as in
+// Siddhi, each flush (the expired rows and the current ones together) collapses to one row per
+// group: its last row of a kind the query outputs (and that passes having), placed where the
+// group first appeared in the flush. Aggregates skip nulls; sum/avg/min/max of nothing are null.
 // Comparisons with null are false; arithmetic with null, or integer division by zero, is null.
 //
 // "order by a [asc|desc], b ..., limit N, offset N" (simple queries only; N a non-negative integer

@@ -2,8 +2,9 @@ package engine
 
 // selector applies select/group by/having to a query's window output. It keeps the aggregate
 // states of each group-by key (one group without group by) in a flat slice indexed by the
-// group's index in a groupTable; in batch mode it collapses each batch to the last row per
-// (kind, group), as Siddhi does for batch windows with aggregates.
+// group's index in a groupTable; in batch mode it collapses each batch flush (expired and current
+// rows alike) to the last row per group, as Siddhi does for batch windows with aggregates or
+// group by.
 
 type pendRow struct {
 	kind evKind
@@ -145,15 +146,18 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 	if !s.q.wants(k) {
 		return
 	}
-	if s.batching && hasAgg {
-		s.collect(r, k, ev.ts)
-		return
-	}
 	if s.p.having != nil {
 		s.f.out = s.row
 		if !s.p.having(&s.f).Bool() {
 			return
 		}
+	}
+	if s.batching && (hasAgg || len(s.p.groupBy) > 0) {
+		if !hasAgg {
+			s.groupKey()
+		}
+		s.collect(k, ev.ts)
+		return
 	}
 	if s.keyed {
 		if !hasAgg {
@@ -168,21 +172,23 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 	s.q.release(r, k, ev.ts, s.row)
 }
 
-func (s *selector) collect(r *Runtime, k evKind, ts int64) {
+// collect keeps the row as its group's row of the batch being flushed: the last row per group
+// (whatever its kind), at the place where the group first appeared in the flush, as Siddhi's
+// batch selector does.
+func (s *selector) collect(k evKind, ts int64) {
 	if s.pendIdx == nil {
 		s.pendIdx = make(map[string]int)
 	}
-	gk := len(s.key)
-	s.key = append(s.key, byte(k)) // s.key holds the group key from lookup
-	if i, ok := s.pendIdx[string(s.key)]; ok {
-		copy(s.pend[i].vals, s.row)
-		s.pend[i].ts = ts
+	if i, ok := s.pendIdx[string(s.key)]; ok { // s.key holds the group key
+		pr := &s.pend[i]
+		copy(pr.vals, s.row)
+		pr.kind, pr.ts = k, ts
 		return
 	}
 	s.pendIdx[string(s.key)] = len(s.pend)
 	pr := pendRow{kind: k, ts: ts, vals: append([]Value(nil), s.row...)}
 	if s.keyed {
-		pr.key = string(s.key[:gk])
+		pr.key = string(s.key)
 	}
 	s.pend = append(s.pend, pr)
 }
@@ -196,12 +202,6 @@ func (s *selector) endBatch(r *Runtime) {
 	s.pend = nil
 	clear(s.pendIdx)
 	for _, pr := range pend {
-		if s.p.having != nil {
-			s.f.out = pr.vals
-			if !s.p.having(&s.f).Bool() {
-				continue
-			}
-		}
 		s.q.rowKey = pr.key
 		s.q.emitRow(r, pr.kind, pr.ts, pr.vals)
 	}
