@@ -145,7 +145,9 @@
 // period's rows at its end, first releases each period's first row at once and drops the rest,
 // last releases the period's last row at its end. With group by, first and last apply per group-by
 // key (the end of a run or period releases the keys' last rows in the order the keys first
-// appeared in it). "output snapshot every <time>" needs aggregates: at the end of each period in
+// appeared in it); "first every N events" then counts runs of N rows per key, as Siddhi does (a
+// key's first row is released, its Nth row ends its run), while "last every N events" counts
+// all rows. "output snapshot every <time>" needs aggregates: at the end of each period in
 // which an event reached the selector (arrivals and window expiries alike), it emits as current
 // events, timestamped with the period end, the last row computed for each group the query holds
 // (the groups of the events in the window; for batch windows, of the last batch) that passes

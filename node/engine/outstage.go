@@ -127,7 +127,7 @@ type heldRow struct {
 
 // limiter implements 'output all|first|last every N events | <time>' and 'output snapshot every
 // <time>'. Event-count limiting counts the rows it is offered (current and expired alike) in
-// groups of N. Time-based limiting uses periods of the logical clock: the first period starts at
+// groups of N; 'first' with group by counts each key's rows on their own. Time-based limiting uses periods of the logical clock: the first period starts at
 // the clock of the first row, later ones follow back to back (a period with no rows is skipped).
 type limiter struct {
 	p       *ratePlan
@@ -135,13 +135,20 @@ type limiter struct {
 	held    []heldRow           // all: the rows of the open group/period; last: the last row per key
 	heldIdx map[string]int      // last: key -> index in held
 	seen    map[string]struct{} // first: the keys released in the open group/period
+	seenN   map[string]int64    // first every N events with group by: rows counted per key
 	started bool                // time based: the first period has started
 	end     int64               // time based: end of the open period
 	dirty   bool                // snapshot: the aggregates changed since the last snapshot
 }
 
 func newLimiter(p *ratePlan) *limiter {
-	return &limiter{p: p, heldIdx: map[string]int{}, seen: map[string]struct{}{}}
+	return &limiter{p: p, heldIdx: map[string]int{}, seen: map[string]struct{}{}, seenN: map[string]int64{}}
+}
+
+// perKey reports whether the limiter counts runs of N rows per group-by key ('output first every
+// N events' with group by), as Siddhi does, rather than over all rows.
+func (l *limiter) perKey() bool {
+	return l.p.keyed && l.p.kind == rateFirst && l.p.events > 0
 }
 
 // offer takes one row; it releases it now (first), holds it (all, last), and closes the group
@@ -157,6 +164,19 @@ func (l *limiter) offer(r *Runtime, q *queryRT, k evKind, ts int64, key string, 
 	case rateAll:
 		l.held = append(l.held, heldRow{kind: k, ts: ts, vals: slices.Clone(vals)})
 	case rateFirst:
+		if l.perKey() {
+			// as Siddhi: each key counts its own rows; its first row of a run of N is released
+			n := l.seenN[key] + 1
+			if n == 1 {
+				q.release(r, k, ts, vals)
+			}
+			if n >= l.p.events {
+				delete(l.seenN, key)
+			} else {
+				l.seenN[key] = n
+			}
+			return
+		}
 		if _, ok := l.seen[key]; !ok {
 			l.seen[key] = struct{}{}
 			q.release(r, k, ts, vals)

@@ -257,6 +257,14 @@ func (l *limiter) encode(dst []byte) []byte {
 	for _, k := range keys {
 		dst = appendStr(dst, k)
 	}
+	if l.perKey() { // only apps with 'output first every N events' and group by have this part
+		keys = slices.Sorted(maps.Keys(l.seenN))
+		dst = binary.AppendUvarint(dst, uint64(len(keys)))
+		for _, k := range keys {
+			dst = appendStr(dst, k)
+			dst = binary.AppendVarint(dst, l.seenN[k])
+		}
+	}
 	return dst
 }
 
@@ -298,6 +306,21 @@ func (l *limiter) decode(d *decoder, out *StreamDef) error {
 		k := d.str()
 		l.checkKey(d, k)
 		l.seen[k] = struct{}{}
+	}
+	if l.perKey() {
+		if m > 0 || l.count != 0 {
+			d.fail("per-key first rate limiter has a shared count")
+		}
+		m = d.count(2)
+		for i := 0; i < m && d.err == nil; i++ {
+			k := d.str()
+			l.checkKey(d, k)
+			n := d.varint()
+			if _, dup := l.seenN[k]; dup || n < 1 || n >= l.p.events {
+				d.fail("rate limiter key %q count %d", k, n)
+			}
+			l.seenN[k] = n
+		}
 	}
 	return d.err
 }
