@@ -77,7 +77,10 @@ func (s patScope) resolve(e *exAttr) (evalFn, Type, error) {
 	if e.indexed && s.states[si].quant == 0 {
 		return nil, 0, errAt(e.p, "%s matches one event: write %s.%s without an index", e.qual, e.qual, e.name)
 	}
-	if s.states[si].quant != 0 && (e.qual != "" || s.cur != si) {
+	// In its own condition, a counting element's alias without an index (e2.x) is the event being
+	// tested, as in Siddhi; e2[i].x there reads the events collected so far.
+	own := si == s.cur && (e.qual == "" || !e.indexed)
+	if s.states[si].quant != 0 && !own {
 		idx, fromLast := e.index, e.fromLast
 		return func(f *frame) Value {
 			if f.lists == nil {
