@@ -44,8 +44,9 @@
 // moves the match on (reluctantly: it is not also collected), and any other event that satisfies
 // cond is collected until m (then ignored). A counting last element completes the match as soon
 // as n events are collected, so its m has no effect. A counting first element starts a partial
-// with its first event; with "every" on it each matching event also starts a new partial (and
-// is collected by the pending ones). First and last counting elements need n >= 1; two counting
+// with its first event; with "every" on it, as in Siddhi, a matching event starts a new partial
+// only when no pending partial is still short of n events (the event that brings one to n does
+// not start another), and it is also collected by the pending ones. First and last counting elements need n >= 1; two counting
 // elements in a row and counting elements in sequences are compile errors.
 //
 // Absent elements ("->" patterns only): "not B[cond] for T" (no alias; cond may read earlier

@@ -126,7 +126,7 @@ select e1.sym as a, e2[0].vol as v0, e2[1].vol as v1, e2[2].vol as v2, e2[last].
 		[]string{"O@4 a,c,d"}},
 	{"counting first element with every", `from every e1=S[vol == 1]<2> -> e2=S[vol == 2] select e1[0].sym as a0, e1[1].sym as a1, e2.sym as b insert into O;`,
 		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 1), ev(3, "c", 0, 1), ev(4, "d", 0, 2), ev(5, "e", 0, 1), ev(6, "f", 0, 2)},
-		[]string{"O@4 a,b,d", "O@4 b,c,d", "O@6 c,e,f"}},
+		[]string{"O@4 a,b,d", "O@6 c,e,f"}}, // c starts the next match only once a,b are collected (as Siddhi)
 	{"counting with within", `from every e1=S[vol == 1] -> e2=S[vol == 2]<2> within 1 sec select e1.sym as a, e2[0].sym as b, e2[1].sym as c insert into O;`,
 		[]string{ev(0, "a", 0, 1), ev(500, "b", 0, 2), ev(1200, "c", 0, 2), ev(1300, "d", 0, 1), ev(1400, "e", 0, 2), ev(1500, "f", 0, 2)},
 		[]string{"O@1500 d,e,f"}},

@@ -66,10 +66,16 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 	default:
 		canStart = !s.started
 	}
+	first := &s.p.states[0]
 	keep := s.partials[:0]
 	for _, pm := range s.partials {
 		if s.p.within > 0 && now-pm.start > s.p.within {
 			continue
+		}
+		if canStart && first.quant != 0 && pm.next == 0 && len(pm.lists[0]) < first.min() {
+			// every on a counting first element, as in Siddhi: a new match starts only once
+			// the pending one has collected its minimum (the event that completes it too)
+			canStart = false
 		}
 		if s.step(r, q, pm, def, ev) {
 			keep = append(keep, pm)
@@ -77,7 +83,6 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 	}
 	clear(s.partials[len(keep):])
 	s.partials = keep
-	first := &s.p.states[0]
 	if first.absent {
 		s.arm(now)
 		return
