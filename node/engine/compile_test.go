@@ -15,7 +15,7 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int, s string);\nfrom S[a > s] select a insert into O;", "2:10: cannot compare int > string"},
 		{"define stream S (a int);\nfrom S[sum(a) > 1] select a insert into O;", "2:8: aggregate function sum is only allowed in select"},
 		{"define stream S (a int);\nfrom S select a + 1 insert into O;", "2:15: name this expression with 'as <name>'"},
-		{"define stream S (a int);\nfrom S select a insert into O", "2:30: expected ';', found end of input"},
+		{"define stream S (a int);\nfrom S select a insert into O\nfrom S select a insert into P;", "3:1: expected ';', found 'from'"},
 		{"define stream S (a integer);", "1:20: unknown type \"integer\""},
 		{"define stream S (a int);\nfrom S#window.foo(1) select a insert into O;", "2:15: unknown window foo"},
 		{"define stream S (a int);\nfrom S#window.time(0 sec) select a insert into O;", "2:20: window time must be positive"},

@@ -153,7 +153,7 @@ func (p *parser) query(anns []*annotation) (*queryDecl, error) {
 	if err := p.target(q, "output stream name"); err != nil {
 		return nil, err
 	}
-	if _, err := p.expectPunct(";"); err != nil {
+	if err := p.endStatement(); err != nil {
 		return nil, err
 	}
 	return q, nil
@@ -211,8 +211,7 @@ func (p *parser) tableOutput(q *queryDecl) error {
 		return err
 	}
 	q.on = on
-	_, err = p.expectPunct(";")
-	return err
+	return p.endStatement()
 }
 
 func (p *parser) simpleInput() (*simpleInput, error) {

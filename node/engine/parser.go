@@ -13,6 +13,16 @@ type parser struct {
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
+
+// endStatement reads the ';' ending a definition or query; the app's last one may omit it, as
+// Siddhi allows.
+func (p *parser) endStatement() error {
+	if p.peek().kind == tkEOF {
+		return nil
+	}
+	_, err := p.expectPunct(";")
+	return err
+}
 func (p *parser) peekN(n int) token {
 	if p.i+n < len(p.toks) {
 		return p.toks[p.i+n]
@@ -237,7 +247,7 @@ func (p *parser) defineStream(anns []*annotation) (*streamDecl, error) {
 	if _, err := p.expectPunct(")"); err != nil {
 		return nil, err
 	}
-	if _, err := p.expectPunct(";"); err != nil {
+	if err := p.endStatement(); err != nil {
 		return nil, err
 	}
 	return s, nil
