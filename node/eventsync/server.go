@@ -82,6 +82,14 @@ func (s *Server) PutBack(q *Queue, term int64) {
 	}
 }
 
+// Peek runs fn on the queue in place, under the server's lock: fn must not keep q nor change it.
+// A passive uses it to check, without taking the queue, whether a promotion could replay.
+func (s *Server) Peek(fn func(q *Queue)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s.q)
+}
+
 // Reset ends any session and empties the queue (a demoted node rejoining as passive).
 func (s *Server) Reset() { s.TakeQueue() }
 
