@@ -309,7 +309,9 @@ func (r *Runner) readyToContend(ctx context.Context) bool {
 	}
 	err := error(nil)
 	if r.cfg.Ready != nil {
-		err = r.cfg.Ready(ctx)
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.RestoreBackoffMax)
+		err = r.cfg.Ready(cctx)
+		cancel()
 	}
 	if ctx.Err() != nil {
 		return false

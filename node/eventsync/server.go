@@ -82,12 +82,13 @@ func (s *Server) PutBack(q *Queue, term int64) {
 	}
 }
 
-// Peek runs fn on the queue in place, under the server's lock: fn must not keep q nor change it.
-// A passive uses it to check, without taking the queue, whether a promotion could replay.
-func (s *Server) Peek(fn func(q *Queue)) {
+// QueueCopy returns a copy of the queue that later appends and trims do not change, cheaply
+// (frames are shared, never copied). A passive uses it to check, without taking the queue and
+// without holding the server's lock, whether a promotion could replay.
+func (s *Server) QueueCopy() *Queue {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fn(s.q)
+	return s.q.clone()
 }
 
 // Reset ends any session and empties the queue (a demoted node rejoining as passive).

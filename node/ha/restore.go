@@ -179,11 +179,10 @@ func (n *Node) planAll(ctx context.Context, q *eventsync.Queue) (map[string]*app
 }
 
 // checkRestorable is the runner's readiness check after a restore failure: could a promotion now
-// restore every app without loss (or with a loss an operator accepted)? It reads the passive's
-// queue in place.
+// restore every app without loss (or with a loss an operator accepted)? It reads a copy of the
+// passive's queue, which stays in place.
 func (n *Node) checkRestorable(ctx context.Context) error {
-	var err error
-	n.server.Peek(func(q *eventsync.Queue) { _, _, err = n.planAll(ctx, q) })
+	_, _, err := n.planAll(ctx, n.server.QueueCopy())
 	if err != nil {
 		n.restoreFailed(err)
 		return err
