@@ -150,3 +150,107 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRestoreBackoffDoublesOnTheInjectedClock: after a promotion fails with ErrNotRestorable the
+// runner makes no acquisition and asks Ready only when the backoff has passed, the backoff
+// doubling on each failed check up to its maximum; once Ready passes it acquires and serves.
+// Steps happen every heartbeat (5 s here), so with a 10 s backoff doubling to 40 s the checks
+// fall exactly 10, 30, 70 and 110 s after the failure.
+func TestRestoreBackoffDoublesOnTheInjectedClock(t *testing.T) {
+	db, err := store.Open("sqlite://" + filepath.Join(t.TempDir(), "ha.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clk := newFakeClock()
+	gate := &gateStore{Store: db, clock: clk, calls: make(chan *gatedCall, 1)}
+	var fixed atomic.Bool
+	readies := make(chan time.Time, 16)
+	trs := make(chan cluster.Transition, 64)
+	r, err := cluster.NewRunner(cluster.Config{
+		Node:   cluster.NodeInfo{Group: "g", NodeID: "n0", Properties: map[string]string{}},
+		Timing: slowTiming, Store: gate, Clock: clk,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Promote: func(ctx context.Context, term int64) error {
+			if fixed.Load() {
+				return nil
+			}
+			return fmt.Errorf("app A: %w", cluster.ErrNotRestorable)
+		},
+		Ready: func(ctx context.Context) error {
+			readies <- clk.Now()
+			if fixed.Load() {
+				return nil
+			}
+			return fmt.Errorf("app A: %w", cluster.ErrNotRestorable)
+		},
+		RestoreBackoff: 10 * time.Second, RestoreBackoffMax: 40 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.OnTransition(func(tr cluster.Transition) { trs <- tr })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	waitRole := func(role cluster.Role) {
+		t.Helper()
+		for {
+			select {
+			case tr := <-trs:
+				if tr.To == role {
+					return
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("runner never became %s (role %s)", role, r.Role())
+			}
+		}
+	}
+	first := func() *gatedCall {
+		for {
+			select {
+			case c := <-gate.calls:
+				return c
+			case d := <-clk.armed:
+				clk.AdvanceTo(clk.Now().Add(d))
+			case <-time.After(10 * time.Second):
+				t.Fatal("runner made no call")
+			}
+		}
+	}
+	first().pass()
+	waitRole(cluster.Promoting)
+	waitRole(cluster.Passive) // failed, gave the lease up, rejoined
+	failedAt := clk.Now()
+	var got []time.Duration
+	for len(got) < 4 {
+		select {
+		case c := <-gate.calls:
+			t.Fatalf("%s call at +%s during the restore backoff (checks so far %v)", c.op, clk.Now().Sub(failedAt), got)
+		case at := <-readies:
+			got = append(got, at.Sub(failedAt))
+		case d := <-clk.armed:
+			clk.AdvanceTo(clk.Now().Add(d))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no readiness check; checks so far %v", got)
+		}
+	}
+	want := []time.Duration{10 * time.Second, 30 * time.Second, 70 * time.Second, 110 * time.Second}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("readiness checks at %v after the failure, want %v", got, want)
+	}
+	if failed, next := r.RestoreBackoff(); !failed || next.Sub(failedAt) != 150*time.Second {
+		t.Fatalf("RestoreBackoff = %v, next check at +%s, want +150s", failed, next.Sub(failedAt))
+	}
+	fixed.Store(true)
+	first().pass()
+	waitRole(cluster.Active)
+	if failed, _ := r.RestoreBackoff(); failed {
+		t.Fatal("restore failure still reported after a successful promotion")
+	}
+}

@@ -309,7 +309,7 @@ func (r *Runner) readyToContend(ctx context.Context) bool {
 	}
 	err := error(nil)
 	if r.cfg.Ready != nil {
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.RestoreBackoffMax)
+		cctx, cancel := r.clock.WithTimeout(ctx, r.cfg.RestoreBackoffMax)
 		err = r.cfg.Ready(cctx)
 		cancel()
 	}
