@@ -3,6 +3,7 @@
 //	node run     [--config node.yaml] [--key value ...]   run the node
 //	node migrate [--config node.yaml]                     apply the database schema and exit
 //	node check-config [--strict-env] [--config …]         validate the configuration, compile the apps
+//	node snapshot list|verify|quarantine|unquarantine|accept-loss [--app A] [--revision R]
 //	node play APP.siddhi < events.jsonl > outputs.jsonl   run an app offline
 //	node version
 package main
@@ -34,6 +35,7 @@ commands:
   run           run the node (see --help for the configuration keys)
   migrate       apply the database schema to cluster_db and persistence_db, then exit
   check-config  validate the configuration (file, NODE_* environment, flags), compile the apps, print it
+  snapshot      list, verify or quarantine stored snapshots; accept a loss (see node snapshot help)
   play          run a stream app offline over a JSONL file of events
   version       print the version
 `
@@ -81,6 +83,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdMigrate(rest, stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(rest, stdout, stderr)
+	case "snapshot":
+		return cmdSnapshot(rest, stdout, stderr)
 	case "play":
 		return cmdPlay(rest, stdin, stdout, stderr)
 	case "version", "--version":

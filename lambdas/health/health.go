@@ -34,19 +34,25 @@ type Node struct {
 	HeartbeatAge time.Duration
 	SyncLag      int64 // events sent to the passive but not acknowledged (active)
 	QueueBytes   int64 // bytes in the replay queue (passive)
+	// RestoreFailed: the node reports it cannot restore its state without loss and stays out of
+	// the election (RestoreError says why).
+	RestoreFailed bool
+	RestoreError  string
 }
 
 // Group is one group's verdict.
 type Group struct {
-	Name        string
-	Term        int64
-	Holder      string // lease holder, "" when none
-	LeaseHeld   bool   // an unexpired lease exists
-	Nodes       []Node
-	Live        int
-	Active      int // live nodes claiming active
-	SplitBrain  bool
-	SplitReason string
+	Name      string
+	Term      int64
+	Holder    string // lease holder, "" when none
+	LeaseHeld bool   // an unexpired lease exists
+	Nodes     []Node
+	Live      int
+	Active    int // live nodes claiming active
+	// RestoreFailed counts live nodes reporting that they cannot restore without loss.
+	RestoreFailed int
+	SplitBrain    bool
+	SplitReason   string
 	// HolderHeartbeatAge is the lease holder's heartbeat age, or else the oldest heartbeat among
 	// nodes claiming active; HasHolderHeartbeat is false when there is neither.
 	HolderHeartbeatAge time.Duration
@@ -70,6 +76,11 @@ func Assess(g clusterdb.Group, cfg Config) Group {
 			HeartbeatAge: n.HeartbeatAge, SyncLag: n.Status.SyncLagEvents, QueueBytes: n.Status.QueueBytes,
 		}
 		h.Live = n.HeartbeatAge <= cfg.StaleAfter
+		if f := n.Status.RestoreFailed; f != nil && h.Live {
+			h.RestoreFailed = true
+			h.RestoreError = fmt.Sprintf("app %s revision %d: %s", f.App, f.Revision, f.Error)
+			out.RestoreFailed++
+		}
 		h.ClaimsActive = h.Live && n.Status.Role == "active"
 		h.HoldsTerm = g.Lease.Term > 0 && n.NodeID == g.Lease.Holder && n.Status.Term == g.Lease.Term
 		if h.Live {

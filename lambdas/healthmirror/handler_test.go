@@ -86,6 +86,12 @@ func TestSampleTable(t *testing.T) {
 		{"stale active", clusterdb.Group{Name: "g", Lease: cluster.Lease{Holder: "a", Term: 7, Remaining: -s},
 			Nodes: []clusterdb.Node{nd("a", "active", 7, 40*s, 0, 0), nd("b", "passive", 7, s, 0, 0)}},
 			map[string]float64{"ActiveNodes|g": 0, "LiveNodes|g": 1, "LeaseHeld|g": 0, "ActiveHeartbeatAgeSeconds|g": 40, "SplitBrain|g": 0}},
+		{"restore failed", clusterdb.Group{Name: "g", Lease: cluster.Lease{Term: 9},
+			Nodes: []clusterdb.Node{
+				{NodeID: "a", HeartbeatAge: s, Status: cluster.Status{Role: "passive", Term: 9,
+					RestoreFailed: &cluster.RestoreFailure{App: "App", Revision: 4, Error: "snapshot checksum mismatch"}}},
+				nd("b", "passive", 8, s, 0, 0)}},
+			map[string]float64{"RestoreFailed|g|a": 1, "RestoreFailed|g|b": 0, "ActiveNodes|g": 0, "LiveNodes|g": 2}},
 		{"empty configured group", clusterdb.Group{Name: "g"},
 			map[string]float64{"ActiveNodes|g": 0, "LiveNodes|g": 0, "RegisteredNodes|g": 0, "Term|g": 0}},
 	}
@@ -162,7 +168,7 @@ func TestMetricsCoverContract(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"ActiveNodes", "LiveNodes", "SplitBrain", "Term", "HeartbeatAgeSeconds", "SnapshotAgeSeconds",
-		"SyncLagEvents", "PassiveQueueBytes", "ClusterDbReachable", "Failovers"} {
+		"SyncLagEvents", "PassiveQueueBytes", "ClusterDbReachable", "Failovers", "RestoreFailed"} {
 		if !names[n] {
 			t.Errorf("metric %s missing", n)
 		}

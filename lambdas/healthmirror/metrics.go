@@ -27,6 +27,7 @@ const (
 	MetricSyncLagEvents      = "SyncLagEvents"             // per node: unacknowledged sync events (active)
 	MetricPassiveQueueBytes  = "PassiveQueueBytes"         // per node: replay queue bytes (passive)
 	MetricSnapshotAgeSeconds = "SnapshotAgeSeconds"        // per app: age of the newest snapshot
+	MetricRestoreFailed      = "RestoreFailed"             // per node: 1 while it cannot restore its state without loss
 )
 
 var (
@@ -52,6 +53,7 @@ func Metrics() []emf.MetricSpec {
 		{Name: MetricHeartbeatAge, Unit: emf.Seconds, Dimensions: nodeDims},
 		{Name: MetricSyncLagEvents, Unit: emf.Count, Dimensions: nodeDims},
 		{Name: MetricPassiveQueueBytes, Unit: emf.Bytes, Dimensions: nodeDims},
+		{Name: MetricRestoreFailed, Unit: emf.Count, Dimensions: nodeDims},
 		{Name: MetricSnapshotAgeSeconds, Unit: emf.Seconds, Dimensions: appDims},
 	}
 }
@@ -98,9 +100,13 @@ func records(h health.Group, failovers int, res int) []emf.Record {
 				m(MetricHeartbeatAge, emf.Seconds, n.HeartbeatAge.Seconds()),
 				m(MetricSyncLagEvents, emf.Count, float64(n.SyncLag)),
 				m(MetricPassiveQueueBytes, emf.Bytes, float64(n.QueueBytes)),
+				m(MetricRestoreFailed, emf.Count, b2f(n.RestoreFailed)),
 			},
 			Properties: map[string]any{"role": n.Role, "reported_term": n.ReportedTerm, "live": n.Live, "holds_term": n.HoldsTerm},
 		})
+		if n.RestoreFailed {
+			out[len(out)-1].Properties["restore_error"] = n.RestoreError
+		}
 	}
 	for _, app := range h.Apps() {
 		out = append(out, emf.Record{

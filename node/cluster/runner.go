@@ -31,6 +31,13 @@ type Config struct {
 	Status func(*Status)
 	// Metrics records role changes; may be nil.
 	Metrics *Metrics
+	// Ready is asked, once a restore-failure backoff has passed, whether promoting could now
+	// succeed (see ErrNotRestorable); the node contends for the lease again only when it returns
+	// nil. Nil means always ready.
+	Ready func(ctx context.Context) error
+	// RestoreBackoff is the first wait after a promotion failed with ErrNotRestorable; it doubles
+	// on every further failure up to RestoreBackoffMax. Defaults 1 s and 1 min.
+	RestoreBackoff, RestoreBackoffMax time.Duration
 }
 
 // View is the group as the runner last read it.
@@ -55,6 +62,10 @@ type Runner struct {
 	lastErr     string
 	cancelPromo context.CancelFunc
 	failovers   int64
+	// restoreWait is the current backoff after promotions failed with ErrNotRestorable (0: no
+	// failure); until restoreAt the node does not contend, and then only once Ready passes.
+	restoreWait time.Duration
+	restoreAt   time.Time
 
 	dispatchMu sync.Mutex
 }
@@ -85,6 +96,12 @@ func NewRunner(cfg Config) (*Runner, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.RestoreBackoff <= 0 {
+		cfg.RestoreBackoff = time.Second
+	}
+	if cfg.RestoreBackoffMax < cfg.RestoreBackoff {
+		cfg.RestoreBackoffMax = max(time.Minute, cfg.RestoreBackoff)
 	}
 	r := &Runner{cfg: cfg, clock: clock, el: NewElector(t), kick: make(chan struct{}, 1)}
 	r.log = cfg.Logger.With("group", cfg.Node.Group, "node", cfg.Node.NodeID)
@@ -231,6 +248,9 @@ func (r *Runner) step(ctx context.Context) {
 	r.flush()
 
 	g, id := r.cfg.Node.Group, r.cfg.Node.NodeID
+	if op == OpAcquire && !r.readyToContend(ctx) {
+		op = OpNone
+	}
 	switch op {
 	case OpAcquire:
 		cctx, cancel := r.opContext(ctx)
@@ -273,6 +293,68 @@ func (r *Runner) step(ctx context.Context) {
 	r.heartbeat(ctx)
 	if d := r.clock.Now().Sub(hb); d > r.cfg.Timing.RenewDeadline/2 {
 		r.log.Warn("slow heartbeat", "took", d)
+	}
+}
+
+// readyToContend is asked before each acquisition: after a promotion failed with
+// ErrNotRestorable the node stays out until its backoff has passed and Ready says it could now
+// restore; a failed check doubles the backoff. So a group whose state cannot be restored sees at
+// most one term change per node and backoff period, instead of a promote/give-up loop.
+func (r *Runner) readyToContend(ctx context.Context) bool {
+	r.mu.Lock()
+	wait := r.restoreWait
+	r.mu.Unlock()
+	if wait == 0 {
+		return true
+	}
+	err := error(nil)
+	if r.cfg.Ready != nil {
+		cctx, cancel := r.clock.WithTimeout(ctx, r.cfg.RestoreBackoffMax)
+		err = r.cfg.Ready(cctx)
+		cancel()
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.restoreWait == 0 { // cleared meanwhile
+		return true
+	}
+	if err == nil {
+		r.restoreWait, r.restoreAt = 0, time.Time{}
+		r.log.Info("state looks restorable again; contending for the lease")
+		return true
+	}
+	r.restoreWait = min(r.restoreWait*2, r.cfg.RestoreBackoffMax)
+	now := r.clock.Now()
+	r.restoreAt = now.Add(r.restoreWait)
+	r.el.HoldOff(r.restoreAt)
+	r.lastErr = err.Error()
+	r.log.Error("still cannot restore without loss; not contending for the lease", "retry_in", r.restoreWait, "err", err)
+	return false
+}
+
+// RestoreBackoff reports whether the node stays out of the election because its state cannot be
+// restored, and when it checks again (local clock).
+func (r *Runner) RestoreBackoff() (failed bool, next time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.restoreWait > 0, r.restoreAt
+}
+
+// ClearRestoreFailure ends a restore-failure backoff at once: another node serves, or an
+// operator acted, so the old verdict no longer holds.
+func (r *Runner) ClearRestoreFailure() {
+	r.mu.Lock()
+	was := r.restoreWait > 0
+	r.restoreWait, r.restoreAt = 0, time.Time{}
+	if was && r.el.Role() == Passive {
+		r.el.ClearHoldOff()
+	}
+	r.mu.Unlock()
+	if was {
+		r.poke()
 	}
 }
 

@@ -16,6 +16,18 @@ type Status struct {
 	ReportedAtMS  int64                `json:"reported_at_ms"`       // the node's own clock, for humans only: never compared
 	Failovers     int64                `json:"failovers,omitempty"`  // promotions this process has made
 	LastError     string               `json:"last_error,omitempty"` // newest coordination error, if any
+	// RestoreFailed is set while the node cannot restore its state without loss and stays out
+	// of the election (the health mirror publishes it as the RestoreFailed metric).
+	RestoreFailed *RestoreFailure `json:"restore_failed,omitempty"`
+}
+
+// RestoreFailure is why a node cannot promote.
+type RestoreFailure struct {
+	App      string `json:"app"`
+	Revision int64  `json:"revision"` // newest stored revision of the app
+	Error    string `json:"error"`
+	SinceMS  int64  `json:"since_ms"` // the node's clock, for humans only
+	Attempts int64  `json:"attempts"`
 }
 
 // AppStatus is one app's progress as a node reports it.

@@ -17,6 +17,10 @@ var (
 	ErrNotRegistered = errors.New("node not registered")
 	// ErrFenced means a write carried a term lower than one the store has already seen.
 	ErrFenced = errors.New("fenced: a newer term exists")
+	// ErrNotRestorable is wrapped by a Promote error meaning the node cannot restore its state
+	// without losing acknowledged inputs: the runner stops contending for the lease, with
+	// exponential backoff, until Config.Ready says otherwise.
+	ErrNotRestorable = errors.New("state cannot be restored without loss")
 )
 
 // NodeInfo is what a node registers about itself in the cluster database.

@@ -29,6 +29,7 @@ func (r *Runner) applyLocked(trs []Transition) {
 			r.startPromotion(tr.Term)
 		case Active:
 			r.failovers++
+			r.restoreWait, r.restoreAt = 0, time.Time{}
 		case Demoted:
 			if r.cancelPromo != nil {
 				r.cancelPromo()
@@ -87,6 +88,16 @@ func (r *Runner) startPromotion(term int64) {
 		}
 		r.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
+			if errors.Is(err, ErrNotRestorable) {
+				r.mu.Lock()
+				r.restoreWait = min(max(2*r.restoreWait, r.cfg.RestoreBackoff), r.cfg.RestoreBackoffMax)
+				wait := r.restoreWait
+				r.restoreAt = r.clock.Now().Add(wait)
+				r.mu.Unlock()
+				r.log.Error("promotion failed: state cannot be restored without loss; giving the lease up and not contending", "term", term, "retry_in", wait, "err", err)
+				_ = r.abdicate(context.Background(), "promotion failed: "+err.Error(), wait)
+				return
+			}
 			r.log.Error("promotion failed; giving the lease up", "term", term, "err", err)
 			_ = r.Abdicate(context.Background(), "promotion failed: "+err.Error())
 			return

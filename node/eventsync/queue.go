@@ -116,6 +116,18 @@ func (q *Queue) AppendFrame(p []byte) (string, error) {
 	return app, nil
 }
 
+// clone copies q's bookkeeping; the frames are shared (never modified once appended).
+func (q *Queue) clone() *Queue {
+	c := &Queue{max: q.max, bytes: q.bytes, events: q.events, apps: make(map[string]*appQueue, len(q.apps))}
+	for name, a := range q.apps {
+		ca := *a
+		ca.chunks = append([]chunk(nil), a.chunks[a.head:]...)
+		ca.head = 0
+		c.apps[name] = &ca
+	}
+	return c
+}
+
 // Trim drops app's entries covered by a committed snapshot (seq <= upTo).
 func (q *Queue) Trim(app string, upTo uint64, revision int64) {
 	a := q.app(app)

@@ -82,6 +82,15 @@ func (s *Server) PutBack(q *Queue, term int64) {
 	}
 }
 
+// QueueCopy returns a copy of the queue that later appends and trims do not change, cheaply
+// (frames are shared, never copied). A passive uses it to check, without taking the queue and
+// without holding the server's lock, whether a promotion could replay.
+func (s *Server) QueueCopy() *Queue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.q.clone()
+}
+
 // Reset ends any session and empties the queue (a demoted node rejoining as passive).
 func (s *Server) Reset() { s.TakeQueue() }
 

@@ -146,3 +146,16 @@ func decodeEnvelope(app *engine.App, p []byte) (*envelope, error) {
 	}
 	return e, nil
 }
+
+// VerifyPayload checks that a stored snapshot payload decodes and restores for app, as a
+// promotion would (the checksum is checked separately, by store.Snapshot.Verify).
+func VerifyPayload(app *engine.App, payload []byte) error {
+	env, err := decodeEnvelope(app, payload)
+	if err != nil {
+		return err
+	}
+	if _, err := engine.Restore(app, env.Engine); err != nil {
+		return fmt.Errorf("engine restore: %w", err)
+	}
+	return nil
+}

@@ -16,6 +16,7 @@ type metrics struct {
 	failovers        prometheus.Counter
 	notReemitted     prometheus.Counter
 	sinkErrors       *prometheus.CounterVec
+	restoreFailures  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
@@ -29,8 +30,15 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		failovers:        prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_failovers_total", Help: "Promotions of this node to active."}),
 		notReemitted:     prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_outputs_not_reemitted_total", Help: "Outputs a promotion did not emit again because the previous active reported them written."}),
 		sinkErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_errors_total", Help: "Failed opens and writes of a sink (sink is <stream>:<type>; kind enospc, erofs, eio, permission, http_4xx, http_5xx, connection or other); the outputs stay pending and are retried."}, []string{"app", "sink", "kind"}),
+		restoreFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_restore_failures_total", Help: "Promotions and readiness checks that found no snapshot revision restorable without loss."}),
 	}
-	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors,
+	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors, m.restoreFailures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_restore_failed", Help: "1 while this node cannot restore its state without loss and stays out of the election (see /ha/status restore_failed)."}, func() float64 {
+			if n.restoreFail.Load() != nil {
+				return 1
+			}
+			return 0
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_sync_lag_events", Help: "Inputs sent to the passive and not yet acknowledged."}, func() float64 {
 			if s := n.session(); s != nil {
 				return float64(s.Lag())

@@ -29,6 +29,10 @@ type SnapshotStore interface {
 	Fence(ctx context.Context, group string, term int64) error
 	SaveSnapshot(ctx context.Context, s store.Snapshot, keep int) (int64, error)
 	LatestSnapshot(ctx context.Context, group, app string) (store.Snapshot, bool, error)
+	ListSnapshots(ctx context.Context, group, app string) ([]store.Snapshot, error)
+	ReadSnapshot(ctx context.Context, group, app string, revision int64) (store.Snapshot, bool, error)
+	AcceptLossRequested(ctx context.Context, group, app string) (store.AcceptLoss, bool, error)
+	ClearAcceptLoss(ctx context.Context, group, app string) error
 }
 
 // Options builds a Node.
@@ -43,6 +47,9 @@ type Options struct {
 	Sinks     sink.Config
 	// SyncListener, when set, is used instead of listening on Config.SyncListen (tests).
 	SyncListener net.Listener
+	// RestoreBackoff and RestoreBackoffMax bound the wait between attempts when no snapshot
+	// revision restores without loss (default 1 s doubling to 1 min; tests shorten them).
+	RestoreBackoff, RestoreBackoffMax time.Duration
 }
 
 // Node is one HA node's data path.
@@ -66,6 +73,7 @@ type Node struct {
 	inflight     atomic.Int64 // batches submitted and not yet answered
 	gaps         atomic.Int64
 	lastGap      atomic.Value // string
+	restoreFail  atomic.Pointer[RestoreFailure]
 }
 
 // New builds a node; Run starts it.
@@ -97,6 +105,9 @@ func New(o Options) (*Node, error) {
 		Timing:  cluster.Timing{HeartbeatInterval: o.Config.HeartbeatInterval, Lease: o.Config.Lease, RenewDeadline: o.Config.RenewDeadline},
 		Promote: n.promote,
 		Status:  n.fillStatus,
+		Ready:   n.checkRestorable,
+
+		RestoreBackoff: o.RestoreBackoff, RestoreBackoffMax: o.RestoreBackoffMax,
 	})
 	if err != nil {
 		return nil, &config.Error{Key: "lease", Err: err}
@@ -203,6 +214,9 @@ func (n *Node) acceptSession(term int64, from string) error {
 		return fmt.Errorf("stale term %d: the lease is at term %d", term, l.Term)
 	}
 	n.dropRetained()
+	// Another node serves: this node's own restore failure, if any, no longer matters.
+	n.clearRestoreFailure()
+	n.runner.ClearRestoreFailure()
 	return nil
 }
 

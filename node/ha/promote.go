@@ -28,21 +28,44 @@ func (n *Node) promote(ctx context.Context, term int64) error {
 		n.retainedTerm.Store(kept)
 		n.dropRetained()
 	}
+	plans, marked, err := n.planAll(ctx, q)
+	if err != nil {
+		n.restoreFailed(err)
+		// The queue may be the only copy of acknowledged inputs: keep it for the next try.
+		n.server.PutBack(q, qTerm)
+		return err
+	}
 	replayed := 0
 	for _, a := range n.apps {
-		k, err := n.restoreApp(ctx, a, term, q)
+		k, err := n.restoreApp(a, plans[a.name], term, q)
 		if err != nil {
 			for _, b := range n.apps {
 				b.mu.Lock()
 				b.deactivateLocked()
 				b.mu.Unlock()
 			}
-			// The queue may be the only copy of acknowledged inputs: keep it for the next try.
 			n.server.PutBack(q, qTerm)
 			return err
 		}
 		replayed += k
 	}
+	// An operator's permission to lose inputs is for this one promotion.
+	for _, a := range n.apps {
+		if !marked[a.name] {
+			continue
+		}
+		if err := n.opts.Snapshots.ClearAcceptLoss(ctx, n.cfg.Group, a.name); err != nil {
+			for _, b := range n.apps {
+				b.mu.Lock()
+				b.deactivateLocked()
+				b.mu.Unlock()
+			}
+			n.server.PutBack(q, qTerm)
+			return fmt.Errorf("consume the accept-loss permission: %w", err)
+		}
+		n.log.Warn("accept-loss permission consumed", "app", a.name, "used", plans[a.name].lossy)
+	}
+	n.clearRestoreFailure()
 	actx, cancel := context.WithCancel(context.Background())
 	n.mu.Lock()
 	n.activeCancel = cancel
@@ -75,31 +98,20 @@ func (n *Node) resume(term int64, start time.Time) error {
 	return nil
 }
 
-// restoreApp rebuilds one app from its newest snapshot and replays the queue after it. Gaps are
-// inputs that nobody holds any more; they are reported loudly, never hidden.
-func (n *Node) restoreApp(ctx context.Context, a *appState, term int64, q *eventsync.Queue) (int, error) {
-	snap, ok, err := n.opts.Snapshots.LatestSnapshot(ctx, n.cfg.Group, a.name)
-	if err != nil {
-		return 0, fmt.Errorf("app %s: read snapshot: %w", a.name, err)
-	}
-	rt := engine.NewRuntime(a.app)
+// restoreApp installs a planned restore and replays the queue after it. Gaps are inputs that
+// nobody holds any more; they are reported loudly, never hidden.
+func (n *Node) restoreApp(a *appState, p *appPlan, term int64, q *eventsync.Queue) (int, error) {
+	snap, ok, rt, entries := p.snap, p.has, p.rt, p.entries
 	idem := newIdemWindow(idemWindowSize)
-	var outbox []*engine.Output
-	if ok {
-		env, err := decodeEnvelope(a.app, snap.Payload)
-		if err != nil {
-			return 0, fmt.Errorf("app %s: snapshot revision %d: %w", a.name, snap.Revision, err)
-		}
-		if rt, err = engine.Restore(a.app, env.Engine); err != nil {
-			return 0, fmt.Errorf("app %s: restore revision %d: %w", a.name, snap.Revision, err)
-		}
-		for _, r := range env.Idem {
-			idem.put(r.Key, r.Answer)
-		}
-		outbox = env.Outbox
+	for _, r := range p.env.Idem {
+		idem.put(r.Key, r.Answer)
 	}
-	entries, gaps := q.Replay(a.name, rt.LastSeq())
-	for _, g := range gaps {
+	outbox := p.env.Outbox
+	if p.lossy {
+		n.log.Error("restoring with an operator-accepted loss: inputs after this revision are held by nobody", "app", a.name,
+			"revision", snap.Revision, "seq", snap.LastSeq, "lost_inputs", p.missing, "gaps", len(p.gaps))
+	}
+	for _, g := range p.gaps {
 		n.gaps.Add(1)
 		n.lastGap.Store(g.String())
 		n.log.Error("replay gap: inputs held by no snapshot and no queue", "app", a.name, "first", g.First, "last", g.Last)

@@ -24,6 +24,9 @@ type Status struct {
 	Failovers int64                `json:"failovers"`
 	Gaps      int64                `json:"replay_gaps"`
 	LastGap   string               `json:"last_gap,omitempty"`
+	// RestoreFailed says why this node cannot promote (no snapshot revision restores without
+	// loss) and stays out of the election; nil otherwise.
+	RestoreFailed *RestoreFailure `json:"restore_failed,omitempty"`
 }
 
 // PeerStatus is the other node as this one sees it.
@@ -69,7 +72,7 @@ func (n *Node) Status() Status {
 	st := Status{
 		NodeID: n.cfg.NodeID, Group: n.cfg.Group, Role: r.Role().String(), Term: term, Serving: serving,
 		Draining: n.draining.Load(), SyncMode: n.cfg.SyncMode, Apps: map[string]AppStatus{},
-		Failovers: r.Failovers(), Gaps: n.gaps.Load(),
+		Failovers: r.Failovers(), Gaps: n.gaps.Load(), RestoreFailed: n.RestoreFailure(),
 	}
 	if v.Lease.Held() {
 		st.Active = v.Lease.Holder
@@ -148,5 +151,8 @@ func (n *Node) fillStatus(cs *cluster.Status) {
 		if a := st.Apps[app.name]; a.SinkError != "" && cs.LastError == "" {
 			cs.LastError = "app " + app.name + ": sink failing since " + a.SinkErrorSince.UTC().Format(time.RFC3339) + ": " + a.SinkError
 		}
+	}
+	if f := st.RestoreFailed; f != nil {
+		cs.RestoreFailed = &cluster.RestoreFailure{App: f.App, Revision: f.Revision, Error: f.Error, SinceMS: f.Since.UnixMilli(), Attempts: f.Attempts}
 	}
 }

@@ -10,6 +10,9 @@ type queries struct {
 	acquire, renew, release, leader           string
 	fence, nextRevision, insertSnapshot, trim string
 	latestSnapshot, listSnapshots             string
+	readSnapshot, snapshotApps                string
+	quarantine, unquarantine                  string
+	setAcceptLoss, getAcceptLoss, delAccept   string
 }
 
 const pgRemaining = `(extract(epoch from (expires_at - now())) * 1000)::bigint`
@@ -41,13 +44,26 @@ var pgQueries = &queries{
 		WHERE f.term <= EXCLUDED.term
 		RETURNING term`,
 	nextRevision: `SELECT COALESCE(MAX(revision), 0) + 1 FROM ha_snapshot WHERE group_id = $1 AND app = $2`,
-	insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload)
-		VALUES ($1, $2, $3, $4, $5, now(), $6, $7)`,
-	trim: `DELETE FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision <= $3`,
-	latestSnapshot: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload
-		FROM ha_snapshot WHERE group_id = $1 AND app = $2 ORDER BY revision DESC LIMIT 1`,
-	listSnapshots: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, size_bytes
+	insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum)
+		VALUES ($1, $2, $3, $4, $5, now(), $6, $7, $8)`,
+	trim: `DELETE FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision <= $3 AND quarantined_at IS NULL`,
+	latestSnapshot: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload, checksum
+		FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND quarantined_at IS NULL ORDER BY revision DESC LIMIT 1`,
+	listSnapshots: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, size_bytes, checksum,
+		(extract(epoch from quarantined_at) * 1000)::bigint, COALESCE(quarantine_reason, '')
 		FROM ha_snapshot WHERE group_id = $1 AND app = $2 ORDER BY revision DESC`,
+	readSnapshot: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload, checksum,
+		(extract(epoch from quarantined_at) * 1000)::bigint, COALESCE(quarantine_reason, '')
+		FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision = $3`,
+	snapshotApps: `SELECT DISTINCT app FROM ha_snapshot WHERE group_id = $1 ORDER BY app`,
+	quarantine: `UPDATE ha_snapshot SET quarantined_at = now(), quarantine_reason = $4
+		WHERE group_id = $1 AND app = $2 AND revision = $3`,
+	unquarantine: `UPDATE ha_snapshot SET quarantined_at = NULL, quarantine_reason = NULL
+		WHERE group_id = $1 AND app = $2 AND revision = $3`,
+	setAcceptLoss: `INSERT INTO ha_accept_loss (group_id, app, requested_at, reason) VALUES ($1, $2, now(), $3)
+		ON CONFLICT (group_id, app) DO UPDATE SET requested_at = now(), reason = EXCLUDED.reason`,
+	getAcceptLoss: `SELECT (extract(epoch from requested_at) * 1000)::bigint, reason FROM ha_accept_loss WHERE group_id = $1 AND app = $2`,
+	delAccept:     `DELETE FROM ha_accept_loss WHERE group_id = $1 AND app = $2`,
 }
 
 // sqliteNow is SQLite's clock in epoch milliseconds; it is constant within one statement.
@@ -83,16 +99,27 @@ var sqliteQueries = func() *queries {
 			WHERE ha_fence.term <= excluded.term
 			RETURNING term`,
 		nextRevision: `SELECT COALESCE(MAX(revision), 0) + 1 FROM ha_snapshot WHERE group_id = ?1 AND app = ?2`,
-		insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload)
-			VALUES (?1, ?2, ?3, ?4, ?5, NOW, ?6, ?7)`,
-		trim: `DELETE FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision <= ?3`,
-		latestSnapshot: `SELECT revision, term, last_seq, created_at, payload
-			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 ORDER BY revision DESC LIMIT 1`,
-		listSnapshots: `SELECT revision, term, last_seq, created_at, size_bytes
+		insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum)
+			VALUES (?1, ?2, ?3, ?4, ?5, NOW, ?6, ?7, ?8)`,
+		trim: `DELETE FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision <= ?3 AND quarantined_at IS NULL`,
+		latestSnapshot: `SELECT revision, term, last_seq, created_at, payload, checksum
+			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND quarantined_at IS NULL ORDER BY revision DESC LIMIT 1`,
+		listSnapshots: `SELECT revision, term, last_seq, created_at, size_bytes, checksum, quarantined_at, COALESCE(quarantine_reason, '')
 			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 ORDER BY revision DESC`,
+		readSnapshot: `SELECT revision, term, last_seq, created_at, payload, checksum, quarantined_at, COALESCE(quarantine_reason, '')
+			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,
+		snapshotApps: `SELECT DISTINCT app FROM ha_snapshot WHERE group_id = ?1 ORDER BY app`,
+		quarantine: `UPDATE ha_snapshot SET quarantined_at = NOW, quarantine_reason = ?4
+			WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,
+		unquarantine: `UPDATE ha_snapshot SET quarantined_at = NULL, quarantine_reason = NULL
+			WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,
+		setAcceptLoss: `INSERT INTO ha_accept_loss (group_id, app, requested_at, reason) VALUES (?1, ?2, NOW, ?3)
+			ON CONFLICT (group_id, app) DO UPDATE SET requested_at = excluded.requested_at, reason = excluded.reason`,
+		getAcceptLoss: `SELECT requested_at, reason FROM ha_accept_loss WHERE group_id = ?1 AND app = ?2`,
+		delAccept:     `DELETE FROM ha_accept_loss WHERE group_id = ?1 AND app = ?2`,
 	}
 	for _, p := range []*string{&q.register, &q.heartbeat, &q.nodes, &q.acquire, &q.renew, &q.release,
-		&q.leader, &q.fence, &q.insertSnapshot} {
+		&q.leader, &q.fence, &q.insertSnapshot, &q.quarantine, &q.setAcceptLoss} {
 		*p = r.Replace(*p)
 	}
 	return q
