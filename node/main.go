@@ -166,6 +166,13 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
+	if err := c.CheckAuthToken(); err != nil {
+		fmt.Fprintf(stderr, "node check-config: %v\n", err)
+		return 2
+	}
+	for _, w := range c.Warnings() {
+		fmt.Fprintf(stderr, "node check-config: warning: %s\n", w)
+	}
 	if strict {
 		if bad := config.UnknownEnv(os.Environ()); len(bad) > 0 {
 			fmt.Fprintf(stderr, "node check-config: unknown NODE_* environment variables: %v\n", bad)

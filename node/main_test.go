@@ -26,10 +26,10 @@ func TestMigrateAndCheckConfig(t *testing.T) {
 		t.Fatalf("migrate exit %d: %s", code, errb.String())
 	}
 	out.Reset()
-	if code := run([]string{"check-config", "--cluster_db", db, "--auth_token", "s3cret"}, nil, &out, &errb); code != 0 {
+	if code := run([]string{"check-config", "--cluster_db", db, "--auth_token", "s3cret-s3cret-s3cret"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("check-config exit %d: %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "lease: \"1.5s\"") || strings.Contains(out.String(), "s3cret") {
+	if !strings.Contains(out.String(), "lease: \"1.5s\"") || strings.Contains(out.String(), "s3cret-s3cret-s3cret") {
 		t.Fatalf("check-config printed %q", out.String())
 	}
 }
@@ -40,7 +40,7 @@ func TestCheckConfigCompilesTheApps(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	if code := run([]string{"check-config", "--apps_dir", dir}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "# apps compiled: Good") {
+	if code := run([]string{"check-config", "--apps_dir", dir, "--auth_token", testSecret}, nil, &out, &errb); code != 0 || !strings.Contains(out.String(), "# apps compiled: Good") {
 		t.Fatalf("good app: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 	if err := os.WriteFile(filepath.Join(dir, "bad.siddhi"), []byte("@app:name('Bad')\ndefine stream S (a int);\nfrom S select b insert into O;\n"), 0o644); err != nil {
@@ -48,11 +48,11 @@ func TestCheckConfigCompilesTheApps(t *testing.T) {
 	}
 	out.Reset()
 	errb.Reset()
-	if code := run([]string{"check-config", "--apps_dir", dir}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "bad.siddhi:3:15") {
+	if code := run([]string{"check-config", "--apps_dir", dir, "--auth_token", testSecret}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "bad.siddhi:3:15") {
 		t.Fatalf("bad app: exit %d, stderr %q", code, errb.String())
 	}
 	errb.Reset()
-	if code := run([]string{"check-config", "--apps_dir", filepath.Join(dir, "absent")}, nil, &out, &errb); code != 0 || !strings.Contains(errb.String(), "apps not checked") {
+	if code := run([]string{"check-config", "--apps_dir", filepath.Join(dir, "absent"), "--auth_token", testSecret}, nil, &out, &errb); code != 0 || !strings.Contains(errb.String(), "apps not checked") {
 		t.Fatalf("missing apps_dir: exit %d, stderr %q", code, errb.String())
 	}
 }
@@ -64,8 +64,44 @@ func TestCheckConfigRefusesUnknownSinkOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	if code := run([]string{"check-config", "--apps_dir", dir}, nil, &out, &errb); code != 2 ||
+	if code := run([]string{"check-config", "--apps_dir", dir, "--auth_token", testSecret}, nil, &out, &errb); code != 2 ||
 		!strings.Contains(errb.String(), "typo.siddhi: stream O: @sink(type='file'): unknown option fsyn (want path, fsync)") {
 		t.Fatalf("unknown sink option: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// testSecret is a valid auth_token for commands that are not about the secret.
+const testSecret = "main-test-secret-0123"
+
+// TestRunRefusesWithoutSecret: `node run` and `node check-config` without a shared secret (or
+// with a short one) exit 2 naming the key, before any listener or database is touched (the
+// database here does not exist and would be retried for ever).
+func TestRunRefusesWithoutSecret(t *testing.T) {
+	base := []string{"--cluster_db", "postgres://nobody@127.0.0.1:1/none", "--rest_listen", "127.0.0.1:0",
+		"--sync_listen", "127.0.0.1:0", "--tcp_listen", "127.0.0.1:0", "--apps_dir", t.TempDir()}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{append([]string{"run"}, base...), "auth_token: not set"},
+		{append([]string{"run", "--auth_token", "s3cret"}, base...), "auth_token: the secret is 6 bytes"},
+		{append([]string{"check-config"}, base...), "auth_token: not set"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(tc.args, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), tc.want) {
+			t.Fatalf("%v: exit %d, stderr %q; want exit 2 mentioning %q", tc.args, code, errb.String(), tc.want)
+		}
+	}
+	// A secret file readable by everyone is accepted with a warning.
+	f := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(f, []byte(testSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run(append([]string{"check-config", "--auth_token_file", f}, base...), nil, &out, &errb); code != 0 || !strings.Contains(errb.String(), "warning: auth_token_file") {
+		t.Fatalf("check-config with a world-readable secret file: exit %d, stderr %q", code, errb.String())
 	}
 }

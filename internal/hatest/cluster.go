@@ -5,13 +5,17 @@ package hatest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -28,6 +32,7 @@ type Proc struct {
 	TCPAddr   string
 	LogPath   string
 	bin       string
+	token     string
 	args      []string
 	env       []string
 	mu        sync.Mutex
@@ -46,6 +51,9 @@ type Options struct {
 	N         int      // nodes (2 for a pair)
 	Extra     []string // more flags for every node
 	Env       []string // more environment for every node
+	// AuthToken is the pair's shared secret; empty draws a random one. It reaches the nodes
+	// through auth_token_file (Dir/auth_token, mode 0600), never on a command line.
+	AuthToken string
 	// NodeArgs, when set, returns more flags for one node once its addresses are known (flags
 	// given later win, so it can override ClusterDB or advertise a proxy's address).
 	NodeArgs func(p *Proc) []string
@@ -54,7 +62,17 @@ type Options struct {
 // Cluster is a set of node processes of one group.
 type Cluster struct {
 	Nodes []*Proc
+	// Token is the shared secret every node was given: the bearer of /ha/switchover and
+	// /ha/persist.
+	Token string
 	opts  Options
+}
+
+// NewToken draws a random shared secret (32 hex characters) for one run.
+func NewToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // FreeAddr returns a loopback address with a port free right now and not handed out before by
@@ -63,10 +81,20 @@ func FreeAddr() (string, error) { return freeport.Addr() }
 
 // NewCluster prepares the processes without starting them.
 func NewCluster(o Options) (*Cluster, error) {
-	c := &Cluster{opts: o}
+	c := &Cluster{opts: o, Token: o.AuthToken}
+	if c.Token == "" {
+		c.Token = NewToken()
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	tokenFile := filepath.Join(o.Dir, "auth_token")
+	if err := os.WriteFile(tokenFile, []byte(c.Token+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write the shared secret: %w", err)
+	}
 	for i := 0; i < o.N; i++ {
 		id := fmt.Sprintf("node-%c", 'a'+i)
-		p := &Proc{ID: id, Dir: filepath.Join(o.Dir, id), bin: o.Bin, env: o.Env}
+		p := &Proc{ID: id, Dir: filepath.Join(o.Dir, id), bin: o.Bin, env: o.Env, token: c.Token}
 		if err := os.MkdirAll(p.Dir, 0o755); err != nil {
 			return nil, err
 		}
@@ -80,7 +108,7 @@ func NewCluster(o Options) (*Cluster, error) {
 		p.args = append([]string{"run",
 			"--node_id", id, "--cluster_db", o.ClusterDB, "--apps_dir", o.AppsDir, "--output_dir", p.Dir,
 			"--rest_listen", p.RESTAddr, "--sync_listen", p.SyncAddr, "--tcp_listen", p.TCPAddr,
-			"--log_format", "text",
+			"--log_format", "text", "--auth_token_file", tokenFile,
 		}, o.Extra...)
 		if o.NodeArgs != nil {
 			p.args = append(p.args, o.NodeArgs(p)...)
@@ -191,6 +219,26 @@ func (p *Proc) Stop(timeout time.Duration) error {
 		_ = p.Kill()
 		return fmt.Errorf("%s did not stop within %s after SIGTERM", p.ID, timeout)
 	}
+}
+
+// Switchover asks p for a planned switchover (POST /ha/switchover with the cluster's bearer
+// token) and returns an error unless it answers 200.
+func (p *Proc) Switchover(timeout time.Duration) error {
+	req, err := http.NewRequest(http.MethodPost, p.URL()+"/ha/switchover", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	if err != nil {
+		return fmt.Errorf("switchover on %s: %w", p.ID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("switchover on %s: %s: %s", p.ID, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
 }
 
 // Pause freezes the process (SIGSTOP); Resume thaws it.

@@ -22,8 +22,6 @@ type Env struct {
 	seq     int
 }
 
-const authToken = "bench-secret"
-
 // NewDB creates a fresh database on the shared server.
 func (e *Env) NewDB() (string, error) {
 	e.seq++
@@ -54,7 +52,7 @@ func (e *Env) pair(name, apps string, n int, flags ...string) (*hatest.Cluster, 
 	}
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: e.NodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url,
-		Extra: append([]string{"--auth_token", authToken, "--log_level", "warn"}, flags...),
+		Extra: append([]string{"--log_level", "warn"}, flags...),
 	})
 	if err != nil {
 		return nil, err

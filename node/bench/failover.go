@@ -3,10 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/streamha/streamha/internal/hatest"
@@ -95,7 +92,7 @@ func (e *Env) Failover(apps string, n int, log func(string, ...any)) (kill, swit
 			return kill, switchover, err
 		}
 		t0 := time.Now()
-		if err := requestSwitchover(a.URL()); err != nil {
+		if err := a.Switchover(15 * time.Second); err != nil {
 			return kill, switchover, err
 		}
 		d, err := firstAck(t0, a.ID)
@@ -106,19 +103,4 @@ func (e *Env) Failover(apps string, n int, log func(string, ...any)) (kill, swit
 		log("switchover %d/%d: from %s, other node acknowledged after %d ms", i+1, n, a.ID, d.Milliseconds())
 	}
 	return kill, switchover, nil
-}
-
-func requestSwitchover(base string) error {
-	req, _ := http.NewRequest(http.MethodPost, base+"/ha/switchover", nil)
-	req.Header.Set("Authorization", "Bearer "+authToken)
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("switchover: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return nil
 }

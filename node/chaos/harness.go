@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +14,6 @@ import (
 	"github.com/streamha/streamha/internal/pgtest"
 	"github.com/streamha/streamha/node/config"
 )
-
-// AuthToken is the shared secret the suite gives both nodes (sync handshake, /ha/switchover).
-const AuthToken = "chaos-secret"
 
 // Config is one chaos run.
 type Config struct {
@@ -145,7 +141,7 @@ func Start(cfg Config) (*Harness, error) {
 	var proxyErr error
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: cfg.NodeBin, Dir: cfg.Dir, N: 2, AppsDir: cfg.AppsDir, ClusterDB: pg.URL("postgres"),
-		Extra: append([]string{"--persist_interval", "1s", "--auth_token", AuthToken}, cfg.Extra...),
+		Extra: append([]string{"--persist_interval", "1s"}, cfg.Extra...),
 		NodeArgs: func(p *hatest.Proc) []string {
 			db, err := faultproxy.New("127.0.0.1:0", pgAddr)
 			if err != nil {
@@ -274,18 +270,5 @@ func (h *Harness) waitAcks(n int64, timeout time.Duration) error {
 	}
 }
 
-// switchover asks p to hand over.
-func switchover(p *hatest.Proc) error {
-	req, _ := http.NewRequest(http.MethodPost, p.URL()+"/ha/switchover", nil)
-	req.Header.Set("Authorization", "Bearer "+AuthToken)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("switchover: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return nil
-}
+// switchover asks p to hand over (with the cluster's random secret as the bearer token).
+func switchover(p *hatest.Proc) error { return p.Switchover(10 * time.Second) }

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -34,10 +35,18 @@ type Config struct {
 	RevisionsToKeep      int
 	PassiveQueueMaxBytes int64
 	AuthToken            string
+	AuthTokenFile        string
 	OutputDir            string
 	LogLevel             string
 	LogFormat            string
+
+	tokenKey string   // the key auth_token came from: auth_token or auth_token_file
+	warnings []string // non-fatal findings of Load, for the caller to log
 }
+
+// MinAuthTokenBytes is the shortest auth_token a node accepts (the sync server enforces the
+// same bound, eventsync.MinTokenBytes).
+const MinAuthTokenBytes = 16
 
 // Sync modes: ack answers a client once the passive holds the events; async once the active does.
 const (
@@ -93,6 +102,63 @@ func (c *Config) Validate() error {
 	}
 	if c.HeartbeatInterval >= c.RenewDeadline {
 		return &Error{Key: "heartbeat_interval", Err: fmt.Errorf("%s must be shorter than renew_deadline (%s), or the lease could never be renewed in time", c.HeartbeatInterval, c.RenewDeadline)}
+	}
+	return nil
+}
+
+// CheckAuthToken refuses to run without a shared secret: the sync handshake is always
+// authenticated, and the secret is also the bearer token of /ha/switchover and /ha/persist.
+func (c *Config) CheckAuthToken() error {
+	key := c.tokenKey
+	if key == "" {
+		key = "auth_token"
+	}
+	switch {
+	case c.AuthToken == "":
+		return &Error{Key: "auth_token", Err: fmt.Errorf("not set: the event sync channel is always authenticated; "+
+			"give both nodes of the group the same secret of at least %d bytes with auth_token (%s) or auth_token_file (%s), "+
+			"e.g. from `openssl rand -hex 32`", MinAuthTokenBytes, EnvName("auth_token"), EnvName("auth_token_file"))}
+	case len(c.AuthToken) < MinAuthTokenBytes:
+		return &Error{Key: key, Err: fmt.Errorf("the secret is %d bytes, at least %d are needed (e.g. `openssl rand -hex 32`)", len(c.AuthToken), MinAuthTokenBytes)}
+	}
+	return nil
+}
+
+// Warnings are findings of Load that do not stop the node (e.g. a secret file others can read).
+func (c *Config) Warnings() []string { return c.warnings }
+
+// resolveTokenFile reads auth_token_file into AuthToken: the whole file, less trailing line
+// breaks. Setting both keys is an error, so there is no question which secret is in use.
+func (c *Config) resolveTokenFile() error {
+	if c.AuthTokenFile == "" {
+		return nil
+	}
+	if c.AuthToken != "" {
+		return &Error{Key: "auth_token_file", Err: errors.New("auth_token is set too: set only one of them")}
+	}
+	f, err := os.Open(c.AuthTokenFile)
+	if err != nil {
+		return &Error{Key: "auth_token_file", Err: err}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return &Error{Key: "auth_token_file", Err: err}
+	}
+	if !st.Mode().IsRegular() {
+		return &Error{Key: "auth_token_file", Err: fmt.Errorf("%s is not a regular file", c.AuthTokenFile)}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return &Error{Key: "auth_token_file", Err: fmt.Errorf("read %s: %w", c.AuthTokenFile, err)}
+	}
+	tok := strings.TrimRight(string(b), "\r\n")
+	if tok == "" {
+		return &Error{Key: "auth_token_file", Err: fmt.Errorf("%s is empty", c.AuthTokenFile)}
+	}
+	c.AuthToken, c.tokenKey = tok, "auth_token_file"
+	if perm := st.Mode().Perm(); perm&0o004 != 0 {
+		c.warnings = append(c.warnings, fmt.Sprintf("auth_token_file %s is readable by every user (mode %04o): chmod 600 it", c.AuthTokenFile, perm))
 	}
 	return nil
 }

@@ -61,6 +61,9 @@ func Load(name string, args []string, env func(string) (string, bool), stderr io
 	if ferr != nil {
 		return Config{}, nil, ferr
 	}
+	if err := c.resolveTokenFile(); err != nil {
+		return Config{}, nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, nil, err
 	}

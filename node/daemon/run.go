@@ -25,6 +25,13 @@ import (
 // Run runs a node until ctx ends (SIGTERM), then shuts down cleanly: an active hands over to its
 // passive or persists, the lease is released and the node deregisters.
 func Run(ctx context.Context, c config.Config, version string, log *slog.Logger) error {
+	// Before anything else (the database may be retried for a long time): no secret, no node.
+	if err := c.CheckAuthToken(); err != nil {
+		return err
+	}
+	for _, w := range c.Warnings() {
+		log.Warn(w)
+	}
 	apps, err := LoadApps(c.AppsDir)
 	if err != nil {
 		return err

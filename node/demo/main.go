@@ -8,7 +8,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -121,12 +120,10 @@ func run(bin, apps string, keep bool, phase time.Duration) int {
 
 	say("planned switchover: POST %s/ha/switchover", second.URL())
 	swAt := time.Now()
-	resp, err := http.Post(second.URL()+"/ha/switchover", "application/json", nil)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if err := second.Switchover(30 * time.Second); err != nil {
 		stopClient()
-		return fail("switchover request: %v %v", err, status(resp))
+		return fail("switchover request: %v", err)
 	}
-	resp.Body.Close()
 	back, err := c.WaitActive(ctx, 10*time.Second, second)
 	if err != nil {
 		stopClient()
@@ -163,13 +160,6 @@ func head(l []int64) []int64 {
 		return l[:10]
 	}
 	return l
-}
-
-func status(r *http.Response) string {
-	if r == nil {
-		return ""
-	}
-	return r.Status
 }
 
 func printRoles(c *hatest.Cluster) {

@@ -23,8 +23,7 @@ func TestCorruptSnapshotDoesNotChurnTheLease(t *testing.T) {
 	dir := t.TempDir()
 	url := "sqlite://" + filepath.Join(dir, "ha.db")
 	apps, _ := filepath.Abs("../demo/apps")
-	c, err := hatest.NewCluster(hatest.Options{Bin: nodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url,
-		Extra: []string{"--auth_token", "e2e-secret"}})
+	c, err := hatest.NewCluster(hatest.Options{Bin: nodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func startPair(t *testing.T, url string, extra ...string) *pair {
 	dir := t.TempDir()
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: nodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url,
-		Extra: append([]string{"--persist_interval", "1s", "--auth_token", "e2e-secret"}, extra...),
+		Extra: append([]string{"--persist_interval", "1s"}, extra...),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -281,15 +281,8 @@ func TestSwitchoversUnderLoadThenStopBoth(t *testing.T) {
 		}
 		a := p.c.Active()
 		t0 := time.Now()
-		req, _ := http.NewRequest(http.MethodPost, a.URL()+"/ha/switchover", nil)
-		req.Header.Set("Authorization", "Bearer e2e-secret")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("switchover %d: %s", i, resp.Status)
+		if err := a.Switchover(30 * time.Second); err != nil {
+			t.Fatalf("switchover %d: %v", i, err)
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {

@@ -5,14 +5,32 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
+	"fmt"
 )
 
-// mac authenticates a hello: HMAC-SHA256 over the passive's nonce and the hello's identity
-// fields, keyed by the shared auth_token. The token itself never crosses the wire.
-func mac(token string, nonce []byte, h *hello) []byte {
-	if token == "" {
-		return nil
+// MinTokenBytes is the shortest shared secret the sync handshake accepts (node/config enforces
+// the same bound on auth_token with a message naming the key).
+const MinTokenBytes = 16
+
+// nonceBytes is the size of the passive's per-connection challenge.
+const nonceBytes = 16
+
+// checkToken refuses a missing or short secret: the handshake is always authenticated.
+func checkToken(token string) error {
+	switch {
+	case token == "":
+		return errors.New("no shared secret (auth_token): the sync handshake is always authenticated")
+	case len(token) < MinTokenBytes:
+		return fmt.Errorf("shared secret (auth_token) is %d bytes, at least %d are needed", len(token), MinTokenBytes)
 	}
+	return nil
+}
+
+// mac authenticates a hello: HMAC-SHA256 over the passive's nonce and the hello's identity
+// fields, keyed by the shared auth_token. The token itself never crosses the wire, and the
+// nonce is fresh for every connection, so a captured hello is worthless on another one.
+func mac(token string, nonce []byte, h *hello) []byte {
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write(nonce)
 	for _, s := range []string{h.Group, h.From, h.To} {
@@ -27,8 +45,10 @@ func mac(token string, nonce []byte, h *hello) []byte {
 	return m.Sum(nil)
 }
 
+// newNonce draws a challenge from crypto/rand (which never fails on supported platforms; it
+// aborts the process rather than return predictable bytes).
 func newNonce() []byte {
-	b := make([]byte, 16)
+	b := make([]byte, nonceBytes)
 	_, _ = rand.Read(b)
 	return b
 }

@@ -34,7 +34,7 @@ const maxPending = 128 << 20
 // DialConfig identifies the active to the passive.
 type DialConfig struct {
 	Group, NodeID string
-	Token         string
+	Token         string // the shared secret (auth_token); required
 	Term          int64
 	Logger        *slog.Logger
 }
@@ -67,8 +67,11 @@ type Session struct {
 	done      chan struct{}
 }
 
-// Dial connects to a passive's sync address and performs the handshake.
+// Dial connects to a passive's sync address and performs the handshake. cfg.Token is required.
 func Dial(ctx context.Context, addr, peerID string, cfg DialConfig) (*Session, error) {
+	if err := checkToken(cfg.Token); err != nil {
+		return nil, fmt.Errorf("eventsync: dial %s: %w", addr, err)
+	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -111,6 +114,9 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Ses
 	}
 	if ch.NodeID != peerID {
 		return nil, fmt.Errorf("address belongs to node %q, not %q", ch.NodeID, peerID)
+	}
+	if len(ch.Nonce) < nonceBytes {
+		return nil, fmt.Errorf("%w: challenge nonce of %d bytes, want at least %d", ErrMalformed, len(ch.Nonce), nonceBytes)
 	}
 	h := hello{Version: ProtocolVersion, Group: cfg.Group, From: cfg.NodeID, To: peerID, Term: cfg.Term}
 	h.MAC = mac(cfg.Token, ch.Nonce, &h)

@@ -2,6 +2,7 @@ package eventsync
 
 import (
 	"bufio"
+	"context"
 	"crypto/hmac"
 	"errors"
 	"fmt"
@@ -13,14 +14,25 @@ import (
 	"github.com/streamha/streamha/internal/acceptor"
 )
 
+// HolderCheckTimeout bounds VerifyHolder's read of the cluster database during a handshake.
+const HolderCheckTimeout = 2 * time.Second
+
 // ServerConfig configures the passive side of event sync.
 type ServerConfig struct {
 	Group, NodeID string
-	Token         string // auth_token; empty disables authentication
+	// Token is the shared secret (auth_token) the active proves it holds with an HMAC of this
+	// connection's nonce. Required: at least MinTokenBytes.
+	Token         string
 	MaxQueueBytes int64
 	Logger        *slog.Logger
+	// VerifyHolder checks, with one read of the cluster database, that node `from` holds the
+	// lease under exactly term; a non-nil error refuses the session. Required: without it a
+	// peer holding the secret could claim any term, reset the queue and lock the real active
+	// out. It runs only after the HMAC has been verified, and before any state changes.
+	VerifyHolder func(ctx context.Context, term int64, from string) error
 	// Accept decides whether a session from node `from` under term may start: the node must be
 	// passive and term must not be older than the lease term it knows. A non-nil error refuses.
+	// It is called after VerifyHolder, so it may act on the acceptance (another node serves).
 	Accept func(term int64, from string) error
 	// OnHandover is called when the active announces it released the lease for a switchover.
 	OnHandover func(term int64)
@@ -43,12 +55,19 @@ type Server struct {
 	acc acceptor.Acceptor // connections, closed and awaited by Close
 }
 
-// NewServer returns a server with an empty queue.
-func NewServer(cfg ServerConfig) *Server {
+// NewServer returns a server with an empty queue. It refuses a configuration without a shared
+// secret or without VerifyHolder: the sync channel is always authenticated.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if err := checkToken(cfg.Token); err != nil {
+		return nil, fmt.Errorf("eventsync: server: %w", err)
+	}
+	if cfg.VerifyHolder == nil {
+		return nil, errors.New("eventsync: server: VerifyHolder is required (the passive checks the claimed term against the cluster database)")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger.With("component", "eventsync-server"), q: NewQueue(cfg.MaxQueueBytes)}
+	return &Server{cfg: cfg, log: cfg.Logger.With("component", "eventsync-server"), q: NewQueue(cfg.MaxQueueBytes)}, nil
 }
 
 // Serve accepts sessions on ln until Close.
@@ -202,6 +221,20 @@ func (s *Server) handshake(c net.Conn, r *bufio.Reader) (hello, error) {
 		return refuse(fmt.Sprintf("session is for node %q, this is %q", h.To, s.cfg.NodeID))
 	case !hmac.Equal(h.MAC, mac(s.cfg.Token, nonce, &h)):
 		return refuse("authentication failed (auth_token mismatch)")
+	}
+	// Nothing below changes the server's state until the claimed term is verified: a refused
+	// session leaves the queue and the highest term seen as they were.
+	s.mu.Lock()
+	seen := s.maxTerm
+	s.mu.Unlock()
+	if h.Term < seen {
+		return refuse(fmt.Sprintf("stale term %d: term %d already seen", h.Term, seen))
+	}
+	vctx, cancel := context.WithTimeout(context.Background(), HolderCheckTimeout)
+	err = s.cfg.VerifyHolder(vctx, h.Term, h.From)
+	cancel()
+	if err != nil {
+		return refuse(fmt.Sprintf("term %d not verified for %s: %v", h.Term, h.From, err))
 	}
 	if s.cfg.Accept != nil {
 		if err := s.cfg.Accept(h.Term, h.From); err != nil {

@@ -11,6 +11,15 @@ import (
 	"time"
 )
 
+// testToken is the shared secret of the tests that are not about the secret itself.
+const testToken = "eventsync-test-secret"
+
+// anyHolder stands in for the cluster database in tests that are not about the holder check:
+// every claimed term is the claimant's.
+func anyHolder(context.Context, int64, string) error { return nil }
+
+// startServer runs a server on a loopback port; an empty Token or nil VerifyHolder gets
+// testToken and anyHolder.
 func startServer(t *testing.T, cfg ServerConfig) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -20,24 +29,37 @@ func startServer(t *testing.T, cfg ServerConfig) (*Server, string) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := NewServer(cfg)
+	if cfg.Token == "" {
+		cfg.Token = testToken
+	}
+	if cfg.VerifyHolder == nil {
+		cfg.VerifyHolder = anyHolder
+	}
+	s, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go s.Serve(ln)
 	t.Cleanup(s.Close)
 	return s, ln.Addr().String()
 }
 
+// dial opens a session to passive "p"; an empty Token gets testToken.
 func dial(t *testing.T, addr string, cfg DialConfig) (*Session, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Token == "" {
+		cfg.Token = testToken
+	}
 	return Dial(ctx, addr, "p", cfg)
 }
 
 func TestSessionStreamsAcksAndTrims(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", Token: "s3cret", MaxQueueBytes: 1 << 20})
-	s, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Token: "s3cret", Term: 3})
+	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", MaxQueueBytes: 1 << 20})
+	s, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Term: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +106,7 @@ func TestSessionStreamsAcksAndTrims(t *testing.T) {
 }
 
 func TestHandshakeRefusals(t *testing.T) {
-	_, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", Token: "s3cret", MaxQueueBytes: 1 << 20,
+	_, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", MaxQueueBytes: 1 << 20,
 		Accept: func(term int64, from string) error {
 			if term < 5 {
 				return errors.New("stale term")
@@ -96,10 +118,9 @@ func TestHandshakeRefusals(t *testing.T) {
 		cfg  DialConfig
 		want string
 	}{
-		{"wrong token", DialConfig{Group: "g", NodeID: "a", Token: "guess", Term: 5}, "authentication failed"},
-		{"no token", DialConfig{Group: "g", NodeID: "a", Term: 5}, "authentication failed"},
-		{"wrong group", DialConfig{Group: "h", NodeID: "a", Token: "s3cret", Term: 5}, "group"},
-		{"stale term", DialConfig{Group: "g", NodeID: "a", Token: "s3cret", Term: 4}, "stale term"},
+		{"wrong token", DialConfig{Group: "g", NodeID: "a", Token: "a-guessed-secret-of-some-length", Term: 5}, "authentication failed"},
+		{"wrong group", DialConfig{Group: "h", NodeID: "a", Term: 5}, "group"},
+		{"stale term", DialConfig{Group: "g", NodeID: "a", Term: 4}, "stale term"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,8 +137,8 @@ func TestHandshakeRefusals(t *testing.T) {
 // session at term 5 whose inputs were acknowledged, a handshake at term 4 is refused, and the
 // queue, its term and the term-5 session are left as they were (no reset, nothing dropped).
 func TestServerRefusesOlderTerm(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", Token: "s3cret", MaxQueueBytes: 1 << 20})
-	cur, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Token: "s3cret", Term: 5})
+	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", MaxQueueBytes: 1 << 20})
+	cur, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Term: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +153,7 @@ func TestServerRefusesOlderTerm(t *testing.T) {
 		t.Fatalf("inputs 1..10 not acknowledged at term 5: %v", err)
 	}
 
-	_, err = dial(t, addr, DialConfig{Group: "g", NodeID: "b", Token: "s3cret", Term: 4})
+	_, err = dial(t, addr, DialConfig{Group: "g", NodeID: "b", Term: 4})
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "stale term") {
 		t.Fatalf("handshake at term 4 after term 5: %v, want a refusal naming the stale term", err)
 	}
@@ -305,7 +326,7 @@ func (c *writeSignalConn) Write(p []byte) (int, error) {
 // TestOlderActiveVersionAccepted: during a rolling deploy an active of the previous protocol
 // version syncs to an upgraded passive; versions outside the range are refused by name.
 func TestOlderActiveVersionAccepted(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", Token: "k", MaxQueueBytes: 1 << 20})
+	srv, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", MaxQueueBytes: 1 << 20})
 	for _, v := range []uint16{MinProtocolVersion, ProtocolVersion, ProtocolVersion + 1} {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -319,7 +340,7 @@ func TestOlderActiveVersionAccepted(t *testing.T) {
 			t.Fatalf("challenge: type %d err %v", typ, err)
 		}
 		h := hello{Version: v, Group: "g", From: "a", To: "p", Term: int64(v)}
-		h.MAC = mac("k", ch.Nonce, &h)
+		h.MAC = mac(testToken, ch.Nonce, &h)
 		if err := writeFrame(c, typeHello, h.encode()); err != nil {
 			t.Fatal(err)
 		}

@@ -223,6 +223,7 @@ func (n *Node) logPersist(err error) {
 // database, dials it and gives it a fresh snapshot point per app.
 func (n *Node) connector(ctx context.Context, term int64) {
 	var lastErr string
+	n.dialErr.Store("")
 	for ctx.Err() == nil {
 		if sess := n.session(); sess != nil {
 			select {
@@ -247,11 +248,13 @@ func (n *Node) connector(ctx context.Context, term int64) {
 			if err.Error() != lastErr {
 				n.log.Warn("cannot connect to passive", "passive", peer, "addr", addr, "err", err)
 				lastErr = err.Error()
+				n.dialErr.Store(lastErr)
 			}
 			sleep(ctx, 500*time.Millisecond)
 			continue
 		}
 		lastErr = ""
+		n.dialErr.Store("")
 		n.mu.Lock()
 		if n.activeCancel == nil || ctx.Err() != nil {
 			n.mu.Unlock()

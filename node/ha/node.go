@@ -74,10 +74,15 @@ type Node struct {
 	gaps         atomic.Int64
 	lastGap      atomic.Value // string
 	restoreFail  atomic.Pointer[RestoreFailure]
+	dialErr      atomic.Value // string: the active's last failed sync dial, "" once connected
 }
 
 // New builds a node; Run starts it.
 func New(o Options) (*Node, error) {
+	// The sync channel is always authenticated: no secret, no node.
+	if err := o.Config.CheckAuthToken(); err != nil {
+		return nil, err
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -95,11 +100,15 @@ func New(o Options) (*Node, error) {
 	}
 	sort.Slice(n.apps, func(i, j int) bool { return n.apps[i].name < n.apps[j].name })
 	n.m = newMetrics(o.Registry, n)
-	n.server = eventsync.NewServer(eventsync.ServerConfig{
+	srv, err := eventsync.NewServer(eventsync.ServerConfig{
 		Group: o.Config.Group, NodeID: o.Config.NodeID, Token: o.Config.AuthToken,
 		MaxQueueBytes: o.Config.PassiveQueueMaxBytes, Logger: o.Logger,
-		Accept: n.acceptSession, OnHandover: n.onHandover,
+		VerifyHolder: n.verifyHolder, Accept: n.acceptSession, OnHandover: n.onHandover,
 	})
+	if err != nil {
+		return nil, &config.Error{Key: "auth_token", Err: err}
+	}
+	n.server = srv
 	r, err := cluster.NewRunner(cluster.Config{
 		Node: o.Node, Store: o.Cluster, Logger: o.Logger, Metrics: cluster.NewMetrics(o.Registry),
 		Timing:  cluster.Timing{HeartbeatInterval: o.Config.HeartbeatInterval, Lease: o.Config.Lease, RenewDeadline: o.Config.RenewDeadline},
@@ -204,6 +213,30 @@ func (n *Node) waitInflight(ctx context.Context) {
 	for n.inflight.Load() > 0 && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// verifyHolder is the passive's check of a sync session's claimed term: one read of the lease
+// row must name `from` as the holder of exactly term. A peer that knows the secret but not the
+// lease (a forged high term, an old term, another node's) is refused before the server changes
+// anything; an expired lease still held under that term passes, its holder is about to demote.
+func (n *Node) verifyHolder(ctx context.Context, term int64, from string) error {
+	l, err := n.opts.Cluster.Leader(ctx, n.cfg.Group)
+	if err != nil {
+		return fmt.Errorf("cannot read the lease: %w", err)
+	}
+	switch {
+	case term > l.Term:
+		return fmt.Errorf("the cluster database's lease is at term %d, not %d", l.Term, term)
+	case term < l.Term:
+		return fmt.Errorf("term %d is superseded: the lease is at term %d", term, l.Term)
+	case l.Holder != from:
+		holder := l.Holder
+		if holder == "" {
+			holder = "nobody (released)"
+		}
+		return fmt.Errorf("term %d is held by %s, not %s", term, holder, from)
+	}
+	return nil
 }
 
 func (n *Node) acceptSession(term int64, from string) error {

@@ -3,6 +3,8 @@ package ha_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -33,12 +35,20 @@ define stream S (id long, v double);
 define stream O (id long, v double);
 from S[v > 0] select id, v insert into O;`
 
+// tok is the pair's shared secret, random for each run of the tests.
+var tok = func() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}()
+
 // inproc is one node running in the test process, with its REST API on an httptest server and
 // its TCP ingest on a loopback listener.
 type inproc struct {
 	node   *ha.Node
 	rest   *httptest.Server
 	tcp    string
+	sync   string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -79,7 +89,7 @@ func startNodeSinks(t *testing.T, dbURL, id, token, src string, sc sink.Config, 
 		f(&c)
 	}
 	reg := prometheus.NewRegistry()
-	p := &inproc{done: make(chan struct{}), tcp: tcpLn.Addr().String()}
+	p := &inproc{done: make(chan struct{}), tcp: tcpLn.Addr().String(), sync: syncLn.Addr().String()}
 	log := slog.New(slog.DiscardHandler)
 	// The REST server must exist before registration so the node advertises its URL.
 	var n *ha.Node
@@ -144,7 +154,7 @@ func post(t *testing.T, url, token, key, body string) (*http.Response, map[strin
 
 func TestPairOverRESTAndTCP(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startNode(t, url, "a", "tok")
+	a := startNode(t, url, "a", tok)
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
 
 	// Alone: acknowledged once persisted, and the answer says so.
@@ -164,7 +174,7 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 	if resp, _ := post(t, a.rest.URL+"/ha/switchover", "", "", ""); resp.StatusCode != 401 {
 		t.Fatalf("switchover without token: %d", resp.StatusCode)
 	}
-	if resp, _ := post(t, a.rest.URL+"/ha/switchover", "tok", "", ""); resp.StatusCode != 409 {
+	if resp, _ := post(t, a.rest.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 409 {
 		t.Fatalf("switchover without passive: %d", resp.StatusCode)
 	}
 	// Bad input: 400 naming the attribute; unknown stream: 404.
@@ -175,7 +185,7 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 		t.Fatalf("unknown stream: %d", resp.StatusCode)
 	}
 
-	b := startNode(t, url, "b", "tok")
+	b := startNode(t, url, "b", tok)
 	waitFor(t, "b synced", func() bool { st := a.node.Status(); return st.Peer.Synced })
 	// The passive redirects.
 	resp, m = post(t, b.rest.URL+"/events/T/S", "", "", `{"id":3,"v":1}`)
@@ -216,7 +226,7 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 	}
 
 	// Planned switchover: b serves at once, a redirects to it, and the idempotency key survived.
-	if resp, m := post(t, a.rest.URL+"/ha/switchover", "tok", "", ""); resp.StatusCode != 200 {
+	if resp, m := post(t, a.rest.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 {
 		t.Fatalf("switchover: %d %v", resp.StatusCode, m)
 	}
 	waitFor(t, "b active", func() bool { _, ok := b.node.Runner().Serving(); return ok })
@@ -245,9 +255,9 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 func TestOutputsOfAbandonedRequestGoOut(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
 	noTimedPersist := func(c *config.Config) { c.PersistInterval = time.Hour }
-	a := startNode(t, url, "a", "tok", noTimedPersist)
+	a := startNode(t, url, "a", tok, noTimedPersist)
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
-	startNode(t, url, "b", "tok", noTimedPersist)
+	startNode(t, url, "b", tok, noTimedPersist)
 	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
 	pend, err := a.node.Submit("T", "S", []ha.Event{{Data: []engine.Value{engine.LongValue(7), engine.DoubleValue(2)}}}, "")
 	if err != nil {
@@ -277,9 +287,9 @@ func TestHTTPSinkCarriesTheTerm(t *testing.T) {
 	defer recv.Close()
 	src := strings.Replace(appSrc, "@sink(type='file', path='out.jsonl')", "@sink(type='http', url='"+recv.URL+"')", 1)
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startNodeApp(t, url, "a", "tok", src)
+	a := startNodeApp(t, url, "a", tok, src)
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
-	b := startNodeApp(t, url, "b", "tok", src)
+	b := startNodeApp(t, url, "b", tok, src)
 	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
 	termOf := func(id string) string {
 		mu.Lock()

@@ -109,7 +109,7 @@ func startRestoreNode(t *testing.T, dbURL, id string) *rnode {
 		t.Fatal(err)
 	}
 	c := config.Default()
-	c.NodeID, c.AuthToken, c.PersistInterval = id, "tok", time.Hour
+	c.NodeID, c.AuthToken, c.PersistInterval = id, tok, time.Hour
 	c.HeartbeatInterval, c.Lease, c.RenewDeadline = 50*time.Millisecond, 600*time.Millisecond, 400*time.Millisecond
 	reg := prometheus.NewRegistry()
 	sc := sink.DefaultConfig()

@@ -87,7 +87,7 @@ func TestFullDiskKeepsOutputsPending(t *testing.T) {
 	sc.OpenFile = d.open
 	sc.RetryInitial, sc.RetryMax = time.Millisecond, 20*time.Millisecond
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startNodeSinks(t, url, "a", "tok", appSrc, sc)
+	a := startNodeSinks(t, url, "a", tok, appSrc, sc)
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
 	const n = 20
 	for i := 1; i <= n; i++ {
@@ -189,7 +189,7 @@ func TestReadOnlySinkIsRetried(t *testing.T) {
 	sc.OpenFile = d.open
 	sc.RetryInitial, sc.RetryMax = time.Millisecond, 20*time.Millisecond
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startNodeSinks(t, url, "a", "tok", appSrc, sc)
+	a := startNodeSinks(t, url, "a", tok, appSrc, sc)
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
 	ev := ha.Event{Data: []engine.Value{engine.LongValue(1), engine.DoubleValue(1)}}
 	if _, err := a.node.Ingest(context.Background(), "T", "S", []ha.Event{ev}, ""); err != nil {

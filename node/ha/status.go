@@ -37,6 +37,10 @@ type PeerStatus struct {
 	// the inputs after it. Until then an active's failure can lose what was acknowledged alone.
 	Synced bool  `json:"synced"`
 	Lag    int64 `json:"lag"`
+	// LastError is why the last sync session was refused or failed: on the active its last
+	// failed dial, on the passive the last handshake it refused (a wrong secret, a term the
+	// claimant does not hold). Empty once a session is up again.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // QueueStatus is the passive's replay queue (zero on the active).
@@ -98,6 +102,11 @@ func (n *Node) Status() Status {
 		st.Peer.ID = id
 	}
 	ss := n.server.Stats()
+	if e, _ := n.dialErr.Load().(string); e != "" && st.Serving {
+		st.Peer.LastError = e
+	} else if !st.Serving {
+		st.Peer.LastError = ss.LastError
+	}
 	st.Queue = QueueStatus{Events: ss.Events, Bytes: ss.Bytes, MaxBytes: ss.Max}
 	for _, a := range n.apps {
 		a.mu.Lock()

@@ -30,7 +30,8 @@ const (
 // maxBody bounds an ingest request.
 const maxBody = 32 << 20
 
-// Handler serves the REST API of node.
+// Handler serves the REST API of node. token (auth_token) is the bearer of /ha/switchover and
+// /ha/persist; when empty, those refuse every request.
 func Handler(node *ha.Node, token string, gatherer prometheus.Gatherer, log *slog.Logger) http.Handler {
 	s := &server{node: node, token: token, log: log}
 	mux := http.NewServeMux()
@@ -128,13 +129,12 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-				w.Header().Set("WWW-Authenticate", "Bearer")
-				writeErr(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token (auth_token)"))
-				return
-			}
+		// Fail closed: with no token configured (a node refuses to start so) nothing passes.
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeErr(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token (auth_token)"))
+			return
 		}
 		h(w, r)
 	}
