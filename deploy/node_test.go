@@ -109,7 +109,7 @@ func TestNodeAcceptsTaskDefinitionEnvironment(t *testing.T) {
 			c := nodeContainer(t, tc.params)
 			placeholders := map[string]string{
 				config.EnvName("cluster_db"): "postgres://streamha:secret@db.example.internal:5432/streamha?sslmode=require",
-				config.EnvName("auth_token"): "placeholder-token",
+				config.EnvName("auth_token"): strings.Repeat("t", config.MinAuthTokenBytes), // the shortest a node accepts
 			}
 			environ := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 			for k, v := range c.env {
@@ -140,5 +140,27 @@ func TestNodeAcceptsTaskDefinitionEnvironment(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNodeAuthTokenSecret: the secret the stack generates for the nodes is one a node accepts
+// (at least config.MinAuthTokenBytes, nothing a shell or env file could mangle), and it is what
+// the task definition passes as auth_token; without it a node refuses to start.
+func TestNodeAuthTokenSecret(t *testing.T) {
+	rs, _ := MustResources(t, nil)
+	gen := get(MustResource(t, rs, "NodeAuthTokenSecret", "AWS::SecretsManager::Secret").Properties, "GenerateSecretString")
+	n, err := strconv.Atoi(str(gen, "PasswordLength"))
+	if err != nil || n < config.MinAuthTokenBytes {
+		t.Errorf("NodeAuthTokenSecret PasswordLength %q: want at least %d (config.MinAuthTokenBytes)", str(gen, "PasswordLength"), config.MinAuthTokenBytes)
+	}
+	if str(gen, "ExcludePunctuation") != "true" {
+		t.Error("NodeAuthTokenSecret should exclude punctuation (quotes and $ in an environment file or shell)")
+	}
+	c := nodeContainer(t, nil)
+	if from := c.secrets[config.EnvName("auth_token")]; !strings.Contains(from, "NodeAuthTokenSecret") {
+		t.Errorf("%s comes from %q, want the stack's NodeAuthTokenSecret", config.EnvName("auth_token"), from)
+	}
+	if _, ok := c.env[config.EnvName("auth_token_file")]; ok {
+		t.Errorf("the task definition sets %s as well as the secret: a node refuses both", config.EnvName("auth_token_file"))
 	}
 }
