@@ -19,12 +19,34 @@ type SinkSpec struct {
 	Options map[string]string
 }
 
+// SourceSpec is one @source annotation of a stream: its type, the other options verbatim and its
+// nested @map. The engine only records it; the node opens sources and checks their options
+// (node/source). Line and Col locate the annotation for error messages.
+type SourceSpec struct {
+	Type      string
+	Options   map[string]string
+	Map       MapSpec
+	Line, Col int
+}
+
+// MapSpec is a source's @map(type='…', …, @attributes(…)); Type is "" when there is no @map.
+// Attributes holds @attributes(name='path', …); Positional holds @attributes('path', …).
+type MapSpec struct {
+	Type       string
+	Options    map[string]string
+	Attributes map[string]string
+	Positional []string
+	// Other lists the names of any other annotations nested in @map, for the checker to refuse.
+	Other []string
+}
+
 // StreamDef is a stream schema. Defined is true for streams declared with 'define stream' (inputs
 // users may send to); streams created by a query's 'insert into' have Defined false.
 type StreamDef struct {
 	Name    string
 	Attrs   []Attr
 	Sinks   []SinkSpec
+	Sources []SourceSpec
 	Defined bool
 
 	index map[string]int

@@ -48,6 +48,7 @@ type annotation struct {
 	pos  []string
 	kv   map[string]string
 	kvAt map[string]pos
+	sub  []*annotation // nested annotations, e.g. @map inside @source
 }
 
 type attrDecl struct {

@@ -39,8 +39,16 @@ func check(d *appDecl) (*App, error) {
 			continue
 		}
 		for _, an := range s.anns {
+			if an.name == "source" {
+				src, err := sourceSpec(an)
+				if err != nil {
+					return nil, err
+				}
+				def.Sources = append(def.Sources, src)
+				continue
+			}
 			if an.name != "sink" {
-				continue // @source and other annotations are ignored: the node does its own ingest
+				continue // other annotations are ignored
 			}
 			t, ok := an.kv["type"]
 			if !ok {
@@ -199,4 +207,45 @@ func (a *App) bindOutput(q *queryDecl, qp *queryPlan, attrs []Attr) error {
 	a.byName[def.Name] = def
 	qp.out = def
 	return nil
+}
+
+// sourceSpec records a @source annotation and its @map; the node checks the options.
+func sourceSpec(an *annotation) (SourceSpec, error) {
+	t, ok := an.kv["type"]
+	if !ok {
+		return SourceSpec{}, errAt(an.p, "@source needs a type, e.g. @source(type='http', receiver.url='http://0.0.0.0:8006/in')")
+	}
+	src := SourceSpec{Type: t, Options: map[string]string{}, Line: an.p.line, Col: an.p.col}
+	for k, v := range an.kv {
+		if k != "type" {
+			src.Options[k] = v
+		}
+	}
+	for _, sub := range an.sub {
+		if sub.name != "map" {
+			return SourceSpec{}, errAt(sub.p, "@source takes only a nested @map, not @%s", sub.name)
+		}
+		if src.Map.Type != "" {
+			return SourceSpec{}, errAt(sub.p, "@source has two @map annotations")
+		}
+		mt, ok := sub.kv["type"]
+		if !ok {
+			return SourceSpec{}, errAt(sub.p, "@map needs a type, e.g. @map(type='json')")
+		}
+		src.Map = MapSpec{Type: mt, Options: map[string]string{}}
+		for k, v := range sub.kv {
+			if k != "type" {
+				src.Map.Options[k] = v
+			}
+		}
+		for _, at := range sub.sub {
+			if at.name != "attributes" {
+				src.Map.Other = append(src.Map.Other, at.name)
+				continue
+			}
+			src.Map.Attributes = at.kv
+			src.Map.Positional = at.pos
+		}
+	}
+	return src, nil
 }

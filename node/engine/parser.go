@@ -157,9 +157,11 @@ func (p *parser) annotation() (*annotation, error) {
 	for !p.isPunct(")") {
 		switch {
 		case p.isPunct("@"):
-			if _, err := p.annotation(); err != nil { // nested annotations (@map...) are ignored
+			sub, err := p.annotation() // nested annotations: @map(... @attributes(...))
+			if err != nil {
 				return nil, err
 			}
+			a.sub = append(a.sub, sub)
 		case p.peek().kind == tkString:
 			a.pos = append(a.pos, p.next().text)
 		case p.peek().kind == tkIdent:
