@@ -50,6 +50,18 @@ type Options struct {
 	// RestoreBackoff and RestoreBackoffMax bound the wait between attempts when no snapshot
 	// revision restores without loss (default 1 s doubling to 1 min; tests shorten them).
 	RestoreBackoff, RestoreBackoffMax time.Duration
+	// Sources, when set, are the ports the apps declare (@source): opened only once the node
+	// is active and serving (after its promotion), closed at once when it stops serving.
+	Sources Sources
+}
+
+// Sources are the listeners an active opens for its apps' @source annotations. Open must not
+// block (a port that cannot be bound yet is retried in the background); Close closes the
+// listeners before it returns, so the port refuses connections, and lets requests already
+// submitted be answered. Close may be called when nothing is open.
+type Sources interface {
+	Open(term int64)
+	Close()
 }
 
 // Node is one HA node's data path.
@@ -123,6 +135,9 @@ func New(o Options) (*Node, error) {
 	}
 	r.OnTransition(n.onTransition)
 	n.runner = r
+	if n.opts.Sources == nil {
+		n.opts.Sources = noSources{}
+	}
 	return n, nil
 }
 
@@ -176,6 +191,7 @@ func (n *Node) leave() {
 		n.log.Warn("no switchover on shutdown; persisting instead", "reason", err)
 		if term, ok := n.runner.Serving(); ok {
 			n.draining.Store(true)
+			n.opts.Sources.Close()
 			n.waitInflight(ctx)
 			n.persistAll(ctx, term, true)
 			n.flushOutputs(ctx)
@@ -268,10 +284,19 @@ func (n *Node) dropRetained() {
 func (n *Node) onTransition(tr cluster.Transition) {
 	n.m.role(tr)
 	switch tr.To {
+	case cluster.Active:
+		// Promotion is complete (restored, replayed, serving): now the apps' own ports open.
+		n.opts.Sources.Open(tr.Term)
 	case cluster.Demoted, cluster.Stopped:
+		n.opts.Sources.Close()
 		n.stopActive(tr)
 	}
 }
+
+type noSources struct{}
+
+func (noSources) Open(int64) {}
+func (noSources) Close()     {}
 
 // stopActive stops serving at once: no more input, outputs or sync; the engine state is dropped
 // and the node rejoins as a passive with an empty queue.

@@ -69,6 +69,20 @@ func startNodeApp(t *testing.T, dbURL, id, token, src string, tune ...func(*conf
 // startNodeSinks is startNodeApp with the sink settings sc.
 func startNodeSinks(t *testing.T, dbURL, id, token, src string, sc sink.Config, tune ...func(*config.Config)) *inproc {
 	t.Helper()
+	return startNodeFull(t, dbURL, id, token, src, sc, nil, tune...)
+}
+
+// startNodeSources is startNodeApp with the node's Sources hook.
+func startNodeSources(t *testing.T, dbURL, id, token, src string, sources ha.Sources, tune ...func(*config.Config)) *inproc {
+	t.Helper()
+	sc := sink.DefaultConfig()
+	sc.BaseDir = t.TempDir()
+	return startNodeFull(t, dbURL, id, token, src, sc, sources, tune...)
+}
+
+// startNodeFull starts a node with sink settings sc and the Sources hook sources (nil: none).
+func startNodeFull(t *testing.T, dbURL, id, token, src string, sc sink.Config, sources ha.Sources, tune ...func(*config.Config)) *inproc {
+	t.Helper()
 	app, err := engine.Compile("t.siddhi", src)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +113,7 @@ func startNodeSinks(t *testing.T, dbURL, id, token, src string, sc sink.Config, 
 	t.Cleanup(p.rest.Close)
 	n, err = ha.New(ha.Options{
 		Config: c, Apps: []*engine.App{app}, Cluster: db, Snapshots: db, Logger: log, Registry: reg, Sinks: sc,
-		SyncListener: syncLn,
+		SyncListener: syncLn, Sources: sources,
 		Node: cluster.NodeInfo{Group: c.Group, NodeID: id, Properties: map[string]string{
 			cluster.PropSyncAddr: syncLn.Addr().String(), cluster.PropRESTAddr: p.rest.URL, cluster.PropTCPAddr: p.tcp,
 		}},

@@ -31,10 +31,15 @@ func (n *Node) Switchover(ctx context.Context) error {
 	if !n.draining.CompareAndSwap(false, true) {
 		return ErrBusy
 	}
+	// The apps' own ports close first: publishers reconnect to the peer once it has promoted.
+	n.opts.Sources.Close()
 	handedOver := false
 	defer func() {
 		if !handedOver {
 			n.draining.Store(false)
+			if t, ok := n.runner.Serving(); ok && t == term {
+				n.opts.Sources.Open(term)
+			}
 		}
 	}()
 	start := time.Now()
