@@ -24,6 +24,7 @@ import (
 
 	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/daemon"
+	"github.com/streamha/streamha/node/source"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -186,6 +187,14 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node check-config: apps_dir %s does not exist here; apps not checked\n", c.AppsDir)
 	} else {
 		apps, err := daemon.LoadApps(c.AppsDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "node check-config: %v\n", err)
+			return 2
+		}
+		srcCfg, err := source.ConfigFrom(c, nil)
+		if err == nil {
+			_, err = source.New(apps, srcCfg)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "node check-config: %v\n", err)
 			return 2

@@ -36,6 +36,8 @@ type Config struct {
 	PassiveQueueMaxBytes int64
 	AuthToken            string
 	AuthTokenFile        string
+	DatabridgeListen     string
+	SourceUsers          string
 	OutputDir            string
 	LogLevel             string
 	LogFormat            string
@@ -237,4 +239,31 @@ func checkListen(v string) error {
 		return fmt.Errorf("%q is not host:port", v)
 	}
 	return nil
+}
+
+// ParseSourceUsers parses source_users, "user:password[,user:password…]", into a map.
+func ParseSourceUsers(v string) (map[string]string, error) {
+	users := map[string]string{}
+	if strings.TrimSpace(v) == "" {
+		return users, nil
+	}
+	for i, e := range strings.Split(v, ",") {
+		u, p, ok := strings.Cut(strings.TrimSpace(e), ":")
+		switch {
+		case !ok || u == "":
+			return nil, fmt.Errorf("entry %d is not user:password", i+1)
+		case p == "":
+			return nil, fmt.Errorf("user %q has an empty password", u)
+		}
+		if _, dup := users[u]; dup {
+			return nil, fmt.Errorf("user %q is listed twice", u)
+		}
+		users[u] = p
+	}
+	return users, nil
+}
+
+func checkSourceUsers(v string) error {
+	_, err := ParseSourceUsers(v)
+	return err
 }

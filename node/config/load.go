@@ -154,7 +154,7 @@ func (c *Config) YAML() string {
 	var sb strings.Builder
 	for _, k := range keys {
 		v := k.get(c)
-		if k.name == "auth_token" && v != "" {
+		if (k.name == "auth_token" || k.name == "source_users") && v != "" {
 			v = "<redacted>"
 		}
 		if k.name == "cluster_db" || k.name == "persistence_db" {

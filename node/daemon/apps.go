@@ -10,6 +10,7 @@ import (
 	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/sink"
+	"github.com/streamha/streamha/node/source"
 )
 
 // LoadApps compiles every *.siddhi file of dir, in name order. A missing dir means no apps; a bad
@@ -46,6 +47,9 @@ func LoadApps(dir string) ([]*engine.App, error) {
 					return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("bad app %s: stream %s: %w", f, st.Name, err)}
 				}
 			}
+		}
+		if err := source.Check(f, a); err != nil {
+			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("bad app:\n%w", err)}
 		}
 		if prev, dup := seen[a.Name()]; dup {
 			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("%s and %s both define app %q", prev, f, a.Name())}

@@ -19,6 +19,7 @@ import (
 	"github.com/streamha/streamha/node/ha"
 	"github.com/streamha/streamha/node/rest"
 	"github.com/streamha/streamha/node/sink"
+	"github.com/streamha/streamha/node/source"
 	"github.com/streamha/streamha/node/tcpingest"
 )
 
@@ -75,14 +76,23 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 	if sinkCfg.BaseDir == "" {
 		sinkCfg.BaseDir = c.AppsDir
 	}
+	srcCfg, err := source.ConfigFrom(c, log)
+	if err != nil {
+		return err
+	}
+	sources, err := source.New(apps, srcCfg)
+	if err != nil {
+		return err
+	}
 	node, err := ha.New(ha.Options{
 		Config: c, Apps: apps, Node: NodeInfo(ctx, c, version, log),
 		Cluster: dbs.Cluster, Snapshots: dbs.Persistence, Logger: log, Registry: reg,
-		Sinks: sinkCfg, SyncListener: syncLn,
+		Sinks: sinkCfg, SyncListener: syncLn, Sources: sources,
 	})
 	if err != nil {
 		return err
 	}
+	sources.SetNode(node)
 	srv := &http.Server{Handler: rest.Handler(node, c.AuthToken, reg, log), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(restLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -96,6 +106,7 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 	}
 	log.Info("node started", "version", version, "rest", c.RESTListen, "sync", c.SyncListen, "tcp", c.TCPListen, "apps", len(apps), "sync_mode", c.SyncMode)
 	err = node.Run(ctx)
+	sources.Close()
 	if tcp != nil {
 		tcp.Close()
 	}
