@@ -20,7 +20,15 @@ type Env struct {
 	Dir     string
 	PG      *pgtest.Server
 	seq     int
+	// bridges holds each node's databridge_listen (the filter app has a wso2event source).
+	bridges map[*hatest.Proc]string
 }
+
+// sourceUser is the bench's source_users entry (databridge login).
+const sourceUser, sourcePassword = "bench", "bench-pw"
+
+// Bridge is p's databridge receiver address.
+func (e *Env) Bridge(p *hatest.Proc) string { return e.bridges[p] }
 
 // NewDB creates a fresh database on the shared server.
 func (e *Env) NewDB() (string, error) {
@@ -50,10 +58,26 @@ func (e *Env) pair(name, apps string, n int, flags ...string) (*hatest.Cluster, 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	var portErr error
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: e.NodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url,
-		Extra: append([]string{"--log_level", "warn"}, flags...),
+		Extra: append([]string{"--log_level", "warn",
+			"--source_users", sourceUser + ":" + sourcePassword}, flags...),
+		NodeArgs: func(p *hatest.Proc) []string {
+			a, aerr := hatest.FreeAddr()
+			if aerr != nil {
+				portErr = aerr
+			}
+			if e.bridges == nil {
+				e.bridges = map[*hatest.Proc]string{}
+			}
+			e.bridges[p] = a
+			return []string{"--databridge_listen", a}
+		},
 	})
+	if err == nil {
+		err = portErr
+	}
 	if err != nil {
 		return nil, err
 	}

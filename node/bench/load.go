@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamha/streamha/internal/databridge"
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/tcpingest"
 )
@@ -163,5 +164,41 @@ func HTTPThroughput(base, app, stream string, l Load) (float64, error) {
 			count(l.Batch)
 		}
 		return nil
+	})
+}
+
+// BridgeThroughput drives a databridge receiver: l.Conns publishers, each logged in and
+// publishing batches of l.Batch events of stream (version 1.0.0), one answer at a time.
+func BridgeThroughput(addr, stream string, l Load) (float64, error) {
+	evs := make([]databridge.Event, l.Batch)
+	for i := range evs {
+		evs[i] = databridge.Event{StreamID: stream + ":1.0.0", Payload: []any{int64(i), fmt.Sprintf("S%d", i%7), int32(1), 1.5}}
+	}
+	return measure(l, func(ctx context.Context, count func(int)) error {
+		cl, err := databridge.Dial(addr)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		go func() { <-ctx.Done(); cl.Close() }()
+		if err := cl.Login(sourceUser, sourcePassword); err != nil {
+			return err
+		}
+		frame := databridge.AppendPublish(nil, cl.Session, evs)
+		for {
+			if err := cl.WriteRaw(frame); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			if _, err := cl.ReadAnswer(); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			count(len(evs))
+		}
 	})
 }

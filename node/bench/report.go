@@ -72,10 +72,10 @@ func (r *Results) Markdown() string {
 	fmt.Fprintf(&b, "| planned switchover | %d | %s | %s | %s | p99 ≤ 300: %s | — |\n\n",
 		len(r.Switchover.Samples), ms(r.Switchover.Pct(50)), ms(r.Switchover.Pct(99)), ms(r.Switchover.Max()), goal(len(r.Switchover.Samples) > 0 && r.Switchover.Pct(99) <= 300*time.Millisecond))
 	b.WriteString("## Ingest throughput (filter app, acknowledged events/s, one run)\n\n")
-	b.WriteString("| mode | TCP | HTTP (batches of 100) | TCP vs standalone | HTTP vs standalone |\n|---|---|---|---|---|\n")
+	b.WriteString("| mode | TCP | HTTP (batches of 100) | WSO2 databridge (binary) | TCP vs standalone | HTTP vs standalone |\n|---|---|---|---|---|---|\n")
 	for _, m := range Modes {
-		t, h := r.rate(m.Name, "tcp"), r.rate(m.Name, "http")
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", m.Name, eps(t), eps(h), ratio(t, r.rate("standalone", "tcp")), ratio(h, r.rate("standalone", "http")))
+		t, h, d := r.rate(m.Name, "tcp"), r.rate(m.Name, "http"), r.rate(m.Name, "databridge")
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", m.Name, eps(t), eps(h), eps(d), ratio(t, r.rate("standalone", "tcp")), ratio(h, r.rate("standalone", "http")))
 	}
 	ta, ha := r.rate("ha-ack", "tcp"), r.rate("ha-ack", "http")
 	fmt.Fprintf(&b, "\nGoals: HA ack ≥ 0.7 × standalone (TCP %s: %s); TCP ≥ 1M/s with both nodes (%s: %s); HTTP ≥ 250K/s (%s: %s). Peer: WSO2 SP 4.0.0 filter 900K/s on two c4.2xlarge (16 vCPUs).\n\n",

@@ -26,7 +26,7 @@ var Modes = []Mode{
 // Rate is one throughput figure.
 type Rate struct {
 	Mode      string
-	Transport string // tcp or http
+	Transport string // tcp, http or databridge
 	EPS       float64
 }
 
@@ -64,6 +64,15 @@ func (e *Env) Throughput(apps string, tcp, httpL Load, profileMode string, log f
 		}
 		rates = append(rates, Rate{m.Name, "http", eps})
 		log("throughput %-10s http %10.0f events/s", m.Name, eps)
+		// WSO2's databridge binary receiver (@source(type='wso2event')), same connections and
+		// batch as TCP; the protocol answers each publish before the next (no pipelining).
+		eps, err = BridgeThroughput(e.Bridge(a), "In", tcp)
+		if err != nil {
+			c.Close()
+			return rates, profile, fmt.Errorf("%s databridge: %w", m.Name, err)
+		}
+		rates = append(rates, Rate{m.Name, "databridge", eps})
+		log("throughput %-10s databridge %10.0f events/s", m.Name, eps)
 		c.Close()
 	}
 	return rates, profile, nil
