@@ -196,7 +196,7 @@ func (m *Manager) Open(term int64) {
 			if err != nil {
 				return fmt.Errorf("databridge: listen %s: %w", m.bridgeAddr, err)
 			}
-			go m.bridge.Serve(ln)
+			m.bridge.Start(ln)
 			m.log.Info("databridge receiver open", "addr", m.bridgeAddr)
 			return nil
 		})

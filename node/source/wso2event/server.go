@@ -81,7 +81,7 @@ type Config struct {
 	PayloadTimeout time.Duration
 }
 
-// Server is the databridge receiver of a node. Open and Close may alternate any number of times.
+// Server is the databridge receiver of a node. Start and Close may alternate any number of times.
 type Server struct {
 	node    Node
 	cfg     Config
@@ -116,15 +116,21 @@ func NewServer(streams []*Stream, node Node, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// SetNode sets the node the streams feed, before the first Serve.
+// SetNode sets the node the streams feed, before the first Start.
 func (s *Server) SetNode(n Node) { s.node = n }
 
-// Serve accepts publishers on ln until Close; a new Serve after Close starts with no sessions.
-func (s *Server) Serve(ln net.Listener) {
+// Start accepts publishers on ln, in the background, until Close; a new Start after Close
+// begins with no sessions. ln is registered before Start returns, so a Close right after
+// closes it.
+func (s *Server) Start(ln net.Listener) {
 	s.mu.Lock()
 	s.ln, s.conns = ln, map[net.Conn]struct{}{}
 	s.sessions, s.order = map[string]string{}, nil
 	s.mu.Unlock()
+	go s.accept(ln)
+}
+
+func (s *Server) accept(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
