@@ -69,7 +69,7 @@ func TestSourcesFollowTheActive(t *testing.T) {
 	bridges := map[string]string{}
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: nodeBin, Dir: t.TempDir(), N: 2, AppsDir: apps, ClusterDB: url,
-		Extra: []string{"--persist_interval", "1s", "--auth_token", "e2e-secret", "--source_users", "pub:pw"},
+		Extra: []string{"--persist_interval", "1s", "--source_users", "pub:pw"},
 		NodeArgs: func(p *hatest.Proc) []string {
 			a, err := freeport.Addr()
 			if err != nil {

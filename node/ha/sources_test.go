@@ -48,19 +48,19 @@ func (r *recSources) get() []string {
 func TestSourcesOpenOnlyWhileServing(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
 	ra, rb := newRecSources(), newRecSources()
-	a := startNodeSources(t, url, "a", "tok", appSrc, ra)
+	a := startNodeSources(t, url, "a", tok, appSrc, ra)
 	ra.set(a.node)
 	waitFor(t, "a active", func() bool { return len(ra.get()) == 1 })
 	if got := ra.get(); got[0] != "open serving=true" {
 		t.Fatalf("a: %v, want open while serving", got)
 	}
-	b := startNodeSources(t, url, "b", "tok", appSrc, rb)
+	b := startNodeSources(t, url, "b", tok, appSrc, rb)
 	rb.set(b.node)
 	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
 	if got := rb.get(); len(got) != 0 {
 		t.Fatalf("passive b touched its sources: %v", got)
 	}
-	if resp, m := post(t, a.rest.URL+"/ha/switchover", "tok", "", ""); resp.StatusCode != 200 {
+	if resp, m := post(t, a.rest.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 {
 		t.Fatalf("switchover: %d %v", resp.StatusCode, m)
 	}
 	waitFor(t, "b opens", func() bool { return len(rb.get()) == 1 })

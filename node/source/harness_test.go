@@ -60,7 +60,7 @@ func startNode(t *testing.T, dbURL, id, src string, tune ...func(*config.Config)
 		t.Fatal(err)
 	}
 	c := config.Default()
-	c.NodeID, c.AuthToken, c.PersistInterval = id, "tok", time.Second
+	c.NodeID, c.AuthToken, c.PersistInterval = id, "source-tests-shared-secret", time.Second
 	c.SourceUsers, c.DatabridgeListen = "admin:admin,pub:s3cret", bridge
 	for _, f := range tune {
 		f(&c)
