@@ -34,7 +34,8 @@
 // ignored (in a sequence they drop the partial). "every" on the first element starts a partial
 // for each matching event, "every (...)" around the whole pattern restarts it when no partial is
 // pending, and without "every" the pattern matches once. "within T" drops partials started more
-// than T before (logical clock).
+// than T before (logical clock), before the event is offered, so with "every (...)" the event
+// arriving after a timed-out attempt starts the next one, as in Siddhi.
 //
 // Counting elements ("->" patterns only): "e2=B[cond]<n:m>" collects n to m events, "<n:>" n or
 // more, "<:m>" up to m (n is 0) and "<n>" exactly n, with 0 <= n <= m, m >= 1, both at most 65536.

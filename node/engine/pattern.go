@@ -57,6 +57,18 @@ func (s *patternRT) try(pm *partial, i int, ev *event) bool {
 
 func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 	now := r.clock
+	if s.p.within > 0 {
+		// Attempts that timed out go first, so that with every around the whole pattern the
+		// event arriving after them starts the next attempt, as in Siddhi.
+		keep := s.partials[:0]
+		for _, pm := range s.partials {
+			if now-pm.start <= s.p.within {
+				keep = append(keep, pm)
+			}
+		}
+		clear(s.partials[len(keep):])
+		s.partials = keep
+	}
 	var canStart bool
 	switch s.p.every {
 	case everyFirst:
@@ -69,9 +81,6 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 	first := &s.p.states[0]
 	keep := s.partials[:0]
 	for _, pm := range s.partials {
-		if s.p.within > 0 && now-pm.start > s.p.within {
-			continue
-		}
 		if canStart && first.quant != 0 && pm.next == 0 && len(pm.lists[0]) < first.min() {
 			// every on a counting first element, as in Siddhi: a new match starts only once
 			// the pending one has collected its minimum (the event that completes it too)
