@@ -25,7 +25,7 @@
 // select's schema when not defined; a table is also written with delete, update and update or
 // insert into; s.x or S.x qualify attributes); windows length, lengthBatch, time, timeBatch,
 // externalTime, externalTimeBatch; aggregates count, sum, avg, min, max, distinctCount;
-// functions ifThenElse, coalesce, cast/convert (both convert), concat, eventTimestamp,
+// functions ifThenElse, coalesce, cast/convert (both convert; to bool, only "true" or 1 is true), concat, eventTimestamp,
 // "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" with
 // counting and absent elements (below), and sequences with "," and the quantifiers + * ? on
 // middle elements (e2[0].x, e2[last].x; a bare e2.x is e2[0].x).

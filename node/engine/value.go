@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Type is the type of a stream attribute; the zero Type is the type of a null Value.
@@ -245,7 +246,8 @@ func compareValues(a, b Value) int {
 	return 0
 }
 
-// convertValue converts v to type t (numbers truncate, strings parse); failure yields null.
+// convertValue converts v to type t (numbers truncate, strings parse; to bool, only "true" and
+// 1 are true); a string that does not parse as a number yields null.
 func convertValue(v Value, t Type) Value {
 	if v.t == TypeNull || v.t == t {
 		return v
@@ -254,16 +256,12 @@ func convertValue(v Value, t Type) Value {
 	case TypeString:
 		return StringValue(v.String())
 	case TypeBool:
-		switch v.t {
-		case TypeString:
-			b, err := strconv.ParseBool(v.s)
-			if err != nil {
-				return Value{}
-			}
-			return BoolValue(b)
-		default:
-			return BoolValue(v.Double() != 0)
+		// As Siddhi: only "true" (any case) or the number 1 is true; any other string or
+		// number is false, never null.
+		if v.t == TypeString {
+			return BoolValue(strings.EqualFold(v.s, "true"))
 		}
+		return BoolValue(v.Double() == 1)
 	}
 	if v.t == TypeString {
 		switch t {
