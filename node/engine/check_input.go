@@ -72,7 +72,7 @@ func (a *App) checkWindow(sc streamScope, w *windowSpec) (*winPlan, error) {
 			return nil, err
 		}
 		wp.attr = def.attrIndex(at.name)
-		if t := def.Attrs[wp.attr].Type; t != TypeLong && t != TypeInt {
+		if t := def.Attrs[wp.attr].Type; t != TypeLong { // as Siddhi: an int is refused too
 			return nil, errAt(at.p, "timestamp attribute %s must be long, got %s", at.name, t)
 		}
 		if wp.dur, err = constArg(w.args[1], "window time"); err != nil {

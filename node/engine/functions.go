@@ -68,9 +68,16 @@ func (c *exprCompiler) call(e *exCall) (cexpr, error) {
 		if len(args) == 0 {
 			return cexpr{}, errAt(e.p, "coalesce needs arguments")
 		}
-		t, err := unify(e.p, e.name, args)
-		if err != nil {
-			return cexpr{}, err
+		// As Siddhi, every argument has the same type (null literals aside): no widening.
+		t := TypeNull
+		for _, a := range args {
+			switch {
+			case a.t == TypeNull || a.t == t:
+			case t == TypeNull:
+				t = a.t
+			default:
+				return cexpr{}, errAt(e.p, "coalesce: mixed types %s and %s (arguments must have one type)", t, a.t)
+			}
 		}
 		fns := make([]evalFn, len(args))
 		for i, a := range args {
