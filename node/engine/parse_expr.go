@@ -28,6 +28,9 @@ func (p *parser) orExpr(d int) (expr, error) {
 		}
 		l = &exBinary{p: t.pos, op: "or", l: l, r: r}
 	}
+	if p.isKw("in") {
+		return nil, newCompileError(p.peek().pos, "'<condition> in <table>' is not supported (join the table instead)")
+	}
 	return l, nil
 }
 

@@ -128,6 +128,8 @@ func parseApp(src string) (*appDecl, error) {
 			app.queries = append(app.queries, q)
 			app.order = append(app.order, q)
 		case p.peek().kind == tkEOF && len(anns) == 0:
+		case p.isKw("partition"):
+			return nil, newCompileError(p.peek().pos, "partitions are not supported")
 		default:
 			return nil, p.fail("'define stream', 'define table' or 'from'")
 		}
