@@ -6,11 +6,20 @@ import "strings"
 
 // constArg evaluates a window argument that must be a constant integer (or time) literal.
 func constArg(e expr, what string) (int64, error) {
+	n, err := constArgMin(e, what, 1)
+	return n, err
+}
+
+// constArgMin reads a constant integer argument of at least lo.
+func constArgMin(e expr, what string, lo int64) (int64, error) {
 	lit, ok := e.(*exLit)
 	if !ok || (lit.val.t != TypeInt && lit.val.t != TypeLong) {
 		return 0, errAt(e.at(), "%s must be a constant integer", what)
 	}
-	if lit.val.Long() <= 0 {
+	if n := lit.val.Long(); n < lo {
+		if lo == 0 {
+			return 0, errAt(e.at(), "%s must not be negative", what)
+		}
 		return 0, errAt(e.at(), "%s must be positive", what)
 	}
 	return lit.val.Long(), nil
@@ -36,7 +45,7 @@ func (a *App) checkWindow(sc streamScope, w *windowSpec) (*winPlan, error) {
 		if err = nargs(1); err != nil {
 			return nil, err
 		}
-		n, err := constArg(w.args[0], "window length")
+		n, err := constArgMin(w.args[0], "window length", 0) // length(0) is valid, as in Siddhi
 		if err != nil {
 			return nil, err
 		}

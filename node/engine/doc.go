@@ -128,7 +128,9 @@
 // previous batch as expired, then the new batch as current; with aggregates or group by, as in
 // Siddhi, each flush (the expired rows and the current ones together) collapses to one row per
 // group: its last row of a kind the query outputs (and that passes having), placed where the
-// group first appeared in the flush. Aggregates skip nulls; sum/avg/min/max of nothing are null.
+// group first appeared in the flush. length(0) and lengthBatch(0) retain nothing: each arrival
+// is emitted as current and at once as expired, then the aggregates reset (for lengthBatch(0)
+// each arrival is a batch of its own), as in Siddhi. Aggregates skip nulls; sum/avg/min/max of nothing are null.
 // Comparisons with null are false; arithmetic with null, or integer division by zero, is null.
 //
 // "order by a [asc|desc], b ..., limit N, offset N" (simple queries only; N a non-negative integer

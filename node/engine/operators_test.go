@@ -39,6 +39,18 @@ var operatorCases = []struct {
 	{"length window expired only", `from S#window.length(1) select sym insert expired events into O;`,
 		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2)},
 		[]string{"O@2! a"}},
+	// length(0) and lengthBatch(0), as Siddhi's LengthWindowProcessor and
+	// LengthBatchWindowProcessor handle them: each arrival is current, then expired at once
+	// (a batch of its own for lengthBatch), then the aggregates reset.
+	{"length zero", `from S#window.length(0) select sym, count() as c insert all events into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2)},
+		[]string{"O@1 a,1", "O@1! a,0", "O@2 b,1", "O@2! b,0"}},
+	{"length batch zero", `from S#window.lengthBatch(0) select sym, sum(vol) as s insert all events into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2)},
+		[]string{"O@1! a,null", "O@2! b,null"}}, // one row per batch: its last, the expired one
+	{"length batch zero current only", `from S#window.lengthBatch(0) select sym, vol insert into O;`,
+		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2)},
+		[]string{"O@1 a,1", "O@2 b,2"}},
 	{"length batch", `from S#window.lengthBatch(2) select sym, vol insert into O;`,
 		[]string{ev(1, "a", 0, 1), ev(2, "b", 0, 2), ev(3, "c", 0, 3), ev(4, "d", 0, 4), ev(5, "e", 0, 5)},
 		[]string{"O@1 a,1", "O@2 b,2", "O@3 c,3", "O@4 d,4"}},

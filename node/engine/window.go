@@ -86,6 +86,13 @@ type lengthWin struct {
 }
 
 func (w *lengthWin) add(r *Runtime, q *queryRT, ev *event) {
+	if w.n == 0 {
+		// length(0), as in Siddhi: the arrival is current, then at once expired, then a reset.
+		q.toSel(r, kCurrent, ev)
+		q.toSel(r, kExpired, ev)
+		q.toSel(r, kReset, ev)
+		return
+	}
 	if w.buf.len() >= w.n {
 		old := w.buf.pop()
 		q.toSel(r, kExpired, &event{ts: ev.ts, vals: old.vals})
@@ -104,6 +111,18 @@ type lengthBatchWin struct {
 }
 
 func (w *lengthBatchWin) add(r *Runtime, q *queryRT, ev *event) {
+	if w.n == 0 {
+		// lengthBatch(0), as in Siddhi: each arrival is a batch of its own: the event as
+		// current, then (when the query outputs expired events) as expired, then a reset.
+		q.sel.beginBatch()
+		q.toSel(r, kCurrent, ev)
+		if w.keepPrev {
+			q.toSel(r, kExpired, &event{ts: r.clock, vals: ev.vals})
+		}
+		q.toSel(r, kReset, &event{ts: r.clock})
+		q.sel.endBatch(r)
+		return
+	}
 	w.cur = append(w.cur, wevent{ts: ev.ts, vals: r.copyVals(ev.vals)})
 	if len(w.cur) < w.n {
 		return
