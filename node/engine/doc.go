@@ -32,7 +32,7 @@
 //
 // Patterns: a partial match waits for its next element; events that do not satisfy it are
 // ignored (in a sequence they drop the partial). "every" on the first element starts a partial
-// for each matching event, "every (...)" around the whole pattern restarts it when no partial is
+// for each matching event (also written "(every e1=A -> e2=B) within T"), "every (...)" around the whole pattern restarts it when no partial is
 // pending, and without "every" the pattern matches once. "within T" drops partials started more
 // than T before (logical clock), before the event is offered, so with "every (...)" the event
 // arriving after a timed-out attempt starts the next one, as in Siddhi.

@@ -179,6 +179,13 @@ func (p *parser) patternInput() (*patternInput, error) {
 	}
 	if p.isPunct("(") && !(p.peekN(1).kind == tkIdent && p.peekN(2).kind == tkPunct && p.peekN(2).text == "=" && p.groupIsSingle()) {
 		open := p.next()
+		// "(every e1=A -> e2=B) within T", as Siddhi allows: every on the group's first
+		// element, the group being the whole pattern.
+		innerEvery := false
+		if !every && p.isKw("every") && !(p.peekN(1).kind == tkPunct && p.peekN(1).text == "(") {
+			p.next()
+			innerEvery = true
+		}
 		if err := elements(); err != nil {
 			return nil, err
 		}
@@ -188,8 +195,11 @@ func (p *parser) patternInput() (*patternInput, error) {
 		if p.isPunct("->") || p.isPunct(",") {
 			return nil, newCompileError(open.pos, "a parenthesised group must be the whole pattern")
 		}
-		if every {
+		switch {
+		case every:
 			pi.every = everyAll
+		case innerEvery:
+			pi.every = everyFirst
 		}
 	} else {
 		if err := elements(); err != nil {
