@@ -201,3 +201,50 @@ func TestTemporary(t *testing.T) {
 		t.Error("a closed listener is temporary")
 	}
 }
+
+// TestLimitListener: with a limit of 2, a third connection is accepted only once one of the
+// first two closes.
+func TestLimitListener(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := acceptor.LimitListener(inner, 2)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 3)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", inner.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	first, second := <-accepted, <-accepted
+	select {
+	case <-accepted:
+		t.Fatal("a third connection was accepted while two were open")
+	case <-time.After(200 * time.Millisecond): // the bound: nothing may arrive meanwhile
+	}
+	first.Close()
+	first.Close() // a second Close does not free another slot
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the third connection was not accepted after one closed")
+	}
+	second.Close()
+	ln.Close()
+	for range accepted {
+	}
+}

@@ -48,6 +48,8 @@ type annotation struct {
 	pos  []string
 	kv   map[string]string
 	kvAt map[string]pos
+	// nested are annotations inside this one, e.g. @map in @source(type='http', @map(type='json')).
+	nested []*annotation
 }
 
 type attrDecl struct {

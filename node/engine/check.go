@@ -39,8 +39,15 @@ func check(d *appDecl) (*App, error) {
 			continue
 		}
 		for _, an := range s.anns {
+			if an.name == "source" {
+				// The node does its own ingest; only @map's missing-attribute rule applies.
+				if err := sourceMap(def, an); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			if an.name != "sink" {
-				continue // @source and other annotations are ignored: the node does its own ingest
+				continue // other annotations are ignored
 			}
 			t, ok := an.kv["type"]
 			if !ok {
@@ -198,5 +205,27 @@ func (a *App) bindOutput(q *queryDecl, qp *queryPlan, attrs []Attr) error {
 	a.streams = append(a.streams, def)
 	a.byName[def.Name] = def
 	qp.out = def
+	return nil
+}
+
+// sourceMap reads fail.on.missing.attribute of a @source's @map into def.
+func sourceMap(def *StreamDef, src *annotation) error {
+	for _, m := range src.nested {
+		if m.name != "map" {
+			continue
+		}
+		v, ok := m.kv["fail.on.missing.attribute"]
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(v) {
+		case "true":
+			def.MissingAsNull = false
+		case "false":
+			def.MissingAsNull = true
+		default:
+			return errAt(m.kvAt["fail.on.missing.attribute"], "fail.on.missing.attribute must be 'true' or 'false', not %q", v)
+		}
+	}
 	return nil
 }

@@ -157,9 +157,11 @@ func (p *parser) annotation() (*annotation, error) {
 	for !p.isPunct(")") {
 		switch {
 		case p.isPunct("@"):
-			if _, err := p.annotation(); err != nil { // nested annotations (@map...) are ignored
+			n, err := p.annotation() // nested annotations: @map of a @source or @sink
+			if err != nil {
 				return nil, err
 			}
+			a.nested = append(a.nested, n)
 		case p.peek().kind == tkString:
 			a.pos = append(a.pos, p.next().text)
 		case p.peek().kind == tkIdent:
