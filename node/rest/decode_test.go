@@ -107,7 +107,11 @@ func FuzzDecodeEvents(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		_, serr := DecodedSize(def, body, 8)
 		evs, err := DecodeEvents(def, body, 8)
+		if serr != nil && err == nil {
+			t.Fatalf("DecodedSize refused what DecodeEvents took: %v", serr)
+		}
 		if err != nil {
 			return
 		}

@@ -138,26 +138,37 @@ func (s *Server) submit(ctx context.Context, p []byte, res *ha.Reservation, lim 
 	if err := res.Grow(ctx, int64(len(b.Events))*int64(unsafe.Sizeof(ha.Event{})+uintptr(len(def.Attrs))*unsafe.Sizeof(engine.Value{}))); err != nil {
 		return inflight{id: b.ID, ack: &Ack{ID: b.ID, Status: StatusNotAcknowledged, Message: err.Error()}}
 	}
-	events := make([]ha.Event, len(b.Events))
-	slab := make([]engine.Value, len(b.Events)*len(def.Attrs))
-	for i, e := range b.Events {
-		vals := slab[i*len(def.Attrs) : (i+1)*len(def.Attrs) : (i+1)*len(def.Attrs)]
-		n, err := def.DecodeValuesInto(vals, e.Values)
-		if err == nil && n != len(e.Values) {
-			err = fmt.Errorf("%d trailing bytes", len(e.Values)-n)
-		}
-		if err != nil {
-			return bad(fmt.Errorf("event %d: %w", i, err))
-		}
-		// The frame's own encoding is what the passive gets: Submit copies it before the next
-		// frame reuses the buffer.
-		events[i] = ha.Event{TS: e.TS, HasTS: e.TS != 0, Data: vals, Raw: e.Values}
+	events, err := decodeEvents(def, b.Events)
+	if err != nil {
+		return bad(err)
 	}
 	pend, err := s.node.Submit(b.App, b.Stream, events, b.Key)
 	if err != nil {
 		return inflight{id: b.ID, ack: s.errAck(b.ID, err)}
 	}
 	return inflight{id: b.ID, pending: pend}
+}
+
+// decodeEvents decodes a batch's events against their stream's schema: every attribute, in
+// order, and nothing after them.
+func decodeEvents(def *engine.StreamDef, raw []RawEvent) ([]ha.Event, error) {
+	events := make([]ha.Event, len(raw))
+	n := len(def.Attrs)
+	slab := make([]engine.Value, len(raw)*n)
+	for i, e := range raw {
+		vals := slab[i*n : (i+1)*n : (i+1)*n]
+		used, err := def.DecodeValuesInto(vals, e.Values)
+		if err == nil && used != len(e.Values) {
+			err = fmt.Errorf("%d trailing bytes", len(e.Values)-used)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		// The frame's own encoding is what the passive gets: Submit copies it before the next
+		// frame reuses the buffer.
+		events[i] = ha.Event{TS: e.TS, HasTS: e.TS != 0, Data: vals, Raw: e.Values}
+	}
+	return events, nil
 }
 
 func (s *Server) errAck(id uint64, err error) *Ack {
