@@ -18,7 +18,8 @@
 // Outputs are emitted in processing order: an output is emitted, then routed depth-first to
 // the queries reading its stream, before the next output of the same query.
 //
-// Language: @app:name; define stream with @sink annotations; define table (below); queries
+// Language: @app:name; define stream with @sink annotations (and @source(@map(fail.on.missing.attribute)),
+// read into StreamDef.MissingAsNull); define table (below); queries
 // "from S[filter]#window.W(args)[filter] [as s] select ... group by ... having ... order by ...
 // limit N offset N output ... insert [current|expired|all] events into T" (T is created with the
 // select's schema when not defined; a table is also written with delete, update and update or
