@@ -123,7 +123,7 @@ func startPair(t *testing.T) *pair {
 	dir := t.TempDir()
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: nodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: "sqlite://" + filepath.Join(dir, "ha.db"),
-		Extra: []string{"--persist_interval", "1s", "--auth_token", "adversarial-secret", "--rest_read_timeout", readTimeout.String()},
+		Extra: []string{"--persist_interval", "1s", "--rest_read_timeout", readTimeout.String()},
 	})
 	if err != nil {
 		t.Fatal(err)

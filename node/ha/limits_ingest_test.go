@@ -56,7 +56,7 @@ func tcpBatch(id uint64, key string, n int) []byte {
 // 5, and both take input again once it is free.
 func TestIngestLimits(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startNode(t, url, "a", "", func(c *config.Config) {
+	a := startNode(t, url, "a", "limits-test-secret-0123", func(c *config.Config) {
 		c.SyncMode = config.SyncAsync
 		c.MaxRequestBytes = 2 << 10
 		c.MaxEventsPerRequest = 5
