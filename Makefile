@@ -5,7 +5,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build test test-deps pg-deps npm-deps demo bench chaos lint fmt clean invoke FORCE
+.PHONY: help build test test-deps pg-deps npm-deps demo bench chaos lint fmt clean invoke fuzz FORCE
 
 help:
 	@echo "make build   binaries into bin/ (bin/node; never put bin/ on PATH: it would shadow Node.js)"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench   benchmarks: table, results/bench/report.md, charts, summary line (BENCH_QUICK=1: short)"
 	@echo "make chaos   bounded fault run with a checker (CHAOS_ROUNDS, CHAOS_HOLD, CHAOS_SEED, CHAOS_FAULTS, CHAOS_MAX_ACK_GAP)"
 	@echo "make lint    gofmt + go vet"
+	@echo "make fuzz    each input decoder's fuzzer for FUZZTIME (default 10s) in turn"
 	@echo "make invoke  FN=healthmirror|alarmhandler|restarter EVENT=file.json ENV=\"K=V ...\": run a Lambda under aws-lambda-rie (FN defaults to healthmirror)"
 
 build: bin/node
@@ -35,6 +36,20 @@ test-deps: pg-deps npm-deps
 
 test: test-deps lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# The fuzzers of what a stranger can send a node: the sync handshake and frames, the TCP ingest
+# stream, the REST event decoder. Each runs FUZZTIME in turn (go test runs one fuzzer at a time);
+# make test runs them for TEST_FUZZTIME each. A failure leaves its input in testdata/fuzz.
+FUZZTIME ?= 10s
+TEST_FUZZTIME ?= 5s
+FUZZ_TARGETS := FuzzHandshake:./node/eventsync FuzzDecodeFrames:./node/eventsync \
+	FuzzIngestStream:./node/tcpingest FuzzDecodeBatch:./node/tcpingest FuzzDecodeEvents:./node/rest
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} ($${t#*:}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) "$${t#*:}"; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

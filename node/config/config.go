@@ -42,6 +42,14 @@ type Config struct {
 	LogLevel             string
 	LogFormat            string
 
+	// Input limits: bounded memory whatever clients send (README "Limits").
+	MaxRequestBytes       int64
+	MaxEventsPerRequest   int
+	TCPMaxFrameBytes      int64
+	MaxInflightInputBytes int64
+	MaxConnections        int
+	RESTReadTimeout       time.Duration
+
 	tokenKey string   // the key auth_token came from: auth_token or auth_token_file
 	warnings []string // non-fatal findings of Load, for the caller to log
 }

@@ -93,9 +93,9 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 		return err
 	}
 	sources.SetNode(node)
-	srv := &http.Server{Handler: rest.Handler(node, c.AuthToken, reg, log), ReadHeaderTimeout: 10 * time.Second}
+	srv := rest.NewServer(rest.Handler(node, c.AuthToken, reg, log), node.Limits(), log)
 	go func() {
-		if err := srv.Serve(restLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(rest.Listener(restLn, node.Limits())); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("REST server stopped", "err", err)
 		}
 	}()

@@ -48,6 +48,10 @@ type StreamDef struct {
 	Sinks   []SinkSpec
 	Sources []SourceSpec
 	Defined bool
+	// MissingAsNull is set by @source(..., @map(type='json', fail.on.missing.attribute='false')):
+	// ingest takes an event that lacks attributes with nulls for them instead of refusing it
+	// (Siddhi's JSON mapper refuses by default).
+	MissingAsNull bool
 
 	index map[string]int
 }

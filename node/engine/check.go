@@ -45,6 +45,9 @@ func check(d *appDecl) (*App, error) {
 					return nil, err
 				}
 				def.Sources = append(def.Sources, src)
+				if err := sourceMap(def, an); err != nil {
+					return nil, err
+				}
 				continue
 			}
 			if an.name != "sink" {
@@ -248,4 +251,26 @@ func sourceSpec(an *annotation) (SourceSpec, error) {
 		}
 	}
 	return src, nil
+}
+
+// sourceMap reads fail.on.missing.attribute of a @source's @map into def.
+func sourceMap(def *StreamDef, src *annotation) error {
+	for _, m := range src.sub {
+		if m.name != "map" {
+			continue
+		}
+		v, ok := m.kv["fail.on.missing.attribute"]
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(v) {
+		case "true":
+			def.MissingAsNull = false
+		case "false":
+			def.MissingAsNull = true
+		default:
+			return errAt(m.kvAt["fail.on.missing.attribute"], "fail.on.missing.attribute must be 'true' or 'false', not %q", v)
+		}
+	}
+	return nil
 }

@@ -245,3 +245,33 @@ func TestRuntimesShareApp(t *testing.T) {
 		t.Fatalf("runs differ:\n%s\n--\n%s", x, y)
 	}
 }
+
+// TestSourceMapMissingAttribute: @source's @map(fail.on.missing.attribute='false') marks the
+// stream MissingAsNull; the default, 'true', and other streams do not; other values are errors.
+func TestSourceMapMissingAttribute(t *testing.T) {
+	app, err := engine.Compile("t.siddhi", `@app:name('M')
+@source(type='http', @map(type='json', fail.on.missing.attribute='false'))
+define stream Lenient (a int, b string);
+@source(type='http', @map(type='json', fail.on.missing.attribute='true'))
+define stream Strict (a int);
+@source(type='http', @map(type='json'))
+define stream Plain (a int);
+define stream Bare (a int);
+from Lenient select a insert into O;
+from Strict select a insert into O;
+from Plain select a insert into O;
+from Bare select a insert into O;`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"Lenient": true, "Strict": false, "Plain": false, "Bare": false} {
+		def, _ := app.Stream(name)
+		if def.MissingAsNull != want {
+			t.Errorf("%s: MissingAsNull = %v, want %v", name, def.MissingAsNull, want)
+		}
+	}
+	_, err = engine.Compile("t.siddhi", "@source(type='http', @map(type='json', fail.on.missing.attribute='no'))\ndefine stream S (a int);")
+	if err == nil || !strings.Contains(err.Error(), "fail.on.missing.attribute must be 'true' or 'false'") {
+		t.Fatalf("bad value: %v", err)
+	}
+}

@@ -19,7 +19,8 @@
 // the queries reading its stream, before the next output of the same query.
 //
 // Language: @app:name; define stream with @sink and @source annotations (a source and its @map
-// are recorded in StreamDef.Sources; the node opens and checks them); define table (below); queries
+// are recorded in StreamDef.Sources, @map's fail.on.missing.attribute in StreamDef.MissingAsNull;
+// the node opens and checks them); define table (below); queries
 // "from S[filter]#window.W(args)[filter] [as s] select ... group by ... having ... order by ...
 // limit N offset N output ... insert [current|expired|all] events into T" (T is created with the
 // select's schema when not defined; a table is also written with delete, update and update or

@@ -101,7 +101,7 @@ func Dial(ctx context.Context, addr, peerID string, cfg DialConfig) (*Session, e
 
 func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Session, error) {
 	var buf []byte
-	typ, p, err := readFrame(r, &buf)
+	typ, p, err := readFrameMax(r, &buf, MaxHandshakeFrame)
 	if err != nil {
 		return nil, fmt.Errorf("read challenge: %w", err)
 	}
@@ -123,7 +123,7 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Ses
 	if err := writeFrame(c, typeHello, h.encode()); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
-	typ, p, err = readFrame(r, &buf)
+	typ, p, err = readFrameMax(r, &buf, MaxHandshakeFrame)
 	if err != nil {
 		return nil, fmt.Errorf("read welcome: %w", err)
 	}

@@ -67,7 +67,17 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger.With("component", "eventsync-server"), q: NewQueue(cfg.MaxQueueBytes)}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "eventsync-server"), q: NewQueue(cfg.MaxQueueBytes)}
+	s.acc.Logger = s.log
+	return s, nil
+}
+
+// maxFrame bounds a frame of an authenticated session: none needs more than the queue holds.
+func (s *Server) maxFrame() uint32 {
+	if m := s.cfg.MaxQueueBytes; m > 0 && m+64<<10 < MaxFrame {
+		return uint32(m + 64<<10)
+	}
+	return MaxFrame
 }
 
 // Serve accepts sessions on ln until Close.
@@ -152,16 +162,17 @@ func (s *Server) fail(c net.Conn, reason string) {
 
 func (s *Server) serve(c net.Conn) {
 	defer c.Close()
-	r := bufio.NewReaderSize(c, 256<<10)
-	h, err := s.handshake(c, r)
+	small := bufio.NewReaderSize(c, MaxHandshakeFrame) // a stranger gets a small buffer
+	h, err := s.handshake(c, small)
 	if err != nil {
 		s.fail(c, err.Error())
 		return
 	}
 	s.log.Info("sync session started", "active", h.From, "term", h.Term, "remote", c.RemoteAddr().String())
+	r := bufio.NewReaderSize(small, 256<<10)
 	var buf []byte
 	for {
-		typ, p, err := readFrame(r, &buf)
+		typ, p, err := readFrameMax(r, &buf, s.maxFrame())
 		if err != nil {
 			s.endSession(c, h, err)
 			return
@@ -171,7 +182,7 @@ func (s *Server) serve(c net.Conn) {
 			s.endSession(c, h, err)
 			return
 		}
-		if r.Buffered() == 0 {
+		if r.Buffered() == 0 && small.Buffered() == 0 {
 			if err := s.sendAck(c); err != nil {
 				s.endSession(c, h, err)
 				return
@@ -198,7 +209,7 @@ func (s *Server) handshake(c net.Conn, r *bufio.Reader) (hello, error) {
 		return h, fmt.Errorf("send challenge: %w", err)
 	}
 	var buf []byte
-	typ, p, err := readFrame(r, &buf)
+	typ, p, err := readFrameMax(r, &buf, MaxHandshakeFrame)
 	if err != nil {
 		return h, fmt.Errorf("read hello: %w", err)
 	}

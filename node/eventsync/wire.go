@@ -14,6 +14,10 @@ var ErrMalformed = errors.New("eventsync: malformed frame")
 // MaxFrame bounds one frame so garbage on the port cannot make a node allocate without limit.
 const MaxFrame = 64 << 20
 
+// MaxHandshakeFrame bounds the frames read before the peer is authenticated (challenge, hello,
+// welcome, refuse): a stranger on the port cannot make a node allocate more than this.
+const MaxHandshakeFrame = 4 << 10
+
 // enc builds a frame payload.
 type enc struct{ b []byte }
 
@@ -167,13 +171,19 @@ func appendFrame(dst []byte, typ uint8, payload []byte) []byte {
 
 // readFrame reads one frame into buf (grown when too small); payload aliases buf until the next call.
 func readFrame(r io.Reader, buf *[]byte) (typ uint8, payload []byte, err error) {
+	return readFrameMax(r, buf, MaxFrame)
+}
+
+// readFrameMax is readFrame for frames of at most max bytes: a longer one is refused from its
+// header, before anything is allocated for it.
+func readFrameMax(r io.Reader, buf *[]byte, max uint32) (typ uint8, payload []byte, err error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 || n > MaxFrame {
-		return 0, nil, fmt.Errorf("%w: frame length %d", ErrMalformed, n)
+	if n == 0 || n > max {
+		return 0, nil, fmt.Errorf("%w: frame length %d (limit %d)", ErrMalformed, n, max)
 	}
 	if cap(*buf) < int(n) {
 		*buf = make([]byte, n)

@@ -77,6 +77,9 @@ func (n *Node) Submit(app, stream string, events []Event, key string) (*Pending,
 	if len(events) == 0 {
 		return nil, fmt.Errorf("%w: no events", ErrBadEvent)
 	}
+	if err := n.checkLimits(events, key); err != nil {
+		return nil, err
+	}
 	for i, ev := range events {
 		if err := def.CheckValues(ev.Data); err != nil {
 			return nil, fmt.Errorf("%w: event %d: %v", ErrBadEvent, i, err)

@@ -17,6 +17,7 @@ type metrics struct {
 	notReemitted     prometheus.Counter
 	sinkErrors       *prometheus.CounterVec
 	restoreFailures  prometheus.Counter
+	overloaded       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
@@ -31,8 +32,12 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		notReemitted:     prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_outputs_not_reemitted_total", Help: "Outputs a promotion did not emit again because the previous active reported them written."}),
 		sinkErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_errors_total", Help: "Failed opens and writes of a sink (sink is <stream>:<type>; kind enospc, erofs, eio, permission, http_4xx, http_5xx, connection or other); the outputs stay pending and are retried."}, []string{"app", "sink", "kind"}),
 		restoreFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_restore_failures_total", Help: "Promotions and readiness checks that found no snapshot revision restorable without loss."}),
+		overloaded:       prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_input_overloaded_total", Help: "Requests refused because max_inflight_input_bytes stayed in use (503 / TCP status 5)."}),
 	}
-	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors, m.restoreFailures,
+	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors, m.restoreFailures, m.overloaded,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_inflight_input_bytes", Help: "Input memory reserved by requests being read, decoded and applied."}, func() float64 {
+			return float64(n.InflightInputBytes())
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_restore_failed", Help: "1 while this node cannot restore its state without loss and stays out of the election (see /ha/status restore_failed)."}, func() float64 {
 			if n.restoreFail.Load() != nil {
 				return 1

@@ -74,6 +74,8 @@ type Node struct {
 	apps   []*appState
 	byName map[string]*appState
 	m      *metrics
+	limits Limits
+	budget *budget // max_inflight_input_bytes
 
 	mu           sync.Mutex
 	sess         *eventsync.Session
@@ -101,7 +103,8 @@ func New(o Options) (*Node, error) {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	n := &Node{cfg: o.Config, opts: o, log: o.Logger, byName: map[string]*appState{}}
+	n := &Node{cfg: o.Config, opts: o, log: o.Logger, byName: map[string]*appState{}, limits: limitsOf(o.Config)}
+	n.budget = newBudget(n.limits.MaxInflightInputBytes, budgetWait)
 	for _, a := range o.Apps {
 		if _, dup := n.byName[a.Name()]; dup {
 			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("two apps are named %q", a.Name())}
@@ -112,6 +115,7 @@ func New(o Options) (*Node, error) {
 	}
 	sort.Slice(n.apps, func(i, j int) bool { return n.apps[i].name < n.apps[j].name })
 	n.m = newMetrics(o.Registry, n)
+	n.budget.refused = n.m.overloaded.Inc
 	srv, err := eventsync.NewServer(eventsync.ServerConfig{
 		Group: o.Config.Group, NodeID: o.Config.NodeID, Token: o.Config.AuthToken,
 		MaxQueueBytes: o.Config.PassiveQueueMaxBytes, Logger: o.Logger,

@@ -25,7 +25,7 @@ func BenchmarkDecodeEvents(b *testing.B) {
 	def, body := orderStream(b), batchBody(100)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := DecodeEvents(def, body); err != nil {
+		if _, err := DecodeEvents(def, body, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,8 +7,10 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamha/streamha/internal/acceptor"
 	"github.com/streamha/streamha/node/ha"
 )
 
@@ -27,8 +30,39 @@ const (
 	StatusPath = "/ha/status"
 )
 
-// maxBody bounds an ingest request.
-const maxBody = 32 << 20
+// Fixed parts of the REST server's bounds; the rest are config keys (ha.Limits).
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	// writeSlack is added to rest_read_timeout for WriteTimeout (counted from the end of the
+	// headers): room for the slowest handler, a persist of every app (60 s).
+	writeSlack = 75 * time.Second
+	// maxHeaderBytes bounds a request's headers: a 1 MB Idempotency-Key gets 431 from net/http
+	// before any handler runs; keys over ha.MaxIdempotencyKeyBytes get 400 from ingest.
+	maxHeaderBytes = 64 << 10
+	// retryAfter is the Retry-After of a 503 for an exhausted input budget, in seconds.
+	retryAfter = "1"
+)
+
+// NewServer returns the HTTP server for h with the node's limits: header, body and idle
+// timeouts, bounded headers, and a connection limit applied by Serve. Serve it with
+// srv.Serve(rest.Listener(ln, limits)).
+func NewServer(h http.Handler, l ha.Limits, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       l.RESTReadTimeout,
+		WriteTimeout:      l.RESTReadTimeout + writeSlack,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Listener bounds ln to max_connections open connections.
+func Listener(ln net.Listener, l ha.Limits) net.Listener {
+	return acceptor.LimitListener(ln, l.MaxConnections)
+}
 
 // Handler serves the REST API of node. token (auth_token) is the bearer of /ha/switchover and
 // /ha/persist; when empty, those refuse every request.
@@ -81,30 +115,106 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, errors.New("unknown stream "+stream+" in app "+app))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeErr(w, http.StatusRequestEntityTooLarge, err)
-		return
-	}
-	events, err := DecodeEvents(def, body)
-	if err != nil {
+	key := r.Header.Get("Idempotency-Key")
+	if err := ha.CheckKey(key); err != nil {
 		writeErr(w, http.StatusBadRequest, err)
 		return
 	}
-	ans, err := s.node.Ingest(r.Context(), app, stream, events, r.Header.Get("Idempotency-Key"))
+	lim := s.node.Limits()
+	if r.ContentLength > lim.MaxRequestBytes {
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%w: body of %d bytes, the limit is %d (max_request_bytes)", ha.ErrTooLarge, r.ContentLength, lim.MaxRequestBytes))
+		return
+	}
+	want := lim.MaxRequestBytes
+	if r.ContentLength > 0 {
+		want = r.ContentLength
+	}
+	res, err := s.node.ReserveInput(r.Context(), want)
+	if err != nil {
+		overloaded(w, err)
+		return
+	}
+	defer res.Release()
+	body, err := readBody(w, r, lim)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooLarge):
+			writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%w: body over %d bytes (max_request_bytes)", ha.ErrTooLarge, lim.MaxRequestBytes))
+		case errors.As(err, &ne) && ne.Timeout():
+			writeErr(w, http.StatusRequestTimeout, fmt.Errorf("request body not received within %s (rest_read_timeout)", lim.RESTReadTimeout))
+		default:
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("read body: %w", err))
+		}
+		return
+	}
+	est, err := DecodedSize(def, body, lim.MaxEventsPerRequest)
+	if err != nil {
+		decodeErr(w, err)
+		return
+	}
+	if err := res.Grow(r.Context(), est); err != nil {
+		overloaded(w, err)
+		return
+	}
+	events, err := DecodeEvents(def, body, lim.MaxEventsPerRequest)
+	if err != nil {
+		decodeErr(w, err)
+		return
+	}
+	pend, err := s.node.Submit(app, stream, events, key)
+	// Submit applied (and copied) the events: their memory is no longer pending input.
+	res.Release()
+	var ans ha.Answer
+	if err == nil {
+		ans, err = pend.Wait(r.Context())
+	}
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, ans)
+	case errors.Is(err, ha.ErrOverloaded):
+		overloaded(w, err)
 	case errors.Is(err, ha.ErrNotActive), errors.Is(err, ha.ErrNotAcknowledged), errors.Is(err, ha.ErrBacklog):
 		writeErr(w, http.StatusServiceUnavailable, err)
 	case errors.Is(err, ha.ErrUnknownApp), errors.Is(err, ha.ErrUnknownStream):
 		writeErr(w, http.StatusNotFound, err)
-	case errors.Is(err, ha.ErrBadEvent):
+	case errors.Is(err, ha.ErrTooLarge):
+		writeErr(w, http.StatusRequestEntityTooLarge, err)
+	case errors.Is(err, ha.ErrBadEvent), errors.Is(err, ha.ErrBadKey):
 		writeErr(w, http.StatusBadRequest, err)
 	default:
 		s.log.Error("ingest failed", "app", app, "stream", stream, "err", err)
 		writeErr(w, http.StatusInternalServerError, err)
 	}
+}
+
+// readBody reads a request body of at most max_request_bytes, into one buffer of its declared
+// length when it has one.
+func readBody(w http.ResponseWriter, r *http.Request, lim ha.Limits) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, lim.MaxRequestBytes)
+	if r.ContentLength <= 0 {
+		return io.ReadAll(body)
+	}
+	b := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func decodeErr(w http.ResponseWriter, err error) {
+	if errors.Is(err, errTooMany) {
+		writeErr(w, http.StatusRequestEntityTooLarge, err)
+		return
+	}
+	writeErr(w, http.StatusBadRequest, err)
+}
+
+// overloaded answers 503 with Retry-After: the input budget is in use, nothing was applied.
+func overloaded(w http.ResponseWriter, err error) {
+	w.Header().Set("Retry-After", retryAfter)
+	writeErr(w, http.StatusServiceUnavailable, err)
 }
 
 func (s *server) health(w http.ResponseWriter, r *http.Request) {

@@ -29,11 +29,15 @@ const (
 	StatusNotAcknowledged uint8 = 5 // may or may not be applied: retry with the same key
 )
 
-// MaxFrame bounds a frame so garbage cannot make the server allocate without limit.
+// MaxFrame is the protocol's bound of a frame; the server's own, smaller one is
+// tcp_max_frame_bytes (ReadFrameLimit).
 const MaxFrame = 32 << 20
 
 // ErrMalformed reports a frame that does not decode.
 var ErrMalformed = errors.New("tcpingest: malformed frame")
+
+// ErrTooLarge reports a frame or batch over the server's limits; nothing of it is applied.
+var ErrTooLarge = errors.New("tcpingest: over the limit")
 
 // Batch is one client frame: events of one stream of one app.
 type Batch struct {
@@ -97,15 +101,39 @@ func appendStr(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// ReadFrame reads one frame into *buf (grown as needed) and returns its type and payload.
+// ReadFrame reads one frame of at most MaxFrame bytes into *buf (grown as needed) and returns
+// its type and payload.
 func ReadFrame(r io.Reader, buf *[]byte) (uint8, []byte, error) {
+	return ReadFrameLimit(r, buf, MaxFrame, nil)
+}
+
+// ReadFrameLimit is ReadFrame for frames of at most max bytes. Before the payload is read,
+// reserve (when set) is called with the frame's length and may refuse it: the payload is then
+// skipped without being buffered (the stream stays in step) and the error is returned with
+// the frame's type and the first 8 bytes of its payload (a batch's id), when it has them.
+func ReadFrameLimit(r io.Reader, buf *[]byte, max uint32, reserve func(n uint32) error) (uint8, []byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 || n > MaxFrame {
-		return 0, nil, fmt.Errorf("%w: frame length %d (max %d)", ErrMalformed, n, MaxFrame)
+	if n == 0 {
+		return 0, nil, fmt.Errorf("%w: frame length 0", ErrMalformed)
+	}
+	if n > max || n > MaxFrame {
+		return 0, nil, fmt.Errorf("%w: frame of %d bytes, the limit is %d (tcp_max_frame_bytes)", ErrTooLarge, n, min(max, MaxFrame))
+	}
+	if reserve != nil {
+		if rerr := reserve(n); rerr != nil {
+			head := make([]byte, min(n, 9))
+			if _, err := io.ReadFull(r, head); err != nil {
+				return 0, nil, err
+			}
+			if _, err := io.CopyN(io.Discard, r, int64(n)-int64(len(head))); err != nil {
+				return 0, nil, err
+			}
+			return head[0], head[1:], rerr
+		}
 	}
 	if cap(*buf) < int(n) {
 		*buf = make([]byte, n)
@@ -158,12 +186,20 @@ func (r *rd) u64() uint64 {
 func (r *rd) str() string { return string(r.take(int(r.u16()))) }
 
 // DecodeBatch decodes a batch payload. Values alias p.
-func DecodeBatch(p []byte) (*Batch, error) {
+func DecodeBatch(p []byte) (*Batch, error) { return DecodeBatchLimit(p, 0) }
+
+// DecodeBatchLimit is DecodeBatch for batches of at most maxEvents events (0: no limit). A
+// batch over it is refused before its events are read, with an error wrapping ErrTooLarge and
+// the batch (id, app, stream and key only) so it can be answered.
+func DecodeBatchLimit(p []byte, maxEvents int) (*Batch, error) {
 	r := &rd{b: p}
 	b := &Batch{ID: r.u64(), App: r.str(), Stream: r.str(), Key: r.str()}
 	n := int(r.u32())
 	if r.err == nil && n > len(r.b)/12 {
 		return nil, fmt.Errorf("%w: %d events cannot fit in %d bytes", ErrMalformed, n, len(r.b))
+	}
+	if r.err == nil && maxEvents > 0 && n > maxEvents {
+		return b, fmt.Errorf("%w: %d events in one batch, the limit is %d (max_events_per_request)", ErrTooLarge, n, maxEvents)
 	}
 	b.Events = make([]RawEvent, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {

@@ -2,6 +2,7 @@ package tcpingest
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/streamha/streamha/node/engine"
@@ -66,5 +67,65 @@ func FuzzDecodeBatch(f *testing.F) {
 			t.Fatalf("batch does not round-trip")
 		}
 		_, _ = DecodeAck(p)
+	})
+}
+
+// FuzzIngestStream runs the server's read path on arbitrary bytes from a client: frames read
+// with a limit (never buffering past it), batches decoded with an event limit, events decoded
+// against the stream's schema. Errors are fine; panics, a buffer past the limit, more events
+// than the limit, or events that do not fit the schema are not.
+func FuzzIngestStream(f *testing.F) {
+	app, err := engine.Compile("t.siddhi", "define stream S (id long, name string, ok bool);\nfrom S select id insert into O;")
+	if err != nil {
+		f.Fatal(err)
+	}
+	def, _ := app.Stream("S")
+	good := EncodeEvent([]engine.Value{engine.LongValue(1), engine.StringValue("a"), engine.BoolValue(true)})
+	var stream []byte
+	stream = AppendBatch(stream, &Batch{ID: 1, App: "A", Stream: "S", Key: "k", Events: []RawEvent{{TS: 5, Values: good}, {Values: good}}})
+	stream = AppendBatch(stream, &Batch{ID: 2, App: "A", Stream: "S", Events: []RawEvent{{Values: good[:3]}}})
+	f.Add(stream)
+	f.Add(AppendBatch(nil, &Batch{ID: 3, App: "A", Stream: "S", Events: make([]RawEvent, 5)}))
+	f.Add([]byte{0, 0, 1, 0, 1})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1})
+	const maxFrame, maxEvents = 256, 4
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bytes.NewReader(in)
+		var buf []byte
+		for {
+			var reserved uint32
+			_, p, err := ReadFrameLimit(r, &buf, maxFrame, func(n uint32) error {
+				reserved = n
+				if n%7 == 0 { // some frames are refused for budget: skipped, the stream goes on
+					return errors.New("over budget")
+				}
+				return nil
+			})
+			if cap(buf) > maxFrame || reserved > maxFrame {
+				t.Fatalf("a %d-byte-bounded read took %d bytes (reserved %d)", maxFrame, cap(buf), reserved)
+			}
+			if err != nil {
+				if err.Error() == "over budget" {
+					continue
+				}
+				return
+			}
+			b, err := DecodeBatchLimit(p, maxEvents)
+			if err != nil {
+				continue
+			}
+			if len(b.Events) > maxEvents {
+				t.Fatalf("%d events decoded past the limit of %d", len(b.Events), maxEvents)
+			}
+			evs, err := decodeEvents(def, b.Events)
+			if err != nil {
+				continue
+			}
+			for _, e := range evs {
+				if err := def.CheckValues(e.Data); err != nil {
+					t.Fatalf("decoded event does not fit the schema: %v", err)
+				}
+			}
+		}
 	})
 }

@@ -3,10 +3,12 @@ package tcpingest
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"unsafe"
 
 	"github.com/streamha/streamha/internal/acceptor"
 	"github.com/streamha/streamha/node/cluster"
@@ -25,13 +27,25 @@ type Server struct {
 	acc acceptor.Acceptor
 }
 
+// readBufferSize is a connection's read buffer; frames larger than it are read straight into
+// the frame buffer.
+const readBufferSize = 64 << 10
+
+// keepFrameBuffer is the largest frame buffer a connection keeps between frames; a larger one
+// is dropped after its frame so idle connections do not hold megabytes each.
+const keepFrameBuffer = 1 << 20
+
 // NewServer returns a server feeding node.
 func NewServer(node *ha.Node, log *slog.Logger) *Server {
-	return &Server{node: node, log: log.With("component", "tcp-ingest")}
+	s := &Server{node: node, log: log.With("component", "tcp-ingest")}
+	s.acc.Logger = s.log
+	return s
 }
 
-// Serve accepts connections until Close.
-func (s *Server) Serve(ln net.Listener) error { return s.acc.Serve(ln, "tcp ingest", s.serve) }
+// Serve accepts connections until Close, at most max_connections at once.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.acc.Serve(acceptor.LimitListener(ln, s.node.Limits().MaxConnections), "tcp ingest", s.serve)
+}
 
 // Close stops accepting and closes every connection.
 func (s *Server) Close() { s.acc.Close() }
@@ -52,35 +66,65 @@ func (s *Server) serve(c net.Conn) {
 		defer close(writerDone)
 		s.writer(ctx, c, queue)
 	}()
-	r := bufio.NewReaderSize(c, 1<<20)
+	r := bufio.NewReaderSize(c, readBufferSize)
+	lim := s.node.Limits()
 	var buf []byte
 	for {
-		typ, p, err := ReadFrame(r, &buf)
+		var res *ha.Reservation
+		typ, p, err := ReadFrameLimit(r, &buf, uint32(min(lim.TCPMaxFrameBytes, MaxFrame)), func(n uint32) error {
+			var err error
+			res, err = s.node.ReserveInput(ctx, int64(n))
+			return err
+		})
+		if errors.Is(err, ha.ErrOverloaded) {
+			// The frame was skipped unread: answer it (by its batch id) and go on.
+			var id uint64
+			if len(p) >= 8 {
+				id = binary.BigEndian.Uint64(p)
+			}
+			queue <- inflight{id: id, ack: &Ack{ID: id, Status: StatusNotAcknowledged, Message: err.Error()}}
+			continue
+		}
 		if err != nil {
+			res.Release()
 			if !errors.Is(err, net.ErrClosed) && err.Error() != "EOF" {
 				s.log.Warn("closing ingest connection", "remote", c.RemoteAddr().String(), "err", err)
-				// Tell the client why before closing: a frame it can decode.
-				_, _ = c.Write(AppendAck(nil, &Ack{Status: StatusBadRequest, Message: err.Error()}))
+				// Tell the client why before closing: a frame it can decode, after the acks of
+				// the frames before it.
+				queue <- inflight{ack: &Ack{Status: StatusBadRequest, Message: err.Error()}}
 			}
 			break
 		}
 		if typ != TypeBatch {
-			_, _ = c.Write(AppendAck(nil, &Ack{Status: StatusBadRequest, Message: fmt.Sprintf("unknown frame type %d", typ)}))
+			res.Release()
+			queue <- inflight{ack: &Ack{Status: StatusBadRequest, Message: fmt.Sprintf("unknown frame type %d", typ)}}
 			break
 		}
-		queue <- s.submit(p)
+		in := s.submit(ctx, p, res, lim)
+		res.Release()
+		if cap(buf) > keepFrameBuffer {
+			buf = nil
+		}
+		queue <- in
 	}
 	close(queue)
 	<-writerDone
 }
 
-func (s *Server) submit(p []byte) inflight {
-	b, err := DecodeBatch(p)
+func (s *Server) submit(ctx context.Context, p []byte, res *ha.Reservation, lim ha.Limits) inflight {
+	b, err := DecodeBatchLimit(p, lim.MaxEventsPerRequest)
 	if err != nil {
-		return inflight{ack: &Ack{Status: StatusBadRequest, Message: err.Error()}}
+		var id uint64
+		if b != nil {
+			id = b.ID
+		}
+		return inflight{id: id, ack: &Ack{ID: id, Status: StatusBadRequest, Message: err.Error()}}
 	}
 	bad := func(err error) inflight {
 		return inflight{id: b.ID, ack: &Ack{ID: b.ID, Status: StatusBadRequest, Message: err.Error()}}
+	}
+	if err := ha.CheckKey(b.Key); err != nil {
+		return bad(err)
 	}
 	app, ok := s.node.App(b.App)
 	if !ok {
@@ -90,20 +134,13 @@ func (s *Server) submit(p []byte) inflight {
 	if !ok || !def.Defined {
 		return bad(fmt.Errorf("unknown stream %q in app %q", b.Stream, b.App))
 	}
-	events := make([]ha.Event, len(b.Events))
-	slab := make([]engine.Value, len(b.Events)*len(def.Attrs))
-	for i, e := range b.Events {
-		vals := slab[i*len(def.Attrs) : (i+1)*len(def.Attrs) : (i+1)*len(def.Attrs)]
-		n, err := def.DecodeValuesInto(vals, e.Values)
-		if err == nil && n != len(e.Values) {
-			err = fmt.Errorf("%d trailing bytes", len(e.Values)-n)
-		}
-		if err != nil {
-			return bad(fmt.Errorf("event %d: %w", i, err))
-		}
-		// The frame's own encoding is what the passive gets: Submit copies it before the next
-		// frame reuses the buffer.
-		events[i] = ha.Event{TS: e.TS, HasTS: e.TS != 0, Data: vals, Raw: e.Values}
+	// The decoded events weigh more than their encoding: reserve them too.
+	if err := res.Grow(ctx, int64(len(b.Events))*int64(unsafe.Sizeof(ha.Event{})+uintptr(len(def.Attrs))*unsafe.Sizeof(engine.Value{}))); err != nil {
+		return inflight{id: b.ID, ack: &Ack{ID: b.ID, Status: StatusNotAcknowledged, Message: err.Error()}}
+	}
+	events, err := decodeEvents(def, b.Events)
+	if err != nil {
+		return bad(err)
 	}
 	pend, err := s.node.Submit(b.App, b.Stream, events, b.Key)
 	if err != nil {
@@ -112,12 +149,34 @@ func (s *Server) submit(p []byte) inflight {
 	return inflight{id: b.ID, pending: pend}
 }
 
+// decodeEvents decodes a batch's events against their stream's schema: every attribute, in
+// order, and nothing after them.
+func decodeEvents(def *engine.StreamDef, raw []RawEvent) ([]ha.Event, error) {
+	events := make([]ha.Event, len(raw))
+	n := len(def.Attrs)
+	slab := make([]engine.Value, len(raw)*n)
+	for i, e := range raw {
+		vals := slab[i*n : (i+1)*n : (i+1)*n]
+		used, err := def.DecodeValuesInto(vals, e.Values)
+		if err == nil && used != len(e.Values) {
+			err = fmt.Errorf("%d trailing bytes", len(e.Values)-used)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		// The frame's own encoding is what the passive gets: Submit copies it before the next
+		// frame reuses the buffer.
+		events[i] = ha.Event{TS: e.TS, HasTS: e.TS != 0, Data: vals, Raw: e.Values}
+	}
+	return events, nil
+}
+
 func (s *Server) errAck(id uint64, err error) *Ack {
 	var na *ha.NotActiveError
 	switch {
 	case errors.As(err, &na):
 		return &Ack{ID: id, Status: StatusNotActive, Message: s.activeTCP()}
-	case errors.Is(err, ha.ErrNotAcknowledged), errors.Is(err, ha.ErrBacklog):
+	case errors.Is(err, ha.ErrNotAcknowledged), errors.Is(err, ha.ErrBacklog), errors.Is(err, ha.ErrOverloaded):
 		return &Ack{ID: id, Status: StatusNotAcknowledged, Message: err.Error()}
 	default:
 		return &Ack{ID: id, Status: StatusBadRequest, Message: err.Error()}
