@@ -11,6 +11,7 @@ import (
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/sink"
 	"github.com/streamha/streamha/node/source"
+	_ "github.com/streamha/streamha/node/sink/all" // the sink types
 )
 
 // LoadApps compiles every *.siddhi file of dir, in name order. A missing dir means no apps; a bad

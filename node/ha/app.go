@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/sink"
+	_ "github.com/streamha/streamha/node/sink/all" // the sink types
 )
 
 // idemWindowSize is how many idempotency keys each app remembers.

@@ -1,17 +1,40 @@
-package sink
+// Package httpsink is the http sink: @sink(type='http', url='…') POSTs outputs as JSON to a
+// receiver, with the output id and the writer's term in headers.
+package httpsink
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/sink"
 )
+
+func init() {
+	sink.Register(sink.Type{
+		Name: "http",
+		Options: []sink.Option{
+			{Name: "url", Required: true, Check: checkURL},
+			{Name: "method", Default: http.MethodPost},
+		},
+		Open: func(s sink.Spec) (sink.Sink, error) { return newHTTP(s) },
+	})
+}
+
+func checkURL(u string) error {
+	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return errors.New("want http:// or https://")
+	}
+	return nil
+}
 
 // OutputIDHeader carries the output id so that the receiver can drop duplicates.
 const OutputIDHeader = "X-Output-Id"
@@ -21,11 +44,6 @@ const OutputIDHeader = "X-Output-Id"
 // was frozen between its leadership check and its write, say).
 const TermHeader = "X-HA-Term"
 
-// StatusError is a non-2xx answer of an http sink's receiver.
-type StatusError struct{ Code int }
-
-func (e *StatusError) Error() string { return fmt.Sprintf("status %d", e.Code) }
-
 // httpSink POSTs each output as a JSON body. 5xx, 408, 429 and network errors are retried
 // with exponential backoff up to MaxAttempts, then returned; other 4xx responses are returned at
 // once. Either way the output is not delivered: the dispatcher retries it, forever, and nothing
@@ -33,32 +51,30 @@ func (e *StatusError) Error() string { return fmt.Sprintf("status %d", e.Code) }
 type httpSink struct {
 	url    string
 	method string
-	cfg    Config
+	cfg    sink.Config
 	logger *slog.Logger
 	buf    []byte
-	high   map[string]position // highest output posted per "<app>/<query>"
+	high   map[string]sink.Position // highest output posted per "<app>/<query>"
 }
 
-func newHTTP(spec engine.SinkSpec, cfg Config, logger *slog.Logger) (*httpSink, error) {
-	u := spec.Options["url"] // checked by Validate
+func newHTTP(spec sink.Spec) (*httpSink, error) {
+	cfg, logger := spec.Config, spec.Logger
+	u := spec.Options["url"] // checked by sink.Resolve
 	m := spec.Options["method"]
-	if m == "" {
-		m = http.MethodPost
-	}
 	if cfg.Client == nil {
-		cfg.Client = http.DefaultClient
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	if cfg.MaxAttempts < 1 {
 		cfg.MaxAttempts = 1
 	}
-	return &httpSink{url: u, method: m, cfg: cfg, logger: logger, high: map[string]position{}}, nil
+	return &httpSink{url: u, method: m, cfg: cfg, logger: logger, high: map[string]sink.Position{}}, nil
 }
 
 func (s *httpSink) Write(ctx context.Context, outs []*engine.Output) error {
 	for _, o := range outs {
-		key, p, ok := parseID(o.ID)
+		key, p, ok := sink.ParseID(o.ID)
 		if ok {
-			if h, seen := s.high[key]; seen && !h.less(p) {
+			if h, seen := s.high[key]; seen && !h.Less(p) {
 				continue // posted before a failed write of the batch
 			}
 		}
@@ -99,9 +115,9 @@ func (s *httpSink) send(ctx context.Context, o *engine.Output) error {
 		case status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests:
 			// The receiver refuses it: asking again at once will not help. Not dropped: the
 			// dispatcher keeps the output and retries with its backoff until it is accepted.
-			return fmt.Errorf("http sink %s: output %s refused: %w", s.url, o.ID, &StatusError{status})
+			return fmt.Errorf("http sink %s: output %s refused: %w", s.url, o.ID, &sink.StatusError{Code: status})
 		default:
-			last = &StatusError{status}
+			last = &sink.StatusError{Code: status}
 		}
 		s.logger.Warn("http sink retry", "id", o.ID, "attempt", attempt, "err", last)
 	}
