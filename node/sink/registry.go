@@ -25,8 +25,30 @@ type Option struct {
 type Type struct {
 	Name    string
 	Options []Option
-	Open    func(Spec) (Sink, error)
+	// Check, when set, validates the options together (after defaults), e.g. two that go in a
+	// pair.
+	Check func(map[string]string) error
+	Open  func(Spec) (Sink, error)
 }
+
+// Common lists the options every sink type takes; the output dispatcher reads them.
+var Common = []Option{
+	{Name: OnErrorOption, Default: OnErrorWait, Check: OneOf(OnErrorWait, OnErrorLog, OnErrorStore)},
+}
+
+// The on.error policies (Siddhi's names): what the dispatcher does with outputs a sink failed
+// to write.
+const (
+	OnErrorOption = "on.error"
+	// OnErrorWait keeps them pending and writes them again with backoff, forever; ingest is
+	// held back once the pending outputs pass max_pending_output_bytes.
+	OnErrorWait = "wait"
+	// OnErrorLog drops them with an error log line and a counter.
+	OnErrorLog = "log"
+	// OnErrorStore writes them, with their ids, error and time, to the error store in
+	// PERSISTENCE_DB, from where they can be listed, replayed and purged.
+	OnErrorStore = "store"
+)
 
 // Spec is what a sink type's Open gets: the options validated and completed with defaults.
 type Spec struct {
@@ -85,7 +107,7 @@ func Resolve(spec engine.SinkSpec) (map[string]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown sink type %q (want %s): %w", spec.Type, strings.Join(Types(), ", "), ErrConfig)
 	}
-	table := t.Options
+	table := append(append([]Option(nil), t.Options...), Common...)
 	var known []string
 	for _, o := range table {
 		known = append(known, o.Name)
@@ -117,6 +139,11 @@ func Resolve(spec engine.SinkSpec) (map[string]string, error) {
 		}
 		if set || v != "" {
 			opts[o.Name] = v
+		}
+	}
+	if t.Check != nil {
+		if err := t.Check(opts); err != nil {
+			return nil, fmt.Errorf("@sink(type='%s'): %v: %w", spec.Type, err, ErrConfig)
 		}
 	}
 	return opts, nil

@@ -31,6 +31,31 @@ type Sink interface {
 	Close() error
 }
 
+// WriteError is a Write that delivered some outputs only: the first Written of those given are
+// delivered, the next Failed (one refused request's outputs, say) failed with Err, and the ones
+// after them are not delivered either. A plain error from Write means none was delivered.
+type WriteError struct {
+	Written, Failed int
+	Err             error
+}
+
+func (e *WriteError) Error() string { return e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// Progress reads a failed Write of n outputs: how many leading outputs were delivered and how
+// many after them the error concerns (at least one).
+func Progress(err error, n int) (written, failed int) {
+	var we *WriteError
+	if !errors.As(err, &we) || we.Written < 0 || we.Written >= n {
+		return 0, n
+	}
+	failed = we.Failed
+	if failed <= 0 || we.Written+failed > n {
+		failed = n - we.Written
+	}
+	return we.Written, failed
+}
+
 // ErrConfig reports an unknown sink type or a missing/invalid option.
 var ErrConfig = errors.New("sink config")
 

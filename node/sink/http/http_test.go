@@ -2,13 +2,17 @@ package httpsink_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,7 +54,8 @@ func TestHTTPSinkRetriesAndNeverDrops(t *testing.T) {
 	cfg := sink.DefaultConfig()
 	cfg.InitialBackoff, cfg.MaxBackoff = time.Millisecond, 4*time.Millisecond
 	cfg.Term = 7
-	s, err := sink.OpenConfig(engine.SinkSpec{Type: "http", Options: map[string]string{"url": srv.URL}}, "A", "O", quiet(), cfg)
+	// blocking.io: one request at a time, so they arrive in order.
+	s, err := sink.OpenConfig(engine.SinkSpec{Type: "http", Options: map[string]string{"url": srv.URL, "blocking.io": "true"}}, "A", "O", quiet(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,5 +95,135 @@ func TestHTTPSinkGivesUpAndHonoursContext(t *testing.T) {
 	defer cancel()
 	if err := s.Write(ctx, []*engine.Output{out("A/q1/1/0", 1)}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// batchReceiver records the ids of every accepted batch and fails the requests fail picks.
+type batchReceiver struct {
+	mu        sync.Mutex
+	got       map[string]int // id -> times received
+	order     []string       // ids in arrival order
+	requests  int
+	inFlight  int
+	maxIn     int
+	fail      func(first string) int // status for the batch starting at first; 0 = 200
+	release   chan struct{}          // when set, each request waits for it...
+	holdUntil int                    // ...until this many are in flight
+}
+
+func (b *batchReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	b.requests++
+	b.inFlight++
+	b.maxIn = max(b.maxIn, b.inFlight)
+	release := b.release
+	if release != nil && b.inFlight == b.holdUntil {
+		close(release) // the pipeline is full: let them all go
+		b.release = nil
+	}
+	b.mu.Unlock()
+	defer func() { b.mu.Lock(); b.inFlight--; b.mu.Unlock() }()
+	if release != nil {
+		<-release
+	}
+	var recs []struct {
+		ID string `json:"id"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(body, &recs); err != nil || len(recs) == 0 {
+		http.Error(w, "want a JSON array", http.StatusBadRequest)
+		return
+	}
+	if r.Header.Get(httpsink.OutputIDHeader) != recs[0].ID || r.Header.Get(httpsink.LastOutputIDHeader) != recs[len(recs)-1].ID ||
+		r.Header.Get(httpsink.CountHeader) != strconv.Itoa(len(recs)) || r.Header.Get(httpsink.TermHeader) != "3" ||
+		r.Header.Get("X-Tenant") != "t1" || r.Header.Get("Authorization") != "Basic dTpw" {
+		http.Error(w, "bad headers", http.StatusBadRequest)
+		return
+	}
+	if code := b.fail(recs[0].ID); code != 0 {
+		w.WriteHeader(code)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, rec := range recs {
+		b.got[rec.ID]++
+		b.order = append(b.order, rec.ID)
+	}
+}
+
+func outs(n int) []*engine.Output {
+	var l []*engine.Output
+	for i := 1; i <= n; i++ {
+		l = append(l, out(fmt.Sprintf("A/q1/%d/0", i), int64(i)))
+	}
+	return l
+}
+
+func openBatched(t *testing.T, url string, extra map[string]string) sink.Sink {
+	t.Helper()
+	cfg := sink.DefaultConfig()
+	cfg.InitialBackoff, cfg.MaxBackoff, cfg.MaxAttempts, cfg.Term = time.Millisecond, time.Millisecond, 2, 3
+	o := map[string]string{"url": url, "batch.size": "100", "headers": "'X-Tenant:t1'", "basic.auth.username": "u", "basic.auth.password": "p"}
+	for k, v := range extra {
+		o[k] = v
+	}
+	s, err := sink.OpenConfig(engine.SinkSpec{Type: "http", Options: o}, "A", "O", quiet(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestHTTPSinkBatchesArePipelinedAndAcknowledgedInOrder: 1,000 outputs go as 10 JSON arrays with
+// up to pipeline.depth requests in flight; when one request fails, the Write reports exactly the
+// outputs before it as written, and the retry sends the failed batch and the unsent ones, not
+// the batches that already succeeded after it.
+func TestHTTPSinkBatchesArePipelinedAndAcknowledgedInOrder(t *testing.T) {
+	rcv := &batchReceiver{got: map[string]int{}, fail: func(string) int { return 0 }, release: make(chan struct{}), holdUntil: 4}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	s := openBatched(t, srv.URL, nil)
+	// The first requests are held until 4 are in flight at once: the pipeline is really used.
+	if err := s.Write(context.Background(), outs(1000)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rcv.got) != 1000 || rcv.requests != 10 || rcv.maxIn != 4 {
+		t.Fatalf("received %d distinct outputs in %d requests, max %d in flight; want 1000 in 10, 4", len(rcv.got), rcv.requests, rcv.maxIn)
+	}
+
+	// A receiver refusing the batch starting at output 1101 (a 400) fails the Write there.
+	rcv2 := &batchReceiver{got: map[string]int{}}
+	var refuse atomic.Bool
+	refuse.Store(true)
+	rcv2.fail = func(first string) int {
+		if first == "A/q1/1101/0" && refuse.Load() {
+			return http.StatusBadRequest
+		}
+		return 0
+	}
+	srv2 := httptest.NewServer(rcv2)
+	defer srv2.Close()
+	s2 := openBatched(t, srv2.URL, map[string]string{"pipeline.depth": "3"})
+	batch := outs(1500)[1000:] // outputs 1001..1500
+	err := s2.Write(context.Background(), batch)
+	w, f := sink.Progress(err, len(batch))
+	if sink.Kind(err) != sink.KindHTTP4xx || w != 100 || f != 100 {
+		t.Fatalf("err %v: written %d failed %d, want the 400 after 100 written, 100 failed", err, w, f)
+	}
+	for i := 1001; i <= 1100; i++ {
+		if rcv2.got[fmt.Sprintf("A/q1/%d/0", i)] != 1 {
+			t.Fatalf("output %d of the written prefix not received once", i)
+		}
+	}
+	refuse.Store(false)
+	if err := s2.Write(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1001; i <= 1500; i++ {
+		if n := rcv2.got[fmt.Sprintf("A/q1/%d/0", i)]; n != 1 {
+			t.Fatalf("output %d received %d times, want once", i, n)
+		}
 	}
 }
