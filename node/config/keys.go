@@ -140,6 +140,8 @@ var keys = func() []key {
 	add(k("revisions_to_keep", "3", "Snapshot revisions kept per app.", s, g))
 	s, g = integer(func(c *Config, n int64) { c.PassiveQueueMaxBytes = n }, func(c *Config) int64 { return c.PassiveQueueMaxBytes }, 1<<20)
 	add(k("passive_queue_max_bytes", "268435456", "Bound of the passive's replay queue in bytes (KiB/MiB/GiB suffixes allowed).", s, g))
+	s, g = integer(func(c *Config, n int64) { c.MaxPendingOutputBytes = n }, func(c *Config) int64 { return c.MaxPendingOutputBytes }, 1<<20)
+	add(k("max_pending_output_bytes", "67108864", "Bound of the outputs waiting for their sinks, in bytes, over all apps; past it ingest waits (KiB/MiB/GiB suffixes allowed).", s, g))
 	s, g = str(func(c *Config) *string { return &c.AuthToken }, nil)
 	add(k("auth_token", "", "Shared secret (required, at least 16 bytes, the same on both nodes): authenticates the sync handshake and is the bearer token for /ha/switchover and /ha/persist.", s, g))
 	s, g = str(func(c *Config) *string { return &c.AuthTokenFile }, nil)

@@ -10,8 +10,8 @@ import (
 	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/sink"
-	"github.com/streamha/streamha/node/source"
 	_ "github.com/streamha/streamha/node/sink/all" // the sink types
+	"github.com/streamha/streamha/node/source"
 )
 
 // LoadApps compiles every *.siddhi file of dir, in name order. A missing dir means no apps; a bad

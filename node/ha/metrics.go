@@ -7,16 +7,21 @@ import (
 )
 
 type metrics struct {
-	ingested         prometheus.Counter
-	promotion        prometheus.Histogram
-	persistSeconds   prometheus.Histogram
-	persistBytes     *prometheus.GaugeVec
-	persistErrors    prometheus.Counter
-	pressurePersists prometheus.Counter
-	failovers        prometheus.Counter
-	notReemitted     prometheus.Counter
-	sinkErrors       *prometheus.CounterVec
-	restoreFailures  prometheus.Counter
+	ingested          prometheus.Counter
+	promotion         prometheus.Histogram
+	persistSeconds    prometheus.Histogram
+	persistBytes      *prometheus.GaugeVec
+	persistErrors     prometheus.Counter
+	pressurePersists  prometheus.Counter
+	failovers         prometheus.Counter
+	notReemitted      prometheus.Counter
+	sinkErrors        *prometheus.CounterVec
+	restoreFailures   prometheus.Counter
+	sinkDelivered     *prometheus.CounterVec
+	sinkDropped       *prometheus.CounterVec
+	sinkPending       *prometheus.GaugeVec
+	sinkPendingBytes  *prometheus.GaugeVec
+	backpressureWaits prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
@@ -32,6 +37,15 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		sinkErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_errors_total", Help: "Failed opens and writes of a sink (sink is <stream>:<type>; kind enospc, erofs, eio, permission, http_4xx, http_5xx, connection or other); the outputs stay pending and are retried."}, []string{"app", "sink", "kind"}),
 		restoreFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_restore_failures_total", Help: "Promotions and readiness checks that found no snapshot revision restorable without loss."}),
 	}
+	m.sinkDelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_delivered_outputs_total", Help: "Outputs a sink wrote (sink is <stream>:<type>)."}, []string{"app", "sink"})
+	m.sinkDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_dropped_outputs_total", Help: "Outputs dropped after a failed write because the sink has on.error='log'."}, []string{"app", "sink"})
+	m.sinkPending = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_sink_pending_outputs", Help: "Outputs of the sink's stream it has not written yet (its lag), on the active."}, []string{"app", "sink"})
+	m.sinkPendingBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_sink_pending_bytes", Help: "Estimated bytes of the outputs the sink has not written yet."}, []string{"app", "sink"})
+	m.backpressureWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_backpressure_waits_total", Help: "Ingest batches that had to wait because the pending outputs were over max_pending_output_bytes."})
+	reg.MustRegister(m.sinkDelivered, m.sinkDropped, m.sinkPending, m.sinkPendingBytes, m.backpressureWaits,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_pending_output_bytes", Help: "Estimated bytes of the outputs held for the sinks, all apps (bounded by max_pending_output_bytes)."}, func() float64 {
+			return float64(n.budget.bytes.Load())
+		}))
 	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors, m.restoreFailures,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_restore_failed", Help: "1 while this node cannot restore its state without loss and stays out of the election (see /ha/status restore_failed)."}, func() float64 {
 			if n.restoreFail.Load() != nil {

@@ -74,6 +74,7 @@ type Node struct {
 	apps   []*appState
 	byName map[string]*appState
 	m      *metrics
+	budget *outputBudget // max_pending_output_bytes over all apps
 
 	mu           sync.Mutex
 	sess         *eventsync.Session
@@ -101,12 +102,12 @@ func New(o Options) (*Node, error) {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	n := &Node{cfg: o.Config, opts: o, log: o.Logger, byName: map[string]*appState{}}
+	n := &Node{cfg: o.Config, opts: o, log: o.Logger, byName: map[string]*appState{}, budget: newOutputBudget(o.Config.MaxPendingOutputBytes)}
 	for _, a := range o.Apps {
 		if _, dup := n.byName[a.Name()]; dup {
 			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("two apps are named %q", a.Name())}
 		}
-		st := newAppState(a, o.Logger)
+		st := newAppState(a, o.Logger, n.budget)
 		n.apps = append(n.apps, st)
 		n.byName[a.Name()] = st
 	}

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -33,7 +34,12 @@ type Type struct {
 
 // Common lists the options every sink type takes; the output dispatcher reads them.
 var Common = []Option{
-	{Name: OnErrorOption, Default: OnErrorWait, Check: OneOf(OnErrorWait, OnErrorLog, OnErrorStore)},
+	{Name: OnErrorOption, Default: OnErrorWait, Check: func(v string) error {
+		if v == OnErrorStore {
+			return errors.New("the error store is not implemented yet (want wait or log)")
+		}
+		return OneOf(OnErrorWait, OnErrorLog)(v)
+	}},
 }
 
 // The on.error policies (Siddhi's names): what the dispatcher does with outputs a sink failed
@@ -45,8 +51,8 @@ const (
 	OnErrorWait = "wait"
 	// OnErrorLog drops them with an error log line and a counter.
 	OnErrorLog = "log"
-	// OnErrorStore writes them, with their ids, error and time, to the error store in
-	// PERSISTENCE_DB, from where they can be listed, replayed and purged.
+	// OnErrorStore (Siddhi's third policy: keep them in an error store to replay later) is
+	// reserved: refused by validation until the error store exists.
 	OnErrorStore = "store"
 )
 
