@@ -112,7 +112,7 @@ func TestSlowSinkBackPressureReachesTheClient(t *testing.T) {
 	}
 	defer release() // before srv.Close, also when the test fails
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startNodeSinks(t, url, "a", "tok", httpApp(srv.URL, ""), quickSinks(t), func(c *config.Config) {
+	a := startNodeSinks(t, url, "a", tok, httpApp(srv.URL, ""), quickSinks(t), func(c *config.Config) {
 		c.MaxPendingOutputBytes = 1 << 20
 	})
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
@@ -177,7 +177,7 @@ func TestFailingReceiverLosesNothing(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startNodeSinks(t, url, "a", "tok", httpApp(srv.URL, ""), quickSinks(t))
+	a := startNodeSinks(t, url, "a", tok, httpApp(srv.URL, ""), quickSinks(t))
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
 	for i := 0; i < 5; i++ {
 		if resp, body := post(t, a.rest.URL+"/events/T/S", "", "", events(i*300+1, 300)); resp.StatusCode != http.StatusOK {
@@ -213,7 +213,7 @@ func TestOnErrorLogDropsOnlyWhatWasRefused(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startNodeSinks(t, url, "a", "tok", httpApp(srv.URL, ", on.error='log'"), quickSinks(t))
+	a := startNodeSinks(t, url, "a", tok, httpApp(srv.URL, ", on.error='log'"), quickSinks(t))
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
 	// One batch of 300: outputs 1..100, 101..200 (refused), 201..300.
 	if resp, body := post(t, a.rest.URL+"/events/T/S", "", "", events(1, 300)); resp.StatusCode != http.StatusOK {
