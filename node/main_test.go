@@ -65,7 +65,7 @@ func TestCheckConfigRefusesUnknownSinkOptions(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	if code := run([]string{"check-config", "--apps_dir", dir, "--auth_token", testSecret}, nil, &out, &errb); code != 2 ||
-		!strings.Contains(errb.String(), "typo.siddhi: stream O: @sink(type='file'): unknown option fsyn (want path, fsync)") {
+		!strings.Contains(errb.String(), "typo.siddhi: stream O: @sink(type='file'): unknown option fsyn (want path, fsync, on.error)") {
 		t.Fatalf("unknown sink option: exit %d, stderr %q", code, errb.String())
 	}
 }

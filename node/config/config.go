@@ -34,13 +34,16 @@ type Config struct {
 	PersistInterval      time.Duration
 	RevisionsToKeep      int
 	PassiveQueueMaxBytes int64
-	AuthToken            string
-	AuthTokenFile        string
-	DatabridgeListen     string
-	SourceUsers          string
-	OutputDir            string
-	LogLevel             string
-	LogFormat            string
+	// MaxPendingOutputBytes bounds the outputs held for the sinks (estimated bytes, all apps):
+	// past it, ingest waits for the sinks instead of memory growing.
+	MaxPendingOutputBytes int64
+	AuthToken             string
+	AuthTokenFile         string
+	DatabridgeListen      string
+	SourceUsers           string
+	OutputDir             string
+	LogLevel              string
+	LogFormat             string
 
 	// Input limits: bounded memory whatever clients send (README "Limits").
 	MaxRequestBytes       int64

@@ -152,6 +152,8 @@ var keys = func() []key {
 	add(k("max_connections", "1024", "Open connections each of the REST and TCP ingest listeners serves at once; more wait in the listen backlog.", s, g))
 	s, g = dur(func(c *Config) *time.Duration { return &c.RESTReadTimeout }, 100*time.Millisecond)
 	add(k("rest_read_timeout", "30s", "Time a REST client has to send a whole request (headers and body); a slower one is cut off.", s, g))
+	s, g = integer(func(c *Config, n int64) { c.MaxPendingOutputBytes = n }, func(c *Config) int64 { return c.MaxPendingOutputBytes }, 1<<20)
+	add(k("max_pending_output_bytes", "67108864", "Bound of the outputs waiting for their sinks, in bytes, over all apps; past it ingest waits (KiB/MiB/GiB suffixes allowed).", s, g))
 	s, g = str(func(c *Config) *string { return &c.AuthToken }, nil)
 	add(k("auth_token", "", "Shared secret (required, at least 16 bytes, the same on both nodes): authenticates the sync handshake and is the bearer token for /ha/switchover and /ha/persist.", s, g))
 	s, g = str(func(c *Config) *string { return &c.AuthTokenFile }, nil)

@@ -10,6 +10,7 @@ import (
 	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/sink"
+	_ "github.com/streamha/streamha/node/sink/all" // the sink types
 	"github.com/streamha/streamha/node/source"
 )
 

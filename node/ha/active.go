@@ -30,8 +30,17 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 		}
 		sinks := n.opts.Sinks
 		sinks.Term = term
-		failed := func(sinkName, kind string) { n.m.sinkErrors.WithLabelValues(a.name, sinkName, kind).Inc() }
-		n.goActive(func() { a.dispatch(ctx, leading, delivered, sinks, failed) })
+		hooks := dispatchHooks{
+			leading: leading, delivered: delivered,
+			failed:  func(sinkName, kind string) { n.m.sinkErrors.WithLabelValues(a.name, sinkName, kind).Inc() },
+			wrote:   func(sinkName string, k int) { n.m.sinkDelivered.WithLabelValues(a.name, sinkName).Add(float64(k)) },
+			dropped: func(sinkName string, k int) { n.m.sinkDropped.WithLabelValues(a.name, sinkName).Add(float64(k)) },
+			pending: func(sinkName string, p SinkStatus) {
+				n.m.sinkPending.WithLabelValues(a.name, sinkName).Set(float64(p.PendingOutputs))
+				n.m.sinkPendingBytes.WithLabelValues(a.name, sinkName).Set(float64(p.PendingBytes))
+			},
+		}
+		n.goActive(func() { a.dispatch(ctx, sinks, hooks) })
 		if a.app.UsesTime() {
 			n.goActive(func() { n.ticker(ctx, a, term) })
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/sink"
+	_ "github.com/streamha/streamha/node/sink/all" // the sink types
 )
 
 // idemWindowSize is how many idempotency keys each app remembers.
@@ -31,8 +32,14 @@ type appState struct {
 	term   int64
 	idem   *idemWindow
 	outbox []*engine.Output // outputs of applied inputs not yet written by the sinks, in order
-	safe   uint64           // outputs of inputs up to here may be written
-	lastTS int64            // newest event time applied, for ticks
+	// outBytes estimates the outbox's memory (outputBytes), also counted in budget; per
+	// stream, how many outputs and bytes of the outbox are that stream's.
+	outBytes  int64
+	streamOut map[string]*pendingCount
+	budget    *outputBudget
+	sinkStats []sinkStat // per sink, as the dispatcher last published them
+	safe      uint64     // outputs of inputs up to here may be written
+	lastTS    int64      // newest event time applied, for ticks
 
 	persistMu    sync.Mutex    // one persist of this app at a time
 	committed    atomic.Uint64 // persistedSeq, readable without mu on the acknowledgement path
@@ -53,12 +60,14 @@ type appState struct {
 	sinkErrSince time.Time
 }
 
-func newAppState(a *engine.App, log *slog.Logger) *appState {
+func newAppState(a *engine.App, log *slog.Logger, budget *outputBudget) *appState {
 	s := &appState{name: a.Name(), app: a, sinky: map[string][]engine.SinkSpec{}, log: log.With("app", a.Name()),
+		budget: budget, streamOut: map[string]*pendingCount{},
 		wake: make(chan struct{}, 1), persisted: make(chan struct{}), wantPersist: make(chan struct{}, 1)}
 	for _, st := range a.Streams() {
 		if len(st.Sinks) > 0 {
 			s.sinky[st.Name] = st.Sinks
+			s.streamOut[st.Name] = &pendingCount{}
 		}
 	}
 	return s
@@ -67,7 +76,7 @@ func newAppState(a *engine.App, log *slog.Logger) *appState {
 // emit keeps outputs bound for a sink; the engine's *Output is only valid during the call.
 func (s *appState) emit(o *engine.Output) {
 	if _, ok := s.sinky[o.Stream]; ok {
-		s.outbox = append(s.outbox, o.Clone())
+		s.appendOutLocked(o.Clone())
 	}
 }
 
@@ -75,7 +84,8 @@ func (s *appState) emit(o *engine.Output) {
 // dispatcher, off the promotion path (a file sink reads its tail to drop re-emitted outputs).
 // mu is held by the caller.
 func (s *appState) activateLocked(rt *engine.Runtime, term int64, idem *idemWindow, outbox []*engine.Output) {
-	s.rt, s.term, s.idem, s.outbox = rt, term, idem, outbox
+	s.rt, s.term, s.idem = rt, term, idem
+	s.setOutboxLocked(outbox)
 	s.safe = rt.LastSeq()
 }
 
@@ -88,12 +98,6 @@ func (s *appState) resumeLocked(term int64) error {
 	return nil
 }
 
-// namedSink is an open sink with its name in metrics and status: "<stream>:<type>".
-type namedSink struct {
-	name string
-	sink.Sink
-}
-
 // sinkError is a failure of one sink, to open it or to write to it.
 type sinkError struct {
 	sink string
@@ -103,33 +107,10 @@ type sinkError struct {
 func (e *sinkError) Error() string { return e.sink + ": " + e.err.Error() }
 func (e *sinkError) Unwrap() error { return e.err }
 
-func (s *appState) openSinks(cfg sink.Config) (map[string][]namedSink, error) {
-	sinks := map[string][]namedSink{}
-	for stream, specs := range s.sinky {
-		for _, spec := range specs {
-			name := stream + ":" + spec.Type
-			sk, err := sink.OpenConfig(spec, s.name, stream, s.log, cfg)
-			if err != nil {
-				closeSinks(sinks)
-				return nil, &sinkError{name, fmt.Errorf("open: %w", err)}
-			}
-			sinks[stream] = append(sinks[stream], namedSink{name, sk})
-		}
-	}
-	return sinks, nil
-}
-
 // deactivateLocked drops the runtime and its pending outputs (a demoted node rejoins empty).
 func (s *appState) deactivateLocked() {
-	s.rt, s.term, s.idem, s.outbox, s.safe = nil, 0, nil, nil, 0
-}
-
-func closeSinks(m map[string][]namedSink) {
-	for _, l := range m {
-		for _, sk := range l {
-			_ = sk.Close()
-		}
-	}
+	s.rt, s.term, s.idem, s.safe = nil, 0, nil, 0
+	s.setOutboxLocked(nil)
 }
 
 func (s *appState) poke() {
@@ -238,90 +219,6 @@ func (s *appState) sinkOK() {
 	}
 }
 
-// dispatch opens the sinks, then writes safe outputs to them until ctx ends, removing them from
-// the outbox only once written (so a snapshot taken meanwhile still carries them). leading is
-// checked before every write: a deposed node never writes. After each write, delivered gets the
-// input seq up to which every sink output is written. A failed open or write is the sink error
-// policy's business: it is recorded (status, and failed for the metric), and the same outputs
-// are written again after a backoff (cfg.RetryInitial doubling to cfg.RetryMax), forever: they
-// stay pending, delivered does not advance, and the outbox bound pushes back on ingest. The
-// sinks are closed on return.
-func (s *appState) dispatch(ctx context.Context, leading func() bool, delivered func(uint64), cfg sink.Config, failed func(sinkName, kind string)) {
-	retry := newBackoff(cfg)
-	defer func() { // the failure was this dispatcher's: a stopped one has no sinks open
-		s.mu.Lock()
-		s.sinkErr, s.sinkErrKind, s.sinkErrSince = "", "", time.Time{}
-		s.mu.Unlock()
-	}()
-	var sinks map[string][]namedSink
-	for {
-		var err error
-		if sinks, err = s.openSinks(cfg); err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		s.sinkFailed(err, failed)
-		if !sleepCtx(ctx, retry.wait()) {
-			return
-		}
-	}
-	defer closeSinks(sinks)
-	var lastIdle time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		case <-time.After(200 * time.Millisecond):
-		}
-		for ctx.Err() == nil {
-			s.mu.Lock()
-			n := 0
-			for n < len(s.outbox) && n < 4096 && s.outbox[n].Seq <= s.safe {
-				n++
-			}
-			batch := s.outbox[:n:n]
-			upTo := s.deliveredLocked()
-			s.mu.Unlock()
-			if n == 0 {
-				// Idle: report the position too (clock ticks advance it with no output), at
-				// most every idleReport; an app without sinks has nothing to report.
-				if upTo > 0 && len(s.sinky) > 0 && time.Since(lastIdle) >= idleReport {
-					lastIdle = time.Now()
-					delivered(upTo)
-				}
-				break
-			}
-			if !leading() {
-				return
-			}
-			if err := writeBatch(ctx, batch, sinks); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				s.sinkFailed(err, failed)
-				if !sleepCtx(ctx, retry.wait()) {
-					return
-				}
-				continue
-			}
-			retry.reset()
-			s.sinkOK()
-			s.mu.Lock()
-			if len(s.outbox) >= n && s.outbox[0] == batch[0] {
-				s.outbox = s.outbox[n:]
-			}
-			upTo = s.deliveredLocked()
-			s.mu.Unlock()
-			if upTo > 0 {
-				delivered(upTo)
-			}
-		}
-	}
-}
-
 // sleepCtx waits d, or less if ctx ends first; it reports whether ctx is still live.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -353,25 +250,6 @@ func (s *appState) dropDeliveredLocked(seq uint64) int {
 	for n < len(s.outbox) && s.outbox[n].Seq <= seq {
 		n++
 	}
-	s.outbox = s.outbox[n:]
+	s.trimLocked(n)
 	return n
-}
-
-func writeBatch(ctx context.Context, batch []*engine.Output, sinks map[string][]namedSink) error {
-	byStream := map[string][]*engine.Output{}
-	var order []string
-	for _, o := range batch {
-		if _, ok := byStream[o.Stream]; !ok {
-			order = append(order, o.Stream)
-		}
-		byStream[o.Stream] = append(byStream[o.Stream], o)
-	}
-	for _, st := range order {
-		for _, sk := range sinks[st] {
-			if err := sk.Write(ctx, byStream[st]); err != nil {
-				return &sinkError{sk.name, err}
-			}
-		}
-	}
-	return nil
 }

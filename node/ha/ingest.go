@@ -21,12 +21,30 @@ var (
 	ErrNotAcknowledged = errors.New("not acknowledged")
 )
 
-// maxOutbox bounds the outputs an app may hold for its sinks: past it, input is refused (nothing
-// applied, 503) until the sinks catch up, instead of memory growing without limit.
-const maxOutbox = 1_000_000
-
 // ErrBacklog means the sinks are not keeping up; nothing was applied, retry later.
 var ErrBacklog = errors.New("output backlog: the sinks are not keeping up")
+
+// How long a batch waits for the sinks when the pending outputs are over
+// max_pending_output_bytes, before it is refused with ErrBacklog (nothing applied): an HTTP
+// request briefly (then 503 with Retry-After), a TCP batch longer (its connection is not read
+// meanwhile, so the client's window fills and it is held back; then a not-acknowledged ack).
+const (
+	httpBackpressureWait = 2 * time.Second
+	tcpBackpressureWait  = 30 * time.Second
+)
+
+// awaitOutputRoom is the output back-pressure, checked before a batch is applied: it waits, at
+// most maxWait, until the outputs pending for the sinks are under max_pending_output_bytes.
+func (n *Node) awaitOutputRoom(ctx context.Context, maxWait time.Duration) error {
+	if !n.outBudget.full() {
+		return nil
+	}
+	n.m.backpressureWaits.Inc()
+	if n.outBudget.wait(ctx, maxWait) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w (%d bytes pending, waited up to %s)", ErrBacklog, errOutputBacklog, n.outBudget.bytes.Load(), maxWait)
+}
 
 // ackTimeout bounds the wait for the passive's acknowledgement in ack mode.
 const ackTimeout = 10 * time.Second
@@ -45,7 +63,7 @@ type Event struct {
 // in the passive's queue (ack) or applied on the active (async). The whole batch is applied or
 // none of it. key, when set, makes a retry return the first answer without applying again.
 func (n *Node) Ingest(ctx context.Context, app, stream string, events []Event, key string) (Answer, error) {
-	p, err := n.Submit(app, stream, events, key)
+	p, err := n.submit(ctx, httpBackpressureWait, app, stream, events, key)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -65,7 +83,13 @@ type Pending struct {
 
 // Submit applies a batch in order and returns without waiting for the passive, so a connection
 // can pipeline batches; the caller must Wait on each Pending, in order, before acknowledging.
+// While the sinks are behind (max_pending_output_bytes) it waits for them first, up to
+// tcpBackpressureWait.
 func (n *Node) Submit(app, stream string, events []Event, key string) (*Pending, error) {
+	return n.submit(context.Background(), tcpBackpressureWait, app, stream, events, key)
+}
+
+func (n *Node) submit(ctx context.Context, room time.Duration, app, stream string, events []Event, key string) (*Pending, error) {
 	a, ok := n.byName[app]
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownApp, app)
@@ -84,6 +108,9 @@ func (n *Node) Submit(app, stream string, events []Event, key string) (*Pending,
 		if err := def.CheckValues(ev.Data); err != nil {
 			return nil, fmt.Errorf("%w: event %d: %v", ErrBadEvent, i, err)
 		}
+	}
+	if err := n.awaitOutputRoom(ctx, room); err != nil {
+		return nil, err
 	}
 	n.inflight.Add(1)
 	term, serving := n.runner.Serving()
@@ -129,9 +156,6 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 			prev.Duplicate = true
 			return prev, false, nil
 		}
-	}
-	if len(a.outbox) >= maxOutbox {
-		return Answer{}, false, fmt.Errorf("%w (%d outputs pending)", ErrBacklog, len(a.outbox))
 	}
 	now := time.Now().UnixMilli()
 	first := a.rt.LastSeq() + 1

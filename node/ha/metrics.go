@@ -7,17 +7,22 @@ import (
 )
 
 type metrics struct {
-	ingested         prometheus.Counter
-	promotion        prometheus.Histogram
-	persistSeconds   prometheus.Histogram
-	persistBytes     *prometheus.GaugeVec
-	persistErrors    prometheus.Counter
-	pressurePersists prometheus.Counter
-	failovers        prometheus.Counter
-	notReemitted     prometheus.Counter
-	sinkErrors       *prometheus.CounterVec
-	restoreFailures  prometheus.Counter
-	overloaded       prometheus.Counter
+	ingested          prometheus.Counter
+	promotion         prometheus.Histogram
+	persistSeconds    prometheus.Histogram
+	persistBytes      *prometheus.GaugeVec
+	persistErrors     prometheus.Counter
+	pressurePersists  prometheus.Counter
+	failovers         prometheus.Counter
+	notReemitted      prometheus.Counter
+	sinkErrors        *prometheus.CounterVec
+	restoreFailures   prometheus.Counter
+	sinkDelivered     *prometheus.CounterVec
+	sinkDropped       *prometheus.CounterVec
+	sinkPending       *prometheus.GaugeVec
+	sinkPendingBytes  *prometheus.GaugeVec
+	backpressureWaits prometheus.Counter
+	overloaded        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
@@ -34,6 +39,15 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		restoreFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_restore_failures_total", Help: "Promotions and readiness checks that found no snapshot revision restorable without loss."}),
 		overloaded:       prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_input_overloaded_total", Help: "Requests refused because max_inflight_input_bytes stayed in use (503 / TCP status 5)."}),
 	}
+	m.sinkDelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_delivered_outputs_total", Help: "Outputs a sink wrote (sink is <stream>:<type>)."}, []string{"app", "sink"})
+	m.sinkDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_dropped_outputs_total", Help: "Outputs dropped after a failed write because the sink has on.error='log'."}, []string{"app", "sink"})
+	m.sinkPending = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_sink_pending_outputs", Help: "Outputs of the sink's stream it has not written yet (its lag), on the active."}, []string{"app", "sink"})
+	m.sinkPendingBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_sink_pending_bytes", Help: "Estimated bytes of the outputs the sink has not written yet."}, []string{"app", "sink"})
+	m.backpressureWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_backpressure_waits_total", Help: "Ingest batches that had to wait because the pending outputs were over max_pending_output_bytes."})
+	reg.MustRegister(m.sinkDelivered, m.sinkDropped, m.sinkPending, m.sinkPendingBytes, m.backpressureWaits,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_pending_output_bytes", Help: "Estimated bytes of the outputs held for the sinks, all apps (bounded by max_pending_output_bytes)."}, func() float64 {
+			return float64(n.outBudget.bytes.Load())
+		}))
 	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors, m.restoreFailures, m.overloaded,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_inflight_input_bytes", Help: "Input memory reserved by requests being read, decoded and applied."}, func() float64 {
 			return float64(n.InflightInputBytes())

@@ -76,6 +76,7 @@ type Node struct {
 	m      *metrics
 	limits Limits
 	budget *budget // max_inflight_input_bytes
+	outBudget *outputBudget // max_pending_output_bytes over all apps
 
 	mu           sync.Mutex
 	sess         *eventsync.Session
@@ -103,13 +104,13 @@ func New(o Options) (*Node, error) {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	n := &Node{cfg: o.Config, opts: o, log: o.Logger, byName: map[string]*appState{}, limits: limitsOf(o.Config)}
+	n := &Node{cfg: o.Config, opts: o, log: o.Logger, byName: map[string]*appState{}, limits: limitsOf(o.Config), outBudget: newOutputBudget(o.Config.MaxPendingOutputBytes)}
 	n.budget = newBudget(n.limits.MaxInflightInputBytes, budgetWait)
 	for _, a := range o.Apps {
 		if _, dup := n.byName[a.Name()]; dup {
 			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("two apps are named %q", a.Name())}
 		}
-		st := newAppState(a, o.Logger)
+		st := newAppState(a, o.Logger, n.outBudget)
 		n.apps = append(n.apps, st)
 		n.byName[a.Name()] = st
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/streamha/streamha/node/ha"
 	"github.com/streamha/streamha/node/rest"
 	"github.com/streamha/streamha/node/sink"
+	httpsink "github.com/streamha/streamha/node/sink/http"
 	"github.com/streamha/streamha/node/store"
 	"github.com/streamha/streamha/node/tcpingest"
 )
@@ -295,7 +296,7 @@ func TestHTTPSinkCarriesTheTerm(t *testing.T) {
 	terms := map[string]string{} // output id → X-HA-Term
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		terms[r.Header.Get(sink.OutputIDHeader)] = r.Header.Get(sink.TermHeader)
+		terms[r.Header.Get(httpsink.OutputIDHeader)] = r.Header.Get(httpsink.TermHeader)
 		mu.Unlock()
 	}))
 	defer recv.Close()

@@ -118,7 +118,7 @@ func (n *Node) restoreApp(a *appState, p *appPlan, term int64, q *eventsync.Queu
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.outbox = outbox
+	a.setOutboxLocked(outbox)
 	def := map[string]*engine.StreamDef{}
 	for _, e := range entries {
 		in := engine.Input{Seq: e.Seq, TS: e.TS, Stream: e.Stream}

@@ -66,6 +66,9 @@ type AppStatus struct {
 	SinkError      string    `json:"last_sink_error,omitempty"`
 	SinkErrorKind  string    `json:"sink_error_kind,omitempty"`
 	SinkErrorSince time.Time `json:"sink_error_since,omitzero"`
+	// OutboxBytes estimates the memory of the pending outputs; Sinks shows each sink's lag.
+	OutboxBytes int64        `json:"outputs_pending_bytes"`
+	Sinks       []SinkStatus `json:"sinks,omitempty"`
 }
 
 // Status reports the node's current state.
@@ -116,6 +119,7 @@ func (n *Node) Status() Status {
 		}
 		as.DeliveredSeq = a.deliveredLocked()
 		as.SinkError, as.SinkErrorKind, as.SinkErrorSince = a.sinkErr, a.sinkErrKind, a.sinkErrSince
+		as.OutboxBytes, as.Sinks = a.outBytes, a.sinkLagLocked()
 		a.mu.Unlock()
 		if q, ok := ss.Apps[a.name]; ok && as.LastSeq == 0 {
 			as.LastSeq, as.PersistSeq, as.PersistRev, as.DeliveredSeq = q.Last, q.Persisted, q.Revision, q.Delivered

@@ -175,7 +175,10 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, ans)
 	case errors.Is(err, ha.ErrOverloaded):
 		overloaded(w, err)
-	case errors.Is(err, ha.ErrNotActive), errors.Is(err, ha.ErrNotAcknowledged), errors.Is(err, ha.ErrBacklog):
+	case errors.Is(err, ha.ErrBacklog):
+		w.Header().Set("Retry-After", "1") // the sinks are behind: back-pressure, nothing applied
+		writeErr(w, http.StatusServiceUnavailable, err)
+	case errors.Is(err, ha.ErrNotActive), errors.Is(err, ha.ErrNotAcknowledged):
 		writeErr(w, http.StatusServiceUnavailable, err)
 	case errors.Is(err, ha.ErrUnknownApp), errors.Is(err, ha.ErrUnknownStream):
 		writeErr(w, http.StatusNotFound, err)

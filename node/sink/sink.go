@@ -1,9 +1,12 @@
-// Package sink delivers engine outputs to the destinations named by @sink annotations: log,
-// file (JSONL, fsync, dedup on replay) and http (one POST per output, retried with backoff).
+// Package sink is what the output dispatcher knows of sinks: the Sink interface, the registry of
+// sink types with their option tables, validation of @sink annotations, and error kinds. The
+// types themselves live in subpackages (node/sink/file, node/sink/http, node/sink/log) that
+// register in init; node/sink/all imports them all.
 //
 // A Write that returns nil means every output given is delivered (for the file sink: whole lines,
-// synced per its fsync policy). On an error nothing may be counted delivered: the caller keeps
-// the outputs and writes them again later; sinks drop what they already wrote by output id.
+// synced per its fsync policy). On an error nothing after the outputs it reports written may be
+// counted delivered: the caller keeps them and writes them again later; sinks drop what they
+// already wrote by output id.
 package sink
 
 import (
@@ -13,11 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"slices"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,17 +31,44 @@ type Sink interface {
 	Close() error
 }
 
+// WriteError is a Write that delivered some outputs only: the first Written of those given are
+// delivered, the next Failed (one refused request's outputs, say) failed with Err, and the ones
+// after them are not delivered either. A plain error from Write means none was delivered.
+type WriteError struct {
+	Written, Failed int
+	Err             error
+}
+
+func (e *WriteError) Error() string { return e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// Progress reads a failed Write of n outputs: how many leading outputs were delivered and how
+// many after them the error concerns (at least one).
+func Progress(err error, n int) (written, failed int) {
+	var we *WriteError
+	if !errors.As(err, &we) || we.Written < 0 || we.Written >= n {
+		return 0, n
+	}
+	failed = we.Failed
+	if failed <= 0 || we.Written+failed > n {
+		failed = n - we.Written
+	}
+	return we.Written, failed
+}
+
 // ErrConfig reports an unknown sink type or a missing/invalid option.
 var ErrConfig = errors.New("sink config")
 
 // Config holds the node-level settings sinks need beyond their annotation options.
 type Config struct {
-	BaseDir        string        // relative file paths are resolved against it ("" = working dir)
-	Client         *http.Client  // HTTP client for http sinks
-	MaxAttempts    int           // attempts per output for http sinks
+	BaseDir string // relative file paths are resolved against it ("" = working dir)
+	// Client, when set, is the HTTP client of every http sink (tests); nil: each http sink
+	// builds its own keep-alive client from its options.
+	Client         *http.Client
+	MaxAttempts    int           // attempts per request for http sinks
 	InitialBackoff time.Duration // first retry delay, doubled per attempt
 	MaxBackoff     time.Duration // cap on the retry delay
-	// Term is the writing active's lease term, sent by http sinks as TermHeader: a fencing
+	// Term is the writing active's lease term, sent by http sinks as X-HA-Term: a fencing
 	// token, so a receiver can refuse outputs of a deposed active (0: not sent).
 	Term int64
 	// RetryInitial and RetryMax are the sink error policy of the output dispatcher: after a
@@ -65,65 +91,20 @@ type File interface {
 	Close() error
 }
 
-func openOSFile(path string) (File, error) {
+// OpenOSFile opens path on the OS file system the way the file sink wants it.
+func OpenOSFile(path string) (File, error) {
 	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 }
 
 // DefaultConfig returns the settings Open uses.
 func DefaultConfig() Config {
 	return Config{
-		Client:         &http.Client{Timeout: 10 * time.Second},
 		MaxAttempts:    6,
 		InitialBackoff: 100 * time.Millisecond,
 		MaxBackoff:     5 * time.Second,
 		RetryInitial:   50 * time.Millisecond,
 		RetryMax:       5 * time.Second,
 	}
-}
-
-// options lists the annotation options each sink type accepts (besides type).
-var options = map[string][]string{
-	"log":  {"prefix"},
-	"file": {"path", "fsync"},
-	"http": {"url", "method"},
-}
-
-// Validate checks a sink annotation without opening anything: a known type, no unknown option,
-// required options present and valid. Apps are checked with it when they are loaded.
-func Validate(spec engine.SinkSpec) error {
-	known, ok := options[spec.Type]
-	if !ok {
-		return fmt.Errorf("unknown sink type %q (want log, file or http): %w", spec.Type, ErrConfig)
-	}
-	var unknown []string
-	for k := range spec.Options {
-		if !slices.Contains(known, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("@sink(type='%s'): unknown option %s (want %s): %w", spec.Type,
-			strings.Join(unknown, ", "), strings.Join(known, ", "), ErrConfig)
-	}
-	switch spec.Type {
-	case "file":
-		if spec.Options["path"] == "" {
-			return fmt.Errorf("@sink(type='file'): missing option path: %w", ErrConfig)
-		}
-		if _, err := parseFsync(spec.Options["fsync"]); err != nil {
-			return err
-		}
-	case "http":
-		u := spec.Options["url"]
-		if u == "" {
-			return fmt.Errorf("@sink(type='http'): missing option url: %w", ErrConfig)
-		}
-		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-			return fmt.Errorf("@sink(type='http'): bad url %q (want http:// or https://): %w", u, ErrConfig)
-		}
-	}
-	return nil
 }
 
 // Error kinds that Kind reports, for metrics and status.
@@ -137,6 +118,11 @@ const (
 	KindConnection = "connection" // network error talking to an http sink
 	KindOther      = "other"
 )
+
+// StatusError is a non-2xx answer of an http sink's receiver.
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string { return fmt.Sprintf("status %d", e.Code) }
 
 // Kind classifies a sink error for the sink error metric.
 func Kind(err error) string {
@@ -168,42 +154,20 @@ func Open(spec engine.SinkSpec, app string, stream string, logger *slog.Logger) 
 	return OpenConfig(spec, app, stream, logger, DefaultConfig())
 }
 
-// OpenConfig is Open with explicit node-level settings (base dir, HTTP client, backoff).
+// OpenConfig is Open with explicit node-level settings (base dir, HTTP client, backoff). The
+// options are validated against the type's table and completed with its defaults first.
 func OpenConfig(spec engine.SinkSpec, app, stream string, logger *slog.Logger, cfg Config) (Sink, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	logger = logger.With("app", app, "stream", stream, "sink", spec.Type)
-	if err := Validate(spec); err != nil {
+	opts, err := Resolve(spec)
+	if err != nil {
 		return nil, fmt.Errorf("open sink for %s: %w", stream, err)
 	}
 	if cfg.OpenFile == nil {
-		cfg.OpenFile = openOSFile
+		cfg.OpenFile = OpenOSFile
 	}
-	switch spec.Type {
-	case "log":
-		return &logSink{logger: logger, prefix: spec.Options["prefix"]}, nil
-	case "file":
-		return openFile(spec, cfg, logger)
-	case "http":
-		return newHTTP(spec, cfg, logger)
-	}
-	return nil, fmt.Errorf("open sink for %s: unknown sink type %q (want log, file or http): %w", stream, spec.Type, ErrConfig)
+	t, _ := lookup(spec.Type)
+	return t.Open(Spec{App: app, Stream: stream, Options: opts, Config: cfg,
+		Logger: logger.With("app", app, "stream", stream, "sink", spec.Type)})
 }
-
-// logSink writes one slog line per output.
-type logSink struct {
-	logger *slog.Logger
-	prefix string
-	buf    []byte
-}
-
-func (s *logSink) Write(ctx context.Context, outs []*engine.Output) error {
-	for _, o := range outs {
-		s.buf = o.AppendJSON(s.buf[:0])
-		s.logger.InfoContext(ctx, s.prefix+"output", "id", o.ID, "event", string(s.buf))
-	}
-	return nil
-}
-
-func (s *logSink) Close() error { return nil }

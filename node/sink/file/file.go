@@ -1,4 +1,6 @@
-package sink
+// Package filesink is the file sink: @sink(type='file', path='…', fsync='batch'|'none') appends
+// outputs as JSON lines, whole lines only, and drops outputs it already wrote by id.
+package filesink
 
 import (
 	"bytes"
@@ -9,23 +11,24 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/sink"
 )
+
+func init() {
+	sink.Register(sink.Type{
+		Name: "file",
+		Options: []sink.Option{
+			{Name: "path", Required: true},
+			{Name: "fsync", Default: "batch", Check: sink.OneOf("batch", "none")},
+		},
+		Open: func(s sink.Spec) (sink.Sink, error) { return openFile(s) },
+	})
+}
 
 // tailSize is how much of an existing file is read at open to learn what was already written.
 const tailSize = 4 << 20
-
-type position struct {
-	seq   uint64
-	index int
-}
-
-func (p position) less(o position) bool {
-	return p.seq < o.seq || (p.seq == o.seq && p.index < o.index)
-}
 
 // fsyncPolicy says when the file sink makes its writes durable before reporting delivery.
 type fsyncPolicy int
@@ -40,25 +43,15 @@ const (
 	fsyncNone
 )
 
-func parseFsync(v string) (fsyncPolicy, error) {
-	switch v {
-	case "", "batch":
-		return fsyncBatch, nil
-	case "none":
-		return fsyncNone, nil
-	}
-	return 0, fmt.Errorf("@sink(type='file'): bad fsync %q (want batch or none): %w", v, ErrConfig)
-}
-
 // fileSink appends outputs as JSON lines, whole lines only, synced per its fsync policy. It
 // remembers the highest (seq, index) written per "<app>/<query>" and drops outputs at or below
 // it: a replay after failover, or a retry after an error, re-emits the same ids in the same order.
 type fileSink struct {
-	f      File
+	f      sink.File
 	path   string
 	fsync  fsyncPolicy
-	high   map[string]position
-	staged map[string]position // high of the batch being written, applied once it is delivered
+	high   map[string]sink.Position
+	staged map[string]sink.Position // high of the batch being written, applied once it is delivered
 	// size is the offset just past the last complete line written (and synced per the policy):
 	// every write goes there. dirty means the file may hold bytes past it (a failed or short
 	// write, or a failed sync) that must be cut before the next write.
@@ -68,29 +61,12 @@ type fileSink struct {
 	logger *slog.Logger
 }
 
-// parseID splits "<app>/<query>/<seq>/<index>" into "<app>/<query>" and its position.
-func parseID(id string) (string, position, bool) {
-	i := strings.LastIndexByte(id, '/')
-	if i < 0 {
-		return "", position{}, false
-	}
-	j := strings.LastIndexByte(id[:i], '/')
-	if j < 0 {
-		return "", position{}, false
-	}
-	seq, err1 := strconv.ParseUint(id[j+1:i], 10, 64)
-	idx, err2 := strconv.Atoi(id[i+1:])
-	if err1 != nil || err2 != nil {
-		return "", position{}, false
-	}
-	return id[:j], position{seq, idx}, true
-}
-
-func openFile(spec engine.SinkSpec, cfg Config, logger *slog.Logger) (*fileSink, error) {
-	path := spec.Options["path"]
-	policy, err := parseFsync(spec.Options["fsync"])
-	if err != nil {
-		return nil, fmt.Errorf("open file sink: %w", err)
+func openFile(spec sink.Spec) (*fileSink, error) {
+	cfg, logger := spec.Config, spec.Logger
+	path := spec.Options["path"] // checked by sink.Resolve
+	policy := fsyncBatch
+	if spec.Options["fsync"] == "none" {
+		policy = fsyncNone
 	}
 	if !filepath.IsAbs(path) && cfg.BaseDir != "" {
 		path = filepath.Join(cfg.BaseDir, path)
@@ -102,7 +78,7 @@ func openFile(spec engine.SinkSpec, cfg Config, logger *slog.Logger) (*fileSink,
 	if err != nil {
 		return nil, fmt.Errorf("open file sink: %w", err)
 	}
-	s := &fileSink{f: f, path: path, fsync: policy, high: map[string]position{}, staged: map[string]position{}, logger: logger}
+	s := &fileSink{f: f, path: path, fsync: policy, high: map[string]sink.Position{}, staged: map[string]sink.Position{}, logger: logger}
 	if err := s.scanTail(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open file sink %s: %w", path, err)
@@ -165,8 +141,8 @@ func (s *fileSink) scanTail() error {
 		if json.Unmarshal(line, &rec) != nil {
 			continue
 		}
-		if key, p, ok := parseID(rec.ID); ok {
-			if h, seen := s.high[key]; !seen || h.less(p) {
+		if key, p, ok := sink.ParseID(rec.ID); ok {
+			if h, seen := s.high[key]; !seen || h.Less(p) {
 				s.high[key] = p
 			}
 		}
@@ -182,12 +158,12 @@ func (s *fileSink) Write(ctx context.Context, outs []*engine.Output) error {
 	s.buf = s.buf[:0]
 	clear(s.staged)
 	for _, o := range outs {
-		if key, p, ok := parseID(o.ID); ok {
+		if key, p, ok := sink.ParseID(o.ID); ok {
 			h, seen := s.staged[key]
 			if !seen {
 				h, seen = s.high[key]
 			}
-			if seen && !h.less(p) {
+			if seen && !h.Less(p) {
 				continue // already written before a failover, restart or failed write
 			}
 			s.staged[key] = p

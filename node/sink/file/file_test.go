@@ -1,13 +1,12 @@
-package sink_test
+package filesink_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"net"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/sink"
+	_ "github.com/streamha/streamha/node/sink/file"
 )
 
 // fault is one scripted WriteAt outcome: write the first n bytes (all if n < 0), then return err.
@@ -285,49 +285,45 @@ func TestFileSinkFsyncNone(t *testing.T) {
 	}
 }
 
-func TestValidateRefusesUnknownOptions(t *testing.T) {
-	for _, c := range []struct {
-		spec engine.SinkSpec
-		want string // "" = valid
-	}{
-		{engine.SinkSpec{Type: "file", Options: map[string]string{"path": "x", "fsync": "batch"}}, ""},
-		{engine.SinkSpec{Type: "file", Options: map[string]string{"path": "x", "fsync": "none"}}, ""},
-		{engine.SinkSpec{Type: "log", Options: map[string]string{"prefix": "p"}}, ""},
-		{engine.SinkSpec{Type: "http", Options: map[string]string{"url": "http://h/x", "method": "PUT"}}, ""},
-		{engine.SinkSpec{Type: "file", Options: map[string]string{"path": "x", "fsyn": "batch"}}, "unknown option fsyn (want path, fsync)"},
-		{engine.SinkSpec{Type: "file", Options: map[string]string{"path": "x", "fsync": "always"}}, `bad fsync "always"`},
-		{engine.SinkSpec{Type: "file"}, "missing option path"},
-		{engine.SinkSpec{Type: "log", Options: map[string]string{"level": "x"}}, "unknown option level"},
-		{engine.SinkSpec{Type: "http", Options: map[string]string{"url": "http://h", "on.error": "log"}}, "unknown option on.error"},
-		{engine.SinkSpec{Type: "kafka"}, `unknown sink type "kafka"`},
-	} {
-		err := sink.Validate(c.spec)
-		switch {
-		case c.want == "" && err != nil:
-			t.Errorf("%+v: %v", c.spec, err)
-		case c.want != "" && (!errors.Is(err, sink.ErrConfig) || !strings.Contains(err.Error(), c.want)):
-			t.Errorf("%+v: %v, want an ErrConfig naming %q", c.spec, err, c.want)
-		}
-	}
+func out(id string, v int64) *engine.Output {
+	return &engine.Output{ID: id, Stream: "O", TS: v, Attrs: []engine.Attr{{Name: "v", Type: engine.TypeLong}},
+		Data: []engine.Value{engine.LongValue(v)}}
 }
 
-func TestKind(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want string
-	}{
-		{fmt.Errorf("x: %w", enospc()), sink.KindNoSpace},
-		{&fs.PathError{Op: "write", Err: syscall.EDQUOT}, sink.KindNoSpace},
-		{&fs.PathError{Op: "open", Err: syscall.EROFS}, sink.KindReadOnly},
-		{&fs.PathError{Op: "sync", Err: syscall.EIO}, sink.KindIO},
-		{&fs.PathError{Op: "open", Err: syscall.EACCES}, sink.KindPermission},
-		{fmt.Errorf("x: %w", &sink.StatusError{Code: 404}), sink.KindHTTP4xx},
-		{&sink.StatusError{Code: 503}, sink.KindHTTP5xx},
-		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, sink.KindConnection},
-		{errors.New("odd"), sink.KindOther},
-	} {
-		if got := sink.Kind(c.err); got != c.want {
-			t.Errorf("Kind(%v) = %q, want %q", c.err, got, c.want)
-		}
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestFileSinkDedupOnReplay(t *testing.T) {
+	dir := t.TempDir()
+	cfg := sink.DefaultConfig()
+	cfg.BaseDir = dir
+	spec := engine.SinkSpec{Type: "file", Options: map[string]string{"path": "sub/out.jsonl"}}
+	ctx := context.Background()
+	s, err := sink.OpenConfig(spec, "A", "O", quiet(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(ctx, []*engine.Output{out("A/q1/1/0", 1), out("A/q1/2/0", 2), out("A/q2/2/0", 20)})
+	s.Close()
+	path := filepath.Join(dir, "sub/out.jsonl")
+	// simulate a torn write at the crash
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"id":"A/q1/3/0","str`)
+	f.Close()
+
+	s, err = sink.OpenConfig(spec, "A", "O", quiet(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a replay re-emits from seq 2
+	s.Write(ctx, []*engine.Output{out("A/q1/2/0", 2), out("A/q2/2/0", 20), out("A/q1/3/0", 3), out("A/q1/3/1", 4)})
+	s.Write(ctx, []*engine.Output{out("A/q1/3/1", 4), out("A/q2/3/0", 30)})
+	s.Close()
+	b, _ := os.ReadFile(path)
+	var ids []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		ids = append(ids, l[7:strings.Index(l, `","stream"`)])
+	}
+	if got := strings.Join(ids, " "); got != "A/q1/1/0 A/q1/2/0 A/q2/2/0 A/q1/3/0 A/q1/3/1 A/q2/3/0" {
+		t.Fatalf("ids %s\n%s", got, b)
 	}
 }
