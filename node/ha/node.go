@@ -66,16 +66,16 @@ type Sources interface {
 
 // Node is one HA node's data path.
 type Node struct {
-	cfg    config.Config
-	opts   Options
-	log    *slog.Logger
-	runner *cluster.Runner
-	server *eventsync.Server
-	apps   []*appState
-	byName map[string]*appState
-	m      *metrics
-	limits Limits
-	budget *budget // max_inflight_input_bytes
+	cfg       config.Config
+	opts      Options
+	log       *slog.Logger
+	runner    *cluster.Runner
+	server    *eventsync.Server
+	apps      []*appState
+	byName    map[string]*appState
+	m         *metrics
+	limits    Limits
+	budget    *budget       // max_inflight_input_bytes
 	outBudget *outputBudget // max_pending_output_bytes over all apps
 
 	mu           sync.Mutex
