@@ -68,10 +68,18 @@
 // sequence, with "every" directly on it (write "every (...)"), and the logical forms
 // "not A[..] and e2=B" and "... or ...".
 //
+// Logical elements: "e2=B[..] and e3=C[..]" binds, for each side, the first event satisfying
+// it (one event may bind both) and moves on once both are bound; "e2=B[..] or e3=C[..]" moves
+// on with the first event satisfying either side, the other reading null. A logical element
+// stands where an element does (first, "every" on it, in sequences, "every (e1=A and e2=B) ->
+// e3=C"); with "every" on a logical first element, a new partial starts only once the pending
+// one has completed the element (not with the event that completes it), as in Siddhi. Its sides
+// take no quantifier, it joins exactly two elements, and it cannot follow a counting or
+// quantified element.
+//
 // Deviations from Siddhi: time is the logical clock (an absent first element waits from the
 // first input, not from the app's start in wall-clock time); an event that could both extend a
-// counting element and match the next element goes to the next element only; logical (and/or)
-// patterns are not supported.
+// counting element and match the next element goes to the next element only.
 //
 // Joins: "from L[filter]#window.W(args) [as l] [unidirectional] J R[filter]#window.W(args) [as r]
 // [unidirectional] [on <bool condition>] select ..." with J one of join, inner join, left outer

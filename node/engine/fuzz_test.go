@@ -51,6 +51,12 @@ var seedApps = []string{
 	"define stream S (a int, b string); define table T (a int, b string); from S select a, b update or insert into T set T.a = T.a + a, T.b = b on T.b == b; from S#window.length(2) as s left outer join T as t on s.b == t.b select s.a as x, t.a as y insert all events into O;",
 	"define table T (a int); from T select a insert into O; from S select a delete T on T.a == a; update",
 	"@primaryKey('a') define table T (a int); define stream S (a int); from S select a update T set a = 1 on T.a > a;",
+	schema + menuQuery(43, 0),
+	schema + menuQuery(44, 0),
+	schema + menuQuery(45, 0),
+	schema + menuQuery(46, 0),
+	"define stream A (x int); define stream B (y int); from every (e1=A[x > 1] or (e2=B)) -> e3=A and e4=B[y > e1.x] within 2 sec select e1.x as a, e2.y as b, e4.y as c insert into O;",
+	"define stream A (x int); from e1=A and e2=A or e3=A -> e4=A<2> and not A for 1 sec select e1.x as a insert into O;",
 }
 
 func propApp(tb testing.TB) *engine.App {

@@ -92,6 +92,48 @@ func (p *parser) absentElem() (patElem, error) {
 	return el, nil
 }
 
+// logicalElem parses an element, or two joined by 'and' / 'or' ("e1=A[..] and e2=B[..]"), either
+// possibly in parentheses; the first of a pair carries the operator.
+func (p *parser) logicalElem() ([]patElem, error) {
+	if p.isPunct("(") {
+		p.next()
+		els, err := p.logicalElem()
+		if err != nil {
+			return els, err
+		}
+		_, err = p.expectPunct(")")
+		return els, err
+	}
+	el, err := p.patternElem()
+	if err != nil || !(p.isKw("and") || p.isKw("or")) {
+		return []patElem{el}, err
+	}
+	op := p.next()
+	if el.absent {
+		return nil, newCompileError(op.pos, "logical absent patterns (not A and/or e2=B) are not supported: use 'not A[..] for <time>'")
+	}
+	if el.quant != 0 {
+		return nil, newCompileError(el.quantP, "a counting or quantified element cannot be part of '%s'", op.text)
+	}
+	el2, err := p.patternElem()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case el2.absent:
+		return nil, newCompileError(el2.p, "logical absent patterns (e1=A and/or not B) are not supported: use 'not B[..] for <time>'")
+	case el2.quant != 0:
+		return nil, newCompileError(el2.quantP, "a counting or quantified element cannot be part of '%s'", op.text)
+	case p.isKw("and") || p.isKw("or"):
+		return nil, newCompileError(p.peek().pos, "a logical element joins two elements: use parentheses and '->' for more")
+	}
+	el.logic, el.logicP = '|', op.pos
+	if op.text == "and" {
+		el.logic = '&'
+	}
+	return []patElem{el, el2}, nil
+}
+
 // countBounds parses the rest of a counting element after its '<': "n:m>", "n:>", ":m>" or
 // "n>". hi is -1 without a maximum.
 func (p *parser) countBounds(lt token) (lo, hi int, err error) {
@@ -167,11 +209,11 @@ func (p *parser) patternInput() (*patternInput, error) {
 	// elements reads the elements and their separators up to the end of the pattern or group.
 	elements := func() error {
 		for {
-			el, err := p.patternElem()
+			els, err := p.logicalElem()
 			if err != nil {
 				return err
 			}
-			pi.elems = append(pi.elems, el)
+			pi.elems = append(pi.elems, els...)
 			if more, err := addSep(); err != nil || !more {
 				return err
 			}
@@ -225,6 +267,9 @@ func (p *parser) patternInput() (*patternInput, error) {
 				return nil, newCompileError(el.p, "'every' on an absent first element is not supported: put 'every' around the whole pattern (every (not A for 1 sec -> e2=B))")
 			}
 			continue
+		}
+		if el.logic != 0 && i > 0 && pi.elems[i-1].quant != 0 {
+			return nil, newCompileError(el.p, "a logical element (and / or) right after a counting or quantified element is not supported")
 		}
 		if el.quant == 0 {
 			continue

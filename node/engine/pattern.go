@@ -86,6 +86,9 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 			// the pending one has collected its minimum (the event that completes it too)
 			canStart = false
 		}
+		if first.logic != 0 && pm.next == 0 {
+			canStart = false // likewise, a logical first element completes before the next starts
+		}
 		if s.step(r, q, pm, def, ev) {
 			keep = append(keep, pm)
 		}
@@ -96,7 +99,21 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		s.arm(now)
 		return
 	}
-	if !canStart || first.stream != def {
+	if !canStart {
+		return
+	}
+	if first.logic != 0 {
+		pm := s.newPartial(now)
+		pm.next = 0
+		if matched, keep := s.stepLogic(r, q, pm, def, ev); matched {
+			s.started = true
+			if keep {
+				s.partials = append(s.partials, pm)
+			}
+		}
+		return
+	}
+	if first.stream != def {
 		return
 	}
 	if first.filter != nil {
@@ -143,6 +160,10 @@ func (s *patternRT) moveTo(pm *partial, i int, now int64) {
 // step offers ev to a partial; it reports whether the partial stays pending.
 func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev *event) bool {
 	st := &s.p.states[pm.next]
+	if st.logic != 0 {
+		_, keep := s.stepLogic(r, q, pm, def, ev)
+		return keep
+	}
 	if st.quant != 0 {
 		cnt := len(pm.lists[pm.next])
 		last := pm.next == len(s.p.states)-1
@@ -173,15 +194,65 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 
 // advance binds ev to state i; it completes the match at the last state.
 func (s *patternRT) advance(r *Runtime, q *queryRT, pm *partial, i int, ev *event) bool {
-	if i == len(s.p.states)-1 {
-		pm.caps[i] = ev.vals
+	return s.bind(r, q, pm, i, i+1, ev)
+}
+
+// bind binds ev to state slot and moves pm to state next; past the last state it completes the
+// match. It reports whether pm stays pending.
+func (s *patternRT) bind(r *Runtime, q *queryRT, pm *partial, slot, next int, ev *event) bool {
+	if next == len(s.p.states) {
+		pm.caps[slot] = ev.vals
 		s.complete(r, q, pm.caps, pm.lists, ev)
-		pm.caps[i] = nil
+		pm.caps[slot] = nil
 		return false
 	}
-	pm.caps[i] = r.copyVals(ev.vals)
-	s.moveTo(pm, i+1, r.clock)
+	pm.caps[slot] = r.copyVals(ev.vals)
+	s.moveTo(pm, next, r.clock)
 	return true
+}
+
+// Logical elements ("e2=B[..] and e3=C[..]", "... or ..."): states i and i+1, pm waiting at i.
+// With 'or', the first event satisfying either side binds it and moves on, the other side stays
+// null. With 'and', each side binds the first event satisfying it (one event may bind both) and
+// the match moves on once both are bound, as Siddhi's logical state processors do.
+
+// stepLogic offers ev to the logical element pm waits at. It reports whether ev bound a side
+// and whether pm stays pending.
+func (s *patternRT) stepLogic(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev *event) (matched, keep bool) {
+	i := pm.next
+	a, b := &s.p.states[i], &s.p.states[i+1]
+	hitA := pm.caps[i] == nil && a.stream == def && s.try(pm, i, ev)
+	if a.logic == '|' {
+		switch {
+		case hitA:
+			return true, s.bind(r, q, pm, i, i+2, ev)
+		case b.stream == def && s.try(pm, i+1, ev):
+			return true, s.bind(r, q, pm, i+1, i+2, ev)
+		}
+		return false, !s.p.sequence
+	}
+	if hitA {
+		pm.caps[i] = r.copyVals(ev.vals)
+	}
+	hitB := pm.caps[i+1] == nil && b.stream == def && s.try(pm, i+1, ev)
+	switch {
+	case !hitA && !hitB:
+		return false, !s.p.sequence
+	case pm.caps[i] == nil:
+		pm.caps[i+1] = r.copyVals(ev.vals)
+		return true, true
+	case !hitB && pm.caps[i+1] == nil:
+		return true, true
+	case hitB:
+		return true, s.bind(r, q, pm, i+1, i+2, ev)
+	}
+	// ev bound the first side, the second was bound before
+	if i+2 == len(s.p.states) {
+		s.complete(r, q, pm.caps, pm.lists, ev)
+		return true, false
+	}
+	s.moveTo(pm, i+2, r.clock)
+	return true, true
 }
 
 // Absent elements ("not B[..] for 10 sec"). A partial reaching an absent state gets a deadline

@@ -94,6 +94,7 @@ type patState struct {
 	lo, hi int   // bounds of a counting element; hi is -1 without a maximum
 	absent bool  // "not S[..] for <wait>": the partial waits wait ms without a matching event
 	wait   int64 // absent states only
+	logic  byte  // '&' or '|': this state and the next are one logical element (and / or)
 }
 
 // min is the number of events the state needs before the next state may match.
@@ -125,6 +126,12 @@ type patPlan struct {
 	within   int64
 	quants   bool // some state has a quantifier
 	absent   bool // some state is absent: partials have deadlines (in snapshots too)
+	logic    bool // some states form logical pairs: their slots may be empty (in snapshots too)
+}
+
+// paired reports whether state j belongs to a logical pair (and / or).
+func (p *patPlan) paired(j int) bool {
+	return p.states[j].logic != 0 || (j > 0 && p.states[j-1].logic != 0)
 }
 
 // chunkPlan is a query's order by / limit / offset, applied to each chunk of outputs (the rows

@@ -74,6 +74,11 @@ from S[vol > 6] join TU{i} as u on u.n > 1 select S.sym as sym, u.sym as us, u.h
 from S#window.time(500 ms) select sym, sum(vol) as total group by sym output last every 2 events update or insert into TW{i} on TW{i}.sym == sym;
 from S[price > 80.0] select sym, convert(vol, 'long') as total update TW{i} on TW{i}.sym == sym;
 from TW{i} as t right outer join S[vol > 4]#window.externalTime(ets, 300 ms) as s on t.total > 5L and t.sym != s.sym select s.sym as sym, t.sym as ts, t.total as tt insert all events into TX{i};`,
+	// logical patterns (and / or)
+	`from every e1=S[vol > 5] -> e2=S[sym == e1.sym and vol < 3] and e3=S[price > e1.price] within 1 sec select e1.sym as sym, e2.vol as v2, e3.price as p3 insert into LA{i};`,
+	`from every (e1=S[vol == 0] or e2=S[vol == 9]) -> e3=S[vol == 5] select e1.sym as a, e2.sym as b, e3.sym as c insert into LO{i};`,
+	`from every (e1=S[vol < 2] and e2=S[vol > 7] -> not S[vol == 5] for 300 ms) select e1.vol as a, e2.vol as b insert into LN{i};`,
+	`from every e1=S[vol == 1], e2=S[vol == 2] and e3=S[vol == 3], e4=S select e1.sym as a, e2.sym as b, e3.sym as c, e4.sym as d insert into LS{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

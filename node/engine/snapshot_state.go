@@ -179,6 +179,15 @@ func (s *selector) decode(d *decoder) error {
 	return d.err
 }
 
+// bound is the number of leading states whose captures a partial waiting at state next holds:
+// those before it, and both sides of a logical element it waits at.
+func (s *patternRT) bound(next int) int {
+	if s.p.states[next].logic != 0 {
+		return next + 2
+	}
+	return next
+}
+
 func (s *patternRT) encode(dst []byte) []byte {
 	dst = appendBool(dst, s.started)
 	dst = binary.AppendUvarint(dst, uint64(len(s.partials)))
@@ -188,8 +197,16 @@ func (s *patternRT) encode(dst []byte) []byte {
 		if s.p.absent {
 			dst = binary.AppendVarint(dst, pm.deadline)
 		}
-		for j := 0; j < pm.next; j++ {
-			if st := &s.p.states[j]; st.quant == 0 && !st.absent {
+		for j := 0; j < s.bound(pm.next); j++ {
+			st := &s.p.states[j]
+			switch {
+			case st.quant != 0 || st.absent:
+			case s.p.logic && s.p.paired(j): // a logical side may be unbound
+				dst = appendBool(dst, pm.caps[j] != nil)
+				if pm.caps[j] != nil {
+					dst = appendVals(dst, pm.caps[j])
+				}
+			default:
 				dst = appendVals(dst, pm.caps[j])
 			}
 		}
@@ -210,7 +227,9 @@ func (s *patternRT) decode(d *decoder) error {
 	n := d.count(3)
 	for i := 0; i < n && d.err == nil; i++ {
 		next := d.uvarint()
-		if first := &s.p.states[0]; (next < 1 && first.quant == 0 && !first.absent) || next >= uint64(len(s.p.states)) {
+		first := &s.p.states[0]
+		if (next < 1 && first.quant == 0 && !first.absent && first.logic == 0) || next >= uint64(len(s.p.states)) ||
+			(next > 0 && s.p.states[next-1].logic != 0) {
 			d.fail("pattern partial at state %d", next)
 			break
 		}
@@ -219,8 +238,15 @@ func (s *patternRT) decode(d *decoder) error {
 		if s.p.absent {
 			pm.deadline = d.varint()
 		}
-		for j := 0; j < pm.next; j++ {
-			if st := &s.p.states[j]; st.quant == 0 && !st.absent {
+		for j := 0; j < s.bound(pm.next); j++ {
+			st := &s.p.states[j]
+			switch {
+			case st.quant != 0 || st.absent:
+			case s.p.logic && s.p.paired(j):
+				if d.bool1() {
+					pm.caps[j] = d.vals(st.stream)
+				}
+			default:
 				pm.caps[j] = d.vals(st.stream)
 			}
 		}
