@@ -99,7 +99,10 @@
 // a right or full outer join, that matches nothing yields one row with nulls for the other
 // side. Time windows expire on the logical clock (the earlier deadline first, the left side at a
 // tie) and their expiries probe likewise. A side without a window retains nothing: its events
-// probe but are never matched by later arrivals. With "unidirectional" on one side, only that
+// probe but are never matched by later arrivals; as in Siddhi (its empty window), each arrival
+// there is a batch of its own (one row per group, the last, with aggregates or group by): its
+// joined rows current, then expired when the query outputs expired events, then a reset of the
+// aggregates, so they cover one arrival's rows (a stream-table join works the same way). With "unidirectional" on one side, only that
 // side's arrivals and expiries probe; the other side only fills its window. Aggregates add
 // current rows and remove expired ones (in any order). "within" and batch windows on join
 // sides are not supported. Both windows are part of the query's snapshot state.

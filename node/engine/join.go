@@ -19,6 +19,7 @@ type joinRT struct {
 	refs [2][]Value // the pair's events, for the join condition
 	f    frame
 	ev   event
+	xev  event // a windowless side's arrival, as expired
 }
 
 func newJoinRT(p *joinPlan, outK outKind, tables map[string]*tableRT) *joinRT {
@@ -53,7 +54,21 @@ func (j *joinRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 			w.add(r, q, ev) // the window calls q.toSel, which probes
 			continue
 		}
+		if !sd.trigger {
+			continue
+		}
+		// A side without a window, as Siddhi's empty window: each arrival is a batch of its
+		// own, its joined rows current, then (when the query outputs expired events) expired,
+		// then a reset, so aggregates cover one arrival's rows.
+		q.sel.beginBatch()
 		j.probe(r, q, s, kCurrent, ev)
+		j.xev = event{ts: r.clock, vals: ev.vals}
+		if q.wants(kExpired) {
+			j.probe(r, q, s, kExpired, &j.xev)
+		}
+		q.sel.process(r, kReset, &j.xev)
+		j.xev = event{}
+		q.sel.endBatch(r)
 	}
 }
 

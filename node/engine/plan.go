@@ -27,9 +27,10 @@ type queryPlan struct {
 }
 
 // expires reports whether the selector may see expired events (a window on the input or on a
-// join side); without, aggregates never see removals.
+// join side, or a join outputting expired events, which a windowless side emits for each
+// arrival); without, aggregates never see removals.
 func (p *queryPlan) expires() bool {
-	return p.win != nil || (p.join != nil && (p.join.sides[0].win != nil || p.join.sides[1].win != nil))
+	return p.win != nil || (p.join != nil && (p.join.sides[0].win != nil || p.join.sides[1].win != nil || p.outK != outCurrent))
 }
 
 // joinPlan is a stream-stream join. The joined row the selector sees holds the left side's
