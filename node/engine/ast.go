@@ -36,6 +36,17 @@ type exCall struct {
 	star bool // count(*)
 }
 
+// exIn is "<condition> in Table": true when some row of the table satisfies the condition,
+// which reads the row as Table.x.
+type exIn struct {
+	p      pos // the 'in' keyword
+	cond   expr
+	table  string
+	tableP pos
+}
+
+func (e *exIn) at() pos { return e.p }
+
 func (e *exLit) at() pos    { return e.p }
 func (e *exAttr) at() pos   { return e.p }
 func (e *exUnary) at() pos  { return e.p }

@@ -4,6 +4,9 @@ import ()
 
 func (a *App) compileBool(sc scope, e expr, where string) (evalFn, error) {
 	c := &exprCompiler{sc: sc, where: where}
+	if where == "filter" {
+		c.app = a
+	}
 	ce, err := c.compile(e)
 	if err != nil {
 		return nil, err
@@ -84,9 +87,9 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 		}
 	} else {
 		for _, it := range q.items {
-			c := &exprCompiler{sc: sc, where: "select", aggs: &aggs}
+			c := &exprCompiler{app: a, sc: sc, where: "select", aggs: &aggs}
 			if q.pattern != nil {
-				c.aggs, c.where = nil, "pattern queries"
+				c.app, c.aggs, c.where = nil, nil, "pattern queries"
 			}
 			ce, err := c.compile(it.e)
 			if err != nil {

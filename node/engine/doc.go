@@ -134,6 +134,13 @@
 // on-demand queries; no "for ... events" on delete/update; inserted rows must match the table's
 // attribute names as well as its types; a table side of a join takes no filter.
 //
+// "<condition> in T" (filters and select items of stream and join queries; not in having,
+// patterns, table conditions or another 'in') is true when some row of T, tried in insertion
+// order, satisfies the condition; there T.x is the row's attribute and other names resolve as
+// outside (an unqualified name unknown outside may name T's attribute). As in SiddhiQL, 'in'
+// binds looser than comparisons and tighter than 'and': "a == T.a and b > 1 in T" tests only
+// "b > 1" against T.
+//
 // Semantics follow Siddhi's playback mode: sliding windows (length, time, externalTime) emit each
 // event as current on arrival and as expired when it leaves (expired first when an arrival pushes
 // one out); batch windows (lengthBatch, timeBatch, externalTimeBatch) emit at batch end the

@@ -14,6 +14,8 @@ type frame struct {
 	aggs  []Value
 	out   []Value
 	ts    int64
+	tabs  []*tableRT // the runtime's tables, for "<condition> in Table"
+	trow  []Value    // the table row an 'in' condition is testing
 }
 
 // evalFn is a compiled expression: a closure tree, no reflection and no boxing.
@@ -30,6 +32,7 @@ type scope interface {
 }
 
 type exprCompiler struct {
+	app   *App // set where "<condition> in Table" is allowed (filters)
 	sc    scope
 	aggs  *[]aggSpec // nil: aggregates not allowed here
 	where string     // "filter", "having" ... for messages
@@ -63,6 +66,8 @@ func (c *exprCompiler) compile(e expr) (cexpr, error) {
 	case *exAttr:
 		fn, t, err := c.sc.resolve(e)
 		return cexpr{fn, t}, err
+	case *exIn:
+		return c.compileIn(e)
 	case *exUnary:
 		x, err := c.compile(e.x)
 		if err != nil {
@@ -274,4 +279,80 @@ func (c *exprCompiler) comparison(e *exBinary, l, r cexpr) (cexpr, error) {
 		}
 		return BoolValue(test(compareValues(a, b)))
 	}, TypeBool}, nil
+}
+
+// compileIn compiles "<condition> in Table": the condition reads the table's row as Table.x
+// (other names resolve as outside), and the result is true when some row, in insertion order,
+// satisfies it.
+func (c *exprCompiler) compileIn(e *exIn) (cexpr, error) {
+	if c.app == nil {
+		return cexpr{}, errAt(e.p, "'<condition> in <table>' is only supported in filters and the select of stream and join queries (not in %s)", c.where)
+	}
+	def := c.app.tableBy[e.table]
+	if def == nil {
+		return cexpr{}, errAt(e.tableP, "%s is not a table ('<condition> in <table>' needs a defined table)", e.table)
+	}
+	ti := 0
+	for ti < len(c.app.tables) && c.app.tables[ti] != def {
+		ti++
+	}
+	inner := *c
+	inner.app, inner.where = nil, "the condition of another 'in'"
+	inner.sc = inTableScope{outer: c.sc, def: def}
+	ce, err := inner.compile(e.cond)
+	if err != nil {
+		return ce, err
+	}
+	if ce.t != TypeBool {
+		return ce, errAt(e.cond.at(), "the condition before 'in' must be a bool, got %s", ce.t)
+	}
+	cond := ce.fn
+	return cexpr{func(f *frame) Value {
+		saved := f.trow
+		found := false
+		for _, row := range f.tabs[ti].rows.live() {
+			f.trow = row.vals
+			if cond(f).Bool() {
+				found = true
+				break
+			}
+		}
+		f.trow = saved
+		return BoolValue(found)
+	}, TypeBool}, nil
+}
+
+// inTableScope resolves Table.x in the condition of "<condition> in Table" to the row being
+// tested, and other names as the enclosing scope does (an unqualified name the enclosing scope
+// does not know may name a table attribute).
+type inTableScope struct {
+	outer scope
+	def   *StreamDef
+}
+
+func (s inTableScope) resolve(e *exAttr) (evalFn, Type, error) {
+	if e.qual == s.def.Name && !e.indexed {
+		i := s.def.attrIndex(e.name)
+		if i < 0 {
+			return nil, 0, errAt(e.p, "table %s has no attribute %s", s.def.Name, e.name)
+		}
+		return func(f *frame) Value {
+			if f.trow == nil {
+				return Value{}
+			}
+			return f.trow[i]
+		}, s.def.Attrs[i].Type, nil
+	}
+	fn, t, err := s.outer.resolve(e)
+	if err != nil && e.qual == "" && !e.indexed {
+		if i := s.def.attrIndex(e.name); i >= 0 {
+			return func(f *frame) Value {
+				if f.trow == nil {
+					return Value{}
+				}
+				return f.trow[i]
+			}, s.def.Attrs[i].Type, nil
+		}
+	}
+	return fn, t, err
 }

@@ -57,6 +57,9 @@ var seedApps = []string{
 	schema + menuQuery(46, 0),
 	"define stream A (x int); define stream B (y int); from every (e1=A[x > 1] or (e2=B)) -> e3=A and e4=B[y > e1.x] within 2 sec select e1.x as a, e2.y as b, e4.y as c insert into O;",
 	"define stream A (x int); from e1=A and e2=A or e3=A -> e4=A<2> and not A for 1 sec select e1.x as a insert into O;",
+	schema + menuQuery(47, 0),
+	"define stream S (a int, b string); define table T (a int, b string); from S[a == T.a and b != T.b in T or a > 1] select b, (T.a > a in T) as c insert into O; from S#window.length(1) as s join T on s.a == T.a select s.b, (T.b == s.b in T) as d insert into P;",
+	"define table T (a int); define stream S (a int); from S[a in T] select a in T as x, (a == T.a in T in T) insert into O;",
 }
 
 func propApp(tb testing.TB) *engine.App {

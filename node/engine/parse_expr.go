@@ -28,24 +28,39 @@ func (p *parser) orExpr(d int) (expr, error) {
 		}
 		l = &exBinary{p: t.pos, op: "or", l: l, r: r}
 	}
-	if p.isKw("in") {
-		return nil, newCompileError(p.peek().pos, "'<condition> in <table>' is not supported (join the table instead)")
-	}
 	return l, nil
 }
 
 func (p *parser) andExpr(d int) (expr, error) {
-	l, err := p.notExpr(d)
+	l, err := p.inExpr(d)
 	if err != nil {
 		return nil, err
 	}
 	for p.isKw("and") {
 		t := p.next()
-		r, err := p.notExpr(d)
+		r, err := p.inExpr(d)
 		if err != nil {
 			return nil, err
 		}
 		l = &exBinary{p: t.pos, op: "and", l: l, r: r}
+	}
+	return l, nil
+}
+
+// inExpr parses "<condition> in Table", which binds looser than comparisons and tighter than
+// 'and', as in SiddhiQL.
+func (p *parser) inExpr(d int) (expr, error) {
+	l, err := p.notExpr(d)
+	if err != nil {
+		return nil, err
+	}
+	for p.isKw("in") {
+		t := p.next()
+		name, err := p.ident("table name after 'in'")
+		if err != nil {
+			return nil, err
+		}
+		l = &exIn{p: t.pos, cond: l, table: name.text, tableP: name.pos}
 	}
 	return l, nil
 }

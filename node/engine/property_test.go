@@ -79,6 +79,10 @@ from TW{i} as t right outer join S[vol > 4]#window.externalTime(ets, 300 ms) as 
 	`from every (e1=S[vol == 0] or e2=S[vol == 9]) -> e3=S[vol == 5] select e1.sym as a, e2.sym as b, e3.sym as c insert into LO{i};`,
 	`from every (e1=S[vol < 2] and e2=S[vol > 7] -> not S[vol == 5] for 300 ms) select e1.vol as a, e2.vol as b insert into LN{i};`,
 	`from every e1=S[vol == 1], e2=S[vol == 2] and e3=S[vol == 3], e4=S select e1.sym as a, e2.sym as b, e3.sym as c, e4.sym as d insert into LS{i};`,
+	// "<condition> in Table"
+	`define table IN{i} (sym string, vol int);
+from S[vol > 5 and not (sym == IN{i}.sym in IN{i})] select sym, vol insert into IN{i};
+from S[price > 50.0]#window.length(3)[(sym == IN{i}.sym and vol < IN{i}.vol) in IN{i}] select sym, (vol == IN{i}.vol in IN{i}) as same, count() as c group by sym insert all events into IO{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

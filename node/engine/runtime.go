@@ -92,7 +92,12 @@ func NewRuntime(a *App) *Runtime {
 				r.timed = append(r.timed, q)
 			}
 		}
+		q.f.tabs = r.tables // filters may test "<condition> in Table"
+		if q.join != nil {
+			q.join.f.tabs = r.tables
+		}
 		q.sel = newSelector(p, q)
+		q.sel.f.tabs = r.tables
 		if q.stage = newOutStage(p); q.stage != nil && q.stage.snapshot() {
 			q.sel.snap = q.stage.lim
 		}
