@@ -8,6 +8,7 @@ type Status struct {
 	Serving       bool                 `json:"serving"`              // active with its ports open
 	Active        string               `json:"active,omitempty"`     // node id of the lease holder as last seen
 	PeerConnected bool                 `json:"peer_connected"`       // active: sync link to the passive is up; passive: an active is streaming to it
+	Peer          string               `json:"peer,omitempty"`       // node id of the other end of that link
 	SyncLagEvents int64                `json:"sync_lag_events"`      // active: inputs sent to the passive but not yet acknowledged
 	SyncLagBytes  int64                `json:"sync_lag_bytes"`       // active: their encoded size in bytes
 	PeerSynced    bool                 `json:"peer_synced"`          // the passive holds a committed snapshot point and every input after it

@@ -53,6 +53,9 @@ const (
 	PropVersion  = "version"   // node binary version
 	PropTaskARN  = "task_arn"  // ECS task ARN from the task metadata endpoint, when on ECS
 	PropStarted  = "started_at"
+	// PropAdminAddr is the base URL of the admin API (switchover, persist) when a node serves
+	// it apart from rest_addr; tools fall back to rest_addr.
+	PropAdminAddr = "admin_addr"
 )
 
 // Lease is the group's leader lease as the database sees it. Remaining is measured by the

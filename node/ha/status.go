@@ -149,6 +149,9 @@ func (n *Node) synced(sess *eventsync.Session) bool {
 func (n *Node) fillStatus(cs *cluster.Status) {
 	st := n.Status()
 	cs.PeerConnected = st.Peer.Connected
+	if st.Peer.Connected {
+		cs.Peer = st.Peer.ID
+	}
 	cs.SyncLagEvents, cs.SyncLagBytes = st.Peer.Lag, st.Peer.LagBytes
 	cs.PeerSynced, cs.Draining = st.Peer.Synced, st.Draining
 	cs.QueueEvents, cs.QueueBytes = st.Queue.Events, st.Queue.Bytes

@@ -265,3 +265,37 @@ func (d *DB) Groups(ctx context.Context) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// Now is the database's clock, to age the times read from it without the local clock.
+func (d *DB) Now(ctx context.Context) (time.Time, error) {
+	var ms int64
+	if err := d.db.QueryRowContext(ctx, d.q.now).Scan(&ms); err != nil {
+		return time.Time{}, fmt.Errorf("read the clock of %s: %w", d.display, err)
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
+
+// SchemaVersion is the newest schema version applied to the database, 0 when none is.
+func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := d.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM ha_schema_version`).Scan(&v)
+	if err != nil {
+		if ok, _ := d.tableExists(ctx, "ha_schema_version"); !ok {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("read the schema version of %s: %w", d.display, err)
+	}
+	return v, nil
+}
+
+func (d *DB) tableExists(ctx context.Context, name string) (bool, error) {
+	q := `SELECT count(*) FROM information_schema.tables WHERE table_name = $1`
+	if d.dialect == schema.SQLite {
+		q = `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1`
+	}
+	var n int
+	if err := d.db.QueryRowContext(ctx, q, name).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}

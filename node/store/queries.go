@@ -21,6 +21,7 @@ type queries struct {
 	// acquire trims) in the same statement; on SQLite, which has no data-modifying CTEs, they
 	// return what the row needs and addHistory and trimHistory follow in the same transaction.
 	addHistory, trimHistory, history, historyGroups string
+	now                                             string
 }
 
 const pgRemaining = `(extract(epoch from (expires_at - now())) * 1000)::bigint`
@@ -102,6 +103,7 @@ var pgQueries = &queries{
 		AND ($2::bigint = 0 OR at >= now() - $2::bigint * interval '1 millisecond')
 		ORDER BY id`,
 	historyGroups: `SELECT group_id FROM ha_lease UNION SELECT group_id FROM ha_node ORDER BY 1`,
+	now:           `SELECT (extract(epoch from now()) * 1000)::bigint`,
 }
 
 // sqliteNow is SQLite's clock in epoch milliseconds; it is constant within one statement.
@@ -168,9 +170,10 @@ var sqliteQueries = func() *queries {
 			FROM ha_lease_history WHERE (?1 = '' OR group_id = ?1) AND (?2 = 0 OR at >= NOW - ?2)
 			ORDER BY id`,
 		historyGroups: `SELECT group_id FROM ha_lease UNION SELECT group_id FROM ha_node ORDER BY 1`,
+		now:           `SELECT NOW`,
 	}
 	for _, p := range []*string{&q.register, &q.heartbeat, &q.nodes, &q.acquire, &q.renew, &q.release,
-		&q.leader, &q.fence, &q.insertSnapshot, &q.quarantine, &q.setAcceptLoss, &q.trimHistory, &q.history} {
+		&q.leader, &q.fence, &q.insertSnapshot, &q.quarantine, &q.setAcceptLoss, &q.trimHistory, &q.history, &q.now} {
 		*p = r.Replace(*p)
 	}
 	return q
