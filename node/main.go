@@ -4,6 +4,7 @@
 //	node migrate [--config node.yaml]                     apply the database schema and exit
 //	node check-config [--strict-env] [--config …]         validate the configuration, compile the apps
 //	node snapshot list|verify|quarantine|unquarantine|accept-loss [--app A] [--revision R]
+//	node cluster list|history|switchover|watch [--group G] [--json]
 //	node play APP.siddhi < events.jsonl > outputs.jsonl   run an app offline
 //	node version
 package main
@@ -37,6 +38,7 @@ commands:
   migrate       apply the database schema to cluster_db and persistence_db, then exit
   check-config  validate the configuration (file, NODE_* environment, flags), compile the apps, print it
   snapshot      list, verify or quarantine stored snapshots; accept a loss (see node snapshot help)
+  cluster       list the nodes, the term history, planned switchover, watch (see node cluster help)
   play          run a stream app offline over a JSONL file of events
   version       print the version
 `
@@ -86,6 +88,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdCheckConfig(rest, stdout, stderr)
 	case "snapshot":
 		return cmdSnapshot(rest, stdout, stderr)
+	case "cluster":
+		return cmdCluster(rest, stdout, stderr)
 	case "play":
 		return cmdPlay(rest, stdin, stdout, stderr)
 	case "version", "--version":

@@ -9,12 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamha/streamha/internal/hatest"
 	"github.com/streamha/streamha/internal/pgtest"
 	"github.com/streamha/streamha/node/store"
 	"github.com/streamha/streamha/schema"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+// nodeBin is the node binary the cluster command tests run their nodes with.
+var nodeBin string
+
+func TestMain(m *testing.M) { os.Exit(hatest.MainWithNode(m, &nodeBin, pgtest.Main)) }
 
 // TestSnapshotCommands drives `node snapshot list|verify|quarantine|unquarantine|accept-loss` on
 // SQLite and PostgreSQL: a byte flipped in a stored payload is reported bad (verify exits 1), a

@@ -7,20 +7,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/streamha/streamha/internal/freeport"
+	"github.com/streamha/streamha/node/adminclient"
 )
 
 // Proc is one node process.
@@ -221,22 +219,23 @@ func (p *Proc) Stop(timeout time.Duration) error {
 	}
 }
 
-// Switchover asks p for a planned switchover (POST /ha/switchover with the cluster's bearer
-// token) and returns an error unless it answers 200.
+// Admin is a client of p's admin API with the cluster's bearer token.
+func (p *Proc) Admin() *adminclient.Client {
+	return &adminclient.Client{URL: p.URL(), AdminURL: p.AdminURL(), Token: p.token, HTTP: httpc}
+}
+
+// AdminURL is where p serves switchover and persist.
+func (p *Proc) AdminURL() string { return p.URL() }
+
+// Switchover asks p for a planned switchover (with the cluster's bearer token) and returns an
+// error unless it answers 200.
 func (p *Proc) Switchover(timeout time.Duration) error {
-	req, err := http.NewRequest(http.MethodPost, p.URL()+"/ha/switchover", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+p.token)
-	resp, err := (&http.Client{Timeout: timeout}).Do(req)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	a := p.Admin()
+	a.HTTP = &http.Client{Timeout: timeout}
+	if _, err := a.Switchover(ctx); err != nil {
 		return fmt.Errorf("switchover on %s: %w", p.ID, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("switchover on %s: %s: %s", p.ID, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return nil
 }
@@ -252,13 +251,7 @@ var httpc = &http.Client{Timeout: 2 * time.Second}
 
 // Status fetches /ha/status.
 func (p *Proc) Status() (map[string]any, error) {
-	resp, err := httpc.Get(p.URL() + "/ha/status")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var st map[string]any
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	return p.Admin().StatusMap(context.Background())
 }
 
 // IsActive asks /ha/active.

@@ -78,7 +78,7 @@ func (s liarStore) Renew(_ context.Context, g, id string, term int64, d time.Dur
 	return cluster.Lease{Group: g, Holder: id, Term: term, Remaining: d}, nil
 }
 
-func (s liarStore) Release(context.Context, string, string, int64) error { return nil }
+func (s liarStore) Release(context.Context, string, string, int64, string) error { return nil }
 
 // TestHistoryCatchesAnInjectedSplitBrain: next to a real active, a member whose store lies leads
 // for the blink of a failed promotion (it never serves, so polling Serving could not see it);

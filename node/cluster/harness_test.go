@@ -68,11 +68,11 @@ func (f *faultStore) Renew(ctx context.Context, g, id string, term int64, d time
 	return f.Store.Renew(ctx, g, id, term, d)
 }
 
-func (f *faultStore) Release(ctx context.Context, g, id string, term int64) error {
+func (f *faultStore) Release(ctx context.Context, g, id string, term int64, reason string) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	return f.Store.Release(ctx, g, id, term)
+	return f.Store.Release(ctx, g, id, term, reason)
 }
 
 // member is one node of a test cluster.

@@ -8,7 +8,11 @@ type Status struct {
 	Serving       bool                 `json:"serving"`              // active with its ports open
 	Active        string               `json:"active,omitempty"`     // node id of the lease holder as last seen
 	PeerConnected bool                 `json:"peer_connected"`       // active: sync link to the passive is up; passive: an active is streaming to it
+	Peer          string               `json:"peer,omitempty"`       // node id of the other end of that link
 	SyncLagEvents int64                `json:"sync_lag_events"`      // active: inputs sent to the passive but not yet acknowledged
+	SyncLagBytes  int64                `json:"sync_lag_bytes"`       // active: their encoded size in bytes
+	PeerSynced    bool                 `json:"peer_synced"`          // the passive holds a committed snapshot point and every input after it
+	Draining      bool                 `json:"draining,omitempty"`   // active: a planned switchover is under way
 	QueueEvents   int64                `json:"queue_events"`         // passive: inputs held in the replay queue
 	QueueBytes    int64                `json:"queue_bytes"`          // passive: bytes held in the replay queue
 	Apps          map[string]AppStatus `json:"apps,omitempty"`       // per app figures
@@ -36,4 +40,10 @@ type AppStatus struct {
 	LastPersistRevision int64  `json:"last_persist_revision"` // newest snapshot revision written or seen
 	LastPersistSeq      uint64 `json:"last_persist_seq"`      // last input that snapshot covers
 	LastPersistAtMS     int64  `json:"last_persist_at_ms"`    // when it was written, epoch ms
+	// OutputsPending are sink outputs not yet written; DeliveredSeq is the input up to which
+	// every output is written (on a passive: as the active last reported). LastSeq minus
+	// DeliveredSeq is the sink lag in inputs.
+	OutputsPending int    `json:"outputs_pending"`
+	DeliveredSeq   uint64 `json:"delivered_seq"`
+	SinkError      string `json:"sink_error,omitempty"` // newest failed sink write while the sinks fail
 }

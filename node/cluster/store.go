@@ -23,6 +23,21 @@ var (
 	ErrNotRestorable = errors.New("state cannot be restored without loss")
 )
 
+// Reasons recorded in the term history (ha_lease_history.reason). A release carries the reason
+// its holder gave; an acquisition carries why the lease was free: first election, the previous
+// holder's lease expired, or the reason of the release that freed it.
+const (
+	ReasonFirstElection  = "first_election"  // acquire: the group never had a lease
+	ReasonExpiryTakeover = "expiry_takeover" // acquire: the holder neither renewed nor released (crash, freeze, cut off)
+	// ReasonCrashTakeover is reserved for a takeover after the holder's crash was detected
+	// (not written yet: every takeover now waits for expiry).
+	ReasonCrashTakeover = "crash_takeover"
+	ReasonSwitchover    = "switchover" // planned switchover: the holder handed over to its passive
+	ReasonDemotion      = "demotion"   // the holder gave the lease up: its promotion failed
+	ReasonShutdown      = "shutdown"   // the holder released it on a clean shutdown
+	ReasonReleased      = "released"   // acquire after a release whose reason was not recorded (an older node)
+)
+
 // NodeInfo is what a node registers about itself in the cluster database.
 type NodeInfo struct {
 	Group      string
@@ -38,6 +53,9 @@ const (
 	PropVersion  = "version"   // node binary version
 	PropTaskARN  = "task_arn"  // ECS task ARN from the task metadata endpoint, when on ECS
 	PropStarted  = "started_at"
+	// PropAdminAddr is the base URL of the admin API (switchover, persist) when a node serves
+	// it apart from rest_addr; tools fall back to rest_addr.
+	PropAdminAddr = "admin_addr"
 )
 
 // Lease is the group's leader lease as the database sees it. Remaining is measured by the
@@ -73,7 +91,8 @@ type Store interface {
 	Acquire(ctx context.Context, group, nodeID string, lease time.Duration) (Lease, bool, error)
 	// Renew extends a lease the caller holds under term; ErrLeaseLost otherwise.
 	Renew(ctx context.Context, group, nodeID string, term int64, lease time.Duration) (Lease, error)
-	// Release gives the lease up at once, keeping the term; ErrLeaseLost if not held.
-	Release(ctx context.Context, group, nodeID string, term int64) error
+	// Release gives the lease up at once, keeping the term; ErrLeaseLost if not held. reason
+	// is recorded in the term history, with the release and with the next acquisition.
+	Release(ctx context.Context, group, nodeID string, term int64, reason string) error
 	Leader(ctx context.Context, group string) (Lease, error)
 }

@@ -95,7 +95,7 @@ func (r *Runner) startPromotion(term int64) {
 				r.restoreAt = r.clock.Now().Add(wait)
 				r.mu.Unlock()
 				r.log.Error("promotion failed: state cannot be restored without loss; giving the lease up and not contending", "term", term, "retry_in", wait, "err", err)
-				_ = r.abdicate(context.Background(), "promotion failed: "+err.Error(), wait)
+				_ = r.abdicate(context.Background(), "promotion failed: "+err.Error(), ReasonDemotion, wait)
 				return
 			}
 			r.log.Error("promotion failed; giving the lease up", "term", term, "err", err)
@@ -110,16 +110,17 @@ func (r *Runner) startPromotion(term int64) {
 // expiry (planned switchover, failed promotion). The node rejoins as passive and does not try to
 // take the lease back for holdOff.
 func (r *Runner) Abdicate(ctx context.Context, reason string) error {
-	return r.abdicate(ctx, reason, 2*r.cfg.Timing.HeartbeatInterval)
+	return r.abdicate(ctx, reason, ReasonDemotion, 2*r.cfg.Timing.HeartbeatInterval)
 }
 
 // Handover is Abdicate for a planned switchover: the node then stays away from the lease for one
 // lease period so the peer, not itself, takes it.
 func (r *Runner) Handover(ctx context.Context, reason string) error {
-	return r.abdicate(ctx, reason, r.cfg.Timing.Lease)
+	return r.abdicate(ctx, reason, ReasonSwitchover, r.cfg.Timing.Lease)
 }
 
-func (r *Runner) abdicate(ctx context.Context, reason string, holdOff time.Duration) error {
+// abdicate demotes the node and releases its lease; why (a Reason*) goes to the term history.
+func (r *Runner) abdicate(ctx context.Context, reason, why string, holdOff time.Duration) error {
 	r.mu.Lock()
 	term := r.el.Term()
 	was := r.el.Role()
@@ -133,7 +134,7 @@ func (r *Runner) abdicate(ctx context.Context, reason string, holdOff time.Durat
 	}
 	cctx, cancel := r.clock.WithTimeout(ctx, r.cfg.Timing.RenewDeadline)
 	defer cancel()
-	err := r.cfg.Store.Release(cctx, r.cfg.Node.Group, r.cfg.Node.NodeID, term)
+	err := r.cfg.Store.Release(cctx, r.cfg.Node.Group, r.cfg.Node.NodeID, term, why)
 	if err != nil && !errors.Is(err, ErrLeaseLost) {
 		return err
 	}
@@ -194,7 +195,7 @@ func (r *Runner) shutdown() {
 	r.flush()
 	g, id := r.cfg.Node.Group, r.cfg.Node.NodeID
 	if leading {
-		if err := r.cfg.Store.Release(ctx, g, id, term); err != nil {
+		if err := r.cfg.Store.Release(ctx, g, id, term, ReasonShutdown); err != nil {
 			r.log.Warn("release lease on shutdown", "term", term, "err", err)
 		} else {
 			r.log.Info("released lease", "term", term)

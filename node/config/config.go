@@ -53,6 +53,10 @@ type Config struct {
 	MaxConnections        int
 	RESTReadTimeout       time.Duration
 
+	// Term history bounds (ha_lease_history).
+	HistoryRetention time.Duration
+	HistoryMaxRows   int
+
 	tokenKey string   // the key auth_token came from: auth_token or auth_token_file
 	warnings []string // non-fatal findings of Load, for the caller to log
 }

@@ -33,6 +33,7 @@ func OpenDatabases(c config.Config) (*Databases, error) {
 	if err != nil {
 		return nil, &config.Error{Key: "cluster_db", Err: err}
 	}
+	cl.SetHistoryRetention(c.HistoryRetention, c.HistoryMaxRows)
 	d := &Databases{Cluster: cl, Persistence: cl}
 	if p := c.PersistenceURL(); p != c.ClusterDB {
 		if d.Persistence, err = store.Open(p); err != nil {

@@ -69,8 +69,7 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 		}
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := NewRegistry()
 	sinkCfg := sink.DefaultConfig()
 	sinkCfg.BaseDir = c.OutputDir
 	if sinkCfg.BaseDir == "" {
@@ -114,6 +113,14 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	return err
+}
+
+// NewRegistry is the registry a node exports on /metrics, with the Go and process collectors
+// (the dashboards' and alerts' process_start_time_seconds comes from the latter).
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // NodeInfo gathers what the node registers: advertised addresses, version and the ECS task ARN.

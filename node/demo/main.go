@@ -9,10 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/streamha/streamha/internal/hatest"
+	"github.com/streamha/streamha/node/adminclient"
 )
 
 func main() {
@@ -62,6 +65,26 @@ func run(bin, apps string, keep bool, phase time.Duration) int {
 		return 1
 	}
 	say("streamha demo: two nodes on embedded SQLite in %s", dir)
+	// clusterCmd shows `node cluster CMD` as an operator would run it against the database.
+	// With waitSync it waits (up to 5 s) for both heartbeats to report the pair in sync first:
+	// they trail the nodes' own /ha/status by up to an interval.
+	clusterCmd := func(cmd string, waitSync bool) {
+		db := "sqlite://" + filepath.Join(dir, "cluster.db")
+		for deadline := time.Now().Add(5 * time.Second); waitSync && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			out, _ := exec.Command(absBin, "cluster", cmd, "--cluster_db", db).Output()
+			if o := string(out); strings.Contains(o, "in sync") && !strings.Contains(o, "alone") && !strings.Contains(o, "syncing") {
+				break
+			}
+		}
+		say("$ node cluster %s --cluster_db %s", cmd, db)
+		out, err := exec.Command(absBin, "cluster", cmd, "--cluster_db", db).CombinedOutput()
+		for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+			fmt.Println("    " + line)
+		}
+		if err != nil {
+			say("node cluster %s: %v", cmd, err)
+		}
+	}
 	ctx := context.Background()
 	a, b := c.Nodes[0], c.Nodes[1]
 	if err := a.Start(); err != nil {
@@ -77,7 +100,7 @@ func run(bin, apps string, keep bool, phase time.Duration) int {
 	if err := c.WaitPeerConnected(ctx, 10*time.Second); err != nil {
 		return fail("%v", err)
 	}
-	printRoles(c)
+	clusterCmd("list", true)
 
 	client := hatest.NewClient(c)
 	cctx, stopClient := context.WithCancel(ctx)
@@ -105,7 +128,7 @@ func run(bin, apps string, keep bool, phase time.Duration) int {
 	}
 	say("failover: %s active after %d ms; first event acknowledged by it %d ms after the kill",
 		second.ID, activeAfter.Milliseconds(), ack.At.Sub(killedAt).Milliseconds())
-	printRoles(c)
+	clusterCmd("list", false)
 
 	say("restart %s: it rejoins as passive", first.ID)
 	if err := first.Start(); err != nil {
@@ -118,7 +141,7 @@ func run(bin, apps string, keep bool, phase time.Duration) int {
 	}
 	time.Sleep(phase)
 
-	say("planned switchover: POST %s/ha/switchover", second.URL())
+	say("planned switchover: POST %s%s (what `node cluster switchover` sends)", second.AdminURL(), adminclient.SwitchoverPath)
 	swAt := time.Now()
 	if err := second.Switchover(30 * time.Second); err != nil {
 		stopClient()
@@ -133,7 +156,8 @@ func run(bin, apps string, keep bool, phase time.Duration) int {
 	time.Sleep(phase)
 	stopClient()
 	<-clientDone
-	printRoles(c)
+	clusterCmd("list", true)
+	clusterCmd("history", false)
 
 	// Stop both cleanly so every output is flushed, then check.
 	for _, p := range []*hatest.Proc{back, c.Peer(back)} {
@@ -160,19 +184,4 @@ func head(l []int64) []int64 {
 		return l[:10]
 	}
 	return l
-}
-
-func printRoles(c *hatest.Cluster) {
-	for _, p := range c.Nodes {
-		if !p.Running() {
-			say("  %s: down", p.ID)
-			continue
-		}
-		st, err := p.Status()
-		if err != nil {
-			say("  %s: %v", p.ID, err)
-			continue
-		}
-		say("  %s: role=%v term=%v peer=%v queue=%v", p.ID, st["role"], st["term"], st["peer"], st["queue"])
-	}
 }

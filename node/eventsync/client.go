@@ -48,16 +48,20 @@ type Session struct {
 	Term int64
 	Max  int64 // the passive's queue bound
 
-	wmu       sync.Mutex // held while taking pending and writing it: frames go out in order
-	mu        sync.Mutex
-	pending   []byte
-	spare     []byte
-	wake      chan struct{}
-	progress  chan struct{} // closed and replaced at each ack and at close
-	closed    bool
-	err       error
-	acked     map[string]uint64
-	sent      map[string]uint64
+	wmu      sync.Mutex // held while taking pending and writing it: frames go out in order
+	mu       sync.Mutex
+	pending  []byte
+	spare    []byte
+	wake     chan struct{}
+	progress chan struct{} // closed and replaced at each ack and at close
+	closed   bool
+	err      error
+	acked    map[string]uint64
+	sent     map[string]uint64
+	// inflight holds, per app, the encoded size of each batch sent and not yet acknowledged
+	// (its last seq and bytes), so LagBytes is exact; lagBytes is their sum.
+	inflight  map[string][]sentBatch
+	lagBytes  int64
 	started   map[string]bool
 	startSeq  map[string]uint64
 	delivered map[string]uint64
@@ -145,7 +149,7 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Ses
 	return &Session{
 		conn: c, log: log.With("component", "eventsync-client", "passive", peerID), Peer: peerID, Term: cfg.Term,
 		Max: int64(w.MaxQueueBytes), wake: make(chan struct{}, 1), progress: make(chan struct{}),
-		acked: map[string]uint64{}, sent: map[string]uint64{}, started: map[string]bool{}, startSeq: map[string]uint64{}, delivered: map[string]uint64{}, done: make(chan struct{}),
+		acked: map[string]uint64{}, sent: map[string]uint64{}, inflight: map[string][]sentBatch{}, started: map[string]bool{}, startSeq: map[string]uint64{}, delivered: map[string]uint64{}, done: make(chan struct{}),
 	}, nil
 }
 
@@ -198,6 +202,9 @@ func (s *Session) Send(app string, es []Entry) (bool, error) {
 	s.pending = appendEntries(s.pending, app, es)
 	binary.BigEndian.PutUint32(s.pending[start:], uint32(len(s.pending)-start-4))
 	s.sent[app] = es[len(es)-1].Seq
+	size := int64(len(s.pending) - start)
+	s.inflight[app] = append(s.inflight[app], sentBatch{last: es[len(es)-1].Seq, bytes: size})
+	s.lagBytes += size
 	if len(s.pending) > maxPending {
 		s.closeLocked(errors.New("passive too slow: send buffer full"))
 		return false, ErrSessionClosed
@@ -313,6 +320,7 @@ func (s *Session) reader(r *bufio.Reader) {
 			for _, x := range a.Apps {
 				if x.Seq > s.acked[x.App] {
 					s.acked[x.App] = x.Seq
+					s.ackInflightLocked(x.App, x.Seq)
 				}
 			}
 			s.qBytes, s.qEvents = int64(a.QueueBytes), int64(a.QueueEvents)
@@ -385,6 +393,35 @@ func (s *Session) Lag() int64 {
 		}
 	}
 	return n
+}
+
+// sentBatch is one batch of entries in flight to the passive.
+type sentBatch struct {
+	last  uint64
+	bytes int64
+}
+
+// ackInflightLocked drops the batches of app the passive has acknowledged up to seq. A batch
+// acknowledged only in part stays counted whole.
+func (s *Session) ackInflightLocked(app string, seq uint64) {
+	q := s.inflight[app]
+	n := 0
+	for n < len(q) && q[n].last <= seq {
+		s.lagBytes -= q[n].bytes
+		n++
+	}
+	if n == len(q) {
+		s.inflight[app] = q[:0]
+	} else {
+		s.inflight[app] = q[n:]
+	}
+}
+
+// LagBytes is the encoded size of the inputs sent but not yet acknowledged, over all apps.
+func (s *Session) LagBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lagBytes
 }
 
 // QueueBytes is the passive's queue weight as last acknowledged.

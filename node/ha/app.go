@@ -39,7 +39,9 @@ type appState struct {
 	budget    *outputBudget
 	sinkStats []sinkStat // per sink, as the dispatcher last published them
 	safe      uint64     // outputs of inputs up to here may be written
-	lastTS    int64      // newest event time applied, for ticks
+	// written counts the outputs the sinks have written since the process started.
+	written uint64
+	lastTS  int64 // newest event time applied, for ticks
 
 	persistMu    sync.Mutex    // one persist of this app at a time
 	committed    atomic.Uint64 // persistedSeq, readable without mu on the acknowledgement path

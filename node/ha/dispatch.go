@@ -277,6 +277,7 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			}
 			if m > 0 {
 				s.mu.Lock()
+				s.written += uint64(m)
 				if len(s.outbox) >= m && s.outbox[0] == batch[0] {
 					gone := s.trimLocked(m)
 					for _, r := range runs {

@@ -37,6 +37,8 @@ type PeerStatus struct {
 	// the inputs after it. Until then an active's failure can lose what was acknowledged alone.
 	Synced bool  `json:"synced"`
 	Lag    int64 `json:"lag"`
+	// LagBytes is the encoded size of the inputs counted in Lag (on the active).
+	LagBytes int64 `json:"lag_bytes"`
 	// LastError is why the last sync session was refused or failed: on the active its last
 	// failed dial, on the passive the last handshake it refused (a wrong secret, a term the
 	// claimant does not hold). Empty once a session is up again.
@@ -93,7 +95,7 @@ func (n *Node) Status() Status {
 		st.LastGap = g
 	}
 	if sess := n.session(); sess != nil {
-		st.Peer = PeerStatus{ID: sess.Peer, Connected: true, Lag: sess.Lag(), Synced: n.synced(sess)}
+		st.Peer = PeerStatus{ID: sess.Peer, Connected: true, Lag: sess.Lag(), LagBytes: sess.LagBytes(), Synced: n.synced(sess)}
 	} else if ss := n.server.Stats(); ss.Connected {
 		// On the passive: in sync once the active reported a committed snapshot for every app.
 		synced := true
@@ -147,11 +149,16 @@ func (n *Node) synced(sess *eventsync.Session) bool {
 func (n *Node) fillStatus(cs *cluster.Status) {
 	st := n.Status()
 	cs.PeerConnected = st.Peer.Connected
-	cs.SyncLagEvents = st.Peer.Lag
+	if st.Peer.Connected {
+		cs.Peer = st.Peer.ID
+	}
+	cs.SyncLagEvents, cs.SyncLagBytes = st.Peer.Lag, st.Peer.LagBytes
+	cs.PeerSynced, cs.Draining = st.Peer.Synced, st.Draining
 	cs.QueueEvents, cs.QueueBytes = st.Queue.Events, st.Queue.Bytes
 	cs.Apps = map[string]cluster.AppStatus{}
 	for name, a := range st.Apps {
-		as := cluster.AppStatus{LastSeq: a.LastSeq, LastPersistRevision: a.PersistRev, LastPersistSeq: a.PersistSeq}
+		as := cluster.AppStatus{LastSeq: a.LastSeq, LastPersistRevision: a.PersistRev, LastPersistSeq: a.PersistSeq,
+			OutputsPending: a.Outbox, DeliveredSeq: a.DeliveredSeq, SinkError: a.SinkError}
 		if !a.PersistAt.IsZero() {
 			as.LastPersistAtMS = a.PersistAt.UnixMilli()
 		}

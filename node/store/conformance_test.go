@@ -116,10 +116,10 @@ func TestLeaseLifecycle(t *testing.T) {
 		if err != nil || !ok || l.Term != 2 {
 			t.Fatalf("takeover = %+v %v %v; want term 2", l, ok, err)
 		}
-		if err := db.Release(ctx, "g", "a", 1); !errors.Is(err, cluster.ErrLeaseLost) {
+		if err := db.Release(ctx, "g", "a", 1, cluster.ReasonShutdown); !errors.Is(err, cluster.ErrLeaseLost) {
 			t.Fatalf("release by deposed node: %v, want ErrLeaseLost", err)
 		}
-		if err := db.Release(ctx, "g", "b", 2); err != nil {
+		if err := db.Release(ctx, "g", "b", 2, cluster.ReasonSwitchover); err != nil {
 			t.Fatalf("release: %v", err)
 		}
 		if l, _ := db.Leader(ctx, "g"); l.Held() || l.Term != 2 {

@@ -30,6 +30,9 @@ type DB struct {
 	// afterFence, when set (tests only), runs inside SaveSnapshot's transaction right after its
 	// fence statement: the point where a frozen writer holds the fence row's lock.
 	afterFence func()
+	// histKeep and histRows bound the term history (SetHistoryRetention).
+	histKeep time.Duration
+	histRows int
 }
 
 // ErrBadURL reports a database URL that is neither sqlite:// nor postgres://.
