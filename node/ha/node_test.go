@@ -274,14 +274,21 @@ func TestOutputsOfAbandonedRequestGoOut(t *testing.T) {
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
 	startNode(t, url, "b", tok, noTimedPersist)
 	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
-	pend, err := a.node.Submit("T", "S", []ha.Event{{Data: []engine.Value{engine.LongValue(7), engine.DoubleValue(2)}}}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	gone, cancel := context.WithCancel(context.Background())
 	cancel() // the client hung up before the passive acknowledged
-	if _, err := pend.Wait(gone); err == nil {
-		t.Fatal("Wait with a cancelled context succeeded")
+	// The passive may acknowledge before Wait looks at the context (then Wait rightly succeeds
+	// and nothing was abandoned), so submit until one batch is abandoned while still unsafe.
+	abandoned := false
+	for i := 0; i < 50 && !abandoned; i++ {
+		pend, err := a.node.Submit("T", "S", []ha.Event{{Data: []engine.Value{engine.LongValue(int64(7 + i)), engine.DoubleValue(2)}}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = pend.Wait(gone)
+		abandoned = err != nil
+	}
+	if !abandoned {
+		t.Fatal("50 batches were all acknowledged before Wait ran: the abandoned path was never exercised")
 	}
 	waitFor(t, "the abandoned batch's output written", func() bool {
 		st := a.node.Status().Apps["T"]
