@@ -118,7 +118,7 @@ func run(bin, apps string, keep bool, phase time.Duration) int {
 	}
 	time.Sleep(phase)
 
-	say("planned switchover: POST %s/ha/switchover", second.URL())
+	say("planned switchover: POST %s/ha/switchover", second.AdminURL())
 	swAt := time.Now()
 	if err := second.Switchover(30 * time.Second); err != nil {
 		stopClient()
