@@ -228,4 +228,3 @@ func TestImagePullScopedToItsRepository(t *testing.T) {
 	}
 	t.Error("no ECR pull statement")
 }
-

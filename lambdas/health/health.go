@@ -5,9 +5,9 @@
 package health
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
-	"fmt"
 	"sort"
 	"time"
 
