@@ -98,11 +98,18 @@ func TestFunctionsReadTheSecretAndHaveDeadLetters(t *testing.T) {
 	for _, id := range functionIDs {
 		p := rs[id].Properties
 		vars := get(p, "Environment", "Variables")
+		if u := str(rs["DatabaseUrlSecret"].Properties, "SecretString"); !strings.Contains(u, "sslmode=verify-full") {
+			t.Errorf("the created URL %q does not verify the server (sslmode=verify-full)", u)
+		}
 		if str(vars, lambdaenv.ClusterDBURL) != "" {
 			t.Errorf("%s: %s set: the password would sit in the environment", id, lambdaenv.ClusterDBURL)
 		}
 		if str(vars, lambdaenv.ClusterDBURLSecretARN) != secret {
 			t.Errorf("%s: %s = %q, want %s", id, lambdaenv.ClusterDBURLSecretARN, str(vars, lambdaenv.ClusterDBURLSecretARN), secret)
+		}
+		// verify-full needs the RDS CA bundle: deploy/sam.mk puts it beside bootstrap.
+		if str(vars, "PGSSLROOTCERT") != "/var/task/rds-global-bundle.pem" {
+			t.Errorf("%s: PGSSLROOTCERT %q, want the bundle deploy/sam.mk ships", id, str(vars, "PGSSLROOTCERT"))
 		}
 		var secrets []string
 		for _, s := range statements(get(p, "Policies")) {
