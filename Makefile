@@ -28,9 +28,10 @@ pg-deps:
 		echo "installing Debian package postgresql (initdb, pg_ctl) for the tests"; \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql; }
 
-# npm tools pinned in package-lock.json (dynalite for DynamoDB).
+# npm tools pinned in package-lock.json (dynalite for DynamoDB; the AWS CloudFormation resource
+# specification the template is validated against, from @aws-cdk/aws-service-spec).
 npm-deps:
-	@if [ -f package-lock.json ] && [ ! -x node_modules/.bin/dynalite ]; then npm ci --no-audit --no-fund; fi
+	@if [ -f package-lock.json ] && { [ ! -x node_modules/.bin/dynalite ] || [ ! -f node_modules/@aws-cdk/aws-service-spec/db.json.gz ]; }; then npm ci --no-audit --no-fund; fi
 
 test-deps: pg-deps npm-deps
 

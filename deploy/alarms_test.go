@@ -47,9 +47,21 @@ func TestAlarmsWatchMetricsTheFunctionsEmit(t *testing.T) {
 			t.Errorf("%s publishes to %q, alarms watch %q", id, got, ns)
 		}
 	}
+	// The alarm handler's rule names each alarm exactly (a prefix would match <stack>-2's too).
+	var handled []string
+	for _, n := range list(rs["AlarmHandlerFunction"].Properties, "Events", "StackAlarms", "Properties", "Pattern", "detail", "alarmName") {
+		s, ok := n.(string)
+		if !ok {
+			t.Fatalf("alarm handler rule: alarmName %v is not an exact name", n)
+		}
+		handled = append(handled, s)
+	}
 	watched := map[string]bool{}
 	for _, id := range ofType(rs, "AWS::CloudWatch::Alarm") {
 		p := rs[id].Properties
+		if strings.HasPrefix(str(p, "Namespace"), "AWS/") {
+			continue // AWS's own metrics (function errors, the dead-letter queue): TestPlatformAlarms
+		}
 		name := str(p, "MetricName")
 		watched[name] = true
 		if got := str(p, "Namespace"); got != ns {
@@ -71,7 +83,10 @@ func TestAlarmsWatchMetricsTheFunctionsEmit(t *testing.T) {
 			t.Errorf("%s: dimensions %v are not a set %s is published under (%v)", id, dims, name, spec.Dimensions)
 		}
 		if !strings.HasPrefix(str(p, "AlarmName"), env.Stack+"-") {
-			t.Errorf("%s: AlarmName %q must start with the stack name (the alarm handler's rule matches that prefix)", id, str(p, "AlarmName"))
+			t.Errorf("%s: AlarmName %q must start with the stack name", id, str(p, "AlarmName"))
+		}
+		if !contains(handled, str(p, "AlarmName")) {
+			t.Errorf("%s: the alarm handler's rule does not list %q", id, str(p, "AlarmName"))
 		}
 	}
 	// The conditions the operator's guide promises an alarm for.
@@ -139,5 +154,33 @@ func TestDashboardShowsEmittedMetrics(t *testing.T) {
 		if !shown[want] {
 			t.Errorf("dashboard does not show %s", want)
 		}
+	}
+}
+
+// Every function has an error alarm, the dead-letter queue has one, and CrashLoop (published
+// only with stop events) ignores missing data instead of flapping to OK.
+func TestPlatformAlarms(t *testing.T) {
+	rs, _ := MustResources(t, nil)
+	errs := map[string]bool{}
+	dlq := false
+	for _, id := range ofType(rs, "AWS::CloudWatch::Alarm") {
+		p := rs[id].Properties
+		switch {
+		case str(p, "Namespace") == "AWS/Lambda" && str(p, "MetricName") == "Errors":
+			errs[str(p, "Dimensions", "0", "Value")] = true
+		case str(p, "Namespace") == "AWS/SQS" && str(p, "MetricName") == "ApproximateNumberOfMessagesVisible":
+			dlq = str(p, "Dimensions", "0", "Value") == "streamha-test-EventDeadLetterQueue-ABC123"
+		case str(p, "MetricName") == restarter.MetricCrashLoop && str(p, "TreatMissingData") != "ignore":
+			t.Errorf("%s: TreatMissingData %q, want ignore (CrashLoop is published only with stop events)", id, str(p, "TreatMissingData"))
+		}
+	}
+	for _, fn := range functionIDs {
+		name := str(rs[fn].Properties, "FunctionName")
+		if !errs[name] {
+			t.Errorf("no Errors alarm for %s (%s)", fn, name)
+		}
+	}
+	if !dlq {
+		t.Error("no alarm on the dead-letter queue")
 	}
 }

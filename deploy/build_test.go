@@ -29,7 +29,7 @@ func TestMakeTargetsBuildArm64Bootstraps(t *testing.T) {
 		t.Run(id, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			cmd := exec.Command(makeBin, "-f", "deploy/sam.mk", "build-"+id, "ARTIFACTS_DIR="+dir)
+			cmd := exec.Command(makeBin, "-f", "deploy/sam.mk", "build-"+id, "ARTIFACTS_DIR="+dir, "RDS_CA_URL=")
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("make build-%s: %v\n%s", id, err, out)

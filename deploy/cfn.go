@@ -330,6 +330,19 @@ func (e *Env) intrinsic(m map[string]any) (any, error) {
 			return strings.Join(parts, fmt.Sprint(args[0])), nil
 		case "Fn::Sub":
 			return e.sub(arg)
+		case "Fn::Split":
+			if len(args) != 2 {
+				return nil, fmt.Errorf("Fn::Split wants [sep, string]")
+			}
+			v, err := e.Eval(args[1])
+			if err != nil {
+				return nil, err
+			}
+			var out []any
+			for _, p := range strings.Split(fmt.Sprint(v), fmt.Sprint(args[0])) {
+				out = append(out, p)
+			}
+			return out, nil
 		case "Fn::Select":
 			if len(args) != 2 {
 				return nil, fmt.Errorf("Fn::Select wants [index, list]")
@@ -490,8 +503,28 @@ func (e *Env) physical(id, typ, attr string) (any, error) {
 			return arn("logs", "log-group:/log-group/"+id+":*"), nil
 		}
 	case "AWS::CloudWatch::Alarm":
-		if attr == "Arn" {
+		switch attr {
+		case "Arn":
 			return arn("cloudwatch", "alarm:"+id), nil
+		case "": // Ref is the alarm's name
+			if n, ok := mapOf(mapOf(mapOf(e.tmpl["Resources"])[id])["Properties"])["AlarmName"]; ok {
+				return e.Eval(n)
+			}
+		}
+	case "AWS::Serverless::Function", "AWS::Lambda::Function":
+		if attr == "" { // Ref is the function's name
+			if n, ok := mapOf(mapOf(mapOf(e.tmpl["Resources"])[id])["Properties"])["FunctionName"]; ok {
+				return e.Eval(n)
+			}
+		}
+	case "AWS::SQS::Queue":
+		switch attr {
+		case "Arn":
+			return arn("sqs", name), nil
+		case "QueueName":
+			return name, nil
+		case "":
+			return "https://sqs." + e.Region + ".amazonaws.com/" + e.Account + "/" + name, nil
 		}
 	}
 	if attr == "" {
@@ -532,4 +565,96 @@ func SortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CheckRules evaluates the template's Rules against the parameters: the first assertion that
+// fails is returned as an error carrying its AssertDescription. Supports the rule functions the
+// template uses (Equals, Not, And, Or, Contains, Ref).
+func (e *Env) CheckRules() error {
+	for _, name := range SortedKeys(mapOf(e.tmpl["Rules"])) {
+		r := mapOf(mapOf(e.tmpl["Rules"])[name])
+		if c, ok := r["RuleCondition"]; ok {
+			on, err := e.ruleBool(c)
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", name, err)
+			}
+			if !on {
+				continue
+			}
+		}
+		for _, a := range asList(r["Assertions"]) {
+			ok, err := e.ruleBool(mapOf(a)["Assert"])
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", name, err)
+			}
+			if !ok {
+				return fmt.Errorf("rule %s: %v", name, mapOf(a)["AssertDescription"])
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Env) ruleBool(c any) (bool, error) {
+	m := mapOf(c)
+	for fn, arg := range m {
+		args, _ := arg.([]any)
+		switch fn {
+		case "Fn::Equals":
+			if len(args) != 2 {
+				return false, fmt.Errorf("Fn::Equals wants 2 arguments")
+			}
+			a, err := e.Eval(args[0])
+			if err != nil {
+				return false, err
+			}
+			b, err := e.Eval(args[1])
+			if err != nil {
+				return false, err
+			}
+			return fmt.Sprint(a) == fmt.Sprint(b), nil
+		case "Fn::Not":
+			if len(args) != 1 {
+				return false, fmt.Errorf("Fn::Not wants 1 argument")
+			}
+			v, err := e.ruleBool(args[0])
+			return !v, err
+		case "Fn::And", "Fn::Or":
+			and := fn == "Fn::And"
+			for _, a := range args {
+				v, err := e.ruleBool(a)
+				if err != nil {
+					return false, err
+				}
+				if v != and {
+					return !and, nil
+				}
+			}
+			return and, nil
+		case "Fn::Contains":
+			if len(args) != 2 {
+				return false, fmt.Errorf("Fn::Contains wants [list, string]")
+			}
+			l, err := e.Eval(args[0])
+			if err != nil {
+				return false, err
+			}
+			v, err := e.Eval(args[1])
+			if err != nil {
+				return false, err
+			}
+			items := asList(l)
+			if len(items) == 0 { // an empty CommaDelimitedList is [""] to CloudFormation
+				items = []any{""}
+			}
+			for _, x := range items {
+				if fmt.Sprint(x) == fmt.Sprint(v) {
+					return true, nil
+				}
+			}
+			return false, nil
+		}
+		return false, fmt.Errorf("unsupported rule function %s", fn)
+	}
+	return false, fmt.Errorf("not a rule condition: %v", c)
 }

@@ -55,6 +55,8 @@ func TestEventRulesMatchTheirEvents(t *testing.T) {
 	}{
 		{"testdata/events/alarm-own-stack.json", alarms, true},
 		{"testdata/events/alarm-other-stack.json", alarms, false},
+		// Stack "streamha-prod-2" shares the prefix "streamha-prod-": exact names keep it out.
+		{"testdata/events/alarm-prefix-stack.json", alarms, false},
 		{"testdata/events/alarm-other-region.json", alarms, false},
 		{"testdata/events/alarm-insufficient-data.json", alarms, false},
 		{"testdata/events/not-an-alarm.json", alarms, false},

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/streamha/streamha/deploy"
 	"github.com/streamha/streamha/node/config"
@@ -70,8 +71,23 @@ func TestTaskDefinitionVariablesAreNodeKeys(t *testing.T) {
 		t.Errorf("StopTimeout %d: want 60..120 s (drain, persist, hand over; Fargate allows at most 120)", stop)
 	}
 	hc := strings.Join(deploy.Strings(get(c.raw, "HealthCheck", "Command")), " ")
-	if !strings.Contains(hc, "/health") || strings.Contains(hc, activePath) {
-		t.Errorf("container health check %q must probe /health (liveness), never %s", hc, activePath)
+	if !strings.HasSuffix(hc, ":9090"+rest.ReadyPath) || strings.Contains(hc, activePath) {
+		t.Errorf("container health check %q must probe %s (readiness: active or passive in sync), never %s", hc, rest.ReadyPath, activePath)
+	}
+	if sp, _ := strconv.Atoi(str(c.raw, "HealthCheck", "StartPeriod")); sp < 300 {
+		t.Errorf("health check StartPeriod %d: want 300 s (ECS's maximum) for the first snapshot transfer", sp)
+	}
+	// The node's shutdown fits the stop timeout, and the switchover leaves the persist its share.
+	shutdown, err1 := time.ParseDuration(c.env[config.EnvName("shutdown_timeout")])
+	switchover, err2 := time.ParseDuration(c.env[config.EnvName("switchover_timeout")])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("shutdown_timeout/switchover_timeout must be set: %v %v", err1, err2)
+	}
+	if shutdown+5*time.Second > time.Duration(stop)*time.Second {
+		t.Errorf("shutdown_timeout %s does not fit StopTimeout %d s with 5 s to exit before SIGKILL", shutdown, stop)
+	}
+	if switchover < 30*time.Second || switchover+config.MinPersistReserve > shutdown {
+		t.Errorf("switchover_timeout %s: want >= 30s and at least %s of shutdown_timeout %s left for the final persist", switchover, config.MinPersistReserve, shutdown)
 	}
 	if str(c.raw, "LogConfiguration", "LogDriver") != "awslogs" {
 		t.Error("want the awslogs log driver")
@@ -80,7 +96,7 @@ func TestTaskDefinitionVariablesAreNodeKeys(t *testing.T) {
 	for _, p := range list(c.raw, "PortMappings") {
 		ports = append(ports, str(p, "ContainerPort"))
 	}
-	for _, k := range []string{"rest_listen", "sync_listen", "tcp_listen"} {
+	for _, k := range []string{"rest_listen", "admin_listen", "sync_listen", "tcp_listen"} {
 		_, port, _ := net.SplitHostPort(c.env[config.EnvName(k)])
 		if !contains(ports, port) {
 			t.Errorf("%s port %s has no port mapping (%v)", k, port, ports)

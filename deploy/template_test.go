@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/awslabs/goformation/v7"
 
 	"github.com/streamha/streamha/deploy"
 	"github.com/streamha/streamha/lambdas/ledger"
@@ -15,34 +14,7 @@ import (
 
 var functionIDs = []string{"HealthMirrorFunction", "AlarmHandlerFunction", "RestarterFunction"}
 
-func TestTemplateParsesWithGoformation(t *testing.T) {
-	tmpl, err := goformation.Open(templatePath)
-	if err != nil {
-		t.Fatalf("goformation: %v", err)
-	}
-	fns := tmpl.GetAllServerlessFunctionResources()
-	for _, id := range functionIDs {
-		f, ok := fns[id]
-		if !ok {
-			t.Errorf("no AWS::Serverless::Function %s", id)
-			continue
-		}
-		if f.AWSCloudFormationMetadata["BuildMethod"] != "makefile" {
-			t.Errorf("%s: Metadata.BuildMethod = %v, want makefile", id, f.AWSCloudFormationMetadata["BuildMethod"])
-		}
-		if f.CodeUri == nil || f.CodeUri.String == nil || *f.CodeUri.String != "." {
-			t.Errorf("%s: CodeUri must be \".\" (one Makefile serves all)", id)
-		}
-	}
-	if _, err := tmpl.GetECSTaskDefinitionWithName("NodeTaskDefinition"); err != nil {
-		t.Error(err)
-	}
-	if _, err := tmpl.GetDynamoDBTableWithName("LedgerTable"); err != nil {
-		t.Error(err)
-	}
-}
-
-// goformation does not merge Globals: check the merged view of each function here.
+// The merged view of each function (Globals included), as SAM deploys it.
 func TestFunctionsRuntime(t *testing.T) {
 	rs, _ := MustResources(t, nil)
 	for _, id := range functionIDs {

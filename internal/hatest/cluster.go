@@ -26,6 +26,7 @@ type Proc struct {
 	ID        string
 	Dir       string // working dir: outputs and log
 	RESTAddr  string
+	AdminAddr string // admin listener: /ha/switchover, /ha/persist
 	SyncAddr  string
 	TCPAddr   string
 	LogPath   string
@@ -97,7 +98,7 @@ func NewCluster(o Options) (*Cluster, error) {
 			return nil, err
 		}
 		var err error
-		for _, a := range []*string{&p.RESTAddr, &p.SyncAddr, &p.TCPAddr} {
+		for _, a := range []*string{&p.RESTAddr, &p.AdminAddr, &p.SyncAddr, &p.TCPAddr} {
 			if *a, err = FreeAddr(); err != nil {
 				return nil, err
 			}
@@ -105,7 +106,7 @@ func NewCluster(o Options) (*Cluster, error) {
 		p.LogPath = filepath.Join(p.Dir, "node.log")
 		p.args = append([]string{"run",
 			"--node_id", id, "--cluster_db", o.ClusterDB, "--apps_dir", o.AppsDir, "--output_dir", p.Dir,
-			"--rest_listen", p.RESTAddr, "--sync_listen", p.SyncAddr, "--tcp_listen", p.TCPAddr,
+			"--rest_listen", p.RESTAddr, "--admin_listen", p.AdminAddr, "--sync_listen", p.SyncAddr, "--tcp_listen", p.TCPAddr,
 			"--log_format", "text", "--auth_token_file", tokenFile,
 		}, o.Extra...)
 		if o.NodeArgs != nil {
@@ -224,9 +225,6 @@ func (p *Proc) Admin() *adminclient.Client {
 	return &adminclient.Client{URL: p.URL(), AdminURL: p.AdminURL(), Token: p.token, HTTP: httpc}
 }
 
-// AdminURL is where p serves switchover and persist.
-func (p *Proc) AdminURL() string { return p.URL() }
-
 // Switchover asks p for a planned switchover (with the cluster's bearer token) and returns an
 // error unless it answers 200.
 func (p *Proc) Switchover(timeout time.Duration) error {
@@ -246,6 +244,9 @@ func (p *Proc) Resume() error { _, err := p.signal(syscall.SIGCONT); return err 
 
 // URL is the node's REST base URL.
 func (p *Proc) URL() string { return "http://" + p.RESTAddr }
+
+// AdminURL is the base URL of the node's admin API (switchover, persist).
+func (p *Proc) AdminURL() string { return "http://" + p.AdminAddr }
 
 var httpc = &http.Client{Timeout: 2 * time.Second}
 

@@ -4,5 +4,6 @@ package alarmhandler
 // exactly these (ECS on the cluster's tasks, DynamoDB on the ledger table).
 var IAMActions = []string{
 	"ecs:StopTask", "ecs:DescribeTasks",
+	"secretsmanager:GetSecretValue",
 	"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
 }

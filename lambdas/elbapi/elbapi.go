@@ -112,3 +112,86 @@ func Deregister(ctx context.Context, api API, groups []TargetGroup, ip string) e
 	}
 	return errors.Join(errs...)
 }
+
+// ReconcileAPI adds the read the reconciliation needs; *elasticloadbalancingv2.Client
+// implements it.
+type ReconcileAPI interface {
+	API
+	DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTargetHealthInput, opts ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error)
+}
+
+// Change is one target the reconciliation registered or deregistered.
+type Change struct {
+	Action      string // "register" or "deregister"
+	TargetGroup string
+	IP          string
+	Port        int32
+}
+
+// Reconcile makes every group's targets exactly want (IPv4 addresses, each on the group's
+// port): it registers the missing ones and deregisters the others. Targets already draining
+// count as gone. Run twice with the same want, the second run changes nothing. dryRun only
+// reports the changes.
+func Reconcile(ctx context.Context, api ReconcileAPI, groups []TargetGroup, want []string, dryRun bool) ([]Change, error) {
+	for _, ip := range want {
+		if err := CheckIP(ip); err != nil {
+			return nil, err
+		}
+	}
+	var changes []Change
+	var errs []error
+	for _, g := range groups {
+		out, err := api.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(g.ARN)})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("describe targets of %s: %w", g.ARN, err))
+			continue
+		}
+		have := map[string]bool{}
+		for _, d := range out.TargetHealthDescriptions {
+			if d.Target == nil {
+				continue
+			}
+			id, port := aws.ToString(d.Target.Id), aws.ToInt32(d.Target.Port)
+			if d.TargetHealth != nil && d.TargetHealth.State == types.TargetHealthStateEnumDraining {
+				continue
+			}
+			if port == g.Port && slicesContains(want, id) {
+				have[id] = true
+				continue
+			}
+			changes = append(changes, Change{Action: "deregister", TargetGroup: g.ARN, IP: id, Port: port})
+			if dryRun {
+				continue
+			}
+			_, err := api.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: aws.String(g.ARN),
+				Targets: []types.TargetDescription{{Id: aws.String(id), Port: aws.Int32(port)}}})
+			var invalid *types.InvalidTargetException
+			if err != nil && !errors.As(err, &invalid) {
+				errs = append(errs, fmt.Errorf("deregister %s:%d from %s: %w", id, port, g.ARN, err))
+			}
+		}
+		for _, ip := range want {
+			if have[ip] {
+				continue
+			}
+			changes = append(changes, Change{Action: "register", TargetGroup: g.ARN, IP: ip, Port: g.Port})
+			if dryRun {
+				continue
+			}
+			if _, err := api.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: aws.String(g.ARN),
+				Targets: []types.TargetDescription{{Id: aws.String(ip), Port: aws.Int32(g.Port)}}}); err != nil {
+				errs = append(errs, fmt.Errorf("register %s:%d in %s: %w", ip, g.Port, g.ARN, err))
+			}
+		}
+	}
+	return changes, errors.Join(errs...)
+}
+
+func slicesContains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

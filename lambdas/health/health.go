@@ -6,10 +6,13 @@ package health
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"sort"
 	"time"
 
 	"github.com/streamha/streamha/lambdas/clusterdb"
+	"github.com/streamha/streamha/node/cluster"
 )
 
 // Config holds the thresholds of the verdict.
@@ -26,6 +29,7 @@ func DefaultConfig() Config { return Config{StaleAfter: 15 * time.Second} }
 type Node struct {
 	NodeID       string
 	TaskARN      string
+	IP           string // the task's private IPv4 address (host of its advertised sync address), "" off awsvpc
 	Role         string // as reported
 	ReportedTerm int64
 	Live         bool // heartbeat fresher than StaleAfter
@@ -72,7 +76,7 @@ func Assess(g clusterdb.Group, cfg Config) Group {
 	var splitNodes []string
 	for _, n := range g.Nodes {
 		h := Node{
-			NodeID: n.NodeID, TaskARN: n.TaskARN(), Role: n.Status.Role, ReportedTerm: n.Status.Term,
+			NodeID: n.NodeID, TaskARN: n.TaskARN(), IP: nodeIP(n), Role: n.Status.Role, ReportedTerm: n.Status.Term,
 			HeartbeatAge: n.HeartbeatAge, SyncLag: n.Status.SyncLagEvents, QueueBytes: n.Status.QueueBytes,
 		}
 		h.Live = n.HeartbeatAge <= cfg.StaleAfter
@@ -181,4 +185,17 @@ func (g Group) ActiveNodeIDs() []string {
 		}
 	}
 	return ids
+}
+
+// nodeIP is the IPv4 address the node advertises for event sync (in awsvpc mode its task's
+// private IP, the address the load balancer targets), or "".
+func nodeIP(n clusterdb.Node) string {
+	host, _, err := net.SplitHostPort(n.Properties[cluster.PropSyncAddr])
+	if err != nil {
+		return ""
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
+		return a.String()
+	}
+	return ""
 }

@@ -1,7 +1,10 @@
 package healthmirror
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/streamha/streamha/lambdas/elbapi"
 
 	"github.com/streamha/streamha/lambdas/health"
 	"github.com/streamha/streamha/lambdas/lambdaenv"
@@ -13,6 +16,8 @@ const (
 	EnvSampleWindow = "SAMPLE_WINDOW_SECONDS" // how long one invocation keeps sampling (default 50)
 	EnvConnTimeout  = "DB_CONNECT_TIMEOUT_SECONDS"
 	EnvQueryTimeout = "DB_QUERY_TIMEOUT_SECONDS"
+	EnvTargetGroups = "TARGET_GROUPS" // arn=port,...: reconciled with the live nodes of the one group in CLUSTER_GROUPS
+	EnvTagTasks     = "TAG_TASKS"     // true: tag live node tasks with streamha:role and streamha:term
 )
 
 // Config is the health mirror's configuration.
@@ -26,11 +31,24 @@ type Config struct {
 	SampleWindow   time.Duration
 	ConnectTimeout time.Duration
 	QueryTimeout   time.Duration
+	TargetGroups   []elbapi.TargetGroup // none: no target reconciliation
+	TagTasks       bool
+	DryRun         bool
 }
 
 // ConfigFromEnv reads the configuration from the environment.
 func ConfigFromEnv(e *lambdaenv.Env) Config {
+	tgs, err := elbapi.ParseTargetGroups(e.String(EnvTargetGroups, ""))
+	if err != nil && e.Err == nil {
+		e.Err = fmt.Errorf("environment %s: %w", EnvTargetGroups, err)
+	}
+	if (len(tgs) > 0 || e.Bool(EnvTagTasks, false)) && len(e.List(lambdaenv.ClusterGroups)) != 1 && e.Err == nil {
+		e.Err = fmt.Errorf("environment %s or %s needs %s to name exactly one cluster group (the nodes' group)", EnvTargetGroups, EnvTagTasks, lambdaenv.ClusterGroups)
+	}
 	return Config{
+		TargetGroups:   tgs,
+		TagTasks:       e.Bool(EnvTagTasks, false),
+		DryRun:         e.Bool(lambdaenv.DryRun, false),
 		DBURL:          e.String(lambdaenv.ClusterDBURL, ""),
 		LedgerTable:    e.String(lambdaenv.LedgerTable, ""),
 		Namespace:      e.String(lambdaenv.MetricsNamespace, lambdaenv.DefaultNamespace),

@@ -38,6 +38,7 @@ type Handler struct {
 	Ledger  Ledger
 	Metrics *emf.Writer
 	Log     *slog.Logger
+	Upkeep  *Upkeep          // nil: no target reconciliation, no task tags
 	Now     func() time.Time // nil means time.Now
 	Sleep   func(ctx context.Context, d time.Duration) error
 
@@ -47,13 +48,14 @@ type Handler struct {
 
 // GroupSummary is one group in the invocation's result.
 type GroupSummary struct {
-	Group      string `json:"group"`
-	Term       int64  `json:"term"`
-	Holder     string `json:"holder"`
-	Live       int    `json:"live"`
-	Active     int    `json:"active"`
-	SplitBrain bool   `json:"split_brain"`
-	Failover   bool   `json:"failover"`
+	Group      string        `json:"group"`
+	Term       int64         `json:"term"`
+	Holder     string        `json:"holder"`
+	Live       int           `json:"live"`
+	Active     int           `json:"active"`
+	SplitBrain bool          `json:"split_brain"`
+	Failover   bool          `json:"failover"`
+	Upkeep     *UpkeepResult `json:"upkeep,omitempty"`
 }
 
 // Result is what one invocation returns (visible in tests and in the console).
@@ -146,8 +148,13 @@ func (h *Handler) Sample(ctx context.Context, res int) (Result, error) {
 		for _, r := range records(v, failovers[i], res) {
 			h.write(ctx, r)
 		}
-		res2.Groups = append(res2.Groups, GroupSummary{Group: v.Name, Term: v.Term, Holder: v.Holder, Live: v.Live,
-			Active: v.Active, SplitBrain: v.SplitBrain, Failover: failovers[i] > 0})
+		sum := GroupSummary{Group: v.Name, Term: v.Term, Holder: v.Holder, Live: v.Live,
+			Active: v.Active, SplitBrain: v.SplitBrain, Failover: failovers[i] > 0}
+		if h.Upkeep != nil && v.Name == h.Upkeep.Group {
+			u := h.Upkeep.Run(ctx, v, h.Log)
+			sum.Upkeep = &u
+		}
+		res2.Groups = append(res2.Groups, sum)
 		if v.SplitBrain {
 			h.Log.WarnContext(ctx, "split brain", "group", v.Name, "term", v.Term, "reason", v.SplitReason)
 		}

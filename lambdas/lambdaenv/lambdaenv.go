@@ -13,14 +13,17 @@ import (
 
 // Shared variable names (the SAM template sets them).
 const (
-	ClusterDBURL     = "CLUSTER_DB_URL"
-	LedgerTable      = "LEDGER_TABLE"
-	MetricsNamespace = "METRICS_NAMESPACE"
-	ECSCluster       = "ECS_CLUSTER"
-	DryRun           = "DRY_RUN"
-	ClusterGroups    = "CLUSTER_GROUPS"
-	StaleSeconds     = "HEARTBEAT_STALE_SECONDS"
-	LogLevel         = "LOG_LEVEL"
+	ClusterDBURL = "CLUSTER_DB_URL"
+	// ClusterDBURLSecretARN names the Secrets Manager secret holding the URL (read at cold
+	// start by lambdas/dbsecret); CLUSTER_DB_URL, when set, wins (local runs).
+	ClusterDBURLSecretARN = "CLUSTER_DB_URL_SECRET_ARN"
+	LedgerTable           = "LEDGER_TABLE"
+	MetricsNamespace      = "METRICS_NAMESPACE"
+	ECSCluster            = "ECS_CLUSTER"
+	DryRun                = "DRY_RUN"
+	ClusterGroups         = "CLUSTER_GROUPS"
+	StaleSeconds          = "HEARTBEAT_STALE_SECONDS"
+	LogLevel              = "LOG_LEVEL"
 )
 
 // DefaultNamespace is the CloudWatch namespace when METRICS_NAMESPACE is unset.

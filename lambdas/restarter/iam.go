@@ -5,5 +5,6 @@ package restarter
 var IAMActions = []string{
 	"ecs:DescribeServices", "ecs:UpdateService",
 	"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets",
+	"secretsmanager:GetSecretValue",
 	"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query",
 }

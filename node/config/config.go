@@ -25,6 +25,7 @@ type Config struct {
 	RenewDeadline        time.Duration
 	AppsDir              string
 	RESTListen           string
+	AdminListen          string
 	SyncListen           string
 	TCPListen            string
 	RESTAdvertise        string
@@ -54,8 +55,11 @@ type Config struct {
 	RESTReadTimeout       time.Duration
 
 	// Term history bounds (ha_lease_history).
-	HistoryRetention time.Duration
-	HistoryMaxRows   int
+	HistoryRetention  time.Duration
+	HistoryMaxRows    int
+	ShutdownTimeout   time.Duration
+	SwitchoverTimeout time.Duration
+	TaskProtection    bool
 
 	tokenKey string   // the key auth_token came from: auth_token or auth_token_file
 	warnings []string // non-fatal findings of Load, for the caller to log
@@ -64,6 +68,10 @@ type Config struct {
 // MinAuthTokenBytes is the shortest auth_token a node accepts (the sync server enforces the
 // same bound, eventsync.MinTokenBytes).
 const MinAuthTokenBytes = 16
+
+// MinPersistReserve is the least part of shutdown_timeout kept after the switchover's share for
+// the final persist, so a passive that never catches up cannot leave the persist no time.
+const MinPersistReserve = 10 * time.Second
 
 // Sync modes: ack answers a client once the passive holds the events; async once the active does.
 const (
@@ -116,6 +124,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RenewDeadline >= c.Lease {
 		return &Error{Key: "renew_deadline", Err: fmt.Errorf("%s must be shorter than lease (%s), so a leader stops before its lease can expire", c.RenewDeadline, c.Lease)}
+	}
+	if c.SwitchoverTimeout+MinPersistReserve > c.ShutdownTimeout {
+		return &Error{Key: "switchover_timeout", Err: fmt.Errorf("%s leaves less than %s of shutdown_timeout (%s) for the final persist", c.SwitchoverTimeout, MinPersistReserve, c.ShutdownTimeout)}
+	}
+	if c.AdminListen != "" && c.AdminListen == c.RESTListen {
+		return &Error{Key: "admin_listen", Err: fmt.Errorf("%s is also rest_listen: the admin API needs its own listener", c.AdminListen)}
 	}
 	if c.HeartbeatInterval >= c.RenewDeadline {
 		return &Error{Key: "heartbeat_interval", Err: fmt.Errorf("%s must be shorter than renew_deadline (%s), or the lease could never be renewed in time", c.HeartbeatInterval, c.RenewDeadline)}

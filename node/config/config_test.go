@@ -113,3 +113,35 @@ func TestAdvertised(t *testing.T) {
 		t.Errorf("unspecified listen advertised as %s", got)
 	}
 }
+
+// The switchover on SIGTERM gets a bounded share of the shutdown budget: the final persist
+// keeps at least MinPersistReserve, and the admin API has a listener of its own.
+func TestShutdownBudgetAndAdminListener(t *testing.T) {
+	c, _, err := config.Load("run", nil, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ShutdownTimeout != 110*time.Second || c.SwitchoverTimeout != 60*time.Second || c.AdminListen != "127.0.0.1:9091" || !c.TaskProtection {
+		t.Errorf("defaults: shutdown %s switchover %s admin %q protection %v", c.ShutdownTimeout, c.SwitchoverTimeout, c.AdminListen, c.TaskProtection)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		key  string
+		want bool
+	}{
+		{map[string]string{"NODE_SHUTDOWN_TIMEOUT": "110s", "NODE_SWITCHOVER_TIMEOUT": "100s"}, "switchover_timeout", true},
+		{map[string]string{"NODE_SHUTDOWN_TIMEOUT": "110s", "NODE_SWITCHOVER_TIMEOUT": "101s"}, "switchover_timeout", false},
+		{map[string]string{"NODE_SHUTDOWN_TIMEOUT": "60s"}, "switchover_timeout", false},
+		{map[string]string{"NODE_ADMIN_LISTEN": "127.0.0.1:9090"}, "admin_listen", false},
+		{map[string]string{"NODE_ADMIN_LISTEN": ""}, "admin_listen", true},
+		{map[string]string{"NODE_TASK_PROTECTION": "maybe"}, "task_protection", false},
+	} {
+		_, _, err := config.Load("run", nil, envOf(tc.env), io.Discard)
+		if tc.want && err != nil {
+			t.Errorf("%v: %v", tc.env, err)
+		}
+		if !tc.want && (err == nil || !strings.Contains(err.Error(), tc.key)) {
+			t.Errorf("%v: error %v, want one naming %s", tc.env, err, tc.key)
+		}
+	}
+}

@@ -121,7 +121,9 @@ var keys = func() []key {
 	s, g = str(func(c *Config) *string { return &c.AppsDir }, nil)
 	add(k("apps_dir", "apps", "Directory of *.siddhi apps to run.", s, g))
 	s, g = str(func(c *Config) *string { return &c.RESTListen }, checkListen)
-	add(k("rest_listen", "127.0.0.1:9090", "REST address: ingest, /health, /ha/*, /metrics.", s, g))
+	add(k("rest_listen", "127.0.0.1:9090", "REST address: ingest, /health, /ha/ready, /ha/active, /ha/status, /metrics.", s, g))
+	s, g = str(func(c *Config) *string { return &c.AdminListen }, checkListen)
+	add(k("admin_listen", "127.0.0.1:9091", "Admin API address: POST /ha/switchover and /ha/persist (plus /ha/status, /metrics); empty disables it. Keep it off the load balancer.", s, g))
 	s, g = str(func(c *Config) *string { return &c.SyncListen }, checkListen)
 	add(k("sync_listen", "127.0.0.1:9893", "Event sync server address (the passive receives the active's inputs here).", s, g))
 	s, g = str(func(c *Config) *string { return &c.TCPListen }, checkListen)
@@ -155,7 +157,7 @@ var keys = func() []key {
 	s, g = integer(func(c *Config, n int64) { c.MaxPendingOutputBytes = n }, func(c *Config) int64 { return c.MaxPendingOutputBytes }, 1<<20)
 	add(k("max_pending_output_bytes", "67108864", "Bound of the outputs waiting for their sinks, in bytes, over all apps; past it ingest waits (KiB/MiB/GiB suffixes allowed).", s, g))
 	s, g = str(func(c *Config) *string { return &c.AuthToken }, nil)
-	add(k("auth_token", "", "Shared secret (required, at least 16 bytes, the same on both nodes): authenticates the sync handshake and is the bearer token for /ha/switchover and /ha/persist.", s, g))
+	add(k("auth_token", "", "Shared secret (required, at least 16 bytes, the same on both nodes): authenticates the sync handshake and is the bearer token of the admin API (/ha/switchover, /ha/persist).", s, g))
 	s, g = str(func(c *Config) *string { return &c.AuthTokenFile }, nil)
 	add(k("auth_token_file", "", "File holding auth_token (trailing newline ignored); instead of auth_token.", s, g))
 	s, g = str(func(c *Config) *string { return &c.DatabridgeListen }, checkListen)
@@ -172,8 +174,27 @@ var keys = func() []key {
 	add(k("log_level", "info", "Log level: debug, info, warn, error.", s, g))
 	s, g = str(func(c *Config) *string { return &c.LogFormat }, oneOf("json", "text"))
 	add(k("log_format", "json", "Log format on stderr: json or text.", s, g))
+	s, g = dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.Second)
+	add(k("shutdown_timeout", "110s", "Budget from SIGTERM to exit: switchover, then the final persist. Keep it under the container's stop timeout (ECS StopTimeout, at most 120s on Fargate).", s, g))
+	s, g = dur(func(c *Config) *time.Duration { return &c.SwitchoverTimeout }, time.Second)
+	add(k("switchover_timeout", "60s", "Share of shutdown_timeout a switchover on SIGTERM may take; the rest (at least 10s) is kept for the final persist.", s, g))
+	s, g = boolean(func(c *Config) *bool { return &c.TaskProtection })
+	add(k("task_protection", "true", "On ECS (ECS_AGENT_URI set): the active protects its task from deployments and scale-in, and clears it when it hands over.", s, g))
 	return ks
 }()
+
+func boolean(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			*p(c) = b
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatBool(*p(c))
+		}
+}
 
 // Key is one configuration key as documented.
 type Key struct {

@@ -58,6 +58,17 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 			return &config.Error{Key: "tcp_listen", Err: err}
 		}
 	}
+	var adminLn net.Listener
+	if c.AdminListen != "" {
+		if adminLn, err = net.Listen("tcp", c.AdminListen); err != nil {
+			restLn.Close()
+			syncLn.Close()
+			if tcpLn != nil {
+				tcpLn.Close()
+			}
+			return &config.Error{Key: "admin_listen", Err: err}
+		}
+	}
 	dbs, err := OpenDatabases(c)
 	if err != nil {
 		return err
@@ -83,8 +94,9 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 	if err != nil {
 		return err
 	}
+	info := NodeInfo(ctx, c, version, log)
 	node, err := ha.New(ha.Options{
-		Config: c, Apps: apps, Node: NodeInfo(ctx, c, version, log),
+		Config: c, Apps: apps, Node: info,
 		Cluster: dbs.Cluster, Snapshots: dbs.Persistence, Logger: log, Registry: reg,
 		Sinks: sinkCfg, SyncListener: syncLn, Sources: sources,
 	})
@@ -98,12 +110,25 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 			log.Error("REST server stopped", "err", err)
 		}
 	}()
+	var admin *http.Server
+	if adminLn != nil {
+		admin = rest.NewServer(rest.AdminHandler(node, c.AuthToken, reg, log), node.Limits(), log)
+		go func() {
+			if err := admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin server stopped", "err", err)
+			}
+		}()
+	}
+	if uri := os.Getenv(ecsmeta.EnvAgentURI); uri != "" && c.TaskProtection {
+		stop := ProtectTask(node, info, &ecsmeta.Protector{URI: uri, Expires: ProtectionExpiry}, 0, log)
+		defer stop()
+	}
 	var tcp *tcpingest.Server
 	if tcpLn != nil {
 		tcp = tcpingest.NewServer(node, log)
 		go tcp.Serve(tcpLn)
 	}
-	log.Info("node started", "version", version, "rest", c.RESTListen, "sync", c.SyncListen, "tcp", c.TCPListen, "apps", len(apps), "sync_mode", c.SyncMode)
+	log.Info("node started", "version", version, "rest", c.RESTListen, "admin", c.AdminListen, "sync", c.SyncListen, "tcp", c.TCPListen, "apps", len(apps), "sync_mode", c.SyncMode)
 	err = node.Run(ctx)
 	sources.Close()
 	if tcp != nil {
@@ -112,6 +137,9 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
+	if admin != nil {
+		_ = admin.Shutdown(sctx)
+	}
 	return err
 }
 
@@ -144,6 +172,13 @@ func NodeInfo(ctx context.Context, c config.Config, version string, log *slog.Lo
 		props[cluster.PropTaskARN] = task.TaskARN
 		props["ecs_cluster"] = task.Cluster
 		props["availability_zone"] = task.AvailabilityZone
+		if task.Family != "" {
+			props[ecsmeta.PropTaskDefinition] = task.Family + ":" + task.Revision
+		}
+	}
+	if c.AdminListen != "" {
+		// node cluster switchover and other operator tools find the admin API here.
+		props[cluster.PropAdminAddr] = "http://" + config.Advertised("", c.AdminListen)
 	}
 	return cluster.NodeInfo{Group: c.Group, NodeID: c.NodeID, Properties: props}
 }

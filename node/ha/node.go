@@ -180,9 +180,13 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // leave is the clean shutdown of SIGTERM: switch over to the passive when there is one, else
-// persist, so that nothing acknowledged depends on this process any more.
+// persist, so that nothing acknowledged depends on this process any more. The whole shutdown
+// has shutdown_timeout (kept under the container's stop timeout); the switchover gets at most
+// switchover_timeout of it, so a passive that never catches up still leaves the final persist
+// a live context rather than one that expires just before SIGKILL.
 func (n *Node) leave() {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Lease*20)
+	total, share := n.shutdownBudget()
+	ctx, cancel := context.WithTimeout(context.Background(), total)
 	defer cancel()
 	// From here on the node never takes the lease; a promotion under way finishes first, so a
 	// node that became active while being stopped leaves like any active (nothing it replayed
@@ -192,7 +196,10 @@ func (n *Node) leave() {
 		n.log.Info("leaving as passive: deregistering")
 		return
 	}
-	if err := n.Switchover(ctx); err != nil {
+	swCtx, swCancel := context.WithTimeout(ctx, share)
+	err := n.Switchover(swCtx)
+	swCancel()
+	if err != nil {
 		n.log.Warn("no switchover on shutdown; persisting instead", "reason", err)
 		if term, ok := n.runner.Serving(); ok {
 			n.draining.Store(true)
@@ -202,6 +209,19 @@ func (n *Node) leave() {
 			n.flushOutputs(ctx)
 		}
 	}
+}
+
+// shutdownBudget is the whole shutdown's time and the switchover's share of it. A zero
+// configuration (an Options built without config.Default) falls back to lease x 20 and half.
+func (n *Node) shutdownBudget() (total, switchover time.Duration) {
+	total, switchover = n.cfg.ShutdownTimeout, n.cfg.SwitchoverTimeout
+	if total <= 0 {
+		total = n.cfg.Lease * 20
+	}
+	if switchover <= 0 || switchover >= total {
+		switchover = total / 2
+	}
+	return total, switchover
 }
 
 // flushOutputs waits (bounded by ctx) until the sinks have written every releasable output, so

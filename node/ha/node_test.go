@@ -48,6 +48,8 @@ var tok = func() string {
 type inproc struct {
 	node   *ha.Node
 	rest   *httptest.Server
+	admin  *httptest.Server // the admin listener: switchover, persist
+	info   cluster.NodeInfo
 	tcp    string
 	sync   string
 	cancel context.CancelFunc
@@ -70,7 +72,7 @@ func startNodeApp(t *testing.T, dbURL, id, token, src string, tune ...func(*conf
 // startNodeSinks is startNodeApp with the sink settings sc.
 func startNodeSinks(t *testing.T, dbURL, id, token, src string, sc sink.Config, tune ...func(*config.Config)) *inproc {
 	t.Helper()
-	return startNodeFull(t, dbURL, id, token, src, sc, nil, tune...)
+	return startNodeFull(t, dbURL, id, token, src, sc, nil, nil, tune...)
 }
 
 // startNodeSources is startNodeApp with the node's Sources hook.
@@ -78,11 +80,12 @@ func startNodeSources(t *testing.T, dbURL, id, token, src string, sources ha.Sou
 	t.Helper()
 	sc := sink.DefaultConfig()
 	sc.BaseDir = t.TempDir()
-	return startNodeFull(t, dbURL, id, token, src, sc, sources, tune...)
+	return startNodeFull(t, dbURL, id, token, src, sc, sources, nil, tune...)
 }
 
-// startNodeFull starts a node with sink settings sc and the Sources hook sources (nil: none).
-func startNodeFull(t *testing.T, dbURL, id, token, src string, sc sink.Config, sources ha.Sources, tune ...func(*config.Config)) *inproc {
+// startNodeFull starts a node with sink settings sc, the Sources hook sources (nil: none) and
+// the extra node properties props.
+func startNodeFull(t *testing.T, dbURL, id, token, src string, sc sink.Config, sources ha.Sources, props map[string]string, tune ...func(*config.Config)) *inproc {
 	t.Helper()
 	app, err := engine.Compile("t.siddhi", src)
 	if err != nil {
@@ -112,12 +115,19 @@ func startNodeFull(t *testing.T, dbURL, id, token, src string, sc sink.Config, s
 		rest.Handler(n, token, reg, log).ServeHTTP(w, r)
 	}))
 	t.Cleanup(p.rest.Close)
+	p.admin = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest.AdminHandler(n, token, reg, log).ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.admin.Close)
+	p.info = cluster.NodeInfo{Group: c.Group, NodeID: id, Properties: map[string]string{
+		cluster.PropSyncAddr: syncLn.Addr().String(), cluster.PropRESTAddr: p.rest.URL, cluster.PropTCPAddr: p.tcp,
+	}}
+	for k, v := range props {
+		p.info.Properties[k] = v
+	}
 	n, err = ha.New(ha.Options{
 		Config: c, Apps: []*engine.App{app}, Cluster: db, Snapshots: db, Logger: log, Registry: reg, Sinks: sc,
-		SyncListener: syncLn, Sources: sources,
-		Node: cluster.NodeInfo{Group: c.Group, NodeID: id, Properties: map[string]string{
-			cluster.PropSyncAddr: syncLn.Addr().String(), cluster.PropRESTAddr: p.rest.URL, cluster.PropTCPAddr: p.tcp,
-		}},
+		SyncListener: syncLn, Sources: sources, Node: p.info,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -185,11 +195,21 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 	if resp.StatusCode != 200 || m["duplicate"] != true || m["last_seq"] != 2.0 {
 		t.Fatalf("retry: %d %v", resp.StatusCode, m)
 	}
+	// The public listener (behind the load balancer) has no mutating admin endpoint.
+	for _, path := range []string{rest.SwitchoverPath, rest.PersistPath} {
+		if resp, _ := post(t, a.rest.URL+path, tok, "", ""); resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("public listener serves %s: %d", path, resp.StatusCode)
+		}
+	}
+	// Alone, the active is ready.
+	if resp, err := http.Get(a.rest.URL + rest.ReadyPath); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("lone active %s: %v %v", rest.ReadyPath, resp, err)
+	}
 	// Switchover with no passive: refused; without the token: unauthorized.
-	if resp, _ := post(t, a.rest.URL+"/ha/switchover", "", "", ""); resp.StatusCode != 401 {
+	if resp, _ := post(t, a.admin.URL+"/ha/switchover", "", "", ""); resp.StatusCode != 401 {
 		t.Fatalf("switchover without token: %d", resp.StatusCode)
 	}
-	if resp, _ := post(t, a.rest.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 409 {
+	if resp, _ := post(t, a.admin.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 409 {
 		t.Fatalf("switchover without passive: %d", resp.StatusCode)
 	}
 	// Bad input: 400 naming the attribute; unknown stream: 404.
@@ -210,6 +230,15 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 	if resp, err := http.Get(b.rest.URL + rest.ActivePath); err != nil || resp.StatusCode != 503 {
 		t.Fatalf("passive /ha/active: %v %v", resp, err)
 	}
+	// The passive is ready once it is in sync (it reports its own view of the session).
+	waitFor(t, "b ready", func() bool {
+		resp, err := http.Get(b.rest.URL + rest.ReadyPath)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 
 	// TCP ingest, pipelined, acknowledged once the passive holds the events.
 	conn, err := net.Dial("tcp", a.tcp)
@@ -241,7 +270,7 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 	}
 
 	// Planned switchover: b serves at once, a redirects to it, and the idempotency key survived.
-	if resp, m := post(t, a.rest.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 {
+	if resp, m := post(t, a.admin.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 {
 		t.Fatalf("switchover: %d %v", resp.StatusCode, m)
 	}
 	waitFor(t, "b active", func() bool { _, ok := b.node.Runner().Serving(); return ok })

@@ -60,7 +60,7 @@ func TestSourcesOpenOnlyWhileServing(t *testing.T) {
 	if got := rb.get(); len(got) != 0 {
 		t.Fatalf("passive b touched its sources: %v", got)
 	}
-	if resp, m := post(t, a.rest.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 {
+	if resp, m := post(t, a.admin.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 {
 		t.Fatalf("switchover: %d %v", resp.StatusCode, m)
 	}
 	waitFor(t, "b opens", func() bool { return len(rb.get()) == 1 })

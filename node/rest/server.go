@@ -1,5 +1,6 @@
-// Package rest is the node's HTTP face: event ingest, health and role endpoints for load
-// balancers, status, planned switchover, on-demand persist and Prometheus metrics.
+// Package rest is the node's HTTP face: event ingest, health, readiness and role endpoints for
+// load balancers and ECS, status and Prometheus metrics on the public listener; planned
+// switchover and on-demand persist on the admin listener, which is never behind the load balancer.
 package rest
 
 import (
@@ -28,6 +29,12 @@ const (
 	// ActivePath answers 200 only on the serving active, so an NLB routes to it alone.
 	ActivePath = "/ha/active"
 	StatusPath = "/ha/status"
+	// ReadyPath answers 200 on a node that may be stopped without losing a standby: the active,
+	// or a passive in sync (the ECS container health check, so a deployment waits for it).
+	ReadyPath = "/ha/ready"
+	// SwitchoverPath and PersistPath are served by AdminHandler only.
+	SwitchoverPath = "/ha/switchover"
+	PersistPath    = "/ha/persist"
 )
 
 // Fixed parts of the REST server's bounds; the rest are config keys (ha.Limits).
@@ -64,17 +71,28 @@ func Listener(ln net.Listener, l ha.Limits) net.Listener {
 	return acceptor.LimitListener(ln, l.MaxConnections)
 }
 
-// Handler serves the REST API of node. token (auth_token) is the bearer of /ha/switchover and
-// /ha/persist; when empty, those refuse every request.
+// Handler serves the public REST API of node (the listener the load balancer exposes): ingest,
+// health, readiness, role, status and metrics. Nothing here changes the node's role.
 func Handler(node *ha.Node, token string, gatherer prometheus.Gatherer, log *slog.Logger) http.Handler {
 	s := &server{node: node, token: token, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /events/{app}/{stream}", s.events)
 	mux.HandleFunc("GET "+HealthPath, s.health)
+	mux.HandleFunc("GET "+ReadyPath, s.ready)
 	mux.HandleFunc("GET "+ActivePath, s.active)
 	mux.HandleFunc("GET "+StatusPath, s.status)
-	mux.HandleFunc("POST /ha/switchover", s.auth(s.switchover))
-	mux.HandleFunc("POST /ha/persist", s.auth(s.persist))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// AdminHandler serves the admin API (admin_listen): the mutating endpoints, behind the bearer
+// token, plus status and metrics for the operator on the same port.
+func AdminHandler(node *ha.Node, token string, gatherer prometheus.Gatherer, log *slog.Logger) http.Handler {
+	s := &server{node: node, token: token, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+SwitchoverPath, s.auth(s.switchover))
+	mux.HandleFunc("POST "+PersistPath, s.auth(s.persist))
+	mux.HandleFunc("GET "+StatusPath, s.status)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return mux
 }
@@ -222,6 +240,27 @@ func overloaded(w http.ResponseWriter, err error) {
 
 func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "role": s.node.Runner().Role().String()})
+}
+
+// ready is the readiness probe. A node whose restore failed answers 200 as well: an operator
+// decides about it, and replacing its task would discard a queue that may hold the only copy of
+// acknowledged inputs.
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	st := s.node.Status()
+	body := map[string]any{"node_id": st.NodeID, "role": st.Role, "synced": st.Peer.Synced}
+	ok := false
+	switch st.Role {
+	case "active", "promoting":
+		ok = true
+	case "passive":
+		ok = st.Peer.Synced || st.RestoreFailed != nil
+	}
+	body["ready"] = ok
+	if !ok {
+		writeJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (s *server) active(w http.ResponseWriter, r *http.Request) {

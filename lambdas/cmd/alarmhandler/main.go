@@ -10,9 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/streamha/streamha/lambdas/alarmhandler"
 	"github.com/streamha/streamha/lambdas/clusterdb"
+	"github.com/streamha/streamha/lambdas/dbsecret"
 	"github.com/streamha/streamha/lambdas/idempotency"
 	"github.com/streamha/streamha/lambdas/lambdaenv"
 	"github.com/streamha/streamha/lambdas/ledger"
@@ -29,6 +31,11 @@ func main() {
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		lambdaenv.Exit(log, "aws configuration", err)
+	}
+	if arn := env.String(lambdaenv.ClusterDBURLSecretARN, ""); cfg.DBURL == "" && arn != "" {
+		if cfg.DBURL, err = dbsecret.Resolve(ctx, "", arn, func() dbsecret.API { return secretsmanager.NewFromConfig(awsCfg) }); err != nil {
+			lambdaenv.Exit(log, "cluster database URL", err)
+		}
 	}
 	h := &alarmhandler.Handler{Config: cfg, ECS: ecs.NewFromConfig(awsCfg), Log: log}
 	if cfg.DBURL != "" {

@@ -9,8 +9,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/streamha/streamha/lambdas/clusterdb"
+	"github.com/streamha/streamha/lambdas/dbsecret"
 	"github.com/streamha/streamha/lambdas/emf"
 	"github.com/streamha/streamha/lambdas/healthmirror"
 	"github.com/streamha/streamha/lambdas/lambdaenv"
@@ -21,12 +25,26 @@ func main() {
 	log := lambdaenv.Logger("healthmirror")
 	env := &lambdaenv.Env{}
 	cfg := healthmirror.ConfigFromEnv(env)
+	arn := env.String(lambdaenv.ClusterDBURLSecretARN, "")
 	if env.Err != nil {
-		log.Error("bad configuration", "error", env.Err.Error())
-		os.Exit(1)
+		lambdaenv.Exit(log, "bad configuration", env.Err)
 	}
 	ctx := context.Background()
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		lambdaenv.Exit(log, "aws configuration", err)
+	}
 	h := &healthmirror.Handler{Config: cfg, Metrics: emf.NewWriter(cfg.Namespace, os.Stdout), Log: log}
+	if cfg.DBURL == "" && arn != "" {
+		// Read once per execution environment; a failure here reports the database unreachable
+		// for this environment's life (the alarms fire) rather than crash-looping.
+		url, err := dbsecret.Resolve(ctx, "", arn, func() dbsecret.API { return secretsmanager.NewFromConfig(awsCfg) })
+		if err != nil {
+			log.Error("cannot read the cluster database URL; reporting it unreachable", "error", err.Error())
+			h.Reader = clusterdb.Unusable{Err: err}
+		}
+		cfg.DBURL = url
+	}
 	if cfg.DBURL != "" {
 		r, err := clusterdb.Open(ctx, cfg.DBURL, clusterdb.Options{ConnectTimeout: cfg.ConnectTimeout, QueryTimeout: cfg.QueryTimeout})
 		if err != nil {
@@ -37,12 +55,17 @@ func main() {
 		}
 	}
 	if cfg.LedgerTable != "" {
-		awsCfg, err := config.LoadDefaultConfig(ctx)
-		if err != nil {
-			log.Error("aws configuration", "error", err.Error())
-			os.Exit(1)
-		}
 		h.Ledger = ledger.New(dynamodb.NewFromConfig(awsCfg), cfg.LedgerTable)
+	}
+	if len(cfg.TargetGroups) > 0 || cfg.TagTasks {
+		u := &healthmirror.Upkeep{Group: cfg.Groups[0], TargetGroups: cfg.TargetGroups, DryRun: cfg.DryRun}
+		if len(cfg.TargetGroups) > 0 {
+			u.ELB = elbv2.NewFromConfig(awsCfg)
+		}
+		if cfg.TagTasks {
+			u.ECS = ecs.NewFromConfig(awsCfg)
+		}
+		h.Upkeep = u
 	}
 	lambda.Start(h.Handle)
 }

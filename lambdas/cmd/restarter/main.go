@@ -12,8 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/streamha/streamha/lambdas/clusterdb"
+	"github.com/streamha/streamha/lambdas/dbsecret"
 	"github.com/streamha/streamha/lambdas/emf"
 	"github.com/streamha/streamha/lambdas/idempotency"
 	"github.com/streamha/streamha/lambdas/lambdaenv"
@@ -32,6 +34,11 @@ func main() {
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		lambdaenv.Exit(log, "aws configuration", err)
+	}
+	if arn := env.String(lambdaenv.ClusterDBURLSecretARN, ""); cfg.DBURL == "" && arn != "" {
+		if cfg.DBURL, err = dbsecret.Resolve(ctx, "", arn, func() dbsecret.API { return secretsmanager.NewFromConfig(awsCfg) }); err != nil {
+			lambdaenv.Exit(log, "cluster database URL", err)
+		}
 	}
 	h := &restarter.Handler{Config: cfg, ECS: ecs.NewFromConfig(awsCfg), Metrics: emf.NewWriter(cfg.Namespace, os.Stdout), Log: log}
 	if len(cfg.TargetGroups) > 0 {

@@ -181,6 +181,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		resp = s.describeServices(body)
 	case "UpdateService":
 		resp = s.updateService(body)
+	case "TagResource":
+		resp = map[string]any{}
 	default:
 		writeErr(w, http.StatusBadRequest, "InvalidParameterException", "operation not supported by ecstest: "+op)
 		return

@@ -40,7 +40,7 @@ func (t Target) String() string { return t.ID + ":" + strconv.Itoa(int(t.Port)) 
 
 // Call is one recorded request.
 type Call struct {
-	Action         string // RegisterTargets, DeregisterTargets
+	Action         string // RegisterTargets, DeregisterTargets, DescribeTargetHealth
 	TargetGroupARN string
 	Targets        []Target
 }
@@ -149,6 +149,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch action {
 	case "RegisterTargets", "DeregisterTargets":
+	case "DescribeTargetHealth":
+		group, ok := s.groups[call.TargetGroupARN]
+		if !ok {
+			writeErr(w, http.StatusBadRequest, "TargetGroupNotFound", "One or more target groups not found")
+			return
+		}
+		var members strings.Builder
+		for _, t := range sortedTargets(group) {
+			fmt.Fprintf(&members, `<member><Target><Id>%s</Id><Port>%d</Port></Target><HealthCheckPort>%d</HealthCheckPort><TargetHealth><State>healthy</State></TargetHealth></member>`,
+				t.ID, t.Port, t.Port)
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprintf(w, `<DescribeTargetHealthResponse xmlns=%q><DescribeTargetHealthResult><TargetHealthDescriptions>%s</TargetHealthDescriptions></DescribeTargetHealthResult><ResponseMetadata><RequestId>elbtest-%d</RequestId></ResponseMetadata></DescribeTargetHealthResponse>`,
+			xmlns, members.String(), len(s.calls))
+		return
 	default:
 		writeErr(w, http.StatusBadRequest, "InvalidAction", "action not supported by elbtest: "+action)
 		return
@@ -187,4 +202,13 @@ func writeErr(w http.ResponseWriter, status int, code, msg string) {
 	}
 	fmt.Fprintf(w, `<ErrorResponse xmlns=%q><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error><RequestId>elbtest-error</RequestId></ErrorResponse>`,
 		xmlns, typ, code, esc.String())
+}
+
+func sortedTargets(group map[Target]bool) []Target {
+	out := make([]Target, 0, len(group))
+	for t := range group {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b Target) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }
