@@ -12,6 +12,7 @@ import (
 type queries struct {
 	register, heartbeat, deregister, nodes    string
 	acquire, renew, release, leader           string
+	acquireAfterCrash, recordLock, breakLock  string
 	fence, nextRevision, insertSnapshot, trim string
 	latestSnapshot, listSnapshots             string
 	readSnapshot, snapshotApps                string
@@ -71,6 +72,19 @@ var pgQueries = &queries{
 	)
 	SELECT term FROM rel`,
 	leader: `SELECT COALESCE(holder, ''), term, ` + pgRemaining + ` FROM ha_lease WHERE group_id = $1`,
+	acquireAfterCrash: `UPDATE ha_lease SET holder = $2, term = term + 1, acquired_at = now(),
+		expires_at = now() + $4 * interval '1 millisecond', lock_session = $5, lock_term = term + 1
+		WHERE group_id = $1 AND term = $3 AND lock_term = $3
+		RETURNING term, ` + pgRemaining,
+	recordLock: `UPDATE ha_lease SET lock_session = $4, lock_term = $3
+		WHERE group_id = $1 AND holder = $2 AND term = $3`,
+	// Only a backend that the lease row names and that holds the group's advisory lock right now
+	// is ended, so a pid reused by an unrelated session is never touched.
+	breakLock: `SELECT pg_terminate_backend(k.pid) FROM ha_lease l
+		JOIN pg_locks k ON k.pid = l.lock_session AND k.locktype = 'advisory' AND k.granted
+			AND k.classid = $4::int::oid AND k.objid = hashtext('streamha:' || $1)::oid AND k.objsubid = 2
+		WHERE l.group_id = $1 AND l.holder = $2 AND l.term = $3 AND l.expires_at > now()
+			AND k.pid <> pg_backend_pid()`,
 	fence: `INSERT INTO ha_fence AS f (group_id, term, updated_at) VALUES ($1, $2, now())
 		ON CONFLICT (group_id) DO UPDATE SET term = EXCLUDED.term, updated_at = now()
 		WHERE f.term <= EXCLUDED.term
@@ -138,6 +152,12 @@ var sqliteQueries = func() *queries {
 			WHERE group_id = ?1 AND holder = ?2 AND term = ?3
 			RETURNING term, expires_at`,
 		leader: `SELECT COALESCE(holder, ''), term, expires_at - NOW FROM ha_lease WHERE group_id = ?1`,
+		acquireAfterCrash: `UPDATE ha_lease SET holder = ?2, term = term + 1, acquired_at = NOW,
+			expires_at = NOW + ?4, lock_session = ?5, lock_term = term + 1
+			WHERE group_id = ?1 AND term = ?3 AND lock_term = ?3
+			RETURNING term, expires_at - NOW`,
+		recordLock: `UPDATE ha_lease SET lock_session = ?4, lock_term = ?3
+			WHERE group_id = ?1 AND holder = ?2 AND term = ?3`,
 		fence: `INSERT INTO ha_fence (group_id, term, updated_at) VALUES (?1, ?2, NOW)
 			ON CONFLICT (group_id) DO UPDATE SET term = excluded.term, updated_at = excluded.updated_at
 			WHERE ha_fence.term <= excluded.term
@@ -173,7 +193,7 @@ var sqliteQueries = func() *queries {
 		now:           `SELECT NOW`,
 	}
 	for _, p := range []*string{&q.register, &q.heartbeat, &q.nodes, &q.acquire, &q.renew, &q.release,
-		&q.leader, &q.fence, &q.insertSnapshot, &q.quarantine, &q.setAcceptLoss, &q.trimHistory, &q.history, &q.now} {
+		&q.leader, &q.acquireAfterCrash, &q.fence, &q.insertSnapshot, &q.quarantine, &q.setAcceptLoss, &q.trimHistory, &q.history, &q.now} {
 		*p = r.Replace(*p)
 	}
 	return q
