@@ -18,6 +18,9 @@ import (
 // beyond every bound these tests assert.
 var crashTiming = cluster.Timing{HeartbeatInterval: 100 * time.Millisecond, Lease: 3 * time.Second, RenewDeadline: 2 * time.Second}
 
+// crashTakeover is how a promotion after crash detection is explained in its transition.
+const crashTakeover = "takeover after crash detection"
+
 func newDetectingCluster(t *testing.T) *testCluster {
 	c := newCluster(t, "", 0, nil)
 	c.detect, c.timing = true, crashTiming
@@ -88,7 +91,7 @@ func TestCrashedActiveIsReplacedBeforeLeaseExpiry(t *testing.T) {
 		if got := b.runner.Term(); got != term+1 {
 			t.Errorf("new term %d, want %d", got, term+1)
 		}
-		if r := promotionReason(b, b.runner.Term()); !strings.Contains(r, cluster.ReasonCrashTakeover) {
+		if r := promotionReason(b, b.runner.Term()); !strings.Contains(r, crashTakeover) {
 			t.Errorf("promotion reason %q, want a takeover after crash detection", r)
 		}
 		t.Logf("took over %s after the crash", took)
@@ -117,7 +120,7 @@ func TestPartitionedActiveStillWaitsForTheLease(t *testing.T) {
 		if took := time.Since(cut); took < crashTiming.RenewDeadline {
 			t.Errorf("takeover %s after the partition: before the partitioned active's lease could expire", took)
 		}
-		if r := promotionReason(b, b.runner.Term()); strings.Contains(r, cluster.ReasonCrashTakeover) {
+		if r := promotionReason(b, b.runner.Term()); strings.Contains(r, crashTakeover) {
 			t.Errorf("promotion reason %q: the lock of a live session was taken", r)
 		}
 		if strings.HasPrefix(url, "sqlite://") {

@@ -173,10 +173,6 @@ func (e *Elector) AcquireResult(sentAt time.Time, acquired bool, term int64) []T
 	return e.to(Promoting, fmt.Sprintf("acquired lease at term %d", term))
 }
 
-// ReasonCrashTakeover begins the reason of a promotion that took an unexpired lease because the
-// holder's liveness lock was free: its process or its database session had died.
-const ReasonCrashTakeover = "takeover after crash detection"
-
 // TookOver records a takeover after crash detection (the store's AcquireAfterCrash) sent at
 // sentAt: like a successful acquisition, under the new term.
 func (e *Elector) TookOver(sentAt time.Time, term int64) []Transition {
@@ -185,7 +181,7 @@ func (e *Elector) TookOver(sentAt time.Time, term int64) []Transition {
 	}
 	e.term = term
 	e.renewedAt = sentAt
-	return e.to(Promoting, fmt.Sprintf("%s at term %d", ReasonCrashTakeover, term))
+	return e.to(Promoting, fmt.Sprintf("takeover after crash detection at term %d", term))
 }
 
 // RenewResult records the outcome of a renewal sent at sentAt. lost is true when the store said

@@ -183,7 +183,7 @@ func (r *Runner) watchLockLocked(term int64) {
 			return
 		}
 		r.log.Warn("the liveness lock's database session ended: stopping at once", "term", term)
-		_ = r.abdicate(context.Background(), fmt.Sprintf("liveness lock session lost at term %d", term), 2*r.cfg.Timing.HeartbeatInterval)
+		_ = r.abdicate(context.Background(), fmt.Sprintf("liveness lock session lost at term %d", term), ReasonDemotion, 2*r.cfg.Timing.HeartbeatInterval)
 	}()
 }
 

@@ -29,11 +29,11 @@ var (
 const (
 	ReasonFirstElection  = "first_election"  // acquire: the group never had a lease
 	ReasonExpiryTakeover = "expiry_takeover" // acquire: the holder neither renewed nor released (crash, freeze, cut off)
-	// ReasonCrashTakeover is reserved for a takeover after the holder's crash was detected
-	// (not written yet: every takeover now waits for expiry).
+	// ReasonCrashTakeover: takeover after crash detection, before the lease expired: the
+	// holder's liveness lock was free (its process or database session had died).
 	ReasonCrashTakeover = "crash_takeover"
 	ReasonSwitchover    = "switchover" // planned switchover: the holder handed over to its passive
-	ReasonDemotion      = "demotion"   // the holder gave the lease up: its promotion failed
+	ReasonDemotion      = "demotion"   // the holder gave the lease up: its promotion failed, or its liveness lock's session ended
 	ReasonShutdown      = "shutdown"   // the holder released it on a clean shutdown
 	ReasonReleased      = "released"   // acquire after a release whose reason was not recorded (an older node)
 )

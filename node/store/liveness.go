@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/streamha/streamha/node/cluster"
+	"github.com/streamha/streamha/schema"
 )
 
 // lockFileSuffix begins the names of the SQLite liveness lock files, one per group, beside the
@@ -59,8 +60,15 @@ func (d *DB) LivenessLock(group string) (cluster.LivenessLock, error) {
 // AcquireAfterCrash takes over a lease whose holder's liveness lock the caller holds, only while
 // the lease is still at term seen and its holder recorded the lock under it.
 func (d *DB) AcquireAfterCrash(ctx context.Context, group, nodeID string, seen int64, lease time.Duration, session int64) (cluster.Lease, bool, error) {
+	keep, rows := d.historyLimits()
 	var term, remMS int64
-	err := d.db.QueryRowContext(ctx, d.q.acquireAfterCrash, group, nodeID, seen, lease.Milliseconds(), session).Scan(&term, &remMS)
+	var err error
+	if d.dialect == schema.Postgres {
+		err = d.db.QueryRowContext(ctx, d.q.acquireAfterCrash, group, nodeID, seen, lease.Milliseconds(), session,
+			keep.Milliseconds(), rows).Scan(&term, &remMS)
+	} else {
+		term, remMS, err = d.acquireAfterCrashSQLite(ctx, group, nodeID, seen, lease, session, keep, rows)
+	}
 	switch {
 	case err == nil:
 		return cluster.Lease{Group: group, Holder: nodeID, Term: term, Remaining: time.Duration(remMS) * time.Millisecond}, true, nil
@@ -70,6 +78,28 @@ func (d *DB) AcquireAfterCrash(ctx context.Context, group, nodeID string, seen i
 	default:
 		return cluster.Lease{}, false, fmt.Errorf("take over lease of %s after term %d: %w", group, seen, err)
 	}
+}
+
+// acquireAfterCrashSQLite is AcquireAfterCrash with its history row in the same transaction
+// (SQLite has no data-modifying CTEs).
+func (d *DB) acquireAfterCrashSQLite(ctx context.Context, group, nodeID string, seen int64, lease time.Duration, session int64, keep time.Duration, rows int) (term, remMS int64, err error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	var prev, reason string
+	var at int64
+	if err := tx.QueryRowContext(ctx, d.q.acquireAfterCrash, group, nodeID, seen, lease.Milliseconds(), session).Scan(&term, &remMS, &prev, &reason, &at); err != nil {
+		return 0, 0, err
+	}
+	if _, err := tx.ExecContext(ctx, d.q.addHistory, group, term, "acquire", nodeID, prev, reason, at); err != nil {
+		return 0, 0, fmt.Errorf("term history: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, d.q.trimHistory, group, keep.Milliseconds(), rows); err != nil {
+		return 0, 0, fmt.Errorf("trim term history: %w", err)
+	}
+	return term, remMS, tx.Commit()
 }
 
 // RecordLock records in the lease row that nodeID, holding it at term, holds the liveness lock.

@@ -102,6 +102,14 @@ func TestAcquireAfterCrashIsConditional(t *testing.T) {
 		if l2.Term != l1.Term+1 || l2.Holder != "b" || l2.Remaining <= 0 {
 			t.Fatalf("lease after takeover: %+v", l2)
 		}
+		hist, err := db.History(ctx, "g", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := hist[len(hist)-1]; last.Event != "acquire" || last.Term != l2.Term || last.Holder != "b" ||
+			last.Previous != "a" || last.Reason != cluster.ReasonCrashTakeover {
+			t.Fatalf("term history ends with %+v, want b's crash takeover of a's lease at term %d", last, l2.Term)
+		}
 		// The old holder's renewal is refused; a second takeover at the old term fails.
 		if _, err := db.Renew(ctx, "g", "a", l1.Term, lease); !errors.Is(err, cluster.ErrLeaseLost) {
 			t.Fatalf("old holder renewed: %v", err)
