@@ -14,13 +14,14 @@ import (
 type fault func(h *Harness) error
 
 var faults = map[string]fault{
-	"kill-active":   killActive,
-	"pause-active":  pauseActive,
-	"kill-passive":  killPassive,
-	"restart-db":    restartDB,
-	"cut-sync":      cutSync,
-	"cut-db-active": cutDBActive,
-	"switchover":    plannedSwitchover,
+	"kill-active":     killActive,
+	"pause-active":    pauseActive,
+	"kill-passive":    killPassive,
+	"restart-db":      restartDB,
+	"cut-sync":        cutSync,
+	"cut-db-active":   cutDBActive,
+	"reset-db-active": resetDBActive,
+	"switchover":      plannedSwitchover,
 }
 
 // FaultNames lists every fault the suite knows, sorted.
@@ -157,6 +158,28 @@ func cutDBActive(h *Harness) error {
 	h.Timeline.Add(Event{Kind: "heal", Fault: "cut-db-active", Node: a.ID})
 	px.Heal()
 	return h.recovered("cut-db-active")
+}
+
+// resetDBActive closes only the active's connections to PostgreSQL and refuses new ones, while
+// its process keeps running: its liveness lock's session ends on the server, so the passive
+// takes the lease over at once, and the active, seeing its lock connection fail, stops serving
+// at once instead of at renew_deadline. Nothing acknowledged may be lost.
+func resetDBActive(h *Harness) error {
+	a, err := h.active()
+	if err != nil {
+		return err
+	}
+	px := h.DBProxy[a.ID]
+	h.Timeline.Add(Event{Kind: "fault", Fault: "reset-db-active", Node: a.ID, Detail: "reset active→PostgreSQL connections, refuse new ones for " + h.cfg.Hold.String()})
+	px.Cut()
+	if _, err := h.Cluster.WaitActive(context.Background(), h.cfg.Recover, a); err != nil {
+		px.Heal()
+		return fmt.Errorf("reset-db-active: no takeover: %w", err)
+	}
+	time.Sleep(h.cfg.Hold)
+	h.Timeline.Add(Event{Kind: "heal", Fault: "reset-db-active", Node: a.ID})
+	px.Heal()
+	return h.recovered("reset-db-active")
 }
 
 func plannedSwitchover(h *Harness) error {

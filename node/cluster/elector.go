@@ -173,6 +173,17 @@ func (e *Elector) AcquireResult(sentAt time.Time, acquired bool, term int64) []T
 	return e.to(Promoting, fmt.Sprintf("acquired lease at term %d", term))
 }
 
+// TookOver records a takeover after crash detection (the store's AcquireAfterCrash) sent at
+// sentAt: like a successful acquisition, under the new term.
+func (e *Elector) TookOver(sentAt time.Time, term int64) []Transition {
+	if e.role != Passive {
+		return nil
+	}
+	e.term = term
+	e.renewedAt = sentAt
+	return e.to(Promoting, fmt.Sprintf("takeover after crash detection at term %d", term))
+}
+
 // RenewResult records the outcome of a renewal sent at sentAt. lost is true when the store said
 // the lease is gone (not merely unreachable): demote at once.
 func (e *Elector) RenewResult(sentAt time.Time, ok, lost bool) []Transition {

@@ -30,7 +30,8 @@ var errPartitioned = errors.New("partitioned")
 // a crashed process whose lease is left to expire.
 type faultStore struct {
 	cluster.Store
-	cut atomic.Bool
+	cut  atomic.Bool
+	lock *testLock // set when the runner asked for its liveness lock (crash detection on)
 }
 
 func (f *faultStore) check() error {
@@ -75,12 +76,68 @@ func (f *faultStore) Release(ctx context.Context, g, id string, term int64, reas
 	return f.Store.Release(ctx, g, id, term, reason)
 }
 
+// The CrashDetector methods pass the cut on, like the lease calls; the liveness lock's session is
+// separate (its own connection), so a cut leaves it as it is: see testLock.
+func (f *faultStore) detector() cluster.CrashDetector { return f.Store.(cluster.CrashDetector) }
+
+func (f *faultStore) LivenessLock(group string) (cluster.LivenessLock, error) {
+	l, err := f.detector().LivenessLock(group)
+	if err != nil {
+		return nil, err
+	}
+	f.lock = &testLock{LivenessLock: l}
+	return f.lock, nil
+}
+
+func (f *faultStore) AcquireAfterCrash(ctx context.Context, g, id string, seen int64, d time.Duration, session int64) (cluster.Lease, bool, error) {
+	if err := f.check(); err != nil {
+		return cluster.Lease{}, false, err
+	}
+	return f.detector().AcquireAfterCrash(ctx, g, id, seen, d, session)
+}
+
+func (f *faultStore) RecordLock(ctx context.Context, g, id string, term, session int64) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	return f.detector().RecordLock(ctx, g, id, term, session)
+}
+
+func (f *faultStore) BreakLock(ctx context.Context, g, id string, term int64) (bool, error) {
+	if err := f.check(); err != nil {
+		return false, err
+	}
+	return f.detector().BreakLock(ctx, g, id, term)
+}
+
+// testLock is a member's liveness lock. With linger set, giving it up does not reach the
+// database: the session stays on the server holding the lock, as when the node was cut off
+// without a FIN reaching the server (or froze) and the server never learnt it let go.
+type testLock struct {
+	cluster.LivenessLock
+	linger atomic.Bool
+}
+
+func (l *testLock) Unlock() {
+	if !l.linger.Load() {
+		l.LivenessLock.Unlock()
+	}
+}
+
+func (l *testLock) Close() error {
+	if !l.linger.Load() {
+		return l.LivenessLock.Close()
+	}
+	return nil
+}
+
 // member is one node of a test cluster.
 type member struct {
 	id     string
 	skew   time.Duration // the member's clock runs this far ahead of the test's
 	runner *cluster.Runner
 	store  *faultStore
+	db     *store.DB
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -107,6 +164,10 @@ type testCluster struct {
 	members []*member
 	// splitBrainExpected turns off the history check at the end (a test injects the overlap).
 	splitBrainExpected bool
+	// detect turns crash detection on for members added from then on; timing, when set,
+	// replaces fastTiming for them.
+	detect bool
+	timing cluster.Timing
 }
 
 // newCluster starts n members; member i's clock is skew[i] off. When the test ends and every
@@ -150,14 +211,24 @@ func (c *testCluster) addWith(url, id string, skew time.Duration, wrap func(clus
 	if _, err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	m := &member{id: id, skew: skew, store: &faultStore{Store: db}, done: make(chan struct{})}
+	m := &member{id: id, skew: skew, store: &faultStore{Store: db}, done: make(chan struct{}), db: db}
+	timing := fastTiming
+	if c.timing != (cluster.Timing{}) {
+		timing = c.timing
+	}
+	var detector cluster.CrashDetector
+	if c.detect {
+		detector = m.store
+	}
 	r, err := cluster.NewRunner(cluster.Config{
-		Node:    cluster.NodeInfo{Group: c.group, NodeID: id, Properties: map[string]string{}},
-		Timing:  fastTiming,
-		Store:   wrap(m.store),
-		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Now:     skewedClock(skew),
-		Promote: promote,
+		Node:                  cluster.NodeInfo{Group: c.group, NodeID: id, Properties: map[string]string{}},
+		Timing:                timing,
+		Detector:              detector,
+		DisableCrashDetection: !c.detect,
+		Store:                 wrap(m.store),
+		Logger:                slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Now:                   skewedClock(skew),
+		Promote:               promote,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,11 @@ type Config struct {
 	// succeed (see ErrNotRestorable); the node contends for the lease again only when it returns
 	// nil. Nil means always ready.
 	Ready func(ctx context.Context) error
+	// Detector, when set, lets a passive take the lease before it expires once the active's
+	// liveness lock is free (its process or database session died). Default: the Store itself
+	// when it implements CrashDetector. DisableCrashDetection turns it off.
+	Detector              CrashDetector
+	DisableCrashDetection bool
 	// RestoreBackoff is the first wait after a promotion failed with ErrNotRestorable; it doubles
 	// on every further failure up to RestoreBackoffMax. Defaults 1 s and 1 min.
 	RestoreBackoff, RestoreBackoffMax time.Duration
@@ -68,6 +73,20 @@ type Runner struct {
 	restoreAt   time.Time
 
 	dispatchMu sync.Mutex
+
+	// Crash detection (liveness.go); lock is nil without a CrashDetector.
+	crash CrashDetector
+	lock  LivenessLock
+	// lockGen changes whenever the node stops leading or gives the lock up, so a watcher or a
+	// claim that began before knows its result is stale. lockTerm is the term under which the
+	// leader holds (and watches) the lock, lockRecorded the one it recorded in the lease row.
+	lockGen      uint64
+	lockTerm     int64
+	lockRecorded int64
+	unlockDue    bool
+	// suspectUntil: the passive was told the active may be gone; until then it checks the lock
+	// every suspectRetry instead of every heartbeat.
+	suspectUntil time.Time
 }
 
 // NewRunner validates cfg and returns a runner in the Starting role.
@@ -105,6 +124,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	}
 	r := &Runner{cfg: cfg, clock: clock, el: NewElector(t), kick: make(chan struct{}, 1)}
 	r.log = cfg.Logger.With("group", cfg.Node.Group, "node", cfg.Node.NodeID)
+	if err := r.initCrashDetection(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -175,6 +197,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.el.Role() != Passive {
 			// Keep a steady heartbeat: the step's own duration counts against the interval.
 			wait = max(0, r.cfg.Timing.HeartbeatInterval-r.clock.Now().Sub(began))
+		} else if r.clock.Now().Before(r.suspectUntil) {
+			wait = min(wait, r.suspectRetry())
 		}
 		r.mu.Unlock()
 		fired, stop := r.after(wait)
@@ -257,6 +281,11 @@ func (r *Runner) step(ctx context.Context) {
 		sent := r.clock.Now()
 		lease, ok, err := r.cfg.Store.Acquire(cctx, g, id, r.cfg.Timing.Lease)
 		cancel()
+		if err == nil && !ok && lease.Held() && lease.Holder != id && r.lock != nil {
+			if r.takeOverAfterCrash(ctx, lease) {
+				break
+			}
+		}
 		r.mu.Lock()
 		if err != nil {
 			r.lastErr = err.Error()
@@ -288,6 +317,8 @@ func (r *Runner) step(ctx context.Context) {
 			r.log.Warn("lease renewal failed", "term", term, "err", err)
 		}
 	}
+	r.flush()
+	r.claimLock(ctx)
 	r.flush()
 	hb := r.clock.Now()
 	r.heartbeat(ctx)

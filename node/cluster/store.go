@@ -29,11 +29,11 @@ var (
 const (
 	ReasonFirstElection  = "first_election"  // acquire: the group never had a lease
 	ReasonExpiryTakeover = "expiry_takeover" // acquire: the holder neither renewed nor released (crash, freeze, cut off)
-	// ReasonCrashTakeover is reserved for a takeover after the holder's crash was detected
-	// (not written yet: every takeover now waits for expiry).
+	// ReasonCrashTakeover: takeover after crash detection, before the lease expired: the
+	// holder's liveness lock was free (its process or database session had died).
 	ReasonCrashTakeover = "crash_takeover"
 	ReasonSwitchover    = "switchover" // planned switchover: the holder handed over to its passive
-	ReasonDemotion      = "demotion"   // the holder gave the lease up: its promotion failed
+	ReasonDemotion      = "demotion"   // the holder gave the lease up: its promotion failed, or its liveness lock's session ended
 	ReasonShutdown      = "shutdown"   // the holder released it on a clean shutdown
 	ReasonReleased      = "released"   // acquire after a release whose reason was not recorded (an older node)
 )
@@ -95,4 +95,45 @@ type Store interface {
 	// is recorded in the term history, with the release and with the next acquisition.
 	Release(ctx context.Context, group, nodeID string, term int64, reason string) error
 	Leader(ctx context.Context, group string) (Lease, error)
+}
+
+// LivenessLock is the active's liveness token: an exclusive lock bound to a database session
+// (PostgreSQL: a session-level advisory lock on a dedicated connection) or to the process
+// (SQLite: a flock beside the database file). The kernel or the database frees it the moment the
+// holder's process dies or its session ends, long before the lease expires. It only accelerates
+// detection: the lease stays the authority.
+type LivenessLock interface {
+	// TryLock takes the lock without waiting and reports whether this node now holds it (true
+	// also when it already did). A false answer with a nil error means another session holds it.
+	TryLock(ctx context.Context) (bool, error)
+	// Lost is closed when the session that holds the lock ends for any reason, Unlock included;
+	// a new channel is made by each successful TryLock. Nil when the lock is not held.
+	Lost() <-chan struct{}
+	// Session identifies the holding session to the database: the PostgreSQL backend pid, 0
+	// when the database has no sessions another node could end (SQLite).
+	Session() int64
+	// Unlock frees the lock without blocking (the release reaches the database a moment later).
+	Unlock()
+	// Close frees the lock and every resource of it.
+	Close() error
+}
+
+// CrashDetector is implemented by a Store whose database can tell, through a LivenessLock, that
+// the active's session is gone, so a passive may take the lease before it expires.
+type CrashDetector interface {
+	// LivenessLock returns this node's handle on the group's liveness lock (not yet taken).
+	LivenessLock(group string) (LivenessLock, error)
+	// AcquireAfterCrash takes the lease, expired or not, from a holder whose liveness lock the
+	// caller now holds: only while the lease is still at term seen and its holder recorded it
+	// held the lock under that term (RecordLock). The term increments and session is recorded.
+	// So it cannot race a renewal, a release or another acquisition that moved the term on.
+	AcquireAfterCrash(ctx context.Context, group, nodeID string, seen int64, lease time.Duration, session int64) (Lease, bool, error)
+	// RecordLock records that nodeID, holding the lease at term, holds the liveness lock on
+	// session; ErrLeaseLost when it no longer holds that lease.
+	RecordLock(ctx context.Context, group, nodeID string, term, session int64) error
+	// BreakLock ends the session recorded in the lease row when it still holds the liveness
+	// lock, on behalf of nodeID holding the lease at term (unexpired): the session of a
+	// deposed active that lingers on the server after its client was cut off. It reports
+	// whether it ended one; databases without sessions report false.
+	BreakLock(ctx context.Context, group, nodeID string, term int64) (bool, error)
 }

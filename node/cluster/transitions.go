@@ -30,11 +30,12 @@ func (r *Runner) applyLocked(trs []Transition) {
 		case Active:
 			r.failovers++
 			r.restoreWait, r.restoreAt = 0, time.Time{}
-		case Demoted:
-			if r.cancelPromo != nil {
+		case Demoted, Stopped:
+			if tr.To == Demoted && r.cancelPromo != nil {
 				r.cancelPromo()
 				r.cancelPromo = nil
 			}
+			r.dropLockLocked()
 		}
 	}
 }
@@ -62,6 +63,9 @@ func (r *Runner) flush() {
 		r.cfg.Metrics.observe(tr)
 		for _, fn := range subs {
 			fn(tr)
+		}
+		if tr.To == Demoted || tr.To == Stopped {
+			r.unlockIfDue()
 		}
 		if tr.To == Demoted {
 			r.mu.Lock()
@@ -203,5 +207,8 @@ func (r *Runner) shutdown() {
 	}
 	if err := r.cfg.Store.Deregister(ctx, g, id); err != nil {
 		r.log.Warn("deregister on shutdown", "err", err)
+	}
+	if r.lock != nil {
+		_ = r.lock.Close()
 	}
 }

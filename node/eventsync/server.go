@@ -36,6 +36,9 @@ type ServerConfig struct {
 	Accept func(term int64, from string) error
 	// OnHandover is called when the active announces it released the lease for a switchover.
 	OnHandover func(term int64)
+	// OnSessionEnd, when set, is called (on its own goroutine) when an established session
+	// ends: the active may have died, so the passive checks its liveness at once.
+	OnSessionEnd func(term int64, from string)
 }
 
 // Server is the passive's event sync server: it authenticates the active, queues its inputs,
@@ -198,6 +201,9 @@ func (s *Server) endSession(c net.Conn, h hello, err error) {
 	}
 	s.mu.Unlock()
 	s.log.Info("sync session ended", "active", h.From, "term", h.Term, "reason", err.Error())
+	if s.cfg.OnSessionEnd != nil {
+		go s.cfg.OnSessionEnd(h.Term, h.From)
+	}
 }
 
 func (s *Server) handshake(c net.Conn, r *bufio.Reader) (hello, error) {

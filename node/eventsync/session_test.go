@@ -401,3 +401,33 @@ func TestWriterConcurrentSendersInOrder(t *testing.T) {
 		next[c.App] = c.Seq
 	}
 }
+
+// TestSessionEndIsReported: when the active's connection drops (a dead process's socket is
+// closed by the kernel), OnSessionEnd tells the passive at once with the session's term and peer.
+func TestSessionEndIsReported(t *testing.T) {
+	type ended struct {
+		term int64
+		from string
+	}
+	got := make(chan ended, 1)
+	_, addr := startServer(t, ServerConfig{Group: "g", NodeID: "p", MaxQueueBytes: 1 << 20,
+		OnSessionEnd: func(term int64, from string) { got <- ended{term, from} }})
+	s, err := dial(t, addr, DialConfig{Group: "g", NodeID: "a", Term: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		t.Fatalf("session end reported while it lasts: %+v", e)
+	default:
+	}
+	s.Close(nil)
+	select {
+	case e := <-got:
+		if e.term != 7 || e.from != "a" {
+			t.Fatalf("reported %+v, want term 7 from a", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the end of the session was not reported")
+	}
+}

@@ -121,6 +121,8 @@ func New(o Options) (*Node, error) {
 		Group: o.Config.Group, NodeID: o.Config.NodeID, Token: o.Config.AuthToken,
 		MaxQueueBytes: o.Config.PassiveQueueMaxBytes, Logger: o.Logger,
 		VerifyHolder: n.verifyHolder, Accept: n.acceptSession, OnHandover: n.onHandover,
+		// A dropped session may be the active's death: check its liveness lock at once.
+		OnSessionEnd: func(int64, string) { n.runner.SuspectLeaderGone() },
 	})
 	if err != nil {
 		return nil, &config.Error{Key: "auth_token", Err: err}

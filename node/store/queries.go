@@ -12,6 +12,7 @@ import (
 type queries struct {
 	register, heartbeat, deregister, nodes    string
 	acquire, renew, release, leader           string
+	acquireAfterCrash, recordLock, breakLock  string
 	fence, nextRevision, insertSnapshot, trim string
 	latestSnapshot, listSnapshots             string
 	readSnapshot, snapshotApps                string
@@ -71,6 +72,33 @@ var pgQueries = &queries{
 	)
 	SELECT term FROM rel`,
 	leader: `SELECT COALESCE(holder, ''), term, ` + pgRemaining + ` FROM ha_lease WHERE group_id = $1`,
+	// Like acquire, it writes its history row (reason crash_takeover) and trims in the same
+	// statement; $6: history retention in ms, $7: rows kept per group.
+	acquireAfterCrash: `WITH up AS (
+		UPDATE ha_lease SET holder = $2, term = term + 1, acquired_at = now(),
+		    expires_at = now() + $4 * interval '1 millisecond', lock_session = $5, lock_term = term + 1,
+		    prev_holder = COALESCE(holder, released_by), acquire_reason = '` + cluster.ReasonCrashTakeover + `',
+		    released_by = NULL, release_reason = NULL
+		WHERE group_id = $1 AND term = $3 AND lock_term = $3
+		RETURNING group_id, holder, term, prev_holder, acquire_reason, acquired_at, expires_at
+	), hist AS (
+		INSERT INTO ha_lease_history (group_id, term, event, holder, prev_holder, reason, at)
+		SELECT group_id, term, 'acquire', holder, prev_holder, acquire_reason, acquired_at FROM up
+	), trimmed AS (
+		DELETE FROM ha_lease_history h WHERE h.group_id = $1 AND EXISTS (SELECT 1 FROM up)
+		AND (h.at < now() - $6::bigint * interval '1 millisecond'
+		     OR h.id <= (SELECT id FROM ha_lease_history WHERE group_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $7::bigint - 1))
+	)
+	SELECT term, (extract(epoch from (expires_at - now())) * 1000)::bigint FROM up`,
+	recordLock: `UPDATE ha_lease SET lock_session = $4, lock_term = $3
+		WHERE group_id = $1 AND holder = $2 AND term = $3`,
+	// Only a backend that the lease row names and that holds the group's advisory lock right now
+	// is ended, so a pid reused by an unrelated session is never touched.
+	breakLock: `SELECT pg_terminate_backend(k.pid) FROM ha_lease l
+		JOIN pg_locks k ON k.pid = l.lock_session AND k.locktype = 'advisory' AND k.granted
+			AND k.classid = $4::int::oid AND k.objid = hashtext('streamha:' || $1)::oid AND k.objsubid = 2
+		WHERE l.group_id = $1 AND l.holder = $2 AND l.term = $3 AND l.expires_at > now()
+			AND k.pid <> pg_backend_pid()`,
 	fence: `INSERT INTO ha_fence AS f (group_id, term, updated_at) VALUES ($1, $2, now())
 		ON CONFLICT (group_id) DO UPDATE SET term = EXCLUDED.term, updated_at = now()
 		WHERE f.term <= EXCLUDED.term
@@ -138,6 +166,14 @@ var sqliteQueries = func() *queries {
 			WHERE group_id = ?1 AND holder = ?2 AND term = ?3
 			RETURNING term, expires_at`,
 		leader: `SELECT COALESCE(holder, ''), term, expires_at - NOW FROM ha_lease WHERE group_id = ?1`,
+		acquireAfterCrash: `UPDATE ha_lease SET holder = ?2, term = term + 1, acquired_at = NOW,
+			expires_at = NOW + ?4, lock_session = ?5, lock_term = term + 1,
+			prev_holder = COALESCE(holder, released_by), acquire_reason = '` + cluster.ReasonCrashTakeover + `',
+			released_by = NULL, release_reason = NULL
+			WHERE group_id = ?1 AND term = ?3 AND lock_term = ?3
+			RETURNING term, expires_at - NOW, COALESCE(prev_holder, ''), acquire_reason, acquired_at`,
+		recordLock: `UPDATE ha_lease SET lock_session = ?4, lock_term = ?3
+			WHERE group_id = ?1 AND holder = ?2 AND term = ?3`,
 		fence: `INSERT INTO ha_fence (group_id, term, updated_at) VALUES (?1, ?2, NOW)
 			ON CONFLICT (group_id) DO UPDATE SET term = excluded.term, updated_at = excluded.updated_at
 			WHERE ha_fence.term <= excluded.term
@@ -173,7 +209,7 @@ var sqliteQueries = func() *queries {
 		now:           `SELECT NOW`,
 	}
 	for _, p := range []*string{&q.register, &q.heartbeat, &q.nodes, &q.acquire, &q.renew, &q.release,
-		&q.leader, &q.fence, &q.insertSnapshot, &q.quarantine, &q.setAcceptLoss, &q.trimHistory, &q.history, &q.now} {
+		&q.leader, &q.acquireAfterCrash, &q.fence, &q.insertSnapshot, &q.quarantine, &q.setAcceptLoss, &q.trimHistory, &q.history, &q.now} {
 		*p = r.Replace(*p)
 	}
 	return q

@@ -27,6 +27,10 @@ type DB struct {
 	dialect schema.Dialect
 	q       *queries
 	display string
+	// pgcfg is the parsed PostgreSQL URL, for the liveness lock's dedicated connection;
+	// lockPath the SQLite liveness lock file beside the database. One of them is set.
+	pgcfg    *pgx.ConnConfig
+	lockPath string
 	// afterFence, when set (tests only), runs inside SaveSnapshot's transaction right after its
 	// fence statement: the point where a frozen writer holds the fence row's lock.
 	afterFence func()
@@ -59,7 +63,7 @@ func Open(rawURL string) (*DB, error) {
 			return nil, fmt.Errorf("open %q: %w", rawURL, err)
 		}
 		db.SetMaxOpenConns(4)
-		return &DB{db: db, dialect: schema.SQLite, q: sqliteQueries, display: rawURL}, nil
+		return &DB{db: db, dialect: schema.SQLite, q: sqliteQueries, display: rawURL, lockPath: p + lockFileSuffix}, nil
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		u, err := url.Parse(rawURL)
 		if err != nil {
@@ -81,7 +85,7 @@ func Open(rawURL string) (*DB, error) {
 		db := stdlib.OpenDB(*cfg)
 		db.SetMaxOpenConns(8)
 		db.SetConnMaxIdleTime(time.Minute)
-		return &DB{db: db, dialect: schema.Postgres, q: pgQueries, display: u.Redacted()}, nil
+		return &DB{db: db, dialect: schema.Postgres, q: pgQueries, display: u.Redacted(), pgcfg: cfg.Copy()}, nil
 	default:
 		return nil, fmt.Errorf("open %q: %w", redact(rawURL), ErrBadURL)
 	}
