@@ -54,7 +54,6 @@ func TestCompileErrors(t *testing.T) {
 		{joinSchema + "from L as l join R as r select l.k as a, l.x order by r.x insert into O;", "3:55: order by can only use the select's output attributes (or selected input attributes); r.x is not one"},
 		{"define stream S (a int);\nfrom every e1=S -> e2=S+ -> e3=S select e1.a as x insert into O;", "2:24: quantifier '+' is only supported in sequences"},
 		{"define stream S (a int);\nfrom every e1=S+, e2=S* select e1[0].a as x insert into O;", "2:23: two quantified elements in a row are not supported"},
-		{"define stream S (a int);\nfrom every e1=S, e2=S, e3=S select e1[0].a as x insert into O;", "2:36: e1 matches one event"},
 		{"define stream S (a int);\nfrom e1=S<3:2> -> e2=S select e2.a as x insert into O;", "2:10: counting minimum 3 is above the maximum 2"},
 		{"define stream S (a int);\nfrom e1=S -> e2=S<0> select e1.a as x insert into O;", "2:18: a counting element needs a positive maximum"},
 		{"define stream S (a int);\nfrom e1=S -> e2=S<0:0> -> e3=S select e1.a as x insert into O;", "2:18: a counting element needs a positive maximum"},

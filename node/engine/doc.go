@@ -29,7 +29,8 @@
 // functions ifThenElse, coalesce, cast/convert (both convert; to bool, only "true" or 1 is true), concat, eventTimestamp,
 // "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" with
 // counting and absent elements (below), and sequences with "," and the quantifiers + * ? on
-// any element but two in a row (e2[0].x, e2[last].x; a bare e2.x is e2[0].x). With "every", an
+// any element but two in a row (e2[0].x, e2[last].x; a bare e2.x is e2[0].x; on an element that
+// matches one event, e2[0].x and e2[last].x are e2.x and other indexes null). With "every", an
 // event a pending sequence match took starts no new match, as in Siddhi.
 //
 // Patterns: a partial match waits for its next element; events that do not satisfy it are
