@@ -54,6 +54,7 @@ type StreamDef struct {
 	MissingAsNull bool
 
 	index map[string]int
+	pk    []int // a table's @PrimaryKey attributes; nil without one
 }
 
 // App is a compiled stream app: immutable, shareable by any number of Runtimes.

@@ -31,7 +31,7 @@ func check(d *appDecl) (*App, error) {
 			def.Attrs = append(def.Attrs, Attr{Name: at.name, Type: at.typ})
 		}
 		if s.table {
-			if err := checkTableAnns(s); err != nil {
+			if err := checkTableAnns(s, def); err != nil {
 				return nil, err
 			}
 			a.tables = append(a.tables, def)

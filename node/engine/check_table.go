@@ -1,18 +1,45 @@
 package engine
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Checks of in-memory tables: their definitions and the queries that write them.
 
-// checkTableAnns rejects the annotations a table cannot have.
-func checkTableAnns(s *streamDecl) error {
+// checkTableAnns checks a table's annotations: @PrimaryKey('a', ...) sets def's key and
+// @Index('a', ...) names attributes (the table is scanned either way); the rest are refused.
+func checkTableAnns(s *streamDecl, def *StreamDef) error {
+	seen := map[string]bool{}
 	for _, an := range s.anns {
 		switch an.name {
 		case "sink", "source":
 			return errAt(an.p, "@%s is not applicable to a table (tables take no inputs and emit nothing)", an.name)
-		case "primarykey", "index", "store":
-			name := map[string]string{"primarykey": "primaryKey", "index": "index", "store": "store"}[an.name]
-			return errAt(an.p, "@%s on a table is not supported (tables are in-memory lists without keys or indexes)", name)
+		case "store":
+			return errAt(an.p, "@store on a table is not supported (tables are in memory)")
+		case "primarykey", "index":
+			name := map[string]string{"primarykey": "PrimaryKey", "index": "Index"}[an.name]
+			if seen[an.name] {
+				return errAt(an.p, "@%s is given twice on table %s", name, def.Name)
+			}
+			seen[an.name] = true
+			if len(an.pos) == 0 || len(an.kv) > 0 {
+				return errAt(an.p, "@%s needs attribute names, e.g. @%s('symbol')", name, name)
+			}
+			var cols []int
+			for _, a := range an.pos {
+				i := def.attrIndex(a)
+				switch {
+				case i < 0:
+					return errAt(an.p, "@%s names %q, which table %s does not have", name, a, def.Name)
+				case slices.Contains(cols, i):
+					return errAt(an.p, "@%s names %s twice", name, a)
+				}
+				cols = append(cols, i)
+			}
+			if an.name == "primarykey" {
+				def.pk = cols
+			}
 		}
 	}
 	return nil

@@ -29,7 +29,9 @@
 // functions ifThenElse, coalesce, cast/convert (both convert; to bool, only "true" or 1 is true), concat, eventTimestamp,
 // "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" with
 // counting and absent elements (below), and sequences with "," and the quantifiers + * ? on
-// middle elements (e2[0].x, e2[last].x; a bare e2.x is e2[0].x).
+// any element but two in a row (e2[0].x, e2[last].x; a bare e2.x is e2[0].x; on an element that
+// matches one event, e2[0].x and e2[last].x are e2.x and other indexes null). With "every", an
+// event a pending sequence match took starts no new match, as in Siddhi.
 //
 // Patterns: a partial match waits for its next element; events that do not satisfy it are
 // ignored (in a sequence they drop the partial). "every" on the first element starts a partial
@@ -108,7 +110,10 @@
 // sides are not supported. Both windows are part of the query's snapshot state.
 //
 // Tables: "define table T (a string, b int);" is an in-memory list of rows in insertion order
-// (no @primaryKey, @index or @store: compile errors; @sink and @source on a table too). A table
+// (@store, @sink and @source on a table are compile errors). @PrimaryKey('a', ...) keeps keys
+// unique, as in Siddhi: inserting a row whose key the table holds drops it, and an update (or
+// the update of an update or insert) that would give two rows one key changes nothing.
+// @Index('a', ...) is accepted and changes nothing but its check of the names. A table
 // is not a stream: it takes no inputs, emits nothing, is not in Streams (see Tables), and
 // "from T", tables in patterns and tables on both sides of a join are compile errors. A query
 // writes a table with its output rows (after having, order by, limit, offset and output rate
@@ -130,8 +135,8 @@
 // queries reading them) are seen by later probes. Queries run in source order for each event,
 // so a query writing T before a query joining T on the same stream sees the change, and after it
 // does not. Table rows are part of snapshots (after the queries' states; apps without tables
-// encode exactly as before). Deviations from Siddhi: no primary keys, indexes, stores or
-// on-demand queries; no "for ... events" on delete/update; inserted rows must match the table's
+// encode exactly as before). Deviations from Siddhi: no stores or on-demand queries, lookups
+// scan the rows (keys and indexes do not speed them up); no "for ... events" on delete/update; inserted rows must match the table's
 // attribute names as well as its types; a table side of a join takes no filter.
 //
 // "<condition> in T" (filters and select items of stream and join queries; not in having,

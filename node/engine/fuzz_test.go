@@ -60,6 +60,9 @@ var seedApps = []string{
 	schema + menuQuery(47, 0),
 	"define stream S (a int, b string); define table T (a int, b string); from S[a == T.a and b != T.b in T or a > 1] select b, (T.a > a in T) as c insert into O; from S#window.length(1) as s join T on s.a == T.a select s.b, (T.b == s.b in T) as d insert into P;",
 	"define table T (a int); define stream S (a int); from S[a in T] select a in T as x, (a == T.a in T in T) insert into O;",
+	schema + menuQuery(48, 0),
+	schema + menuQuery(50, 0),
+	"define stream A (x int); from every e1=A[x > 1]+, e2=A[x < e1[last].x], e3=A* select e1[0].x as a, e3[0].x as b insert into O;",
 }
 
 func propApp(tb testing.TB) *engine.App {

@@ -288,9 +288,7 @@ func (p *parser) patternInput() (*patternInput, error) {
 		switch {
 		case !pi.sequence:
 			return nil, newCompileError(el.quantP, "quantifier '%c' is only supported in sequences (elements separated by ',')", el.quant)
-		case i == 0 || i == len(pi.elems)-1:
-			return nil, newCompileError(el.quantP, "quantifier '%c' is only supported on a middle element of a sequence", el.quant)
-		case pi.elems[i-1].quant != 0:
+		case i > 0 && pi.elems[i-1].quant != 0:
 			return nil, newCompileError(el.quantP, "two quantified elements in a row are not supported")
 		}
 	}

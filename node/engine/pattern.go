@@ -10,7 +10,12 @@ package engine
 // collect events in a list. Once the element's minimum is met, an event that satisfies the
 // following element moves the match on (reluctant matching); otherwise an event that satisfies
 // the element itself is appended, until its maximum. A counting last element completes the
-// match when its minimum is met; a counting first element starts a partial waiting at state 0.
+// match when its minimum is met (at once when it is 0); a counting first element starts a
+// partial waiting at state 0, and with a minimum of 0 an event may also skip it.
+//
+// In a sequence with 'every', an event that a pending partial took (and still waits on) does
+// not also start a new match, as in Siddhi: "every e1=A, e2=A[..]+, e3=A[..]" starts no match
+// at the events collected by e2, but does at the one that completes e3.
 
 type partial struct {
 	next     int
@@ -24,6 +29,7 @@ type patternRT struct {
 	p        *patPlan
 	partials []*partial
 	started  bool
+	used     bool // the event being offered was taken by a partial that stays pending
 	f        frame
 	scratch  [][]Value
 	row      []Value
@@ -80,8 +86,9 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 	}
 	first := &s.p.states[0]
 	keep := s.partials[:0]
+	s.used = false
 	for _, pm := range s.partials {
-		if canStart && first.quant != 0 && pm.next == 0 && len(pm.lists[0]) < first.min() {
+		if canStart && !s.p.sequence && first.quant != 0 && pm.next == 0 && len(pm.lists[0]) < first.min() {
 			// every on a counting first element, as in Siddhi: a new match starts only once
 			// the pending one has collected its minimum (the event that completes it too)
 			canStart = false
@@ -99,6 +106,9 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		s.arm(now)
 		return
 	}
+	if s.p.sequence && s.used {
+		canStart = false
+	}
 	if !canStart {
 		return
 	}
@@ -111,6 +121,9 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 				s.partials = append(s.partials, pm)
 			}
 		}
+		return
+	}
+	if first.quant != 0 && first.min() == 0 && s.skipFirst(r, q, def, ev, now) {
 		return
 	}
 	if first.stream != def {
@@ -145,8 +158,37 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 	}
 	pm := s.newPartial(now)
 	pm.caps[0] = r.copyVals(ev.vals)
-	s.moveTo(pm, 1, now)
-	s.partials = append(s.partials, pm)
+	if s.enter(r, q, pm, 1, ev) {
+		s.partials = append(s.partials, pm)
+	}
+}
+
+// skipFirst offers ev to the state after a first element with a minimum of 0, as a match that
+// collected nothing there; it reports whether ev matched it.
+func (s *patternRT) skipFirst(r *Runtime, q *queryRT, def *StreamDef, ev *event, now int64) bool {
+	if s.p.states[1].stream != def || s.p.states[1].logic != 0 {
+		return false
+	}
+	pm := s.newPartial(now)
+	if !s.try(pm, 1, ev) {
+		return false
+	}
+	s.started = true
+	if s.advance(r, q, pm, 1, ev) {
+		s.partials = append(s.partials, pm)
+	}
+	return true
+}
+
+// enter moves pm to state i after ev bound the state before it. A last state that needs no
+// event (e2=B* or B?) completes the match at once; enter reports whether pm stays pending.
+func (s *patternRT) enter(r *Runtime, q *queryRT, pm *partial, i int, ev *event) bool {
+	s.moveTo(pm, i, r.clock)
+	if st := &s.p.states[i]; i == len(s.p.states)-1 && st.quant != 0 && st.min() == 0 {
+		s.complete(r, q, pm.caps, pm.lists, ev)
+		return false
+	}
+	return true
 }
 
 // moveTo makes pm wait at state i; an absent state's wait starts now.
@@ -176,6 +218,7 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 				s.complete(r, q, pm.caps, pm.lists, ev)
 				return false
 			}
+			s.used = true
 			return true
 		}
 	} else if st.absent {
@@ -207,7 +250,10 @@ func (s *patternRT) bind(r *Runtime, q *queryRT, pm *partial, slot, next int, ev
 		return false
 	}
 	pm.caps[slot] = r.copyVals(ev.vals)
-	s.moveTo(pm, next, r.clock)
+	if !s.enter(r, q, pm, next, ev) {
+		return false
+	}
+	s.used = true
 	return true
 }
 
@@ -240,8 +286,10 @@ func (s *patternRT) stepLogic(r *Runtime, q *queryRT, pm *partial, def *StreamDe
 		return false, !s.p.sequence
 	case pm.caps[i] == nil:
 		pm.caps[i+1] = r.copyVals(ev.vals)
+		s.used = true
 		return true, true
 	case !hitB && pm.caps[i+1] == nil:
+		s.used = true
 		return true, true
 	case hitB:
 		return true, s.bind(r, q, pm, i+1, i+2, ev)
@@ -251,7 +299,10 @@ func (s *patternRT) stepLogic(r *Runtime, q *queryRT, pm *partial, def *StreamDe
 		s.complete(r, q, pm.caps, pm.lists, ev)
 		return true, false
 	}
-	s.moveTo(pm, i+2, r.clock)
+	if !s.enter(r, q, pm, i+2, ev) {
+		return true, false
+	}
+	s.used = true
 	return true, true
 }
 

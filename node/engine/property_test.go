@@ -83,6 +83,15 @@ from TW{i} as t right outer join S[vol > 4]#window.externalTime(ets, 300 ms) as 
 	`define table IN{i} (sym string, vol int);
 from S[vol > 5 and not (sym == IN{i}.sym in IN{i})] select sym, vol insert into IN{i};
 from S[price > 50.0]#window.length(3)[(sym == IN{i}.sym and vol < IN{i}.vol) in IN{i}] select sym, (vol == IN{i}.vol in IN{i}) as same, count() as c group by sym insert all events into IO{i};`,
+	// sequences with a quantified first or last element
+	`from every e1=S[vol > 2]*, e2=S[vol < e1[last].vol] select e1[0].vol as a, e1[last].vol as b, e2.vol as c insert into QF{i};`,
+	`from every e1=S[vol > 7], e2=S[sym == e1.sym]? select e1.sym as a, e2[0].vol as b insert into QL{i};`,
+	// a primary-key table: duplicate inserts and key-clashing updates are dropped
+	`@PrimaryKey('sym') @Index('vol') define table PK{i} (sym string, vol int);
+from S select sym, vol insert into PK{i};
+from S[price > 60.0] select sym, vol + 1 as vol update PK{i} on PK{i}.vol < vol;
+from S[vol == 0] select sym delete PK{i} on PK{i}.sym == sym;
+from S#window.length(1) join PK{i} as t on t.vol >= S.vol select S.sym as sym, t.sym as ts, t.vol as tv insert into PJ{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

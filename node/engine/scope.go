@@ -74,8 +74,10 @@ func (s patScope) resolve(e *exAttr) (evalFn, Type, error) {
 	if i < 0 {
 		return nil, 0, errAt(e.p, "stream %s (%s) has no attribute %s", def.Name, s.states[si].alias, e.name)
 	}
-	if e.indexed && s.states[si].quant == 0 {
-		return nil, 0, errAt(e.p, "%s matches one event: write %s.%s without an index", e.qual, e.qual, e.name)
+	if e.indexed && s.states[si].quant == 0 && e.index != 0 {
+		// an element that matches one event holds it at e2[0] (= e2[last]); other indexes are
+		// null, as in Siddhi
+		return func(*frame) Value { return Value{} }, def.Attrs[i].Type, nil
 	}
 	// In its own condition, a counting element's alias without an index (e2.x) is the event being
 	// tested, as in Siddhi; e2[i].x there reads the events collected so far.
