@@ -37,7 +37,8 @@ from S#window.length(100000) select count() as n, sum(v) as total insert into O;
 // partitioned process whose lease is left to expire.
 type cutDB struct {
 	*store.DB
-	cut atomic.Bool
+	cut    atomic.Bool
+	noSave atomic.Bool // only snapshot writes fail
 }
 
 var errCut = fmt.Errorf("cut off from the database")
@@ -71,7 +72,7 @@ func (d *cutDB) Renew(ctx context.Context, g, id string, term int64, l time.Dura
 }
 
 func (d *cutDB) SaveSnapshot(ctx context.Context, s store.Snapshot, keep int) (int64, error) {
-	if d.cut.Load() {
+	if d.cut.Load() || d.noSave.Load() {
 		return 0, errCut
 	}
 	return d.DB.SaveSnapshot(ctx, s, keep)
