@@ -90,7 +90,7 @@ type rnode struct {
 
 const restoreBackoff = 100 * time.Millisecond
 
-func startRestoreNode(t *testing.T, dbURL, id string) *rnode {
+func startRestoreNode(t testing.TB, dbURL, id string) *rnode {
 	t.Helper()
 	app, err := engine.Compile("t.siddhi", countApp)
 	if err != nil {
@@ -188,7 +188,7 @@ func (p *rnode) lastOutput(t *testing.T) (n int64, total float64, ok bool) {
 	return o.Data.N, o.Data.Total, true
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Logf("%s", strings.TrimSpace(string(p)))

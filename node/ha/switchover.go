@@ -67,10 +67,13 @@ func (n *Node) Switchover(ctx context.Context) error {
 	// promotes with nothing to replay.
 	applied := map[string]uint64{}
 	for app, seq := range last {
+		// The last acknowledgement may predate the passive's warming: a cold-looking passive
+		// gets a few pings' time to say otherwise.
+		bound := n.timing.SyncLiveness
 		if _, hot := sess.Applied(app); !hot {
-			break
+			bound = 10 * n.timing.HandoverPoll
 		}
-		wctx, cancel := context.WithTimeout(ctx, n.timing.SyncLiveness)
+		wctx, cancel := context.WithTimeout(ctx, bound)
 		err := sess.WaitApplied(wctx, app, seq, n.timing.HandoverPoll)
 		cancel()
 		if err != nil {
