@@ -52,6 +52,7 @@ type appState struct {
 	hotDelivered uint64
 	hotApplied   atomic.Uint64
 	hot          atomic.Bool
+	hotSkipped   int // outputs the passive runtime dropped as written by the active (metric at promotion)
 	// kept describes a state kept from this node's own term (rt with term != 0 on a passive).
 	kept keptState
 
@@ -99,7 +100,7 @@ func (s *appState) emit(o *engine.Output) {
 // mu is held by the caller.
 func (s *appState) activateLocked(rt *engine.Runtime, term int64, idem *idemWindow, outbox []*engine.Output) {
 	s.rt, s.term, s.idem = rt, term, idem
-	s.hotGen, s.hotDelivered, s.kept = 0, 0, keptState{}
+	s.hotGen, s.hotDelivered, s.kept, s.hotSkipped = 0, 0, keptState{}, 0
 	s.setHot(false, 0)
 	s.setOutboxLocked(outbox)
 	s.safe = rt.LastSeq()
@@ -126,7 +127,7 @@ func (e *sinkError) Unwrap() error { return e.err }
 // deactivateLocked drops the runtime and its pending outputs (a demoted node rejoins empty).
 func (s *appState) deactivateLocked() {
 	s.rt, s.term, s.idem, s.safe = nil, 0, nil, 0
-	s.hotGen, s.hotDelivered, s.kept = 0, 0, keptState{}
+	s.hotGen, s.hotDelivered, s.kept, s.hotSkipped = 0, 0, keptState{}, 0
 	s.setHot(false, 0)
 	s.setOutboxLocked(nil)
 }

@@ -151,8 +151,12 @@ func (s *appState) applyEntryLocked(e eventsync.Entry, emit func(*engine.Output)
 // emitPassive keeps the outputs a promotion would emit: those bound for a sink, of inputs after
 // the position the active reported written. mu is held (the runtime runs under it).
 func (s *appState) emitPassive(o *engine.Output) {
-	if _, ok := s.sinky[o.Stream]; ok && keepOutput(o.Seq, s.hotDelivered) {
-		s.appendOutLocked(o.Clone())
+	if _, ok := s.sinky[o.Stream]; ok {
+		if keepOutput(o.Seq, s.hotDelivered) {
+			s.appendOutLocked(o.Clone())
+		} else {
+			s.hotSkipped++
+		}
 	}
 }
 
@@ -162,7 +166,7 @@ func (s *appState) setHotDeliveredLocked(seq uint64) {
 	if seq > s.hotDelivered {
 		s.hotDelivered = seq
 	}
-	s.dropDeliveredLocked(s.hotDelivered)
+	s.hotSkipped += s.dropDeliveredLocked(s.hotDelivered)
 }
 
 // hotWarm restores the snapshot revision the active reported committed (f.Revision at

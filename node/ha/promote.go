@@ -240,7 +240,8 @@ func (n *Node) completeApp(a *appState, d *decision, term int64, q *eventsync.Qu
 			return 0, fmt.Errorf("app %s: catch up: %w", a.name, err)
 		}
 	}
-	if skipped := a.dropDeliveredLocked(q.Delivered(a.name)); skipped > 0 {
+	// The passive runtime already dropped the outputs reported written as it produced them.
+	if skipped := a.dropDeliveredLocked(q.Delivered(a.name)) + a.hotSkipped; skipped > 0 {
 		n.m.notReemitted.Add(float64(skipped))
 	}
 	a.activateLocked(a.rt, term, a.idem, a.outbox)
