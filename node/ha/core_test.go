@@ -238,6 +238,7 @@ func (p *memPeer) Closed() bool                              { return p.closed }
 func (p *memPeer) Done() <-chan struct{}                     { return p.done }
 func (p *memPeer) Err() error                                { return nil }
 func (p *memPeer) Lag() int64                                { return 0 }
+func (p *memPeer) LagBytes() int64                           { return 0 }
 func (p *memPeer) QueueBytes() (int64, int64)                { return 0, 0 }
 func (p *memPeer) PeerID() string                            { return "b" }
 func (p *memPeer) MaxQueue() int64                           { return 1 << 20 }
