@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,6 +38,10 @@ type DialConfig struct {
 	Token         string // the shared secret (auth_token); required
 	Term          int64
 	Logger        *slog.Logger
+	// PingInterval and LivenessTimeout override the package defaults (0: the default). The
+	// active pings an idle passive every PingInterval and ends a session silent for
+	// LivenessTimeout; PingInterval must be well under LivenessTimeout.
+	PingInterval, LivenessTimeout time.Duration
 }
 
 // Session is the active's link to one passive: inputs are appended without blocking and written
@@ -65,10 +70,14 @@ type Session struct {
 	started   map[string]bool
 	startSeq  map[string]uint64
 	delivered map[string]uint64
+	applied   map[string]uint64 // the passive's runtime position per app (version 3 acks)
+	version   uint16
 	qBytes    int64
 	qEvents   int64
 	lastAck   time.Time
 	done      chan struct{}
+	ping      time.Duration
+	liveness  time.Duration
 }
 
 // Dial connects to a passive's sync address and performs the handshake. cfg.Token is required.
@@ -87,7 +96,21 @@ func Dial(ctx context.Context, addr, peerID string, cfg DialConfig) (*Session, e
 		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	}
 	r := bufio.NewReaderSize(c, 64<<10)
-	s, err := handshake(c, r, peerID, cfg)
+	s, err := handshake(c, r, peerID, cfg, ProtocolVersion)
+	if errors.Is(err, errOldPassive) {
+		// A passive of the previous version (a rolling deploy): speak version 2 to it.
+		c.Close()
+		if c, err = d.DialContext(ctx, "tcp", addr); err != nil {
+			return nil, fmt.Errorf("eventsync: dial %s: %w", addr, err)
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			_ = c.SetDeadline(dl)
+		} else {
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		}
+		r = bufio.NewReaderSize(c, 64<<10)
+		s, err = handshake(c, r, peerID, cfg, 2)
+	}
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("eventsync: handshake with %s at %s: %w", peerID, addr, err)
@@ -103,7 +126,10 @@ func Dial(ctx context.Context, addr, peerID string, cfg DialConfig) (*Session, e
 	return s, nil
 }
 
-func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Session, error) {
+// errOldPassive is a refusal of this protocol version by a passive that speaks an older one.
+var errOldPassive = errors.New("passive speaks an older protocol version")
+
+func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig, version uint16) (*Session, error) {
 	var buf []byte
 	typ, p, err := readFrameMax(r, &buf, MaxHandshakeFrame)
 	if err != nil {
@@ -122,7 +148,7 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Ses
 	if len(ch.Nonce) < nonceBytes {
 		return nil, fmt.Errorf("%w: challenge nonce of %d bytes, want at least %d", ErrMalformed, len(ch.Nonce), nonceBytes)
 	}
-	h := hello{Version: ProtocolVersion, Group: cfg.Group, From: cfg.NodeID, To: peerID, Term: cfg.Term}
+	h := hello{Version: version, Group: cfg.Group, From: cfg.NodeID, To: peerID, Term: cfg.Term}
 	h.MAC = mac(cfg.Token, ch.Nonce, &h)
 	if err := writeFrame(c, typeHello, h.encode()); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)
@@ -133,7 +159,11 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Ses
 	}
 	switch typ {
 	case typeRefuse:
-		return nil, fmt.Errorf("%w: %s", ErrRefused, decodeReason(p))
+		reason := decodeReason(p)
+		if version > 2 && strings.HasPrefix(reason, fmt.Sprintf("protocol version %d,", version)) {
+			return nil, fmt.Errorf("%w: %w: %s", ErrRefused, errOldPassive, reason)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrRefused, reason)
 	case typeWelcome:
 	default:
 		return nil, fmt.Errorf("%w: expected welcome, got frame type %d", ErrMalformed, typ)
@@ -150,6 +180,8 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig) (*Ses
 		conn: c, log: log.With("component", "eventsync-client", "passive", peerID), Peer: peerID, Term: cfg.Term,
 		Max: int64(w.MaxQueueBytes), wake: make(chan struct{}, 1), progress: make(chan struct{}),
 		acked: map[string]uint64{}, sent: map[string]uint64{}, inflight: map[string][]sentBatch{}, started: map[string]bool{}, startSeq: map[string]uint64{}, delivered: map[string]uint64{}, done: make(chan struct{}),
+		applied: map[string]uint64{}, version: version,
+		ping: orDefault(cfg.PingInterval, PingInterval), liveness: orDefault(cfg.LivenessTimeout, LivenessTimeout),
 	}, nil
 }
 
@@ -323,6 +355,12 @@ func (s *Session) reader(r *bufio.Reader) {
 					s.ackInflightLocked(x.App, x.Seq)
 				}
 			}
+			if a.v3 {
+				clear(s.applied)
+				for _, x := range a.Applied {
+					s.applied[x.App] = x.Seq
+				}
+			}
 			s.qBytes, s.qEvents = int64(a.QueueBytes), int64(a.QueueEvents)
 			s.lastAck = time.Now()
 			close(s.progress)
@@ -340,7 +378,7 @@ func (s *Session) reader(r *bufio.Reader) {
 
 // watchdog pings the passive and ends the session when it stops answering.
 func (s *Session) watchdog() {
-	t := time.NewTicker(PingInterval)
+	t := time.NewTicker(s.ping)
 	defer t.Stop()
 	for {
 		select {
@@ -351,7 +389,7 @@ func (s *Session) watchdog() {
 		s.mu.Lock()
 		silent := time.Since(s.lastAck)
 		s.mu.Unlock()
-		if silent > LivenessTimeout {
+		if silent > s.liveness {
 			s.Close(fmt.Errorf("passive unresponsive: no acknowledgement for %s", silent.Round(time.Millisecond)))
 			return
 		}
@@ -381,6 +419,54 @@ func (s *Session) Wait(ctx context.Context, app string, seq uint64) error {
 		}
 	}
 }
+
+// Applied is how far the passive's own runtime has applied app (a hot passive), as its last
+// acknowledgement said; ok is false when it keeps no runtime in step for app (cold), or speaks
+// a protocol older than 3.
+func (s *Session) Applied(app string) (seq uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq, ok = s.applied[app]
+	return seq, ok
+}
+
+// WaitApplied blocks until the passive reports its runtime applied app up to seq (nil), the
+// session closed (ErrSessionClosed) or ctx ended; it pings every `every` meanwhile, since a
+// passive reports its position only in acknowledgements. A switchover uses it to hand over to
+// a passive that needs no catching up.
+func (s *Session) WaitApplied(ctx context.Context, app string, seq uint64, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		if a, ok := s.applied[app]; ok && a >= seq {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return ErrSessionClosed
+		}
+		ch := s.progress
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-t.C:
+			s.frame(typePing, nil)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// PeerID is the passive's node id.
+func (s *Session) PeerID() string { return s.Peer }
+
+// MaxQueue is the passive's queue bound.
+func (s *Session) MaxQueue() int64 { return s.Max }
+
+// Version is the protocol version the session speaks.
+func (s *Session) Version() uint16 { return s.version }
 
 // Lag is the number of inputs sent but not yet acknowledged, over all apps.
 func (s *Session) Lag() int64 {
@@ -471,4 +557,11 @@ func (s *Session) closeLocked(err error) {
 	if err != nil {
 		s.log.Warn("sync session closed", "err", err)
 	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }

@@ -4,9 +4,11 @@ import "fmt"
 
 // ProtocolVersion is what an active speaks; a passive accepts MinProtocolVersion up to it, so
 // an old active can still sync to an upgraded passive during a rolling deploy. Version 2 added
-// the delivered frame.
+// the delivered frame; version 3 adds the passive's applied positions (hot passive) to its acks.
+// An active falls back to version 2 when a passive refuses 3, so either node may be upgraded
+// first.
 const (
-	ProtocolVersion    = 2
+	ProtocolVersion    = 3
 	MinProtocolVersion = 1
 )
 
@@ -76,6 +78,10 @@ type ack struct {
 	QueueBytes  uint64
 	QueueEvents uint64
 	Apps        []AppSeq
+	// Applied (version 3): per app, the last input the passive's runtime applied; an app not
+	// listed is cold (no runtime kept in step). Absent from older acks.
+	Applied []AppSeq
+	v3      bool
 }
 
 func (m *challenge) encode() []byte {
@@ -215,6 +221,13 @@ func (m *ack) encode() []byte {
 		e.str(a.App)
 		e.u64(a.Seq)
 	}
+	if m.v3 {
+		e.u32(uint32(len(m.Applied)))
+		for _, a := range m.Applied {
+			e.str(a.App)
+			e.u64(a.Seq)
+		}
+	}
 	return e.b
 }
 
@@ -225,6 +238,13 @@ func (m *ack) decode(p []byte) error {
 	m.Apps = make([]AppSeq, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		m.Apps = append(m.Apps, AppSeq{App: d.str(), Seq: d.u64()})
+	}
+	if d.err == nil && len(d.b) > 0 { // version 3
+		m.v3 = true
+		n := d.count(2 + 8)
+		for i := 0; i < n && d.err == nil; i++ {
+			m.Applied = append(m.Applied, AppSeq{App: d.str(), Seq: d.u64()})
+		}
 	}
 	return d.done()
 }

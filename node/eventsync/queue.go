@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 )
 
 // ErrQueueFull means appending would pass the queue's byte bound. Nothing is dropped silently:
@@ -16,6 +17,7 @@ var ErrQueueFull = errors.New("passive queue full")
 // input stays a copy, and the garbage collector sees one object per frame, not per input. Pure
 // data structure, no locking: the server serialises access.
 type Queue struct {
+	gen    uint64 // identity: every NewQueue gets a new one (clones keep it)
 	max    int64
 	bytes  int64
 	events int64
@@ -50,7 +52,49 @@ type Gap struct {
 func (g Gap) String() string { return fmt.Sprintf("%s: inputs %d..%d missing", g.App, g.First, g.Last) }
 
 // NewQueue returns an empty queue bounded to maxBytes.
-func NewQueue(maxBytes int64) *Queue { return &Queue{max: maxBytes, apps: map[string]*appQueue{}} }
+func NewQueue(maxBytes int64) *Queue {
+	return &Queue{gen: queueGen.Add(1), max: maxBytes, apps: map[string]*appQueue{}}
+}
+
+// queueGen numbers queues, so a reader can tell a replaced queue from the one it read.
+var queueGen atomic.Uint64
+
+// Gen is the queue's identity (see Feed.Gen).
+func (q *Queue) Gen() uint64 { return q.gen }
+
+// chunksAfter copies app's chunks holding live inputs after seq `after`, up to about max inputs.
+func (q *Queue) chunksAfter(app string, after uint64, max int) []chunk {
+	a := q.apps[app]
+	if a == nil {
+		return nil
+	}
+	live := a.chunks[a.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].last > after })
+	var out []chunk
+	n := 0
+	for ; i < len(live) && n < max; i++ {
+		out = append(out, live[i])
+		n += int(live[i].count)
+	}
+	return out
+}
+
+// decodeAfter decodes chunks' live inputs after seq `after`.
+func decodeAfter(chunks []chunk, after uint64) []Entry {
+	var out []Entry
+	for _, c := range chunks {
+		var m entries
+		if err := m.decode(c.payload); err != nil {
+			continue // checked on arrival; cannot happen
+		}
+		for _, e := range m.Entries {
+			if e.Seq > c.live && e.Seq > after {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
 
 func (q *Queue) app(name string) *appQueue {
 	a := q.apps[name]
@@ -118,7 +162,7 @@ func (q *Queue) AppendFrame(p []byte) (string, error) {
 
 // clone copies q's bookkeeping; the frames are shared (never modified once appended).
 func (q *Queue) clone() *Queue {
-	c := &Queue{max: q.max, bytes: q.bytes, events: q.events, apps: make(map[string]*appQueue, len(q.apps))}
+	c := &Queue{gen: q.gen, max: q.max, bytes: q.bytes, events: q.events, apps: make(map[string]*appQueue, len(q.apps))}
 	for name, a := range q.apps {
 		ca := *a
 		ca.chunks = append([]chunk(nil), a.chunks[a.head:]...)
@@ -177,7 +221,11 @@ func (q *Queue) Replay(app string, after uint64) ([]Entry, []Gap) {
 	var out []Entry
 	var gaps []Gap
 	next := after + 1
-	for _, c := range a.chunks[a.head:] {
+	live := a.chunks[a.head:]
+	// Chunks are in seq order: those ending at or before `after` hold nothing to replay, so a
+	// replay after a recent position (a hot passive's) does not decode the whole queue.
+	i := sort.Search(len(live), func(i int) bool { return live[i].last > after })
+	for _, c := range live[i:] {
 		var m entries
 		if err := m.decode(c.payload); err != nil {
 			continue // checked on arrival; cannot happen

@@ -39,6 +39,9 @@ type ServerConfig struct {
 	// OnSessionEnd, when set, is called (on its own goroutine) when an established session
 	// ends: the active may have died, so the passive checks its liveness at once.
 	OnSessionEnd func(term int64, from string)
+	// Applied, when set, reports per app the last input the passive's own runtime applied (a
+	// hot passive); it goes to version 3 actives with every acknowledgement. Must not block.
+	Applied func() []AppSeq
 }
 
 // Server is the passive's event sync server: it authenticates the active, queues its inputs,
@@ -54,6 +57,7 @@ type Server struct {
 	conn    net.Conn
 	peer    string
 	lastErr string
+	changed chan struct{} // closed and replaced at every change of the queue (Read's Changed)
 
 	acc acceptor.Acceptor // connections, closed and awaited by Close
 }
@@ -70,7 +74,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "eventsync-server"), q: NewQueue(cfg.MaxQueueBytes)}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "eventsync-server"), q: NewQueue(cfg.MaxQueueBytes), changed: make(chan struct{})}
 	s.acc.Logger = s.log
 	return s, nil
 }
@@ -101,7 +105,41 @@ func (s *Server) TakeQueue() (*Queue, int64) {
 	q, term := s.q, s.qTerm
 	s.q = NewQueue(s.cfg.MaxQueueBytes)
 	s.qTerm = 0
+	s.notifyLocked()
 	return q, term
+}
+
+// notifyLocked wakes the readers waiting on Changed. s.mu is held.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Feed is one app's part of the queue as a hot passive reads it, consistent at one instant.
+type Feed struct {
+	Term int64  // term of the active filling the queue; 0 when no session has filled it
+	Gen  uint64 // identity of the queue: a new queue (new term, promotion, reset) has a new one
+	// Entries are held inputs after the asked seq, in order, at most about the asked number
+	// (whole frames). They may start after a gap: inputs trimmed by a snapshot, or never sent.
+	Entries   []Entry
+	Last      uint64 // highest seq the queue has seen (held, or covered by a snapshot)
+	Persisted uint64 // newest committed snapshot the active reported, and its revision
+	Revision  int64
+	Delivered uint64          // the active wrote every sink output of inputs up to here
+	Changed   <-chan struct{} // closed at the next change of the queue
+}
+
+// Read returns app's held inputs after seq `after` (about max of them) with the queue's
+// positions. The frames are shared with the queue and decoded outside the server's lock, so a
+// reader does not hold back the session.
+func (s *Server) Read(app string, after uint64, max int) Feed {
+	s.mu.Lock()
+	f := Feed{Term: s.qTerm, Gen: s.q.gen, Last: s.q.Last(app), Delivered: s.q.Delivered(app), Changed: s.changed}
+	f.Persisted, f.Revision = s.q.Persisted(app)
+	chunks := s.q.chunksAfter(app, after, max)
+	s.mu.Unlock()
+	f.Entries = decodeAfter(chunks, after)
+	return f
 }
 
 // PutBack returns a queue taken for a promotion that failed, so its inputs are not lost; it is
@@ -111,6 +149,7 @@ func (s *Server) PutBack(q *Queue, term int64) {
 	defer s.mu.Unlock()
 	if s.q.Len() == 0 && s.qTerm == 0 {
 		s.q, s.qTerm = q, term
+		s.notifyLocked()
 	}
 }
 
@@ -186,7 +225,7 @@ func (s *Server) serve(c net.Conn) {
 			return
 		}
 		if r.Buffered() == 0 && small.Buffered() == 0 {
-			if err := s.sendAck(c); err != nil {
+			if err := s.sendAck(c, h.Version); err != nil {
 				s.endSession(c, h, err)
 				return
 			}
@@ -267,6 +306,7 @@ func (s *Server) handshake(c net.Conn, r *bufio.Reader) (hello, error) {
 	if s.qTerm != h.Term {
 		s.q = NewQueue(s.cfg.MaxQueueBytes)
 		s.qTerm = h.Term
+		s.notifyLocked()
 	}
 	if s.conn != nil {
 		s.conn.Close()
@@ -293,12 +333,14 @@ func (s *Server) handle(c net.Conn, h hello, typ uint8, p []byte) error {
 			s.lastErr = err.Error()
 			return err
 		}
+		s.notifyLocked()
 	case typeControl:
 		var m control
 		if err := m.decode(p); err != nil {
 			return err
 		}
 		s.q.Trim(m.App, m.Seq, m.Revision)
+		s.notifyLocked()
 	case typeHandover:
 		t, err := decodeTerm(p)
 		if err != nil {
@@ -313,6 +355,7 @@ func (s *Server) handle(c net.Conn, h hello, typ uint8, p []byte) error {
 			return err
 		}
 		s.q.Deliver(m.App, m.Seq)
+		s.notifyLocked()
 	case typePing:
 		// Answered by the ack that follows every read batch.
 	case typeError:
@@ -323,12 +366,15 @@ func (s *Server) handle(c net.Conn, h hello, typ uint8, p []byte) error {
 	return nil
 }
 
-func (s *Server) sendAck(c net.Conn) error {
+func (s *Server) sendAck(c net.Conn, version uint16) error {
 	s.mu.Lock()
-	a := ack{QueueBytes: uint64(s.q.Bytes()), QueueEvents: uint64(s.q.Len())}
+	a := ack{QueueBytes: uint64(s.q.Bytes()), QueueEvents: uint64(s.q.Len()), v3: version >= 3}
 	for _, name := range s.q.Apps() {
 		a.Apps = append(a.Apps, AppSeq{App: name, Seq: s.q.Last(name)})
 	}
 	s.mu.Unlock()
+	if a.v3 && s.cfg.Applied != nil {
+		a.Applied = s.cfg.Applied()
+	}
 	return writeFrame(c, typeAck, a.encode())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/streamha/streamha/node/cluster"
@@ -12,15 +13,19 @@ import (
 	"github.com/streamha/streamha/node/store"
 )
 
-// tickEvery is how often an active feeds clock ticks to apps with time-based operators.
-const tickEvery = 250 * time.Millisecond
-
 // errNotLeading stops a persist of a node that no longer holds its term.
 var errNotLeading = errors.New("not leading")
 
 // startActive starts the active's background work for term; stopActive ends it.
 func (n *Node) startActive(ctx context.Context, term int64) {
 	leading := func() bool { return n.runner.Leading(term) }
+	// The dispatchers have a context of their own: a switchover stops them before it hands
+	// over the delivered positions.
+	dctx, dcancel := context.WithCancel(ctx)
+	var dispatchers sync.WaitGroup
+	n.mu.Lock()
+	n.stopDispatch = func() { dcancel(); dispatchers.Wait() }
+	n.mu.Unlock()
 	for _, a := range n.apps {
 		a := a
 		delivered := func(seq uint64) {
@@ -31,7 +36,7 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 		sinks := n.opts.Sinks
 		sinks.Term = term
 		hooks := dispatchHooks{
-			leading: leading, delivered: delivered,
+			leading: leading, delivered: delivered, idle: n.timing.DispatchIdle, report: n.timing.IdleReport,
 			failed:  func(sinkName, kind string) { n.m.sinkErrors.WithLabelValues(a.name, sinkName, kind).Inc() },
 			wrote:   func(sinkName string, k int) { n.m.sinkDelivered.WithLabelValues(a.name, sinkName).Add(float64(k)) },
 			dropped: func(sinkName string, k int) { n.m.sinkDropped.WithLabelValues(a.name, sinkName).Add(float64(k)) },
@@ -40,7 +45,10 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 				n.m.sinkPendingBytes.WithLabelValues(a.name, sinkName).Set(float64(p.PendingBytes))
 			},
 		}
-		n.goActive(func() { a.dispatch(ctx, sinks, hooks) })
+		dispatchers.Add(1)
+		if !n.activeWork.Go(func() { defer dispatchers.Done(); a.dispatch(dctx, sinks, hooks) }) {
+			dispatchers.Done()
+		}
 		if a.app.UsesTime() {
 			n.goActive(func() { n.ticker(ctx, a, term) })
 		}
@@ -49,16 +57,20 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 	n.goActive(func() { n.connector(ctx, term) })
 }
 
-func (n *Node) goActive(fn func()) {
-	n.activeDone.Add(1)
-	go func() {
-		defer n.activeDone.Done()
-		fn()
-	}()
+func (n *Node) goActive(fn func()) { n.activeWork.Go(fn) }
+
+// stopDispatchers stops the serving term's output dispatchers and waits for them.
+func (n *Node) stopDispatchers() {
+	n.mu.Lock()
+	stop := n.stopDispatch
+	n.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 func (n *Node) ticker(ctx context.Context, a *appState, term int64) {
-	t := time.NewTicker(tickEvery)
+	t := time.NewTicker(n.timing.Tick)
 	defer t.Stop()
 	for {
 		select {
@@ -73,7 +85,7 @@ func (n *Node) ticker(ctx context.Context, a *appState, term int64) {
 // persistApp snapshots one app and stores it under term, then tells the passive it may trim.
 // With startOn set, the app starts streaming on that session right at the snapshot point (a
 // passive joining). Without force, an app with no new input since its last snapshot is skipped.
-func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bool, startOn *eventsync.Session) error {
+func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bool, startOn Peer) error {
 	a.persistMu.Lock()
 	defer a.persistMu.Unlock()
 	begin := time.Now()
@@ -159,11 +171,11 @@ func (n *Node) persister(ctx context.Context, term int64) {
 	// it anyway (its snapshot point, within milliseconds when it is up); without one, persist it
 	// after 100 ms. Not at once: that would hold the persist lock just when the joining
 	// passive's snapshot point is wanted.
-	settle := time.NewTimer(100 * time.Millisecond)
+	settle := time.NewTimer(n.timing.PersistSettle)
 	defer settle.Stop()
 	interval := time.NewTicker(n.cfg.PersistInterval)
 	defer interval.Stop()
-	check := time.NewTicker(100 * time.Millisecond)
+	check := time.NewTicker(n.timing.PersistCheck)
 	defer check.Stop()
 	var lastPressure time.Time
 	want := make(chan *appState)
@@ -207,12 +219,12 @@ func (n *Node) persister(ctx context.Context, term int64) {
 				a.mu.Unlock()
 			}
 			pressure := false
-			if sess := n.session(); sess != nil && sess.Max > 0 {
+			if sess := n.session(); sess != nil && sess.MaxQueue() > 0 {
 				b, _ := sess.QueueBytes()
-				pressure = b > sess.Max/2
+				pressure = b > sess.MaxQueue()/2
 			}
-			if (pressure || failing) && time.Since(lastPressure) > time.Second {
-				lastPressure = time.Now()
+			if now := n.clock.Now(); (pressure || failing) && now.Sub(lastPressure) > n.timing.PressureGap {
+				lastPressure = now
 				if pressure {
 					n.m.pressurePersists.Inc()
 				}
@@ -239,7 +251,7 @@ func (n *Node) connector(ctx context.Context, term int64) {
 			case <-ctx.Done():
 				return
 			case <-sess.Done():
-				n.log.Warn("passive disconnected; continuing alone", "passive", sess.Peer, "err", sess.Err())
+				n.log.Warn("passive disconnected; continuing alone", "passive", sess.PeerID(), "err", sess.Err())
 				continue
 			}
 		}
@@ -248,9 +260,10 @@ func (n *Node) connector(ctx context.Context, term int64) {
 			sleep(ctx, n.cfg.HeartbeatInterval)
 			continue
 		}
-		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		dctx, cancel := context.WithTimeout(ctx, n.timing.DialTimeout)
 		sess, err := eventsync.Dial(dctx, addr, peer, eventsync.DialConfig{
 			Group: n.cfg.Group, NodeID: n.cfg.NodeID, Token: n.cfg.AuthToken, Term: term, Logger: n.log,
+			PingInterval: n.timing.SyncPing, LivenessTimeout: n.timing.SyncLiveness,
 		})
 		cancel()
 		if err != nil {
@@ -259,7 +272,7 @@ func (n *Node) connector(ctx context.Context, term int64) {
 				lastErr = err.Error()
 				n.dialErr.Store(lastErr)
 			}
-			sleep(ctx, 500*time.Millisecond)
+			sleep(ctx, n.timing.DialRetry)
 			continue
 		}
 		lastErr = ""

@@ -43,6 +43,19 @@ type appState struct {
 	written uint64
 	lastTS  int64 // newest event time applied, for ticks
 
+	// On a passive (see hot.go): passive is false while the node promotes or serves, so the
+	// applier leaves the state alone; hotGen is the queue the passive runtime follows (0: none,
+	// cold); hotDelivered the active's delivered position; hotApplied the runtime's position
+	// while hot (0 when cold or stalled), read without mu by acknowledgements and metrics.
+	passive      bool
+	hotGen       uint64
+	hotDelivered uint64
+	hotApplied   atomic.Uint64
+	hot          atomic.Bool
+	hotSkipped   int // outputs the passive runtime dropped as written by the active (metric at promotion)
+	// kept describes a state kept from this node's own term (rt with term != 0 on a passive).
+	kept keptState
+
 	persistMu    sync.Mutex    // one persist of this app at a time
 	committed    atomic.Uint64 // persistedSeq, readable without mu on the acknowledgement path
 	persistedSeq uint64
@@ -65,7 +78,7 @@ type appState struct {
 func newAppState(a *engine.App, log *slog.Logger, budget *outputBudget) *appState {
 	s := &appState{name: a.Name(), app: a, sinky: map[string][]engine.SinkSpec{}, log: log.With("app", a.Name()),
 		budget: budget, streamOut: map[string]*pendingCount{},
-		wake: make(chan struct{}, 1), persisted: make(chan struct{}), wantPersist: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), persisted: make(chan struct{}), wantPersist: make(chan struct{}, 1), passive: true}
 	for _, st := range a.Streams() {
 		if len(st.Sinks) > 0 {
 			s.sinky[st.Name] = st.Sinks
@@ -87,6 +100,8 @@ func (s *appState) emit(o *engine.Output) {
 // mu is held by the caller.
 func (s *appState) activateLocked(rt *engine.Runtime, term int64, idem *idemWindow, outbox []*engine.Output) {
 	s.rt, s.term, s.idem = rt, term, idem
+	s.hotGen, s.hotDelivered, s.kept, s.hotSkipped = 0, 0, keptState{}, 0
+	s.setHot(false, 0)
 	s.setOutboxLocked(outbox)
 	s.safe = rt.LastSeq()
 }
@@ -96,7 +111,7 @@ func (s *appState) resumeLocked(term int64) error {
 	if s.rt == nil {
 		return fmt.Errorf("app %s: no kept state to resume", s.name)
 	}
-	s.term = term
+	s.term, s.kept = term, keptState{}
 	return nil
 }
 
@@ -112,7 +127,16 @@ func (e *sinkError) Unwrap() error { return e.err }
 // deactivateLocked drops the runtime and its pending outputs (a demoted node rejoins empty).
 func (s *appState) deactivateLocked() {
 	s.rt, s.term, s.idem, s.safe = nil, 0, nil, 0
+	s.hotGen, s.hotDelivered, s.kept, s.hotSkipped = 0, 0, keptState{}, 0
+	s.setHot(false, 0)
 	s.setOutboxLocked(nil)
+}
+
+// keptState is a state an active kept on stopping (retainOnStop): after losing its lease, or
+// after handing it over to Peer in a planned switchover.
+type keptState struct {
+	HandedOver bool
+	Peer       string
 }
 
 func (s *appState) poke() {
@@ -156,10 +180,6 @@ func (s *appState) markSafe(seq uint64) {
 	s.mu.Unlock()
 	s.poke()
 }
-
-// idleReport spaces the delivered positions an idle dispatcher reports: every acknowledgement
-// wakes it, and the passive needs the position only by the time it might promote.
-const idleReport = 50 * time.Millisecond
 
 // backoff is the sink error policy's wait: first, then doubled per failure up to max.
 type backoff struct{ first, max, next time.Duration }

@@ -201,6 +201,8 @@ type dispatchHooks struct {
 	wrote     func(sinkName string, n int)        // outputs written (metric)
 	dropped   func(sinkName string, n int)        // outputs dropped under on.error='log' (metric)
 	pending   func(sinkName string, p SinkStatus) // the sink's lag after a round (metrics)
+	idle      time.Duration                       // poll of an idle dispatcher (Timing.DispatchIdle)
+	report    time.Duration                       // least time between idle position reports (Timing.IdleReport)
 }
 
 // dispatch opens the sinks, then writes safe outputs to them until ctx ends, removing them from
@@ -244,7 +246,7 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 		case <-ctx.Done():
 			return
 		case <-s.wake:
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(h.idle):
 		}
 		for ctx.Err() == nil {
 			s.mu.Lock()
@@ -257,8 +259,8 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			s.mu.Unlock()
 			if n == 0 {
 				// Idle: report the position too (clock ticks advance it with no output), at
-				// most every idleReport; an app without sinks has nothing to report.
-				if upTo > 0 && len(s.sinky) > 0 && time.Since(lastIdle) >= idleReport {
+				// most every h.report; an app without sinks has nothing to report.
+				if upTo > 0 && len(s.sinky) > 0 && time.Since(lastIdle) >= h.report {
 					lastIdle = time.Now()
 					h.delivered(upTo)
 				}

@@ -24,15 +24,6 @@ var (
 // ErrBacklog means the sinks are not keeping up; nothing was applied, retry later.
 var ErrBacklog = errors.New("output backlog: the sinks are not keeping up")
 
-// How long a batch waits for the sinks when the pending outputs are over
-// max_pending_output_bytes, before it is refused with ErrBacklog (nothing applied): an HTTP
-// request briefly (then 503 with Retry-After), a TCP batch longer (its connection is not read
-// meanwhile, so the client's window fills and it is held back; then a not-acknowledged ack).
-const (
-	httpBackpressureWait = 2 * time.Second
-	tcpBackpressureWait  = 30 * time.Second
-)
-
 // awaitOutputRoom is the output back-pressure, checked before a batch is applied: it waits, at
 // most maxWait, until the outputs pending for the sinks are under max_pending_output_bytes.
 func (n *Node) awaitOutputRoom(ctx context.Context, maxWait time.Duration) error {
@@ -45,9 +36,6 @@ func (n *Node) awaitOutputRoom(ctx context.Context, maxWait time.Duration) error
 	}
 	return fmt.Errorf("%w: %w (%d bytes pending, waited up to %s)", ErrBacklog, errOutputBacklog, n.outBudget.bytes.Load(), maxWait)
 }
-
-// ackTimeout bounds the wait for the passive's acknowledgement in ack mode.
-const ackTimeout = 10 * time.Second
 
 // Event is one decoded input event.
 type Event struct {
@@ -63,7 +51,8 @@ type Event struct {
 // in the passive's queue (ack) or applied on the active (async). The whole batch is applied or
 // none of it. key, when set, makes a retry return the first answer without applying again.
 func (n *Node) Ingest(ctx context.Context, app, stream string, events []Event, key string) (Answer, error) {
-	p, err := n.submit(ctx, httpBackpressureWait, app, stream, events, key)
+	// An HTTP request waits for the sinks briefly (then 503 with Retry-After).
+	p, err := n.submit(ctx, n.timing.HTTPBackpressureWait, app, stream, events, key)
 	if err != nil {
 		return Answer{}, err
 	}
@@ -75,7 +64,7 @@ type Pending struct {
 	n        *Node
 	a        *appState
 	term     int64
-	sess     *eventsync.Session
+	sess     Peer
 	streamed bool // the inputs went to the passive on sess
 	ans      Answer
 	done     func()
@@ -84,9 +73,10 @@ type Pending struct {
 // Submit applies a batch in order and returns without waiting for the passive, so a connection
 // can pipeline batches; the caller must Wait on each Pending, in order, before acknowledging.
 // While the sinks are behind (max_pending_output_bytes) it waits for them first, up to
-// tcpBackpressureWait.
+// Timing.TCPBackpressureWait (its connection is not read meanwhile, so the client's window
+// fills and it is held back; then a not-acknowledged ack).
 func (n *Node) Submit(app, stream string, events []Event, key string) (*Pending, error) {
-	return n.submit(context.Background(), tcpBackpressureWait, app, stream, events, key)
+	return n.submit(context.Background(), n.timing.TCPBackpressureWait, app, stream, events, key)
 }
 
 func (n *Node) submit(ctx context.Context, room time.Duration, app, stream string, events []Event, key string) (*Pending, error) {
@@ -145,7 +135,7 @@ func (p *Pending) Wait(ctx context.Context) (Answer, error) {
 }
 
 // apply sequences, forwards and applies the batch under the app's lock.
-func (n *Node) apply(a *appState, term int64, stream string, events []Event, key string, sess *eventsync.Session) (Answer, bool, error) {
+func (n *Node) apply(a *appState, term int64, stream string, events []Event, key string, sess Peer) (Answer, bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.rt == nil || a.term != term {
@@ -207,7 +197,7 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 
 // waitSafe waits until the batch is safe, then releases its outputs. In ack mode that means
 // durable beyond this node (see durable); in async mode, applied.
-func (n *Node) waitSafe(ctx context.Context, a *appState, sess *eventsync.Session, streamed bool, ans Answer) (Answer, error) {
+func (n *Node) waitSafe(ctx context.Context, a *appState, sess Peer, streamed bool, ans Answer) (Answer, error) {
 	if n.cfg.SyncMode != config.SyncAck {
 		ans.Alone = !streamed && !ans.Duplicate
 		a.markSafe(ans.LastSeq)
@@ -217,7 +207,7 @@ func (n *Node) waitSafe(ctx context.Context, a *appState, sess *eventsync.Sessio
 	already := a.safe >= ans.LastSeq
 	a.mu.Unlock()
 	if !already {
-		wctx, cancel := context.WithTimeout(ctx, ackTimeout)
+		wctx, cancel := context.WithTimeout(ctx, n.timing.AckTimeout)
 		defer cancel()
 		alone, err := n.durable(wctx, a, sess, streamed, ans.LastSeq)
 		if err != nil {
@@ -236,18 +226,25 @@ func (n *Node) waitSafe(ctx context.Context, a *appState, sess *eventsync.Sessio
 // (sent on sess, whose snapshot point for the app is committed, so the queue continues a
 // snapshot without a hole) or in a committed snapshot (alone reports this case). Safety is
 // thus cumulative: every input up to seq is durable too.
-func (n *Node) durable(ctx context.Context, a *appState, sess *eventsync.Session, streamed bool, seq uint64) (alone bool, err error) {
+func (n *Node) durable(ctx context.Context, a *appState, sess Peer, streamed bool, seq uint64) (alone bool, err error) {
+	// batchSafe is the rule; the waits below reach it.
+	acked := uint64(0)
 	if streamed {
 		err := sess.Wait(ctx, a.name, seq)
 		if err == nil {
-			start, _ := sess.StartSeq(a.name)
-			return false, a.waitPersisted(ctx, start)
-		}
-		if !errors.Is(err, eventsync.ErrSessionClosed) {
+			acked = seq
+		} else if !errors.Is(err, eventsync.ErrSessionClosed) {
 			return false, err
 		}
 	}
-	return true, a.waitPersisted(ctx, seq)
+	var start uint64
+	if streamed {
+		start, _ = sess.StartSeq(a.name)
+	}
+	if _, alone := batchSafe(streamed, acked, start, 0, seq); alone {
+		return true, a.waitPersisted(ctx, seq)
+	}
+	return false, a.waitPersisted(ctx, start)
 }
 
 // tick feeds a clock tick through the log, so time windows move on the active, on the passive's
@@ -288,13 +285,21 @@ func (n *Node) tick(a *appState, term int64, now int64) {
 }
 
 // releaseWhenDurable lets the outputs of inputs up to seq go out once seq is durable, in the
-// background, bounded by ackTimeout (a later durable input releases them otherwise).
-func (n *Node) releaseWhenDurable(a *appState, sess *eventsync.Session, streamed bool, seq uint64) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+// background, bounded by Timing.AckTimeout (a later durable input releases them otherwise). The
+// goroutine belongs to the active's term: a demotion ends it and waits for it; once the node
+// stops serving there is nothing to release.
+func (n *Node) releaseWhenDurable(a *appState, sess Peer, streamed bool, seq uint64) {
+	n.mu.Lock()
+	actx := n.activeCtx
+	n.mu.Unlock()
+	if actx == nil {
+		return
+	}
+	n.activeWork.Go(func() {
+		ctx, cancel := context.WithTimeout(actx, n.timing.AckTimeout)
 		defer cancel()
 		if _, err := n.durable(ctx, a, sess, streamed, seq); err == nil {
 			a.markSafe(seq)
 		}
-	}()
+	})
 }

@@ -35,9 +35,6 @@ const (
 	DefaultRESTReadTimeout       = 30 * time.Second
 )
 
-// budgetWait is how long a request waits for input budget before it is refused as overloaded.
-const budgetWait = 500 * time.Millisecond
-
 // Limits are the input limits the transports enforce (config keys of the same names).
 type Limits struct {
 	MaxRequestBytes       int64         // max_request_bytes

@@ -23,6 +23,9 @@ type metrics struct {
 	sinkPendingBytes  *prometheus.GaugeVec
 	backpressureWaits prometheus.Counter
 	overloaded        prometheus.Counter
+	promotions        *prometheus.CounterVec
+	promotionReplayed prometheus.Gauge
+	hotFailures       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
@@ -44,6 +47,19 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 	m.sinkPending = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_sink_pending_outputs", Help: "Outputs of the sink's stream it has not written yet (its lag), on the active."}, []string{"app", "sink"})
 	m.sinkPendingBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_sink_pending_bytes", Help: "Estimated bytes of the outputs the sink has not written yet."}, []string{"app", "sink"})
 	m.backpressureWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_backpressure_waits_total", Help: "Ingest batches that had to wait because the pending outputs were over max_pending_output_bytes."})
+	m.promotions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_promotions_total", Help: "App promotions by path: hot (the passive's runtime, nothing restored), cold (snapshot restore and queue replay), resumed (state kept from the node's own term)."}, []string{"path"})
+	m.promotionReplayed = prometheus.NewGauge(prometheus.GaugeOpts{Name: "streamha_promotion_replayed_inputs", Help: "Inputs the last promotion applied: a cold app's replay, a hot app's catch-up (0 when the passive was in step)."})
+	m.hotFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_passive_apply_failures_total", Help: "Times a passive app's runtime failed or could not warm from the active's snapshot (it is cold until the next one)."})
+	reg.MustRegister(m.promotions, m.promotionReplayed, m.hotFailures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_passive_hot", Help: "1 while this node is a passive whose every app keeps a runtime in step with the active (a promotion restores and replays nothing), else 0."}, func() float64 {
+			if n.Hot() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_passive_apply_lag_events", Help: "Inputs the passive's queue holds that its runtime has not applied yet, all apps."}, func() float64 {
+			return float64(n.applyLag())
+		}))
 	reg.MustRegister(m.sinkDelivered, m.sinkDropped, m.sinkPending, m.sinkPendingBytes, m.backpressureWaits,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_pending_output_bytes", Help: "Estimated bytes of the outputs held for the sinks, all apps (bounded by max_pending_output_bytes)."}, func() float64 {
 			return float64(n.outBudget.bytes.Load())

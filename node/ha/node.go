@@ -53,7 +53,17 @@ type Options struct {
 	// Sources, when set, are the ports the apps declare (@source): opened only once the node
 	// is active and serving (after its promotion), closed at once when it stops serving.
 	Sources Sources
+	// Clock, when set, is the data path's time source for its decisions (tests); nil: the
+	// process clock. A cluster.Clock satisfies it.
+	Clock Clock
 }
+
+// Clock is the data path's source of time for its decisions.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // Sources are the listeners an active opens for its apps' @source annotations. Open must not
 // block (a port that cannot be bound yet is retried in the background); Close closes the
@@ -78,10 +88,23 @@ type Node struct {
 	budget    *budget       // max_inflight_input_bytes
 	outBudget *outputBudget // max_pending_output_bytes over all apps
 
+	timing Timing
+	clock  Clock
+
 	mu           sync.Mutex
-	sess         *eventsync.Session
+	sess         Peer
 	activeCancel context.CancelFunc
-	activeDone   sync.WaitGroup
+	activeCtx    context.Context // the serving term's context; nil when not serving
+	stopDispatch func()          // stops the serving term's dispatchers (a switchover)
+	// Goroutines node/ha starts, so that a demotion or a stop waits for them: activeWork is
+	// the serving term's (dispatchers, tickers, persister, connector, releases when durable),
+	// promoWork a promotion under way, bg the node's life (appliers).
+	activeWork tracker
+	promoWork  tracker
+	bg         tracker
+	handedOver atomic.Bool  // the switchover released the lease: the state is kept (retainOnStop)
+	handoverTo atomic.Value // string: the peer of the last switchover
+	lastPromo  atomic.Pointer[PromotionReport]
 
 	draining     atomic.Bool
 	retainedTerm atomic.Int64 // term whose state the apps still hold after losing the lease
@@ -105,7 +128,11 @@ func New(o Options) (*Node, error) {
 		o.Registry = prometheus.NewRegistry()
 	}
 	n := &Node{cfg: o.Config, opts: o, log: o.Logger, byName: map[string]*appState{}, limits: limitsOf(o.Config), outBudget: newOutputBudget(o.Config.MaxPendingOutputBytes)}
-	n.budget = newBudget(n.limits.MaxInflightInputBytes, budgetWait)
+	n.timing, n.clock = TimingOf(o.Config), o.Clock
+	if n.clock == nil {
+		n.clock = systemClock{}
+	}
+	n.budget = newBudget(n.limits.MaxInflightInputBytes, n.timing.InputBudgetWait)
 	for _, a := range o.Apps {
 		if _, dup := n.byName[a.Name()]; dup {
 			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("two apps are named %q", a.Name())}
@@ -120,7 +147,7 @@ func New(o Options) (*Node, error) {
 	srv, err := eventsync.NewServer(eventsync.ServerConfig{
 		Group: o.Config.Group, NodeID: o.Config.NodeID, Token: o.Config.AuthToken,
 		MaxQueueBytes: o.Config.PassiveQueueMaxBytes, Logger: o.Logger,
-		VerifyHolder: n.verifyHolder, Accept: n.acceptSession, OnHandover: n.onHandover,
+		VerifyHolder: n.verifyHolder, Accept: n.acceptSession, OnHandover: n.onHandover, Applied: n.appliedPositions,
 		// A dropped session may be the active's death: check its liveness lock at once.
 		OnSessionEnd: func(int64, string) { n.runner.SuspectLeaderGone() },
 	})
@@ -167,6 +194,13 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}()
 	defer n.server.Close()
+	actx, stopAppliers := context.WithCancel(context.Background())
+	defer n.bg.closeAndWait()
+	defer stopAppliers()
+	for _, a := range n.apps {
+		a := a
+		n.bg.Go(func() { n.applier(actx, a) })
+	}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.runner.Run(rctx) }()
@@ -218,7 +252,7 @@ func (n *Node) leave() {
 func (n *Node) shutdownBudget() (total, switchover time.Duration) {
 	total, switchover = n.cfg.ShutdownTimeout, n.cfg.SwitchoverTimeout
 	if total <= 0 {
-		total = n.cfg.Lease * 20
+		total = n.timing.LeaveTimeout
 	}
 	if switchover <= 0 || switchover >= total {
 		switchover = total / 2
@@ -289,7 +323,9 @@ func (n *Node) acceptSession(term int64, from string) error {
 	if l := n.runner.View().Lease; term < l.Term {
 		return fmt.Errorf("stale term %d: the lease is at term %d", term, l.Term)
 	}
-	n.dropRetained()
+	if !n.keptFor(term, from) {
+		n.dropRetained()
+	}
 	// Another node serves: this node's own restore failure, if any, no longer matters.
 	n.clearRestoreFailure()
 	n.runner.ClearRestoreFailure()
@@ -303,9 +339,43 @@ func (n *Node) dropRetained() {
 	}
 	for _, a := range n.apps {
 		a.mu.Lock()
-		a.deactivateLocked()
+		if a.rt != nil && a.term != 0 {
+			a.deactivateLocked()
+		}
 		a.mu.Unlock()
 	}
+}
+
+// keptFor reports whether the state this node kept is the one a session of term from `from`
+// continues: this node handed over to `from`, which took the very next term. The state is then
+// kept until the new active's snapshot point supersedes it (a crash of the new active before
+// its first snapshot must not leave the handed-over inputs in its memory alone).
+func (n *Node) keptFor(term int64, from string) bool {
+	kept := n.retainedTerm.Load()
+	if kept == 0 || term != kept+1 {
+		return false
+	}
+	for _, a := range n.apps {
+		a.mu.Lock()
+		ok := a.rt == nil || (a.kept.HandedOver && a.kept.Peer == from)
+		a.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// appliedPositions is what the passive reports with its acknowledgements: per hot app, the last
+// input its runtime applied.
+func (n *Node) appliedPositions() []eventsync.AppSeq {
+	var out []eventsync.AppSeq
+	for _, a := range n.apps {
+		if a.hot.Load() {
+			out = append(out, eventsync.AppSeq{App: a.name, Seq: a.hotApplied.Load()})
+		}
+	}
+	return out
 }
 
 func (n *Node) onTransition(tr cluster.Transition) {
@@ -328,14 +398,19 @@ func (noSources) Close()     {}
 // stopActive stops serving at once: no more input, outputs or sync; the engine state is dropped
 // and the node rejoins as a passive with an empty queue.
 func (n *Node) stopActive(tr cluster.Transition) {
+	// A promotion under way was cancelled by the runner: let it end first, so it cannot start
+	// serving after this.
+	n.promoWork.closeAndWait()
+	n.promoWork.reopen()
 	n.mu.Lock()
 	cancel, sess := n.activeCancel, n.sess
-	n.activeCancel, n.sess = nil, nil
+	n.activeCancel, n.sess, n.activeCtx, n.stopDispatch = nil, nil, nil, nil
 	n.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
-	n.activeDone.Wait()
+	n.activeWork.closeAndWait()
+	n.activeWork.reopen()
 	if sess != nil {
 		// The dispatchers have stopped: tell the passive how far they wrote, so a promotion
 		// there does not emit again what the last write before the demotion delivered.
@@ -352,17 +427,29 @@ func (n *Node) stopActive(tr cluster.Transition) {
 	// A node that lost its lease (not one handing over) keeps its state: if it wins the very next
 	// term, nobody else served in between and that state is the newest there is (the passive's
 	// queue may be gone by then). Any other outcome drops it.
-	retain := tr.To == cluster.Demoted && tr.From == cluster.Active && !n.draining.Load()
+	handedOver := n.handedOver.Swap(false)
+	retain := retainOnStop(tr.From, tr.To, n.draining.Load(), handedOver)
+	peer, _ := n.handoverTo.Load().(string)
 	for _, a := range n.apps {
 		a.mu.Lock()
-		if !retain {
+		switch {
+		case retain && a.rt != nil:
+			a.kept = keptState{HandedOver: handedOver, Peer: peer}
+		case tr.From == cluster.Promoting && a.isHotLocked():
+			// A failed promotion leaves a passive runtime as it was: it still follows the
+			// queue that was put back.
+		default:
 			a.deactivateLocked()
 		}
 		a.mu.Unlock()
 	}
 	if retain {
 		n.retainedTerm.Store(tr.Term)
-		n.log.Info("keeping state in case this node wins the next term", "term", tr.Term)
+		if handedOver {
+			n.log.Info("keeping the handed-over state until the new active's first snapshot", "term", tr.Term, "to", peer)
+		} else {
+			n.log.Info("keeping state in case this node wins the next term", "term", tr.Term)
+		}
 	} else {
 		n.retainedTerm.Store(0)
 	}
@@ -372,15 +459,21 @@ func (n *Node) stopActive(tr cluster.Transition) {
 		n.server.Reset()
 	}
 	n.draining.Store(false)
+	// Passive again: the appliers may follow the next active's queue.
+	for _, a := range n.apps {
+		a.mu.Lock()
+		a.passive = true
+		a.mu.Unlock()
+	}
 	if tr.From == cluster.Active || tr.From == cluster.Promoting {
 		n.log.Warn("stopped serving", "term", tr.Term, "reason", tr.Reason)
 	}
 }
 
-func (n *Node) session() *eventsync.Session {
+func (n *Node) session() Peer {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.sess != nil && n.sess.Closed() {
+	if n.sess == nil || n.sess.Closed() {
 		return nil
 	}
 	return n.sess

@@ -37,7 +37,8 @@ from S#window.length(100000) select count() as n, sum(v) as total insert into O;
 // partitioned process whose lease is left to expire.
 type cutDB struct {
 	*store.DB
-	cut atomic.Bool
+	cut    atomic.Bool
+	noSave atomic.Bool // only snapshot writes fail
 }
 
 var errCut = fmt.Errorf("cut off from the database")
@@ -71,7 +72,7 @@ func (d *cutDB) Renew(ctx context.Context, g, id string, term int64, l time.Dura
 }
 
 func (d *cutDB) SaveSnapshot(ctx context.Context, s store.Snapshot, keep int) (int64, error) {
-	if d.cut.Load() {
+	if d.cut.Load() || d.noSave.Load() {
 		return 0, errCut
 	}
 	return d.DB.SaveSnapshot(ctx, s, keep)
@@ -89,7 +90,7 @@ type rnode struct {
 
 const restoreBackoff = 100 * time.Millisecond
 
-func startRestoreNode(t *testing.T, dbURL, id string) *rnode {
+func startRestoreNode(t testing.TB, dbURL, id string) *rnode {
 	t.Helper()
 	app, err := engine.Compile("t.siddhi", countApp)
 	if err != nil {
@@ -187,7 +188,7 @@ func (p *rnode) lastOutput(t *testing.T) (n int64, total float64, ok bool) {
 	return o.Data.N, o.Data.Total, true
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (w testLog) Write(p []byte) (int, error) {
 	w.t.Logf("%s", strings.TrimSpace(string(p)))

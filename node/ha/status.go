@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/streamha/streamha/node/cluster"
-	"github.com/streamha/streamha/node/eventsync"
 )
 
 // Status is GET /ha/status: everything an operator needs to see about this node at a glance.
@@ -27,6 +26,12 @@ type Status struct {
 	// RestoreFailed says why this node cannot promote (no snapshot revision restores without
 	// loss) and stays out of the election; nil otherwise.
 	RestoreFailed *RestoreFailure `json:"restore_failed,omitempty"`
+	// Hot, on a passive: every app keeps a runtime in step with the active, so a promotion
+	// restores and replays nothing. A cold passive (joined late and not yet warmed from the
+	// active's snapshot point, or its runtime failed) promotes by restore and replay.
+	Hot *bool `json:"hot,omitempty"`
+	// LastPromotion is this node's last promotion: per app its path and the inputs replayed.
+	LastPromotion *PromotionReport `json:"last_promotion,omitempty"`
 }
 
 // PeerStatus is the other node as this one sees it.
@@ -71,6 +76,10 @@ type AppStatus struct {
 	// OutboxBytes estimates the memory of the pending outputs; Sinks shows each sink's lag.
 	OutboxBytes int64        `json:"outputs_pending_bytes"`
 	Sinks       []SinkStatus `json:"sinks,omitempty"`
+	// Hot and AppliedSeq, on a passive: the app's runtime follows the queue and has applied
+	// inputs up to AppliedSeq (the queue's last_seq minus the apply lag).
+	Hot        bool   `json:"hot,omitempty"`
+	AppliedSeq uint64 `json:"applied_seq,omitempty"`
 }
 
 // Status reports the node's current state.
@@ -82,6 +91,11 @@ func (n *Node) Status() Status {
 		NodeID: n.cfg.NodeID, Group: n.cfg.Group, Role: r.Role().String(), Term: term, Serving: serving,
 		Draining: n.draining.Load(), SyncMode: n.cfg.SyncMode, Apps: map[string]AppStatus{},
 		Failovers: r.Failovers(), Gaps: n.gaps.Load(), RestoreFailed: n.RestoreFailure(),
+		LastPromotion: n.LastPromotion(),
+	}
+	if r.Role() == cluster.Passive {
+		hot := n.Hot()
+		st.Hot = &hot
 	}
 	if v.Lease.Held() {
 		st.Active = v.Lease.Holder
@@ -95,7 +109,7 @@ func (n *Node) Status() Status {
 		st.LastGap = g
 	}
 	if sess := n.session(); sess != nil {
-		st.Peer = PeerStatus{ID: sess.Peer, Connected: true, Lag: sess.Lag(), LagBytes: sess.LagBytes(), Synced: n.synced(sess)}
+		st.Peer = PeerStatus{ID: sess.PeerID(), Connected: true, Lag: sess.Lag(), LagBytes: sess.LagBytes(), Synced: n.synced(sess)}
 	} else if ss := n.server.Stats(); ss.Connected {
 		// On the passive: in sync once the active reported a committed snapshot for every app.
 		synced := true
@@ -116,10 +130,15 @@ func (n *Node) Status() Status {
 	for _, a := range n.apps {
 		a.mu.Lock()
 		as := AppStatus{PersistRev: a.persistedRev, PersistSeq: a.persistedSeq, PersistAt: a.persistedAt, PersistError: a.persistErr, Outbox: len(a.outbox)}
-		if a.rt != nil {
+		if a.rt != nil && a.term != 0 && !a.passive {
 			as.LastSeq = a.rt.LastSeq()
 		}
-		as.DeliveredSeq = a.deliveredLocked()
+		if a.hot.Load() && a.isHotLocked() {
+			as.Hot, as.AppliedSeq = true, a.hotApplied.Load()
+		}
+		if !a.passive {
+			as.DeliveredSeq = a.deliveredLocked()
+		}
 		as.SinkError, as.SinkErrorKind, as.SinkErrorSince = a.sinkErr, a.sinkErrKind, a.sinkErrSince
 		as.OutboxBytes, as.Sinks = a.outBytes, a.sinkLagLocked()
 		a.mu.Unlock()
@@ -131,8 +150,37 @@ func (n *Node) Status() Status {
 	return st
 }
 
+// Hot reports whether this node is a passive whose every app keeps a runtime in step with the
+// active's inputs (see hot.go).
+func (n *Node) Hot() bool {
+	if n.runner.Role() != cluster.Passive {
+		return false
+	}
+	for _, a := range n.apps {
+		if !a.hot.Load() {
+			return false
+		}
+	}
+	return len(n.apps) > 0
+}
+
+// applyLag is how many held inputs the passive's runtimes have not applied, all apps.
+func (n *Node) applyLag() int64 {
+	if n.runner.Role() != cluster.Passive {
+		return 0
+	}
+	ss := n.server.Stats()
+	var lag int64
+	for _, a := range n.apps {
+		if last, applied := ss.Apps[a.name].Last, a.hotApplied.Load(); a.hot.Load() && last > applied {
+			lag += int64(last - applied)
+		}
+	}
+	return lag
+}
+
 // synced reports whether every app's snapshot point on sess is committed.
-func (n *Node) synced(sess *eventsync.Session) bool {
+func (n *Node) synced(sess Peer) bool {
 	for _, a := range n.apps {
 		seq, ok := sess.StartSeq(a.name)
 		a.mu.Lock()

@@ -17,8 +17,11 @@ var ErrBusy = errors.New("switchover already in progress")
 
 // Switchover hands the active role to the passive without losing or duplicating anything: stop
 // taking input (clients get 503 naming the peer), wait for in-flight requests and for the
-// passive to hold every input, persist every app, tell the passive, and release the lease. The
-// passive promotes at once (restore, nothing left to replay); this node rejoins as passive.
+// passive to hold every input, stop the sinks and hand over the delivered positions, tell the
+// passive, and release the lease. With a hot passive (its runtime applied every input) nothing
+// is persisted on the way: its time does not grow with the state. This node keeps its state
+// (retainOnStop) until the new active's first snapshot supersedes it. A cold passive gets a
+// snapshot first, so that its promotion replays nothing.
 func (n *Node) Switchover(ctx context.Context) error {
 	term, ok := n.runner.Serving()
 	if !ok {
@@ -44,6 +47,7 @@ func (n *Node) Switchover(ctx context.Context) error {
 	}()
 	start := time.Now()
 	n.waitInflight(ctx)
+	last := map[string]uint64{}
 	for _, a := range n.apps {
 		if !sess.Started(a.name) {
 			return fmt.Errorf("%w: app %s has no snapshot point on the passive yet", ErrNoPeer, a.name)
@@ -54,32 +58,70 @@ func (n *Node) Switchover(ctx context.Context) error {
 			seq = a.rt.LastSeq()
 		}
 		a.mu.Unlock()
+		last[a.name] = seq
 		if err := sess.Wait(ctx, a.name, seq); err != nil {
 			return fmt.Errorf("switchover: passive did not catch up on %s: %w", a.name, err)
 		}
 	}
-	// Persist after draining, so the snapshot covers every input: this node drops its state on
-	// handing over, and until the new active's own first snapshot commits, a crash of it must
-	// not leave acknowledged inputs that only its replay held. (A snapshot taken before the
-	// drain would be quicker for clients but would leave exactly that window.)
-	if err := n.persistAll(ctx, term, true); err != nil {
-		return fmt.Errorf("switchover: persist: %w", err)
+	// A hot passive applies what it holds within milliseconds; wait for it (bounded), so that it
+	// promotes with nothing to replay.
+	applied := map[string]uint64{}
+	for app, seq := range last {
+		// The last acknowledgement may predate the passive's warming: a cold-looking passive
+		// gets a few pings' time to say otherwise.
+		bound := n.timing.SyncLiveness
+		if _, hot := sess.Applied(app); !hot {
+			bound = 10 * n.timing.HandoverPoll
+		}
+		wctx, cancel := context.WithTimeout(ctx, bound)
+		err := sess.WaitApplied(wctx, app, seq, n.timing.HandoverPoll)
+		cancel()
+		if err != nil {
+			break
+		}
+		applied[app] = seq
+	}
+	persisted := false
+	if switchoverNeedsPersist(applied, last) {
+		// A cold passive restores at promotion: persist after draining, so the snapshot covers
+		// every input and its promotion replays nothing.
+		if err := n.persistAll(ctx, term, true); err != nil {
+			return fmt.Errorf("switchover: persist: %w", err)
+		}
+		persisted = true
+	}
+	// Stop the sinks, then tell the passive how far they wrote: the new active emits exactly the
+	// outputs this node did not write (only a write cut short can repeat, under the same ids).
+	n.stopDispatchers()
+	for _, a := range n.apps {
+		a.mu.Lock()
+		upTo := a.deliveredLocked()
+		a.mu.Unlock()
+		if upTo > 0 {
+			sess.Delivered(a.name, upTo)
+		}
 	}
 	sess.Handover(term)
-	if err := n.runner.Handover(ctx, "planned switchover to "+sess.Peer); err != nil {
+	n.handoverTo.Store(sess.PeerID())
+	n.handedOver.Store(true)
+	if err := n.runner.Handover(ctx, "planned switchover to "+sess.PeerID()); err != nil {
 		return fmt.Errorf("switchover: release lease: %w", err)
 	}
 	handedOver = true
-	n.log.Info("switched over", "to", sess.Peer, "term", term, "took", time.Since(start))
+	n.log.Info("switched over", "to", sess.PeerID(), "term", term, "persisted", persisted, "took", time.Since(start))
 	return nil
 }
 
 // onHandover runs on the passive when the active announces a planned switchover: take the lease
 // as soon as it is released instead of waiting for the next heartbeat.
 func (n *Node) onHandover(term int64) {
-	deadline := time.Now().Add(n.cfg.Lease)
+	if !n.bg.enter() {
+		return
+	}
+	defer n.bg.exit()
+	deadline := time.Now().Add(n.timing.HandoverWindow)
 	for time.Now().Before(deadline) && n.runner.Role() == cluster.Passive {
 		n.runner.TakeOver()
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(n.timing.HandoverPoll)
 	}
 }
