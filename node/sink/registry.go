@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -34,12 +33,7 @@ type Type struct {
 
 // Common lists the options every sink type takes; the output dispatcher reads them.
 var Common = []Option{
-	{Name: OnErrorOption, Default: OnErrorWait, Check: func(v string) error {
-		if v == OnErrorStore {
-			return errors.New("the error store is not implemented yet (want wait or log)")
-		}
-		return OneOf(OnErrorWait, OnErrorLog)(v)
-	}},
+	{Name: OnErrorOption, Default: OnErrorWait, Check: OneOf(OnErrorWait, OnErrorLog, OnErrorStore)},
 }
 
 // MapOptions are the options of a sink's @map(type='json'): JSON is the only mapping, and the

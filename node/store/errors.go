@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -52,7 +53,9 @@ type ErrorFilter struct {
 	Kind   string
 	IDs    []int64
 	Before time.Time // rows stored before this time
-	Limit  int       // at most this many rows (0: no limit), oldest first
+	// AfterID selects rows with a larger id, to page through them.
+	AfterID int64
+	Limit   int // at most this many rows (0: no limit), oldest first
 }
 
 // ErrNoErrorStore reports a database whose schema has no error store yet (not migrated).
@@ -186,6 +189,9 @@ func (d *DB) errWhere(group string, f ErrorFilter) (string, []any) {
 			add("created_at < ?", f.Before.UnixMilli())
 		}
 	}
+	if f.AfterID > 0 {
+		add("id > ?", f.AfterID)
+	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {
 			conds = append(conds, "1 = 0")
@@ -232,4 +238,31 @@ func (d *DB) errQ() errQueries {
 			    attempts = ha_error.attempts + 1`,
 		created: `created_at`,
 	}
+}
+
+// ErrorView is an error store row as GET /ha/errors and `node errors list --json` show it: the
+// payload as JSON when it is JSON, else as a string; the replay data left out.
+type ErrorView struct {
+	ID        int64           `json:"id"`
+	Kind      string          `json:"kind"`
+	App       string          `json:"app"`
+	Stream    string          `json:"stream,omitempty"`
+	Endpoint  string          `json:"endpoint,omitempty"`
+	Ref       string          `json:"ref"`
+	Payload   json.RawMessage `json:"payload"`
+	Error     string          `json:"error"`
+	ErrorKind string          `json:"error_kind,omitempty"`
+	Term      int64           `json:"term"`
+	Time      time.Time       `json:"time"`
+	Attempts  int             `json:"attempts"`
+}
+
+// View is r as ErrorView.
+func (r ErrorRecord) View() ErrorView {
+	p := json.RawMessage(r.Payload)
+	if !json.Valid(p) {
+		p, _ = json.Marshal(string(r.Payload))
+	}
+	return ErrorView{ID: r.ID, Kind: r.Kind, App: r.App, Stream: r.Stream, Endpoint: r.Endpoint, Ref: r.Ref, Payload: p,
+		Error: r.Error, ErrorKind: r.ErrorKind, Term: r.Term, Time: r.Time.UTC(), Attempts: r.Attempts}
 }
