@@ -1,4 +1,4 @@
--- streamha schema v3 for SQLite: the error store; see the PostgreSQL file for the meaning of
+-- streamha schema v4 for SQLite: the error store; see the PostgreSQL file for the meaning of
 -- each column. Additive only.
 
 CREATE TABLE IF NOT EXISTS ha_error (

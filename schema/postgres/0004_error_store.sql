@@ -1,4 +1,4 @@
--- streamha schema v3 for PostgreSQL: the error store (persistence database). Additive only: nodes
+-- streamha schema v4 for PostgreSQL: the error store (persistence database). Additive only: nodes
 -- of the previous version ignore the table.
 --
 -- One row per output a sink failed to write under @sink(..., on.error='store') (kind 'sink'), or
