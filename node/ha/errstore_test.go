@@ -154,10 +154,11 @@ func TestStoreOnErrorEveryOutputArrivesOrIsStored(t *testing.T) {
 			if c.wantStored != (len(stored) > 0) {
 				t.Fatalf("%d outputs stored, want some: %v", len(stored), c.wantStored)
 			}
-			st := a.node.Status().Apps["T"]
-			if len(st.Sinks) != 1 || st.Sinks[0].Stored != int64(len(stored)) || st.Sinks[0].OnError != "store" {
-				t.Fatalf("sink status %+v, want %d stored", st.Sinks, len(stored))
-			}
+			// The sink's figures are published after the round that emptied the outbox.
+			waitFor(t, fmt.Sprintf("the sink status counting %d stored", len(stored)), func() bool {
+				st := a.node.Status().Apps["T"]
+				return len(st.Sinks) == 1 && st.Sinks[0].Stored == int64(len(stored)) && st.Sinks[0].OnError == "store"
+			})
 			if len(stored) == 0 {
 				return
 			}
