@@ -150,7 +150,7 @@ func testClusterCommands(t *testing.T, url string) {
 	if err := json.Unmarshal([]byte(out), &hist); code != 0 || err != nil || len(hist) != 4 {
 		t.Fatalf("history --json: exit %d, %v\n%s", code, err, out)
 	}
-	if h := hist[1]; h.Term != 2 || h.Holder != "node-b" || h.Previous != "node-a" || h.Reason != "expiry_takeover" || h.At.IsZero() || h.AgeMS < 0 {
+	if h := hist[1]; h.Term != 2 || h.Holder != "node-b" || h.Previous != "node-a" || h.Reason != "crash_takeover" || h.At.IsZero() || h.AgeMS < 0 {
 		t.Fatalf("history --json row 2: %+v", h)
 	}
 	if code, out, _ = node("cluster", "history", "--group", "nope"); code != 0 || !strings.Contains(out, "no lease acquisitions") {

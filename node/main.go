@@ -5,6 +5,7 @@
 //	node check-config [--strict-env] [--config …]         validate the configuration, compile the apps
 //	node snapshot list|verify|quarantine|unquarantine|accept-loss [--app A] [--revision R]
 //	node cluster list|history|switchover|watch [--group G] [--json]
+//	node errors list|replay|purge [--app A] [--id N,…|--all|--before T] [--json]
 //	node play APP.siddhi < events.jsonl > outputs.jsonl   run an app offline
 //	node version
 package main
@@ -39,6 +40,7 @@ commands:
   check-config  validate the configuration (file, NODE_* environment, flags), compile the apps, print it
   snapshot      list, verify or quarantine stored snapshots; accept a loss (see node snapshot help)
   cluster       list the nodes, the term history, planned switchover, watch (see node cluster help)
+  errors        list, replay or purge the error store (on.error='store'; see node errors help)
   play          run a stream app offline over a JSONL file of events
   version       print the version
 `
@@ -90,6 +92,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdSnapshot(rest, stdout, stderr)
 	case "cluster":
 		return cmdCluster(rest, stdout, stderr)
+	case "errors":
+		return cmdErrors(rest, stdout, stderr)
 	case "play":
 		return cmdPlay(rest, stdin, stdout, stderr)
 	case "version", "--version":

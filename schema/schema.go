@@ -54,6 +54,12 @@ func Migrations(d Dialect) ([]Migration, error) {
 		out = append(out, Migration{Version: v, Name: name, SQL: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	for i := 1; i < len(out); i++ {
+		if out[i].Version == out[i-1].Version {
+			// Two branches that each added "the next" migration: one would never be applied.
+			return nil, fmt.Errorf("schema: migrations %s/%s and %s/%s share version %d", d, out[i-1].Name, d, out[i].Name, out[i].Version)
+		}
+	}
 	return out, nil
 }
 

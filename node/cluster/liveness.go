@@ -204,7 +204,7 @@ func (r *Runner) dropLockLocked() {
 func (r *Runner) unlockIfDue() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.unlockDue {
+	if r.unlockDue && !r.holdLock {
 		r.unlockDue = false
 		r.lock.Unlock()
 	}

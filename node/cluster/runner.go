@@ -84,6 +84,7 @@ type Runner struct {
 	lockTerm     int64
 	lockRecorded int64
 	unlockDue    bool
+	holdLock     bool // abdicate keeps the lock until its release is written
 	// suspectUntil: the passive was told the active may be gone; until then it checks the lock
 	// every suspectRetry instead of every heartbeat.
 	suspectUntil time.Time

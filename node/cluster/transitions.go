@@ -129,9 +129,20 @@ func (r *Runner) abdicate(ctx context.Context, reason, why string, holdOff time.
 	term := r.el.Term()
 	was := r.el.Role()
 	now := r.clock.Now()
+	// Keep the liveness lock until the release is written: freed first, the passive would see
+	// it free and take the lease as after a crash, and the history would lose the release and
+	// its reason (a switchover recorded as crash_takeover). Holding it longer is safe: the node
+	// has stopped serving once the subscribers return, and the release pokes the passive.
+	r.holdLock = true
 	r.applyLocked(r.el.Abdicate(now, reason))
 	r.el.HoldOff(now.Add(holdOff))
 	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.holdLock = false
+		r.mu.Unlock()
+		r.unlockIfDue()
+	}()
 	r.flush()
 	if was != Promoting && was != Active {
 		return nil
@@ -191,6 +202,7 @@ func (r *Runner) shutdown() {
 	defer cancel()
 	r.mu.Lock()
 	term, leading := r.el.Term(), r.el.Role() == Promoting || r.el.Role() == Active
+	r.holdLock = true // freed by Close below, after the release (see abdicate)
 	r.applyLocked(r.el.Stop())
 	if r.cancelPromo != nil {
 		r.cancelPromo()

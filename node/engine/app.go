@@ -13,10 +13,14 @@ type Attr struct {
 	Type Type
 }
 
-// SinkSpec is one @sink annotation of a stream: its type and the other options verbatim.
+// SinkSpec is one @sink annotation of a stream: its type, the other options verbatim and its
+// nested @map (Map.Type "" when there is none). The engine only records it; the node checks the
+// options and the mapping (node/sink). Line and Col locate the annotation for error messages.
 type SinkSpec struct {
-	Type    string
-	Options map[string]string
+	Type      string
+	Options   map[string]string
+	Map       MapSpec
+	Line, Col int
 }
 
 // SourceSpec is one @source annotation of a stream: its type, the other options verbatim and its
@@ -29,7 +33,8 @@ type SourceSpec struct {
 	Line, Col int
 }
 
-// MapSpec is a source's @map(type='…', …, @attributes(…)); Type is "" when there is no @map.
+// MapSpec is a source's or sink's @map(type='…', …, @attributes(…)); Type is "" when there is
+// no @map.
 // Attributes holds @attributes(name='path', …); Positional holds @attributes('path', …).
 type MapSpec struct {
 	Type       string

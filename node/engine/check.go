@@ -53,17 +53,11 @@ func check(d *appDecl) (*App, error) {
 			if an.name != "sink" {
 				continue // other annotations are ignored
 			}
-			t, ok := an.kv["type"]
-			if !ok {
-				return nil, errAt(an.p, "@sink needs a type, e.g. @sink(type='log')")
+			sk, err := sinkSpec(an)
+			if err != nil {
+				return nil, err
 			}
-			opts := map[string]string{}
-			for k, v := range an.kv {
-				if k != "type" {
-					opts[k] = v
-				}
-			}
-			def.Sinks = append(def.Sinks, SinkSpec{Type: t, Options: opts})
+			def.Sinks = append(def.Sinks, sk)
 		}
 		a.streams = append(a.streams, def)
 		a.byName[def.Name] = def
@@ -251,6 +245,46 @@ func sourceSpec(an *annotation) (SourceSpec, error) {
 		}
 	}
 	return src, nil
+}
+
+// sinkSpec records a @sink annotation and its nested @map; the node checks the options and the
+// mapping (node/sink).
+func sinkSpec(an *annotation) (SinkSpec, error) {
+	t, ok := an.kv["type"]
+	if !ok {
+		return SinkSpec{}, errAt(an.p, "@sink needs a type, e.g. @sink(type='log')")
+	}
+	sk := SinkSpec{Type: t, Options: map[string]string{}, Line: an.p.line, Col: an.p.col}
+	for k, v := range an.kv {
+		if k != "type" {
+			sk.Options[k] = v
+		}
+	}
+	for _, sub := range an.sub {
+		if sub.name != "map" {
+			return SinkSpec{}, errAt(sub.p, "@sink takes only a nested @map, not @%s", sub.name)
+		}
+		if sk.Map.Type != "" {
+			return SinkSpec{}, errAt(sub.p, "@sink has two @map annotations")
+		}
+		mt, ok := sub.kv["type"]
+		if !ok {
+			return SinkSpec{}, errAt(sub.p, "@map needs a type, e.g. @map(type='json')")
+		}
+		sk.Map = MapSpec{Type: mt, Options: map[string]string{}}
+		for k, v := range sub.kv {
+			if k != "type" {
+				sk.Map.Options[k] = v
+			}
+		}
+		for _, at := range sub.sub {
+			sk.Map.Other = append(sk.Map.Other, at.name)
+		}
+		if len(sub.pos) > 0 {
+			return SinkSpec{}, errAt(sub.p, "@map of a @sink takes name='value' options only")
+		}
+	}
+	return sk, nil
 }
 
 // sourceMap reads fail.on.missing.attribute of a @source's @map into def.

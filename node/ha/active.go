@@ -40,6 +40,13 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 			failed:  func(sinkName, kind string) { n.m.sinkErrors.WithLabelValues(a.name, sinkName, kind).Inc() },
 			wrote:   func(sinkName string, k int) { n.m.sinkDelivered.WithLabelValues(a.name, sinkName).Add(float64(k)) },
 			dropped: func(sinkName string, k int) { n.m.sinkDropped.WithLabelValues(a.name, sinkName).Add(float64(k)) },
+			store: func(ctx context.Context, recs []store.ErrorRecord) error {
+				if n.errors == nil {
+					return ErrNoErrorStore
+				}
+				return n.saveErrors(ctx, term, recs)
+			},
+			stored: func(sinkName string, k int) { n.m.sinkStored.WithLabelValues(a.name, sinkName).Add(float64(k)) },
 			pending: func(sinkName string, p SinkStatus) {
 				n.m.sinkPending.WithLabelValues(a.name, sinkName).Set(float64(p.PendingOutputs))
 				n.m.sinkPendingBytes.WithLabelValues(a.name, sinkName).Set(float64(p.PendingBytes))

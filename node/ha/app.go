@@ -65,7 +65,8 @@ type appState struct {
 	persisted    chan struct{} // closed and replaced after each successful persist
 	wantPersist  chan struct{} // an acknowledgement waits for a persist (no passive)
 
-	wake chan struct{} // pokes the output dispatcher
+	wake    chan struct{}   // pokes the output dispatcher
+	replays chan *replayReq // error store replays, served by the dispatcher (it owns the sinks)
 
 	// The sinks' current failure, guarded by mu: the error of the newest failed write, the
 	// sink that failed ("<stream>:<type>"), its kind (sink.Kind) and when the sinks began to
@@ -78,7 +79,7 @@ type appState struct {
 func newAppState(a *engine.App, log *slog.Logger, budget *outputBudget) *appState {
 	s := &appState{name: a.Name(), app: a, sinky: map[string][]engine.SinkSpec{}, log: log.With("app", a.Name()),
 		budget: budget, streamOut: map[string]*pendingCount{},
-		wake: make(chan struct{}, 1), persisted: make(chan struct{}), wantPersist: make(chan struct{}, 1), passive: true}
+		wake: make(chan struct{}, 1), replays: make(chan *replayReq), persisted: make(chan struct{}), wantPersist: make(chan struct{}, 1), passive: true}
 	for _, st := range a.Streams() {
 		if len(st.Sinks) > 0 {
 			s.sinky[st.Name] = st.Sinks

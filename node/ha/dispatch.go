@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/sink"
+	"github.com/streamha/streamha/node/store"
 )
 
 // maxDispatch bounds the outputs one dispatcher round hands to the sinks: big enough to keep a
@@ -150,6 +152,9 @@ type SinkStatus struct {
 	PendingBytes   int64 `json:"pending_bytes"`
 	Delivered      int64 `json:"delivered_outputs"`
 	Dropped        int64 `json:"dropped_outputs,omitempty"`
+	// Stored counts the outputs it failed to write that went to the error store
+	// (on.error='store').
+	Stored int64 `json:"stored_outputs,omitempty"`
 }
 
 // sinkRun is an open sink in the dispatcher, with how far it got: done is the number of
@@ -168,8 +173,14 @@ type sinkRun struct {
 func (s *appState) openSinks(cfg sink.Config) ([]*sinkRun, error) {
 	var runs []*sinkRun
 	for stream, specs := range s.sinky {
+		seen := map[string]int{}
 		for _, spec := range specs {
 			name := stream + ":" + spec.Type
+			// Two sinks of one type on a stream: the second is "<stream>:<type>#2", so the
+			// error store can name the one a stored output goes back to.
+			if seen[spec.Type]++; seen[spec.Type] > 1 {
+				name += "#" + strconv.Itoa(seen[spec.Type])
+			}
 			opts, err := sink.Resolve(spec)
 			var sk sink.Sink
 			if err == nil {
@@ -201,8 +212,12 @@ type dispatchHooks struct {
 	wrote     func(sinkName string, n int)        // outputs written (metric)
 	dropped   func(sinkName string, n int)        // outputs dropped under on.error='log' (metric)
 	pending   func(sinkName string, p SinkStatus) // the sink's lag after a round (metrics)
-	idle      time.Duration                       // poll of an idle dispatcher (Timing.DispatchIdle)
-	report    time.Duration                       // least time between idle position reports (Timing.IdleReport)
+	// store writes failed outputs to the error store under the dispatcher's term; nil once
+	// it returns means they are durable (on.error='store').
+	store  func(ctx context.Context, recs []store.ErrorRecord) error
+	stored func(sinkName string, n int) // outputs stored under on.error='store' (metric)
+	idle   time.Duration                // poll of an idle dispatcher (Timing.DispatchIdle)
+	report time.Duration                // least time between idle position reports (Timing.IdleReport)
 }
 
 // dispatch opens the sinks, then writes safe outputs to them until ctx ends, removing them from
@@ -246,9 +261,16 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+		case req := <-s.replays:
+			s.replay(ctx, req, runs, h)
 		case <-time.After(h.idle):
 		}
 		for ctx.Err() == nil {
+			select { // a replay is not held back by a backlog
+			case req := <-s.replays:
+				s.replay(ctx, req, runs, h)
+			default:
+			}
 			s.mu.Lock()
 			n := 0
 			for n < len(s.outbox) && n < maxDispatch && s.outbox[n].Seq <= s.safe {
@@ -354,20 +376,36 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 			h.wrote(r.name, w)
 		}
 		se := &sinkError{r.name, err}
-		if r.policy != sink.OnErrorLog {
+		kind := sink.Kind(err)
+		lost := outs[w : w+f]
+		switch r.policy {
+		case sink.OnErrorLog:
+			h.failed(r.name, kind)
+			s.log.Error("sink failed; dropping its outputs as on.error='log' asks", "sink", r.name, "kind", kind,
+				"outputs", len(lost), "first_id", lost[0].ID, "last_id", lost[len(lost)-1].ID, "err", err)
+			r.stat.Dropped += int64(len(lost))
+			h.dropped(r.name, len(lost))
+		case sink.OnErrorStore:
+			// Handled only once the store holds them: until the write commits they stay
+			// pending like under wait, and a failed store write is retried with the sink.
+			if serr := h.store(ctx, s.errorRecords(r, lost, err)); serr != nil {
+				if failure == nil {
+					failure = &sinkError{r.name, fmt.Errorf("%v; and the error store write failed: %w", err, serr)}
+				}
+				continue
+			}
+			h.failed(r.name, kind)
+			s.log.Warn("sink failed; its outputs are in the error store (node errors list / replay)", "sink", r.name, "kind", kind,
+				"outputs", len(lost), "first_id", lost[0].ID, "last_id", lost[len(lost)-1].ID, "err", err)
+			r.stat.Stored += int64(len(lost))
+			h.stored(r.name, len(lost))
+		default:
 			if failure == nil {
 				failure = se
 			}
 			continue
 		}
-		kind := sink.Kind(err)
-		h.failed(r.name, kind)
-		lost := outs[w : w+f]
-		s.log.Error("sink failed; dropping its outputs as on.error='log' asks", "sink", r.name, "kind", kind,
-			"outputs", len(lost), "first_id", lost[0].ID, "last_id", lost[len(lost)-1].ID, "err", err)
 		r.account(lost)
-		r.stat.Dropped += int64(len(lost))
-		h.dropped(r.name, len(lost))
 		if w+f < len(idx) {
 			r.done = idx[w+f]
 		} else {

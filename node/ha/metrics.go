@@ -19,6 +19,9 @@ type metrics struct {
 	restoreFailures   prometheus.Counter
 	sinkDelivered     *prometheus.CounterVec
 	sinkDropped       *prometheus.CounterVec
+	sinkStored        *prometheus.CounterVec
+	errorsStored      prometheus.Counter
+	errorsReplayed    prometheus.Counter
 	sinkPending       *prometheus.GaugeVec
 	sinkPendingBytes  *prometheus.GaugeVec
 	backpressureWaits prometheus.Counter
@@ -60,6 +63,10 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_passive_apply_lag_events", Help: "Inputs the passive's queue holds that its runtime has not applied yet, all apps."}, func() float64 {
 			return float64(n.applyLag())
 		}))
+	m.sinkStored = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_stored_outputs_total", Help: "Outputs written to the error store after a failed write because the sink has on.error='store'."}, []string{"app", "sink"})
+	m.errorsStored = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_error_store_writes_total", Help: "Records written to the error store (sink outputs and source records)."})
+	m.errorsReplayed = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_error_store_replayed_total", Help: "Stored outputs a replay delivered and removed from the error store."})
+	reg.MustRegister(m.sinkStored, m.errorsStored, m.errorsReplayed)
 	reg.MustRegister(m.sinkDelivered, m.sinkDropped, m.sinkPending, m.sinkPendingBytes, m.backpressureWaits,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_pending_output_bytes", Help: "Estimated bytes of the outputs held for the sinks, all apps (bounded by max_pending_output_bytes)."}, func() float64 {
 			return float64(n.outBudget.bytes.Load())

@@ -42,9 +42,12 @@ type Options struct {
 	Node      cluster.NodeInfo
 	Cluster   cluster.Store
 	Snapshots SnapshotStore
-	Logger    *slog.Logger
-	Registry  prometheus.Registerer
-	Sinks     sink.Config
+	// Errors is the error store (on.error='store', sources' unmappable records); nil: Snapshots
+	// when it is one (store.DB is), else none, and an app with on.error='store' is refused.
+	Errors   ErrorStore
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	Sinks    sink.Config
 	// SyncListener, when set, is used instead of listening on Config.SyncListen (tests).
 	SyncListener net.Listener
 	// RestoreBackoff and RestoreBackoffMax bound the wait between attempts when no snapshot
@@ -87,6 +90,8 @@ type Node struct {
 	limits    Limits
 	budget    *budget       // max_inflight_input_bytes
 	outBudget *outputBudget // max_pending_output_bytes over all apps
+	errors    ErrorStore    // nil: none
+	replayMu  sync.Mutex    // one error store replay at a time
 
 	timing Timing
 	clock  Clock
@@ -133,9 +138,18 @@ func New(o Options) (*Node, error) {
 		n.clock = systemClock{}
 	}
 	n.budget = newBudget(n.limits.MaxInflightInputBytes, n.timing.InputBudgetWait)
+	n.errors = o.Errors
+	if es, ok := o.Snapshots.(ErrorStore); ok && n.errors == nil {
+		n.errors = es
+	}
 	for _, a := range o.Apps {
 		if _, dup := n.byName[a.Name()]; dup {
 			return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("two apps are named %q", a.Name())}
+		}
+		if n.errors == nil {
+			if s := storeSink(a); s != "" {
+				return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("app %s: sink %s has on.error='store' but the node has no error store", a.Name(), s)}
+			}
 		}
 		st := newAppState(a, o.Logger, n.outBudget)
 		n.apps = append(n.apps, st)

@@ -92,6 +92,9 @@ func AdminHandler(node *ha.Node, token string, gatherer prometheus.Gatherer, log
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+SwitchoverPath, s.auth(s.switchover))
 	mux.HandleFunc("POST "+PersistPath, s.auth(s.persist))
+	mux.HandleFunc("GET "+ErrorsPath, s.auth(s.listErrors))
+	mux.HandleFunc("POST "+ErrorsReplayPath, s.auth(s.replayErrors))
+	mux.HandleFunc("POST "+ErrorsPurgePath, s.auth(s.purgeErrors))
 	mux.HandleFunc("GET "+StatusPath, s.status)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return mux

@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -34,12 +33,13 @@ type Type struct {
 
 // Common lists the options every sink type takes; the output dispatcher reads them.
 var Common = []Option{
-	{Name: OnErrorOption, Default: OnErrorWait, Check: func(v string) error {
-		if v == OnErrorStore {
-			return errors.New("the error store is not implemented yet (want wait or log)")
-		}
-		return OneOf(OnErrorWait, OnErrorLog)(v)
-	}},
+	{Name: OnErrorOption, Default: OnErrorWait, Check: OneOf(OnErrorWait, OnErrorLog, OnErrorStore)},
+}
+
+// MapOptions are the options of a sink's @map(type='json'): JSON is the only mapping, and the
+// sinks always write valid JSON, so validate.json changes nothing.
+var MapOptions = []Option{
+	{Name: "validate.json", Check: OneOf("true", "false")},
 }
 
 // The on.error policies (Siddhi's names): what the dispatcher does with outputs a sink failed
@@ -51,8 +51,9 @@ const (
 	OnErrorWait = "wait"
 	// OnErrorLog drops them with an error log line and a counter.
 	OnErrorLog = "log"
-	// OnErrorStore (Siddhi's third policy: keep them in an error store to replay later) is
-	// reserved: refused by validation until the error store exists.
+	// OnErrorStore writes them to the error store (ha_error in the persistence database) and
+	// goes on; they count as handled only once the store write committed. `node errors replay`
+	// sends them again.
 	OnErrorStore = "store"
 )
 
@@ -147,6 +148,9 @@ func Resolve(spec engine.SinkSpec) (map[string]string, error) {
 			opts[o.Name] = v
 		}
 	}
+	if err := checkMap(spec); err != nil {
+		return nil, err
+	}
 	if t.Check != nil {
 		if err := t.Check(opts); err != nil {
 			return nil, fmt.Errorf("@sink(type='%s'): %v: %w", spec.Type, err, ErrConfig)
@@ -204,4 +208,41 @@ func ParseID(id string) (string, Position, bool) {
 		return "", Position{}, false
 	}
 	return id[:j], Position{seq, idx}, true
+}
+
+// checkMap validates a sink's nested @map: absent or json, with known options only.
+func checkMap(spec engine.SinkSpec) error {
+	m := spec.Map
+	if m.Type == "" {
+		return nil
+	}
+	if m.Type != "json" {
+		return fmt.Errorf("@sink(type='%s'): @map(type='%s') is not supported: outputs are written as JSON, use @map(type='json') or no @map: %w",
+			spec.Type, m.Type, ErrConfig)
+	}
+	if len(m.Other) > 0 {
+		return fmt.Errorf("@sink(type='%s'): @map(type='json') takes no nested @%s (custom payloads are not supported): %w",
+			spec.Type, m.Other[0], ErrConfig)
+	}
+	var known []string
+	for _, o := range MapOptions {
+		known = append(known, o.Name)
+	}
+	var names []string
+	for k := range m.Options {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		i := slices.IndexFunc(MapOptions, func(o Option) bool { return o.Name == k })
+		if i < 0 {
+			return fmt.Errorf("@sink(type='%s'): unknown @map option %s (want %s): %w", spec.Type, k, strings.Join(known, ", "), ErrConfig)
+		}
+		if c := MapOptions[i].Check; c != nil {
+			if err := c(m.Options[k]); err != nil {
+				return fmt.Errorf("@sink(type='%s'): bad @map option %s %q: %v: %w", spec.Type, k, m.Options[k], err, ErrConfig)
+			}
+		}
+	}
+	return nil
 }

@@ -31,6 +31,22 @@ type Sink interface {
 	Close() error
 }
 
+// Replayer is a sink that can write outputs again whatever it wrote before: the error store's
+// replay sends outputs older than the position from which Write drops re-emitted ids. Replay
+// does not move that position. It returns nil once every output is delivered, or a WriteError
+// (or plain error) like Write.
+type Replayer interface {
+	Replay(ctx context.Context, outs []*engine.Output) error
+}
+
+// Replay writes outs through sk's Replay, or its Write when it has none.
+func Replay(ctx context.Context, sk Sink, outs []*engine.Output) error {
+	if r, ok := sk.(Replayer); ok {
+		return r.Replay(ctx, outs)
+	}
+	return sk.Write(ctx, outs)
+}
+
 // WriteError is a Write that delivered some outputs only: the first Written of those given are
 // delivered, the next Failed (one refused request's outputs, say) failed with Err, and the ones
 // after them are not delivered either. A plain error from Write means none was delivered.

@@ -155,9 +155,24 @@ func (s *fileSink) scanTail() error {
 // batch counts as written, and a retry writes it all again (a sync error may have dropped the
 // data from the page cache, so the bytes are not trusted either).
 func (s *fileSink) Write(ctx context.Context, outs []*engine.Output) error {
+	return s.write(ctx, outs, false)
+}
+
+// Replay appends outs as whole lines even if their ids are at or below what the file holds
+// (the error store's replay), without moving that position.
+func (s *fileSink) Replay(ctx context.Context, outs []*engine.Output) error {
+	return s.write(ctx, outs, true)
+}
+
+func (s *fileSink) write(ctx context.Context, outs []*engine.Output, replay bool) error {
 	s.buf = s.buf[:0]
 	clear(s.staged)
 	for _, o := range outs {
+		if replay {
+			s.buf = o.AppendJSON(s.buf)
+			s.buf = append(s.buf, '\n')
+			continue
+		}
 		if key, p, ok := sink.ParseID(o.ID); ok {
 			h, seen := s.staged[key]
 			if !seen {

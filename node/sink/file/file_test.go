@@ -327,3 +327,26 @@ func TestFileSinkDedupOnReplay(t *testing.T) {
 		t.Fatalf("ids %s\n%s", got, b)
 	}
 }
+
+// TestFileSinkReplayBypassesDropByID: the error store's replay appends outputs older than what
+// the file holds (Write drops them by id) and does not move the position Write drops from.
+func TestFileSinkReplayBypassesDropByID(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openFaulty(t, dir, nil)
+	ctx := context.Background()
+	if err := s.Write(ctx, []*engine.Output{out("A/q1/1/0", 1), out("A/q1/3/0", 3)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, []*engine.Output{out("A/q1/2/0", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Replay(ctx, s, []*engine.Output{out("A/q1/2/0", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, []*engine.Output{out("A/q1/3/0", 3), out("A/q1/4/0", 4)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(lines(t, filepath.Join(dir, "out.jsonl")), " "); got != "A/q1/1/0 A/q1/3/0 A/q1/2/0 A/q1/4/0" {
+		t.Fatalf("ids %s", got)
+	}
+}

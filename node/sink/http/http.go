@@ -222,6 +222,19 @@ func (s *httpSink) Write(ctx context.Context, outs []*engine.Output) error {
 	return werr
 }
 
+// Replay posts outs again, batch.size per request, one request at a time, whatever was posted
+// before (the error store's replay); what it posts does not move the drop-by-id position. A
+// failed request ends it with a sink.WriteError naming the outputs posted before it.
+func (s *httpSink) Replay(ctx context.Context, outs []*engine.Output) error {
+	for i := 0; i < len(outs); i += s.batch {
+		end := min(i+s.batch, len(outs))
+		if err := s.send(ctx, outs[i:end]); err != nil {
+			return &sink.WriteError{Written: i, Failed: end - i, Err: err}
+		}
+	}
+	return nil
+}
+
 // advance records o as posted in order.
 func (s *httpSink) advance(o *engine.Output) {
 	if key, p, ok := sink.ParseID(o.ID); ok {

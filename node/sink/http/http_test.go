@@ -273,3 +273,36 @@ func BenchmarkHTTPSink(b *testing.B) {
 		})
 	}
 }
+
+// TestHTTPSinkReplayBypassesDropByID: the error store's replay posts outputs the sink already
+// posted (Write drops them by id), batch.size per request, and a refused request ends it with
+// the outputs before it reported written.
+func TestHTTPSinkReplayBypassesDropByID(t *testing.T) {
+	rcv := &batchReceiver{got: map[string]int{}, fail: func(first string) int {
+		if first == "A/q1/401/0" {
+			return http.StatusBadRequest
+		}
+		return 0
+	}}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	s := openBatched(t, srv.URL, nil)
+	ctx := context.Background()
+	if err := s.Write(ctx, outs(200)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, outs(200)[50:150]); err != nil || rcv.requests != 2 {
+		t.Fatalf("a second Write of posted outputs: %v, %d requests (want none sent)", err, rcv.requests)
+	}
+	if err := sink.Replay(ctx, s, outs(200)[50:150]); err != nil {
+		t.Fatal(err)
+	}
+	if rcv.requests != 3 || rcv.got["A/q1/51/0"] != 2 || rcv.got["A/q1/150/0"] != 2 || rcv.got["A/q1/151/0"] != 1 {
+		t.Fatalf("after the replay: %d requests, counts 51:%d 150:%d 151:%d", rcv.requests,
+			rcv.got["A/q1/51/0"], rcv.got["A/q1/150/0"], rcv.got["A/q1/151/0"])
+	}
+	err := sink.Replay(ctx, s, outs(500)[300:])
+	if w, f := sink.Progress(err, 200); sink.Kind(err) != sink.KindHTTP4xx || w != 100 || f != 100 {
+		t.Fatalf("replay into a refusal: %v (written %d, failed %d), want the 400 after 100", err, w, f)
+	}
+}
