@@ -63,7 +63,7 @@
 // first element ("not A for 5 sec -> e2=B") the wait starts at the app's first input, and with
 // "every (...)" around the whole pattern again whenever no partial is pending; there a matching
 // A restarts the wait rather than dropping the partial, so the pattern needs T without A (its
-// "within" counts from the start of that wait). Pending waits are part of snapshots; apps with
+// "within" counts from the first event the match binds after the wait, as in Siddhi). Pending waits are part of snapshots; apps with
 // absent elements use time (UsesTime). Timers due at the same time fire rate limiter period
 // ends, then window timers, then absent waits, each kind in query order. Compile errors: an
 // absent element without "for", alone, right after another absent or a counting element, in a
