@@ -354,6 +354,18 @@ func (s *patternRT) arm(now int64) {
 	s.partials = append(s.partials, pm)
 }
 
+// clonePartial copies pm; bound events are shared (they are never written in place).
+func (s *patternRT) clonePartial(pm *partial) *partial {
+	cp := &partial{next: pm.next, start: pm.start, deadline: pm.deadline, caps: append([][]Value(nil), pm.caps...)}
+	if pm.lists != nil {
+		cp.lists = make([][][]Value, len(pm.lists))
+		for i, l := range pm.lists {
+			cp.lists[i] = append([][]Value(nil), l...)
+		}
+	}
+	return cp
+}
+
 // deadline is the earliest deadline of the partials waiting at absent states.
 func (s *patternRT) deadline() (int64, bool) {
 	var d int64
@@ -371,11 +383,29 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 	ev := event{ts: d}
 	last := len(s.p.states) - 1
 	keep := s.partials[:0]
+	var moved []*partial // copies passing an 'every' absent state, after the others
 	for _, pm := range s.partials {
 		switch {
 		case !s.p.states[pm.next].absent || pm.deadline != d:
 			keep = append(keep, pm)
 		case s.p.within > 0 && s.expired(pm, d):
+		case s.p.states[pm.next].every:
+			// every not B for T: the match passes (or completes) and the wait repeats
+			if pm.next == last {
+				s.complete(r, q, pm.caps, pm.lists, &ev)
+			} else {
+				cp := s.clonePartial(pm)
+				if cp.next == 0 {
+					cp.start = unstarted
+				}
+				s.moveTo(cp, cp.next+1, d)
+				moved = append(moved, cp)
+			}
+			s.moveTo(pm, pm.next, d)
+			if pm.next == 0 {
+				pm.start = d
+			}
+			keep = append(keep, pm)
 		case pm.next == last:
 			s.complete(r, q, pm.caps, pm.lists, &ev)
 		default:
@@ -387,7 +417,7 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 		}
 	}
 	clear(s.partials[len(keep):])
-	s.partials = keep
+	s.partials = append(keep, moved...)
 	s.arm(d)
 }
 
