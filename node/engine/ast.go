@@ -121,6 +121,7 @@ type patElem struct {
 	lo, hi int   // bounds of a counting element; hi is -1 without a maximum
 	absent bool  // "not S[..] for <time>": no alias
 	wait   int64 // the absent element's time (ms)
+	every  bool  // "every not S[..] for <time>": each elapsed wait moves a match on and waits again
 	logic  byte  // '&' or '|': this element and the next form "e1=A and e2=B" / "e1=A or e2=B"
 	logicP pos
 }

@@ -111,7 +111,7 @@ func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {
 		}
 		def := a.byName[el.stream]
 		pp.states = append(pp.states, patState{stream: def, alias: el.alias, quant: el.quant, lo: el.lo, hi: el.hi,
-			absent: el.absent, wait: el.wait, logic: el.logic})
+			absent: el.absent, wait: el.wait, every: el.every, logic: el.logic})
 		pp.quants = pp.quants || el.quant != 0
 		pp.logic = pp.logic || el.logic != 0
 		if el.absent {

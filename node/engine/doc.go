@@ -59,15 +59,18 @@
 // satisfies cond during the wait drops the partial; when the clock reaches the end of the wait
 // (a timer, fired before the input that moved the clock, so a B at exactly that time comes too
 // late) the partial passes the element, or, at the last element, completes the match with the
-// end of the wait as timestamp and the id of the input whose clock advance fired it. As the
+// end of the wait as timestamp and the id of the input whose clock advance fired it. With
+// "every" on it ("e1=A -> every not B for T", "every not A for T -> e2=B", also "every (not B for
+// T)"), each elapsed wait moves a copy of the match on (or completes it) and the wait starts
+// again, until a B drops it or "within" ends it; a clock jump of n waits fires n times. As the
 // first element ("not A for 5 sec -> e2=B") the wait starts at the app's first input, and with
 // "every (...)" around the whole pattern again whenever no partial is pending; there a matching
 // A restarts the wait rather than dropping the partial, so the pattern needs T without A (its
-// "within" counts from the start of that wait). Pending waits are part of snapshots; apps with
+// "within" counts from the first event the match binds after the wait, as in Siddhi). Pending waits are part of snapshots; apps with
 // absent elements use time (UsesTime). Timers due at the same time fire rate limiter period
 // ends, then window timers, then absent waits, each kind in query order. Compile errors: an
 // absent element without "for", alone, right after another absent or a counting element, in a
-// sequence, with "every" directly on it (write "every (...)"), and the logical forms
+// sequence, "every" on a non-absent later element, and the logical forms
 // "not A[..] and e2=B" and "... or ...".
 //
 // Logical elements: "e2=B[..] and e3=C[..]" binds, for each side, the first event satisfying

@@ -43,6 +43,7 @@ var seedApps = []string{
 	schema + menuQuery(38, 0),
 	"define stream A (x int); define stream B (y int); from every e1=A<2:> -> e2=B[y > e1[last].x]<:3> -> e3=A<1> within 1 min select e1[0].x as f, e2[1].y as g, e3[0].x as h insert into O;",
 	"define stream A (x int); define stream B (y int); from e1=A -> not B[y == e1.x] for 1 min 30 sec -> e3=A[x > e1.x] select e1.x as a, e3.x as b insert into O;",
+	"define stream A (x int); define stream B (y int); from every not A for 1 sec -> e2=B -> every (not A[x == e2.y] for 2 sec) select e2.y as a insert into O;",
 	"define stream A (x int); from not A and e2=A select e2.x as b insert into O;",
 	"define stream A (x int); from e1=A<0:0> -> e2=A<-1> -> not A for -> e3=A<:> select e1.x as b insert into O;",
 	schema + menuQuery(40, 0),

@@ -192,6 +192,7 @@ func (p *parser) patternInput() (*patternInput, error) {
 		every = true
 	}
 	sep := ""
+	everyNext := false // 'every' before the next element, an absent one
 	addSep := func() (bool, error) {
 		if !(p.isPunct("->") || p.isPunct(",")) {
 			return false, nil
@@ -202,16 +203,27 @@ func (p *parser) patternInput() (*patternInput, error) {
 		}
 		sep = t.text
 		if p.isKw("every") {
-			return false, newCompileError(p.peek().pos, "'every' is only supported on the first element or around the whole pattern")
+			if !p.everyAbsent() {
+				return false, newCompileError(p.peek().pos, "'every' is only supported on the first element, on an absent element (every not B for T) or around the whole pattern")
+			}
+			p.next()
+			everyNext = true
 		}
 		return true, nil
 	}
 	// elements reads the elements and their separators up to the end of the pattern or group.
 	elements := func() error {
 		for {
+			at := p.peek().pos
 			els, err := p.logicalElem()
 			if err != nil {
 				return err
+			}
+			if everyNext {
+				if len(els) != 1 || !els[0].absent {
+					return newCompileError(at, "'every' after '->' is only supported on an absent element (every not B for T)")
+				}
+				els[0].every, everyNext = true, false
 			}
 			pi.elems = append(pi.elems, els...)
 			if more, err := addSep(); err != nil || !more {
@@ -219,7 +231,8 @@ func (p *parser) patternInput() (*patternInput, error) {
 			}
 		}
 	}
-	if p.isPunct("(") && !(p.peekN(1).kind == tkIdent && p.peekN(2).kind == tkPunct && p.peekN(2).text == "=" && p.groupIsSingle()) {
+	single := (p.peekN(1).kind == tkIdent && p.peekN(2).kind == tkPunct && p.peekN(2).text == "=") || isKwTok(p.peekN(1), "not")
+	if p.isPunct("(") && !(single && p.groupIsSingle()) {
 		open := p.next()
 		// "(every e1=A -> e2=B) within T", as Siddhi allows: every on the group's first
 		// element, the group being the whole pattern.
@@ -252,6 +265,10 @@ func (p *parser) patternInput() (*patternInput, error) {
 		}
 	}
 	pi.sequence = sep == ","
+	if pi.every == everyFirst && len(pi.elems) > 1 && pi.elems[0].absent && pi.elems[0].logic == 0 {
+		// "every not A for T -> e2=B": each elapsed wait starts a match and the wait repeats
+		pi.elems[0].every, pi.every = true, 0
+	}
 	for i, el := range pi.elems {
 		if el.absent {
 			switch {
@@ -263,8 +280,8 @@ func (p *parser) patternInput() (*patternInput, error) {
 				return nil, newCompileError(el.p, "two absent elements in a row are not supported")
 			case i > 0 && pi.elems[i-1].quant != 0:
 				return nil, newCompileError(el.p, "an absent element right after a counting element is not supported")
-			case i == 0 && pi.every == everyFirst:
-				return nil, newCompileError(el.p, "'every' on an absent first element is not supported: put 'every' around the whole pattern (every (not A for 1 sec -> e2=B))")
+			case el.every && i > 0 && i == len(pi.elems)-1 && pi.every == everyAll:
+				return nil, newCompileError(el.p, "'every' on an absent last element inside 'every (...)' is not supported")
 			}
 			continue
 		}
@@ -308,6 +325,13 @@ func (p *parser) patternInput() (*patternInput, error) {
 		}
 	}
 	return pi, nil
+}
+
+// everyAbsent reports whether the 'every' at the cursor is on an absent element: "every not B"
+// or "every (not B ...)".
+func (p *parser) everyAbsent() bool {
+	n := p.peekN(1)
+	return isKwTok(n, "not") || (n.kind == tkPunct && n.text == "(" && isKwTok(p.peekN(2), "not"))
 }
 
 // groupIsSingle reports whether the "(" at the cursor encloses exactly one element.

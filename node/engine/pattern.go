@@ -1,5 +1,7 @@
 package engine
 
+import "math"
+
 // Pattern (->) and sequence (,) matching. A partial match waits for its next state's event;
 // patterns ignore non-matching events, sequences drop the partial on any other event of the
 // query's streams. 'every' on the first state starts a partial for each matching event; 'every'
@@ -17,9 +19,13 @@ package engine
 // not also start a new match, as in Siddhi: "every e1=A, e2=A[..]+, e3=A[..]" starts no match
 // at the events collected by e2, but does at the one that completes e3.
 
+// unstarted is the start of a partial that passed an absent first element and bound no event
+// yet: 'within' counts from the first event a match binds, as in Siddhi.
+const unstarted = math.MaxInt64
+
 type partial struct {
 	next     int
-	start    int64
+	start    int64 // clock of the first bound event (or of the arming), unstarted: none yet
 	deadline int64 // when next is an absent state: the clock at which the absence is proven
 	caps     [][]Value
 	lists    [][][]Value // per state, for quantified states; nil when the plan has none
@@ -68,7 +74,7 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		// event arriving after them starts the next attempt, as in Siddhi.
 		keep := s.partials[:0]
 		for _, pm := range s.partials {
-			if now-pm.start <= s.p.within {
+			if !s.expired(pm, now) {
 				keep = append(keep, pm)
 			}
 		}
@@ -191,6 +197,18 @@ func (s *patternRT) enter(r *Runtime, q *queryRT, pm *partial, i int, ev *event)
 	return true
 }
 
+// touch starts pm's 'within' period at its first bound event.
+func touch(pm *partial, now int64) {
+	if pm.start == unstarted {
+		pm.start = now
+	}
+}
+
+// expired reports whether pm's 'within' period is over at now.
+func (s *patternRT) expired(pm *partial, now int64) bool {
+	return pm.start != unstarted && now-pm.start > s.p.within
+}
+
 // moveTo makes pm wait at state i; an absent state's wait starts now.
 func (s *patternRT) moveTo(pm *partial, i int, now int64) {
 	pm.next = i
@@ -213,6 +231,7 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 			return s.advance(r, q, pm, pm.next+1, ev)
 		}
 		if st.stream == def && !st.maxed(cnt) && s.try(pm, pm.next, ev) {
+			touch(pm, r.clock)
 			pm.lists[pm.next] = append(pm.lists[pm.next], r.copyVals(ev.vals))
 			if last && cnt+1 >= st.min() {
 				s.complete(r, q, pm.caps, pm.lists, ev)
@@ -243,6 +262,7 @@ func (s *patternRT) advance(r *Runtime, q *queryRT, pm *partial, i int, ev *even
 // bind binds ev to state slot and moves pm to state next; past the last state it completes the
 // match. It reports whether pm stays pending.
 func (s *patternRT) bind(r *Runtime, q *queryRT, pm *partial, slot, next int, ev *event) bool {
+	touch(pm, r.clock)
 	if next == len(s.p.states) {
 		pm.caps[slot] = ev.vals
 		s.complete(r, q, pm.caps, pm.lists, ev)
@@ -278,6 +298,7 @@ func (s *patternRT) stepLogic(r *Runtime, q *queryRT, pm *partial, def *StreamDe
 		return false, !s.p.sequence
 	}
 	if hitA {
+		touch(pm, r.clock)
 		pm.caps[i] = r.copyVals(ev.vals)
 	}
 	hitB := pm.caps[i+1] == nil && b.stream == def && s.try(pm, i+1, ev)
@@ -285,6 +306,7 @@ func (s *patternRT) stepLogic(r *Runtime, q *queryRT, pm *partial, def *StreamDe
 	case !hitA && !hitB:
 		return false, !s.p.sequence
 	case pm.caps[i] == nil:
+		touch(pm, r.clock)
 		pm.caps[i+1] = r.copyVals(ev.vals)
 		s.used = true
 		return true, true
@@ -332,6 +354,18 @@ func (s *patternRT) arm(now int64) {
 	s.partials = append(s.partials, pm)
 }
 
+// clonePartial copies pm; bound events are shared (they are never written in place).
+func (s *patternRT) clonePartial(pm *partial) *partial {
+	cp := &partial{next: pm.next, start: pm.start, deadline: pm.deadline, caps: append([][]Value(nil), pm.caps...)}
+	if pm.lists != nil {
+		cp.lists = make([][][]Value, len(pm.lists))
+		for i, l := range pm.lists {
+			cp.lists[i] = append([][]Value(nil), l...)
+		}
+	}
+	return cp
+}
+
 // deadline is the earliest deadline of the partials waiting at absent states.
 func (s *patternRT) deadline() (int64, bool) {
 	var d int64
@@ -349,20 +383,41 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 	ev := event{ts: d}
 	last := len(s.p.states) - 1
 	keep := s.partials[:0]
+	var moved []*partial // copies passing an 'every' absent state, after the others
 	for _, pm := range s.partials {
 		switch {
 		case !s.p.states[pm.next].absent || pm.deadline != d:
 			keep = append(keep, pm)
-		case s.p.within > 0 && d-pm.start > s.p.within:
+		case s.p.within > 0 && s.expired(pm, d):
+		case s.p.states[pm.next].every:
+			// every not B for T: the match passes (or completes) and the wait repeats
+			if pm.next == last {
+				s.complete(r, q, pm.caps, pm.lists, &ev)
+			} else {
+				cp := s.clonePartial(pm)
+				if cp.next == 0 {
+					cp.start = unstarted
+				}
+				s.moveTo(cp, cp.next+1, d)
+				moved = append(moved, cp)
+			}
+			s.moveTo(pm, pm.next, d)
+			if pm.next == 0 {
+				pm.start = d
+			}
+			keep = append(keep, pm)
 		case pm.next == last:
 			s.complete(r, q, pm.caps, pm.lists, &ev)
 		default:
+			if pm.next == 0 {
+				pm.start = unstarted
+			}
 			s.moveTo(pm, pm.next+1, d)
 			keep = append(keep, pm)
 		}
 	}
 	clear(s.partials[len(keep):])
-	s.partials = keep
+	s.partials = append(keep, moved...)
 	s.arm(d)
 }
 

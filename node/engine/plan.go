@@ -95,6 +95,7 @@ type patState struct {
 	lo, hi int   // bounds of a counting element; hi is -1 without a maximum
 	absent bool  // "not S[..] for <wait>": the partial waits wait ms without a matching event
 	wait   int64 // absent states only
+	every  bool  // absent states only: "every not S for T" repeats the wait after each one passes
 	logic  byte  // '&' or '|': this state and the next are one logical element (and / or)
 }
 

@@ -62,6 +62,9 @@ from S#window.length(2) as s right outer join JD{i}#window.time(400 ms) as d uni
 	`from every e1=S[vol == 1] -> not S[vol == 2] for 300 ms -> e3=S[sym == e1.sym] within 1 sec select e1.sym as a, e3.vol as v insert into AM{i};`,
 	`from every (not S[vol > 7] for 400 ms -> e2=S[vol < 2]) select e2.sym as s, e2.vol as v output last every 2 events insert into AF{i};`,
 	`from not S[price > 90.0] for 600 ms -> e2=S select e2.sym as s insert into A1{i};`,
+	// every on an absent element: each elapsed wait moves a match on and the wait repeats
+	`from every not S[vol > 8] for 700 ms -> e2=S[vol < 3] within 2 sec select e2.sym as s, e2.vol as v insert into EN{i};`,
+	`from e1=S[vol == 4] -> every not S[sym == e1.sym] for 450 ms select e1.sym as s, e1.price as p insert into EL{i};`,
 	// tables (insert, delete, update [or insert], with and without set; joined with S)
 	`define table TI{i} (sym string, vol int);
 from S[vol > 3] select sym, vol insert into TI{i};
