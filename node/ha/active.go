@@ -111,7 +111,7 @@ func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bo
 		a.mu.Unlock()
 		return fmt.Errorf("app %s: snapshot: %w", a.name, err)
 	}
-	env := envelope{Engine: blob, Idem: a.idem.records(), Outbox: append([]*engine.Output(nil), a.outbox...)}
+	env := envelope{Engine: blob, Idem: a.idem.records(), Outbox: append([]*engine.Output(nil), a.outbox...), Positions: a.idem.positionRecords()}
 	if startOn != nil {
 		startOn.Start(a.name, seq)
 	}

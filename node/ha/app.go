@@ -15,8 +15,8 @@ import (
 	_ "github.com/streamha/streamha/node/sink/all" // the sink types
 )
 
-// idemWindowSize is how many idempotency keys each app remembers.
-const idemWindowSize = 100_000
+// idemWindowSize is how many idempotency keys each app remembers (a variable for tests).
+var idemWindowSize = 100_000
 
 // appState is one stream app on this node. On the active it holds the engine runtime and the
 // outputs awaiting their sinks; on the passive only its identity (the queue lives in the sync

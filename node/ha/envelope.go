@@ -12,7 +12,8 @@ import (
 // node's own per-app state that must survive a failover with it.
 var envelopeMagic = [4]byte{'S', 'H', 'A', 'E'}
 
-const envelopeVersion = 1
+// envelopeVersion 2 adds the source positions; version 1 payloads (none) still decode.
+const envelopeVersion = 2
 
 // errEnvelope reports a snapshot payload that does not decode.
 var errEnvelope = errors.New("snapshot envelope corrupt")
@@ -24,7 +25,9 @@ type envelope struct {
 	Engine  []byte
 	Idem    []idemRecord
 	Outbox  []*engine.Output
-	Version uint32
+	// Positions are the sources' offsets of the last applied batches (PositionKey).
+	Positions []positionRecord
+	Version   uint32
 }
 
 func (e *envelope) encode() []byte {
@@ -52,6 +55,11 @@ func (e *envelope) encode() []byte {
 		}
 		b = append(b, exp)
 		b = appendBytes(b, engine.AppendValues(nil, o.Data))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Positions)))
+	for _, p := range e.Positions {
+		b = appendBytes(b, []byte(p.Source))
+		b = binary.BigEndian.AppendUint64(b, uint64(p.Offset))
 	}
 	return b
 }
@@ -99,7 +107,7 @@ func decodeEnvelope(app *engine.App, p []byte) (*envelope, error) {
 		return nil, fmt.Errorf("%w: bad magic", errEnvelope)
 	}
 	e := &envelope{Version: r.u32()}
-	if e.Version != envelopeVersion {
+	if e.Version != 1 && e.Version != envelopeVersion {
 		return nil, fmt.Errorf("%w: version %d, this node reads %d", errEnvelope, e.Version, envelopeVersion)
 	}
 	e.Engine = r.bytes()
@@ -140,6 +148,15 @@ func decodeEnvelope(app *engine.App, p []byte) (*envelope, error) {
 		}
 		o.Attrs, o.Data = def.Attrs, data
 		e.Outbox = append(e.Outbox, o)
+	}
+	if e.Version >= 2 {
+		n = int(r.u32())
+		if n > len(r.b)/12 {
+			return nil, fmt.Errorf("%w: position count", errEnvelope)
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			e.Positions = append(e.Positions, positionRecord{Source: string(r.bytes()), Offset: int64(r.u64())})
+		}
 	}
 	if r.err != nil {
 		return nil, r.err

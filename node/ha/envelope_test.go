@@ -79,3 +79,21 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		_, _ = decodeEnvelope(app, p)
 	})
 }
+
+// TestEnvelopeKeepsPositions: the source positions round-trip (version 2), and a version 1
+// payload, written before positions existed, still decodes with none.
+func TestEnvelopeKeepsPositions(t *testing.T) {
+	app := testApp(t)
+	blob, _ := engine.NewRuntime(app).Snapshot()
+	env := envelope{Engine: blob, Positions: []positionRecord{{"kafka:a/0", 41}, {"kafka:a/1", 1 << 40}}}
+	got, err := decodeEnvelope(app, env.encode())
+	if err != nil || len(got.Positions) != 2 || got.Positions[1] != env.Positions[1] {
+		t.Fatalf("positions = %+v, %v", got.Positions, err)
+	}
+	v1 := (&envelope{Engine: blob}).encode()
+	v1 = v1[:len(v1)-4] // no position count
+	v1[7] = 1           // version 1
+	if got, err := decodeEnvelope(app, v1); err != nil || got.Positions != nil {
+		t.Fatalf("version 1 payload: %+v, %v", got, err)
+	}
+}

@@ -24,10 +24,13 @@ type idemWindow struct {
 	m     map[string]Answer
 	order []string // FIFO ring of keys
 	head  int
+	// pos is the offset of the last batch applied per source position (PositionKey): never
+	// evicted, in snapshots beside the keys.
+	pos map[string]int64
 }
 
 func newIdemWindow(max int) *idemWindow {
-	return &idemWindow{max: max, m: make(map[string]Answer)}
+	return &idemWindow{max: max, m: make(map[string]Answer), pos: map[string]int64{}}
 }
 
 func (w *idemWindow) get(key string) (Answer, bool) {
@@ -36,6 +39,7 @@ func (w *idemWindow) get(key string) (Answer, bool) {
 }
 
 func (w *idemWindow) put(key string, a Answer) {
+	w.notePosition(key)
 	if _, ok := w.m[key]; ok {
 		return
 	}

@@ -286,6 +286,11 @@ func (n *Node) restoreApp(a *appState, p *appPlan, term int64, q *eventsync.Queu
 	for _, r := range p.env.Idem {
 		idem.put(r.Key, r.Answer)
 	}
+	for _, r := range p.env.Positions {
+		if prev, ok := idem.pos[r.Source]; !ok || r.Offset > prev {
+			idem.pos[r.Source] = r.Offset
+		}
+	}
 	outbox := p.env.Outbox
 	if p.lossy {
 		n.log.Error("restoring with an operator-accepted loss: inputs after this revision are held by nobody", "app", a.name,
