@@ -20,6 +20,7 @@ import (
 
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/ha"
+	"github.com/streamha/streamha/node/source/jsonmap"
 )
 
 // Options is the option table of @source(type='http'); any other option is an error.
@@ -42,7 +43,7 @@ type Endpoint struct {
 	App, Stream string
 	Addr, Path  string // listen address (host:port) and URL path
 	Auth        bool   // basic.auth.enabled
-	mapper      *mapper
+	mapper      *jsonmap.Mapper
 }
 
 // NewEndpoint checks a @source(type='http') of stream def in app and returns its endpoint.
@@ -87,14 +88,14 @@ func NewEndpoint(app string, def *engine.StreamDef, spec engine.SourceSpec) (*En
 		}
 		e.Auth = b
 	}
-	if e.mapper, err = newMapper(def, spec.Map); err != nil {
+	if e.mapper, err = jsonmap.New(def, spec.Map, "http"); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
 // Decode maps a request body to events (exported for tests and benchmarks).
-func (e *Endpoint) Decode(body []byte) ([]ha.Event, error) { return e.mapper.decode(body) }
+func (e *Endpoint) Decode(body []byte) ([]ha.Event, error) { return e.mapper.Decode(body) }
 
 // Node is what a source needs of the HA node.
 type Node interface {

@@ -1,4 +1,7 @@
-package httpsource
+// Package jsonmap is the @map(type='json') of the sources: Siddhi's JSON event formats (a bare
+// object keyed by attribute name, {"event":{…}}, or an array of either) and @attributes with a
+// JSONPath subset ($.a.b, $.a[0]), shared by the http and kafka sources.
+package jsonmap
 
 import (
 	"errors"
@@ -12,8 +15,8 @@ import (
 	"github.com/streamha/streamha/node/ha"
 )
 
-// mapper turns a request body into events of one stream, per the source's @map(type='json').
-type mapper struct {
+// Mapper turns a message body into events of one stream, per the source's @map(type='json').
+type Mapper struct {
 	def *engine.StreamDef
 	// paths[i] are the fastjson keys of attribute i (custom mapping); nil for the default one.
 	paths   [][]string
@@ -63,13 +66,13 @@ func parsePath(p string) ([]string, error) {
 	return keys, nil
 }
 
-// newMapper checks a @map of a http source against the stream.
-func newMapper(def *engine.StreamDef, m engine.MapSpec) (*mapper, error) {
-	mp := &mapper{def: def, missing: true}
+// New checks the @map of a source of type sourceType (for messages) against the stream.
+func New(def *engine.StreamDef, m engine.MapSpec, sourceType string) (*Mapper, error) {
+	mp := &Mapper{def: def, missing: true}
 	switch m.Type {
 	case "", "json":
 	default:
-		return nil, fmt.Errorf("@map(type='%s') is not supported by http sources (only 'json')", m.Type)
+		return nil, fmt.Errorf("@map(type='%s') is not supported by %s sources (only 'json')", m.Type, sourceType)
 	}
 	for _, o := range m.Other {
 		return nil, fmt.Errorf("@map takes only @attributes, not @%s", o)
@@ -128,10 +131,10 @@ func newMapper(def *engine.StreamDef, m engine.MapSpec) (*mapper, error) {
 
 var parsers fastjson.ParserPool
 
-// decode reads a body: one event or an array of events. With the default mapping an event is
+// Decode reads a body: one event or an array of events. With the default mapping an event is
 // Siddhi's {"event":{…}} or a bare object keyed by attribute name; with @attributes each path
 // is read from the event object. Errors name the event index and the attribute.
-func (m *mapper) decode(body []byte) ([]ha.Event, error) {
+func (m *Mapper) Decode(body []byte) ([]ha.Event, error) {
 	p := parsers.Get()
 	defer parsers.Put(p)
 	v, err := p.ParseBytes(body)
@@ -176,7 +179,7 @@ func (m *mapper) decode(body []byte) ([]ha.Event, error) {
 	return out, nil
 }
 
-func (m *mapper) decodeDefault(o *fastjson.Value, vals []engine.Value, scratch *[]byte) error {
+func (m *Mapper) decodeDefault(o *fastjson.Value, vals []engine.Value, scratch *[]byte) error {
 	obj, err := o.Object()
 	if err != nil {
 		return fmt.Errorf("stream %s: expected a JSON object, got %s", m.def.Name, o.Type())
@@ -215,7 +218,7 @@ func (m *mapper) decodeDefault(o *fastjson.Value, vals []engine.Value, scratch *
 	return nil
 }
 
-func (m *mapper) decodePaths(o *fastjson.Value, vals []engine.Value, scratch *[]byte) error {
+func (m *Mapper) decodePaths(o *fastjson.Value, vals []engine.Value, scratch *[]byte) error {
 	for i, keys := range m.paths {
 		val := o.Get(keys...)
 		if val == nil {
@@ -231,7 +234,7 @@ func (m *mapper) decodePaths(o *fastjson.Value, vals []engine.Value, scratch *[]
 	return nil
 }
 
-func (m *mapper) value(i int, val *fastjson.Value, vals []engine.Value, scratch *[]byte) error {
+func (m *Mapper) value(i int, val *fastjson.Value, vals []engine.Value, scratch *[]byte) error {
 	a := m.def.Attrs[i]
 	if a.Type == engine.TypeString && val.Type() == fastjson.TypeString {
 		vals[i] = engine.StringValue(string(val.GetStringBytes()))
