@@ -90,6 +90,7 @@ func Run(ctx context.Context, c config.Config, version string, log *slog.Logger)
 	if err != nil {
 		return err
 	}
+	srcCfg.Registry = reg
 	sources, err := source.New(apps, srcCfg)
 	if err != nil {
 		return err

@@ -181,7 +181,8 @@ func TestSourceOptionTables(t *testing.T) {
 		{`@source(type='http', @map(type='json', @attributes(a='$.x', c='$.y')))`, `no attribute "c"`},
 		{`@source(type='wso2event', stream.id='S:1')`, `unknown option "stream.id" for @source(type='wso2event')`},
 		{`@source(type='wso2event', @map(type='json'))`, "only 'wso2event'"},
-		{`@source(type='kafka', topic='t')`, "unknown source type"},
+		{`@source(type='jms', destination='t')`, "unknown source type"},
+		{`@source(type='kafka', topic='t')`, `unknown option "topic"`},
 	} {
 		src := "@app:name('X')\n" + c.ann + "\ndefine stream S (a long, b string);"
 		app, err := engine.Compile("x.siddhi", src)

@@ -1,6 +1,6 @@
 // Package source opens the ports the apps declare with @source annotations, on the active node
 // only: the http sources (node/source/http) and WSO2's databridge binary receiver
-// (node/source/wso2event). The engine only records the annotations; Check validates their
+// (node/source/wso2event); and it runs their Kafka consumers (node/source/kafka) there. The engine only records the annotations; Check validates their
 // option tables when the apps load, and Manager implements ha.Sources.
 package source
 
@@ -10,24 +10,29 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/ha"
 	httpsource "github.com/streamha/streamha/node/source/http"
+	kafkasource "github.com/streamha/streamha/node/source/kafka"
 	"github.com/streamha/streamha/node/source/wso2event"
 )
 
 // Types lists the supported source types.
-var Types = []string{"http", "wso2event"}
+var Types = []string{"http", "kafka", "wso2event"}
 
 // plan is every source of a set of apps, checked.
 type plan struct {
 	http      map[string][]*httpsource.Endpoint // by listen address
 	streams   []*wso2event.Stream
+	kafka     []*kafkasource.Source
 	needsAuth []string // sources that authenticate, for the source_users check
 }
 
@@ -57,6 +62,17 @@ func build(apps []*engine.App, file string) (*plan, error) {
 					if e.Auth {
 						p.needsAuth = append(p.needsAuth, fmt.Sprintf("%s/%s (http)", a.Name(), def.Name))
 					}
+				case "kafka":
+					ks, err := kafkasource.Check(a.Name(), def, spec)
+					if err != nil {
+						return nil, fmt.Errorf("%s: %w", at, err)
+					}
+					for _, o := range p.kafka {
+						if o.Overlaps(ks) {
+							return nil, fmt.Errorf("%s: reads a partition another kafka source of stream %s reads too", at, def.Name)
+						}
+					}
+					p.kafka = append(p.kafka, ks)
 				case "wso2event":
 					st, err := wso2event.NewStream(a.Name(), def, spec)
 					if err != nil {
@@ -65,7 +81,7 @@ func build(apps []*engine.App, file string) (*plan, error) {
 					p.streams = append(p.streams, st)
 					p.needsAuth = append(p.needsAuth, fmt.Sprintf("%s/%s (wso2event)", a.Name(), def.Name))
 				default:
-					return nil, fmt.Errorf("%s: unknown source type (supported: http, wso2event)", at)
+					return nil, fmt.Errorf("%s: unknown source type (supported: http, kafka, wso2event)", at)
 				}
 			}
 		}
@@ -79,6 +95,7 @@ type Manager struct {
 	http       []*httpsource.Server
 	bridge     *wso2event.Server
 	bridgeAddr string
+	kafka      []*kafkasource.Consumer
 	retry      time.Duration
 
 	mu    sync.Mutex
@@ -95,7 +112,12 @@ type Config struct {
 	Users map[string]string
 	// DatabridgeListen is databridge_listen ("" disables the receiver).
 	DatabridgeListen string
-	Logger           *slog.Logger
+	// RejectsPath is the JSON-lines file where kafka sources store the records that do not
+	// map to their stream ("" : <output_dir>/kafka-rejected.jsonl via ConfigFrom).
+	RejectsPath string
+	// Registry, when set, gets the kafka sources' record counters.
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
 }
 
 // ConfigFrom takes the sources' settings from the node configuration.
@@ -104,13 +126,19 @@ func ConfigFrom(c config.Config, log *slog.Logger) (Config, error) {
 	if err != nil {
 		return Config{}, &config.Error{Key: "source_users", Err: err}
 	}
-	return Config{NodeID: c.NodeID, Users: users, DatabridgeListen: c.DatabridgeListen, Logger: log}, nil
+	out := c.OutputDir
+	if out == "" {
+		out = c.AppsDir
+	}
+	return Config{NodeID: c.NodeID, Users: users, DatabridgeListen: c.DatabridgeListen, Logger: log,
+		RejectsPath: filepath.Join(out, "kafka-rejected.jsonl")}, nil
 }
 
 // Node is the HA node the sources feed.
 type Node interface {
 	httpsource.Node
 	wso2event.Node
+	kafkasource.Node
 }
 
 // New checks the sources of apps against the node configuration (credentials present when a
@@ -160,6 +188,26 @@ func New(apps []*engine.App, cfg Config) (*Manager, error) {
 		}
 		m.bridge, m.bridgeAddr = b, cfg.DatabridgeListen
 	}
+	if len(p.kafka) > 0 {
+		if cfg.RejectsPath == "" {
+			return nil, &config.Error{Key: "output_dir", Err: errors.New("no place for the kafka sources' rejected records")}
+		}
+		consumed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_source_records_total",
+			Help: "Records read by the kafka sources."}, []string{"app", "stream"})
+		rejected := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_source_rejected_total",
+			Help: "Records of the kafka sources that do not map to their stream: not applied, stored in the rejected records file."}, []string{"app", "stream"})
+		if cfg.Registry != nil {
+			cfg.Registry.MustRegister(consumed, rejected)
+		}
+		kc := kafkasource.Config{NodeID: cfg.NodeID, Logger: cfg.Logger, Rejects: &kafkasource.FileRejects{Path: cfg.RejectsPath},
+			OnRecords: func(app, stream string, c, r int) {
+				consumed.WithLabelValues(app, stream).Add(float64(c))
+				rejected.WithLabelValues(app, stream).Add(float64(r))
+			}}
+		for _, ks := range p.kafka {
+			m.kafka = append(m.kafka, kafkasource.NewConsumer(ks, nil, kc))
+		}
+	}
 	return m, nil
 }
 
@@ -171,10 +219,13 @@ func (m *Manager) SetNode(n Node) {
 	if m.bridge != nil {
 		m.bridge.SetNode(n)
 	}
+	for _, k := range m.kafka {
+		k.SetNode(n)
+	}
 }
 
 // Empty reports whether there is no source at all.
-func (m *Manager) Empty() bool { return len(m.http) == 0 && m.bridge == nil }
+func (m *Manager) Empty() bool { return len(m.http) == 0 && m.bridge == nil && len(m.kafka) == 0 }
 
 // Open binds every source's port and serves; a port that cannot be bound (still held by a
 // process that is going away) is retried in the background until Close.
@@ -200,6 +251,9 @@ func (m *Manager) Open(term int64) {
 			m.log.Info("databridge receiver open", "addr", m.bridgeAddr)
 			return nil
 		})
+	}
+	for _, k := range m.kafka {
+		k.Start(term)
 	}
 	m.log.Info("sources opening", "term", term)
 }
@@ -260,6 +314,10 @@ func (m *Manager) Close() {
 	}
 	m.bound = map[string]bool{}
 	m.mu.Unlock()
+	// Outside m.mu: a consumer's Stop waits for its batch in flight to be submitted.
+	for _, k := range m.kafka {
+		k.Stop()
+	}
 	m.wg.Wait()
 	m.log.Info("sources closed")
 }
