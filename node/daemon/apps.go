@@ -11,6 +11,7 @@ import (
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/sink"
 	_ "github.com/streamha/streamha/node/sink/all" // the sink types
+	kafkasink "github.com/streamha/streamha/node/sink/kafka"
 	"github.com/streamha/streamha/node/source"
 )
 
@@ -46,6 +47,11 @@ func LoadApps(dir string) ([]*engine.App, error) {
 			for _, spec := range st.Sinks {
 				if err := sink.Validate(spec); err != nil {
 					return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("bad app %s: stream %s: %w", f, st.Name, err)}
+				}
+				if spec.Type == "kafka" {
+					if err := kafkasink.CheckStream(spec, st); err != nil {
+						return nil, &config.Error{Key: "apps_dir", Err: fmt.Errorf("bad app %s: stream %s: %w", f, st.Name, err)}
+					}
 				}
 			}
 		}

@@ -34,7 +34,7 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 			}
 		}
 		sinks := n.opts.Sinks
-		sinks.Term = term
+		sinks.Term, sinks.Group = term, n.cfg.Group
 		hooks := dispatchHooks{
 			leading: leading, delivered: delivered, idle: n.timing.DispatchIdle, report: n.timing.IdleReport,
 			failed:  func(sinkName, kind string) { n.m.sinkErrors.WithLabelValues(a.name, sinkName, kind).Inc() },

@@ -87,6 +87,9 @@ type Config struct {
 	// Term is the writing active's lease term, sent by http sinks as X-HA-Term: a fencing
 	// token, so a receiver can refuse outputs of a deposed active (0: not sent).
 	Term int64
+	// Group is the node's cluster group: sinks that need an identity stable across the pair's
+	// failovers (a kafka sink's transactional id) but distinct between pairs derive it from it.
+	Group string
 	// RetryInitial and RetryMax are the sink error policy of the output dispatcher: after a
 	// failed write it waits RetryInitial, doubled per failure up to RetryMax, and writes the
 	// same outputs again, forever; nothing is dropped.

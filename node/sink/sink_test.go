@@ -70,7 +70,8 @@ func TestValidateRefusesUnknownOptions(t *testing.T) {
 		{engine.SinkSpec{Type: "http", Options: map[string]string{"url": "http://h", "headers": "nocolon"}}, `bad headers "nocolon"`},
 		{engine.SinkSpec{Type: "http", Options: map[string]string{"url": "http://h", "basic.auth.username": "u"}}, "go together"},
 		{engine.SinkSpec{Type: "http", Options: map[string]string{"url": "http://h", "batchsize": "5"}}, "unknown option batchsize"},
-		{engine.SinkSpec{Type: "kafka"}, `unknown sink type "kafka"`},
+		{engine.SinkSpec{Type: "jms"}, `unknown sink type "jms"`},
+		{engine.SinkSpec{Type: "kafka", Options: map[string]string{"topic": "t"}}, "missing option bootstrap.servers"},
 	} {
 		err := sink.Validate(c.spec)
 		switch {
