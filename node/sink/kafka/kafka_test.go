@@ -42,7 +42,7 @@ func outputs(def *engine.StreamDef, from, to int64) []*engine.Output {
 
 type rec struct {
 	key, value, id, term string
-	partition          int32
+	partition            int32
 }
 
 // readAll reads every committed record of topic out (read_committed, as consumers should).
