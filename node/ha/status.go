@@ -80,6 +80,9 @@ type AppStatus struct {
 	// inputs up to AppliedSeq (the queue's last_seq minus the apply lag).
 	Hot        bool   `json:"hot,omitempty"`
 	AppliedSeq uint64 `json:"applied_seq,omitempty"`
+	// Positions are the offsets of the last records applied per source partition (e.g.
+	// kafka:<stream>/<topic>/<partition>), on the active: where a promotion resumes them.
+	Positions map[string]int64 `json:"source_positions,omitempty"`
 }
 
 // Status reports the node's current state.
@@ -141,6 +144,12 @@ func (n *Node) Status() Status {
 		}
 		as.SinkError, as.SinkErrorKind, as.SinkErrorSince = a.sinkErr, a.sinkErrKind, a.sinkErrSince
 		as.OutboxBytes, as.Sinks = a.outBytes, a.sinkLagLocked()
+		if a.idem != nil && len(a.idem.pos) > 0 {
+			as.Positions = make(map[string]int64, len(a.idem.pos))
+			for k, v := range a.idem.pos {
+				as.Positions[k] = v
+			}
+		}
 		a.mu.Unlock()
 		if q, ok := ss.Apps[a.name]; ok && as.LastSeq == 0 {
 			as.LastSeq, as.PersistSeq, as.PersistRev, as.DeliveredSeq = q.Last, q.Persisted, q.Revision, q.Delivered

@@ -29,6 +29,10 @@ const (
 	OutputIDHeader = "streamha-output-id"
 	// TermHeader is the writing active's lease term (decimal).
 	TermHeader = "streamha-term"
+	// GroupHeader is the writing pair's cluster group: pairs scaled out on one topic number
+	// their outputs independently, so a consumer keys repeats by group and output id, and
+	// compares terms within a group.
+	GroupHeader = "streamha-group"
 )
 
 // Options is the option table of @sink(type='kafka') (Siddhi's names), besides the common
@@ -158,6 +162,7 @@ type kafkaSink struct {
 	cl      *kgo.Client
 	buf     []byte
 	termHdr []byte
+	group   []byte
 }
 
 // open returns a kafka sink; Config.Group and Config.Term name and stamp it.
@@ -172,7 +177,7 @@ func open(sp sink.Spec) (sink.Sink, error) {
 	}
 	return &kafkaSink{c: c, term: sp.Config.Term, logger: sp.Logger,
 		txnID:   TransactionalID(group, sp.App, sp.Stream, c.topic),
-		termHdr: []byte(strconv.FormatInt(sp.Config.Term, 10))}, nil
+		termHdr: []byte(strconv.FormatInt(sp.Config.Term, 10)), group: []byte(group)}, nil
 }
 
 // TransactionalID is the producer's transactional id: one per pair, app, stream and topic, so
@@ -221,6 +226,7 @@ func (s *kafkaSink) Write(ctx context.Context, outs []*engine.Output) error {
 		r := &kgo.Record{Topic: s.c.topic, Headers: []kgo.RecordHeader{
 			{Key: OutputIDHeader, Value: []byte(o.ID)},
 			{Key: TermHeader, Value: s.termHdr},
+			{Key: GroupHeader, Value: s.group},
 		}}
 		if s.c.partition >= 0 {
 			r.Partition = s.c.partition

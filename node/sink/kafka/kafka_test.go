@@ -41,8 +41,8 @@ func outputs(def *engine.StreamDef, from, to int64) []*engine.Output {
 }
 
 type rec struct {
-	key, value, id, term string
-	partition            int32
+	key, value, id, term, group string
+	partition                   int32
 }
 
 // readAll reads every committed record of topic out (read_committed, as consumers should).
@@ -70,6 +70,8 @@ func readAll(t *testing.T, c *kfake.Cluster, want int) []rec {
 					x.id = string(h.Value)
 				case TermHeader:
 					x.term = string(h.Value)
+				case GroupHeader:
+					x.group = string(h.Value)
 				}
 			}
 			out = append(out, x)
@@ -101,7 +103,7 @@ func openSink(t *testing.T, sp engine.SinkSpec, term int64) sink.Sink {
 }
 
 // TestRecordsCarryIDTermAndKey: each output is one record with Siddhi's JSON event as value,
-// the key template rendered, the fixed partition, and the output id and term headers.
+// the key template rendered, the fixed partition, and the output id, term and group headers.
 func TestRecordsCarryIDTermAndKey(t *testing.T) {
 	c := cluster(t)
 	sp, def := spec(t, c.ListenAddrs()[0], "partition.no='1', key='k-{{sym}}',")
@@ -116,7 +118,7 @@ func TestRecordsCarryIDTermAndKey(t *testing.T) {
 	for i, r := range got {
 		n := i + 1
 		want := rec{key: fmt.Sprintf("k-s%d", n%2), value: fmt.Sprintf(`{"event":{"sym":"s%d","n":%d}}`, n%2, n),
-			id: fmt.Sprintf("K/q1/%d/0", n), term: "7", partition: 1}
+			id: fmt.Sprintf("K/q1/%d/0", n), term: "7", group: "g", partition: 1}
 		if r != want {
 			t.Fatalf("record %d = %+v, want %+v", i, r, want)
 		}
