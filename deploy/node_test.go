@@ -120,6 +120,7 @@ func TestNodeAcceptsTaskDefinitionEnvironment(t *testing.T) {
 	}{
 		{"defaults", nil},
 		{"existing database, async, debug", map[string]string{"DatabaseUrlSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", "SyncMode": "async", "NodeLogLevel": "debug"}},
+		{"kafka", map[string]string{"KafkaBootstrapServers": "b-1.msk.example:9094,b-2.msk.example:9094", "KafkaSecurityGroupId": "sg-0123456789abcdef0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := nodeContainer(t, tc.params)
@@ -178,5 +179,17 @@ func TestNodeAuthTokenSecret(t *testing.T) {
 	}
 	if _, ok := c.env[config.EnvName("auth_token_file")]; ok {
 		t.Errorf("the task definition sets %s as well as the secret: a node refuses both", config.EnvName("auth_token_file"))
+	}
+}
+
+// TestKafkaParameters: the Kafka bootstrap string reaches the nodes as KAFKA_BOOTSTRAP_SERVERS
+// (for the apps' ${…} references) only when given.
+func TestKafkaParameters(t *testing.T) {
+	if v, ok := nodeContainer(t, nil).env["KAFKA_BOOTSTRAP_SERVERS"]; ok {
+		t.Fatalf("KAFKA_BOOTSTRAP_SERVERS set without the parameter: %q", v)
+	}
+	c := nodeContainer(t, map[string]string{"KafkaBootstrapServers": "b-1.msk.example:9094"})
+	if v := c.env["KAFKA_BOOTSTRAP_SERVERS"]; v != "b-1.msk.example:9094" {
+		t.Fatalf("KAFKA_BOOTSTRAP_SERVERS = %q", v)
 	}
 }
