@@ -22,9 +22,9 @@ var errEnvelope = errors.New("snapshot envelope corrupt")
 // outputs produced but not yet confirmed written by the sinks (re-emitted after a restore; their
 // ids let the sinks drop the ones already written).
 type envelope struct {
-	Engine  []byte
-	Idem    []idemRecord
-	Outbox  []*engine.Output
+	Engine []byte
+	Idem   []idemRecord
+	Outbox []*engine.Output
 	// Positions are the sources' offsets of the last applied batches (PositionKey).
 	Positions []positionRecord
 	Version   uint32
