@@ -80,6 +80,9 @@ func (r *Results) Markdown() string {
 	ta, ha := r.rate("ha-ack", "tcp"), r.rate("ha-ack", "http")
 	fmt.Fprintf(&b, "\nGoals: HA ack ≥ 0.7 × standalone (TCP %s: %s); TCP ≥ 1M/s with both nodes (%s: %s); HTTP ≥ 250K/s (%s: %s). Peer: WSO2 SP 4.0.0 filter 900K/s on two c4.2xlarge (16 vCPUs).\n\n",
 		ratio(ta, r.rate("standalone", "tcp")), goal(ta >= 0.7*r.rate("standalone", "tcp") && ta > 0), eps(ta), goal(ta >= 1e6), eps(ha), goal(ha >= 250e3))
+	if k := r.rate("ha-ack", "kafka"); k > 0 {
+		fmt.Fprintf(&b, "Kafka source → filter → Kafka sink, HA ack (transactional sink, in-process kfake broker sharing the CPU): %s records/s (TCP ingest of the same run: %s).\n\n", eps(k), eps(ta))
+	}
 	if r.Profile != "" {
 		b.WriteString("CPU profile of the active during the HA ack TCP run (`perf`, self time by function):\n\n```\n" + r.Profile + "\n```\n\n")
 	}

@@ -26,7 +26,7 @@ var Modes = []Mode{
 // Rate is one throughput figure.
 type Rate struct {
 	Mode      string
-	Transport string // tcp, http or databridge
+	Transport string // tcp, http, databridge or kafka
 	EPS       float64
 }
 
@@ -74,6 +74,15 @@ func (e *Env) Throughput(apps string, tcp, httpL Load, profileMode string, log f
 		rates = append(rates, Rate{m.Name, "databridge", eps})
 		log("throughput %-10s databridge %10.0f events/s", m.Name, eps)
 		c.Close()
+		if m.Name == "ha-ack" {
+			// Kafka source → filter → Kafka sink on a pair in ack mode (its own pair and app).
+			eps, err = e.KafkaThroughput(m, tcp, log)
+			if err != nil {
+				return rates, profile, err
+			}
+			rates = append(rates, Rate{m.Name, "kafka", eps})
+			log("throughput %-10s kafka %10.0f records/s", m.Name, eps)
+		}
 	}
 	return rates, profile, nil
 }

@@ -21,6 +21,7 @@ func main() {
 	benchApps := flag.String("bench-apps", "node/bench/apps", "apps for the throughput runs (the Filter app)")
 	out := flag.String("out", "results/bench", "results folder")
 	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "reduced run (BENCH_QUICK=1)")
+	kafkaOnly := flag.Bool("kafka-only", false, "only the Kafka source → filter → Kafka sink run (ha-ack), printed")
 	flag.Parse()
 	logf := func(format string, args ...any) {
 		fmt.Printf("%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
@@ -55,6 +56,15 @@ func main() {
 		tcp.Warmup, tcp.Duration = 500*time.Millisecond, 2*time.Second
 		httpL.Warmup, httpL.Duration = 500*time.Millisecond, 2*time.Second
 		keys, queued = []int{10_000, 100_000}, []int{10_000, 100_000}
+	}
+	if *kafkaOnly {
+		eps, err := env.KafkaThroughput(bench.Modes[len(bench.Modes)-1], tcp, logf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		logf("kafka ha-ack: %.0f records/s", eps)
+		return
 	}
 	r := &bench.Results{At: time.Now(), Quick: *quick}
 	note := func(err error) {
