@@ -117,7 +117,9 @@ type Config struct {
 	RejectsPath string
 	// Registry, when set, gets the kafka sources' record counters.
 	Registry prometheus.Registerer
-	Logger   *slog.Logger
+	// MaxBatchEvents is max_events_per_request: kafka sources submit batches under it.
+	MaxBatchEvents int
+	Logger         *slog.Logger
 }
 
 // ConfigFrom takes the sources' settings from the node configuration.
@@ -131,7 +133,7 @@ func ConfigFrom(c config.Config, log *slog.Logger) (Config, error) {
 		out = c.AppsDir
 	}
 	return Config{NodeID: c.NodeID, Users: users, DatabridgeListen: c.DatabridgeListen, Logger: log,
-		RejectsPath: filepath.Join(out, "kafka-rejected.jsonl")}, nil
+		RejectsPath: filepath.Join(out, "kafka-rejected.jsonl"), MaxBatchEvents: c.MaxEventsPerRequest}, nil
 }
 
 // Node is the HA node the sources feed.
@@ -200,6 +202,7 @@ func New(apps []*engine.App, cfg Config) (*Manager, error) {
 			cfg.Registry.MustRegister(consumed, rejected)
 		}
 		kc := kafkasource.Config{NodeID: cfg.NodeID, Logger: cfg.Logger, Rejects: &kafkasource.FileRejects{Path: cfg.RejectsPath},
+			MaxBatchEvents: cfg.MaxBatchEvents,
 			OnRecords: func(app, stream string, c, r int) {
 				consumed.WithLabelValues(app, stream).Add(float64(c))
 				rejected.WithLabelValues(app, stream).Add(float64(r))

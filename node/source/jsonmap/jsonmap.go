@@ -131,6 +131,19 @@ func New(def *engine.StreamDef, m engine.MapSpec, sourceType string) (*Mapper, e
 
 var parsers fastjson.ParserPool
 
+// Count estimates how many events body holds without mapping it: the length of a top-level
+// array, else 1. It is a cheap pre-check for batching; Decode is the authority.
+func (m *Mapper) Count(body []byte) int {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil || v.Type() != fastjson.TypeArray {
+		return 1
+	}
+	a, _ := v.Array()
+	return max(len(a), 1)
+}
+
 // Decode reads a body: one event or an array of events. With the default mapping an event is
 // Siddhi's {"event":{…}} or a bare object keyed by attribute name; with @attributes each path
 // is read from the event object. Errors name the event index and the attribute.

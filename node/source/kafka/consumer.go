@@ -52,6 +52,10 @@ type Config struct {
 	Retry time.Duration
 	// MaxPoll bounds the records of one poll (default 10,000).
 	MaxPoll int
+	// MaxBatchEvents bounds the events of one submitted batch: the node's
+	// max_events_per_request (default 10,000). A partition's records of one poll are split into
+	// batches under it; a single record mapping to more events is rejected.
+	MaxBatchEvents int
 	// Inflight bounds the batches submitted and not yet safe (default 64): past it the
 	// consumer stops polling until the passive (or a snapshot) holds the older ones.
 	Inflight int
@@ -85,6 +89,9 @@ func NewConsumer(src *Source, node Node, cfg Config) *Consumer {
 	}
 	if cfg.Inflight <= 0 {
 		cfg.Inflight = 64
+	}
+	if cfg.MaxBatchEvents <= 0 {
+		cfg.MaxBatchEvents = 10_000
 	}
 	return &Consumer{src: src, node: node, cfg: cfg,
 		log: cfg.Logger.With("component", "kafka-source", "app", src.App, "stream", src.Stream)}
@@ -351,12 +358,33 @@ func (c *Consumer) poll(ctx context.Context, cl *kgo.Client, pending chan<- infl
 			if err != nil || len(p.Records) == 0 {
 				return
 			}
-			err = c.submitPartition(ctx, p.Topic, p.Partition, p.Records, pending)
+			err = c.submitChunks(ctx, p.Topic, p.Partition, p.Records, pending)
 		})
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// submitChunks submits a partition's records of one poll in runs whose events stay under
+// MaxBatchEvents (a record's events are never split).
+func (c *Consumer) submitChunks(ctx context.Context, topic string, partition int32, recs []*kgo.Record, pending chan<- inflight) error {
+	for len(recs) > 0 {
+		n, events := 0, 0
+		for n < len(recs) {
+			k := c.src.mapper.Count(recs[n].Value)
+			if n > 0 && events+k > c.cfg.MaxBatchEvents {
+				break
+			}
+			events += k
+			n++
+		}
+		if err := c.submitPartition(ctx, topic, partition, recs[:n], pending); err != nil {
+			return err
+		}
+		recs = recs[n:]
+	}
+	return nil
 }
 
 // submitPartition maps one partition's records and submits the events as one batch keyed by
@@ -366,6 +394,9 @@ func (c *Consumer) submitPartition(ctx context.Context, topic string, partition 
 	var rejected []Rejected
 	for _, r := range recs {
 		evs, err := c.src.mapper.Decode(r.Value)
+		if err == nil && len(evs) > c.cfg.MaxBatchEvents {
+			err = fmt.Errorf("%d events in one record, over max_events_per_request (%d)", len(evs), c.cfg.MaxBatchEvents)
+		}
 		if err == nil {
 			events = append(events, evs...)
 			continue

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/ha"
 	"github.com/streamha/streamha/node/kafkaconf"
 	"github.com/streamha/streamha/node/source/jsonmap"
 )
@@ -131,6 +132,12 @@ func Check(app string, def *engine.StreamDef, spec engine.SourceSpec) (*Source, 
 	}
 	if s.Optional, err = kafkaconf.ParseOptional(opts["optional.configuration"], "security.protocol", "auto.offset.reset"); err != nil {
 		return nil, err
+	}
+	for _, tp := range s.Topics {
+		// The longest position key of this topic must fit an idempotency key.
+		if k := ha.PositionKey(s.position(tp, 1<<31-1), 1<<63-1); len(k) > ha.MaxIdempotencyKeyBytes {
+			return nil, fmt.Errorf("topic %s: stream and topic names too long for a position key (%d bytes, the limit is %d)", tp, len(k), ha.MaxIdempotencyKeyBytes)
+		}
 	}
 	if s.mapper, err = jsonmap.New(def, spec.Map, "kafka"); err != nil {
 		return nil, err

@@ -65,7 +65,7 @@ type node struct {
 	done   chan struct{}
 }
 
-func startNode(t *testing.T, dbURL, id string, app *engine.App) *node {
+func startNode(t *testing.T, dbURL, id string, app *engine.App, tune ...func(*config.Config)) *node {
 	t.Helper()
 	db, err := store.Open(dbURL)
 	if err != nil {
@@ -83,6 +83,9 @@ func startNode(t *testing.T, dbURL, id string, app *engine.App) *node {
 	_, _ = rand.Read(tok)
 	c := config.Default()
 	c.NodeID, c.AuthToken, c.PersistInterval = id, hex.EncodeToString(tok), time.Hour
+	for _, f := range tune {
+		f(&c)
+	}
 	sc := sink.DefaultConfig()
 	sc.BaseDir = t.TempDir()
 	n, err := ha.New(ha.Options{
@@ -362,4 +365,30 @@ func TestCheckOptions(t *testing.T) {
 	if _, err := Check("K", def, def.Sources[0]); err == nil || !strings.Contains(err.Error(), "threading.option") {
 		t.Errorf("missing threading.option: %v", err)
 	}
+}
+
+// TestBatchesStayUnderTheEventLimit: a poll's records are submitted in batches under the node's
+// max_events_per_request, and a record mapping to more events than that is rejected, not
+// retried forever. Shown to fail by submitting each partition's poll as one batch (the node
+// refuses it as too large and the source reopens in a loop: no output).
+func TestBatchesStayUnderTheEventLimit(t *testing.T) {
+	kc := newCluster(t, 1, "in")
+	app := compile(t, fmt.Sprintf(testApp, kc.ListenAddrs()[0], ""))
+	nd := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "ha.db"), "a", app, func(c *config.Config) { c.MaxEventsPerRequest = 3 })
+	recs := orders(1, 10)
+	recs = append(recs, `[{"id":11,"qty":1},{"id":12,"qty":1},{"id":13,"qty":1},{"id":14,"qty":1}]`)
+	recs = append(recs, `[{"id":15,"qty":1},{"id":16,"qty":1}]`)
+	produce(t, kc, "in", 0, recs...)
+	rejects := &FileRejects{Path: filepath.Join(t.TempDir(), "rejected.jsonl")}
+	c := NewConsumer(source(t, app), nd.n, Config{NodeID: "a", Rejects: rejects, MaxBatchEvents: 3})
+	c.Start(nd.term())
+	defer c.Stop()
+	waitFor(t, "12 outputs", func() bool { return len(nd.outputs(t)) >= 12 })
+	if got := fmt.Sprint(nd.outputs(t)); got != "[1 2 3 4 5 6 7 8 9 10 15 16]" {
+		t.Fatalf("outputs %s", got)
+	}
+	waitFor(t, "the 4-event record rejected", func() bool {
+		b, _ := os.ReadFile(rejects.Path)
+		return strings.Contains(string(b), `"offset":10`) && strings.Contains(string(b), "max_events_per_request")
+	})
 }
