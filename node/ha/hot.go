@@ -186,10 +186,7 @@ func (n *Node) hotWarm(ctx context.Context, a *appState, f eventsync.Feed) error
 	if err != nil {
 		return fmt.Errorf("revision %d: %w", f.Revision, err)
 	}
-	idem := newIdemWindow(idemWindowSize)
-	for _, r := range p.env.Idem {
-		idem.put(r.Key, r.Answer)
-	}
+	idem := idemFromEnvelope(p.env)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.passive {

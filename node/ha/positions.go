@@ -85,3 +85,17 @@ func (w *idemWindow) notePosition(key string) {
 		w.pos[s] = off
 	}
 }
+
+// idemFromEnvelope is the idempotency window and source positions a snapshot holds.
+func idemFromEnvelope(env *envelope) *idemWindow {
+	idem := newIdemWindow(idemWindowSize)
+	for _, r := range env.Idem {
+		idem.put(r.Key, r.Answer)
+	}
+	for _, r := range env.Positions {
+		if prev, ok := idem.pos[r.Source]; !ok || r.Offset > prev {
+			idem.pos[r.Source] = r.Offset
+		}
+	}
+	return idem
+}

@@ -24,16 +24,28 @@ func ingestAt(t *testing.T, n *ha.Node, id int64, source string, offset int64) {
 // TestPositionsSurviveACrash: batches applied with source positions, some covered by a snapshot
 // and one only in the passive's queue; the active crashes. The promoted passive reports, per
 // source, the offset of the last batch its state holds (snapshot + replay), where a Kafka source
-// resumes, also for a source whose last key the bounded idempotency window has evicted. Shown to fail by not restoring env.Positions in restoreApp (t/1 missing) and by
-// dropping the notePosition call from idemWindow.put (t/0 stays at 9: the replayed batch unseen).
+// resumes, also for a source whose last key the bounded idempotency window has evicted, and for
+// a passive that joined after those batches (it starts from the join's snapshot). Shown to fail
+// by not loading the envelope's positions where a hot passive loads the join's snapshot (late
+// join: t/1 missing; it failed so after main's hot passive landed), and by dropping the
+// notePosition call from idemWindow.put (a's positions empty).
 func TestPositionsSurviveACrash(t *testing.T) {
+	t.Run("passive joined first", func(t *testing.T) { positionsSurviveACrash(t, false) })
+	// The passive then starts from the snapshot taken at its join (a hot passive loads it).
+	t.Run("passive joined late", func(t *testing.T) { positionsSurviveACrash(t, true) })
+}
+
+func positionsSurviveACrash(t *testing.T, lateJoin bool) {
 	// A window of 2 keys: the snapshot's keys no longer name t/1, only its positions do.
 	defer ha.SetIdemWindowSize(2)()
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
 	a := startRestoreNode(t, url, "a")
 	waitFor(t, "a active", a.serving)
-	b := startRestoreNode(t, url, "b")
-	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
+	var b *rnode
+	if !lateJoin {
+		b = startRestoreNode(t, url, "b")
+		waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
+	}
 	ingestAt(t, a.node, 1, "kafka:t/0", 4)
 	ingestAt(t, a.node, 2, "kafka:t/1", 7)
 	ingestAt(t, a.node, 3, "kafka:t/0", 9)
@@ -43,6 +55,10 @@ func TestPositionsSurviveACrash(t *testing.T) {
 	}
 	if err := a.node.Persist(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if lateJoin {
+		b = startRestoreNode(t, url, "b")
+		waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
 	}
 	ingestAt(t, a.node, 5, "kafka:t/0", 15) // only in b's queue
 	term, _ := a.node.Runner().Serving()

@@ -282,15 +282,7 @@ func (n *Node) resume(term int64, start time.Time) error {
 // nobody holds any more; they are reported loudly, never hidden.
 func (n *Node) restoreApp(a *appState, p *appPlan, term int64, q *eventsync.Queue) (int, error) {
 	snap, ok, rt, entries := p.snap, p.has, p.rt, p.entries
-	idem := newIdemWindow(idemWindowSize)
-	for _, r := range p.env.Idem {
-		idem.put(r.Key, r.Answer)
-	}
-	for _, r := range p.env.Positions {
-		if prev, ok := idem.pos[r.Source]; !ok || r.Offset > prev {
-			idem.pos[r.Source] = r.Offset
-		}
-	}
+	idem := idemFromEnvelope(p.env)
 	outbox := p.env.Outbox
 	if p.lossy {
 		n.log.Error("restoring with an operator-accepted loss: inputs after this revision are held by nobody", "app", a.name,
