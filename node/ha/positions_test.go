@@ -36,8 +36,9 @@ func TestPositionsSurviveACrash(t *testing.T) {
 }
 
 func positionsSurviveACrash(t *testing.T, lateJoin bool) {
-	// A window of 2 keys: the snapshot's keys no longer name t/1, only its positions do.
-	defer ha.SetIdemWindowSize(2)()
+	// A window of 2 keys: the snapshot's keys no longer name t/1, only its positions do. Put
+	// back after the nodes stop (cleanups run last registered first).
+	t.Cleanup(ha.SetIdemWindowSize(2))
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
 	a := startRestoreNode(t, url, "a")
 	waitFor(t, "a active", a.serving)
