@@ -96,6 +96,7 @@ type Manager struct {
 	bridge     *wso2event.Server
 	bridgeAddr string
 	kafka      []*kafkasource.Consumer
+	rejects    *kafkasource.StoreRejects
 	retry      time.Duration
 
 	mu    sync.Mutex
@@ -113,7 +114,8 @@ type Config struct {
 	// DatabridgeListen is databridge_listen ("" disables the receiver).
 	DatabridgeListen string
 	// RejectsPath is the JSON-lines file where kafka sources store the records that do not
-	// map to their stream ("" : <output_dir>/kafka-rejected.jsonl via ConfigFrom).
+	// map to their stream when the node has no error store (ConfigFrom:
+	// <output_dir>/kafka-rejected.jsonl); normally they go to the error store.
 	RejectsPath string
 	// Registry, when set, gets the kafka sources' record counters.
 	Registry prometheus.Registerer
@@ -141,6 +143,7 @@ type Node interface {
 	httpsource.Node
 	wso2event.Node
 	kafkasource.Node
+	kafkasource.ErrorStorer
 }
 
 // New checks the sources of apps against the node configuration (credentials present when a
@@ -201,7 +204,8 @@ func New(apps []*engine.App, cfg Config) (*Manager, error) {
 		if cfg.Registry != nil {
 			cfg.Registry.MustRegister(consumed, rejected)
 		}
-		kc := kafkasource.Config{NodeID: cfg.NodeID, Logger: cfg.Logger, Rejects: &kafkasource.FileRejects{Path: cfg.RejectsPath},
+		m.rejects = &kafkasource.StoreRejects{Fallback: &kafkasource.FileRejects{Path: cfg.RejectsPath}}
+		kc := kafkasource.Config{NodeID: cfg.NodeID, Logger: cfg.Logger, Rejects: m.rejects,
 			MaxBatchEvents: cfg.MaxBatchEvents,
 			OnRecords: func(app, stream string, c, r int) {
 				consumed.WithLabelValues(app, stream).Add(float64(c))
@@ -224,6 +228,9 @@ func (m *Manager) SetNode(n Node) {
 	}
 	for _, k := range m.kafka {
 		k.SetNode(n)
+	}
+	if m.rejects != nil {
+		m.rejects.Node = n
 	}
 }
 

@@ -392,3 +392,41 @@ func TestBatchesStayUnderTheEventLimit(t *testing.T) {
 		return strings.Contains(string(b), `"offset":10`) && strings.Contains(string(b), "max_events_per_request")
 	})
 }
+
+// TestRejectedRecordsGoToTheErrorStore: with the node's error store, a record that does not map
+// is a "source" row of ha_error (endpoint kafka, ref topic/partition/offset, the raw value and
+// the error), and storing it again (a new active reading it after a failover) updates that row
+// instead of adding one.
+func TestRejectedRecordsGoToTheErrorStore(t *testing.T) {
+	kc := newCluster(t, 1, "in")
+	app := compile(t, fmt.Sprintf(testApp, kc.ListenAddrs()[0], ""))
+	nd := startNode(t, "sqlite://"+filepath.Join(t.TempDir(), "ha.db"), "a", app)
+	produce(t, kc, "in", 0, `{"id":1,"qty":1}`, `not json`)
+	rejects := &StoreRejects{Node: nd.n}
+	c := NewConsumer(source(t, app), nd.n, Config{NodeID: "a", Rejects: rejects})
+	c.Start(nd.term())
+	defer c.Stop()
+	ctx := context.Background()
+	var rows []store.ErrorRecord
+	waitFor(t, "the rejected record in the error store", func() bool {
+		var err error
+		rows, err = nd.n.ListErrors(ctx, store.ErrorFilter{Kind: store.ErrorSource})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rows) > 0
+	})
+	r := rows[0]
+	if len(rows) != 1 || r.App != "K" || r.Stream != "Orders" || r.Endpoint != "kafka" || r.Ref != "in/0/1" ||
+		string(r.Payload) != "not json" || !strings.Contains(r.Error, "malformed JSON") {
+		t.Fatalf("error store rows = %+v", rows)
+	}
+	if err := rejects.Store(ctx, []Rejected{{App: "K", Stream: "Orders", Topic: "in", Partition: 0, Offset: 1,
+		Value: []byte("not json"), Err: "again", Time: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ = nd.n.ListErrors(ctx, store.ErrorFilter{Kind: store.ErrorSource})
+	if len(rows) != 1 || rows[0].Attempts != 2 {
+		t.Fatalf("after storing it again: %+v", rows)
+	}
+}
