@@ -43,7 +43,7 @@ func (d *DB) chunkLimit() int {
 type chunkQueries struct {
 	insertChunk, countChunks, readChunk, insertChunked string
 	deleteUpload, deleteOrphans, trimLog               string
-	dropStaleLog, upsertLog, readLog                   string
+	upsertLog, readLog                                 string
 }
 
 var pgChunkQueries = &chunkQueries{
@@ -62,9 +62,6 @@ var pgChunkQueries = &chunkQueries{
 		LIMIT $4)`,
 	trimLog: `DELETE FROM ha_input_log WHERE group_id = $1 AND app = $2 AND last_seq <=
 		(SELECT COALESCE(MIN(last_seq), 0) FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND quarantined_at IS NULL)`,
-	// Rows of older terms that overlap a new append were never replayed by the appending term
-	// (a restore that accepted a loss): they are not part of the history any more.
-	dropStaleLog: `DELETE FROM ha_input_log WHERE group_id = $1 AND app = $2 AND term < $3 AND last_seq >= $4`,
 	upsertLog: `INSERT INTO ha_input_log AS l (group_id, app, first_seq, last_seq, term, created_at, payload, checksum)
 		VALUES ($1, $2, $3, $4, $5, now(), $6, $7)
 		ON CONFLICT (group_id, app, first_seq) DO UPDATE
@@ -91,7 +88,6 @@ var sqliteChunkQueries = func() *chunkQueries {
 			LIMIT ?4)`,
 		trimLog: `DELETE FROM ha_input_log WHERE group_id = ?1 AND app = ?2 AND last_seq <=
 			(SELECT COALESCE(MIN(last_seq), 0) FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND quarantined_at IS NULL)`,
-		dropStaleLog: `DELETE FROM ha_input_log WHERE group_id = ?1 AND app = ?2 AND term < ?3 AND last_seq >= ?4`,
 		upsertLog: `INSERT INTO ha_input_log (group_id, app, first_seq, last_seq, term, created_at, payload, checksum)
 			VALUES (?1, ?2, ?3, ?4, ?5, NOW, ?6, ?7)
 			ON CONFLICT (group_id, app, first_seq) DO UPDATE

@@ -30,9 +30,10 @@ func (r LogRecord) VerifyErr() error {
 
 // AppendInputs appends r to the input log in one short transaction that first checks (and
 // raises) the group's fence: an active deposed by a newer term is refused (cluster.ErrFenced),
-// as its snapshots are. Rows of older terms overlapping r are dropped (they were not replayed by
-// r's term); a row already starting at r.FirstSeq is replaced (an append retried with more
-// inputs after an error that hid its commit).
+// as its snapshots are. A row already starting at r.FirstSeq is replaced when r's term is not
+// older (an append retried with more inputs after an error that hid its commit). Rows of older
+// terms that r overlaps stay until trimmed: readers let the newer term win from where its rows
+// start.
 func (d *DB) AppendInputs(ctx context.Context, r LogRecord) error {
 	if r.LastSeq < r.FirstSeq || r.FirstSeq == 0 {
 		return fmt.Errorf("append inputs %s/%s: bad range %d..%d", r.Group, r.App, r.FirstSeq, r.LastSeq)
@@ -50,9 +51,6 @@ func (d *DB) AppendInputs(ctx context.Context, r LogRecord) error {
 	}
 	if err != nil {
 		return fmt.Errorf("append inputs %s/%s: fence: %w", r.Group, r.App, err)
-	}
-	if _, err := tx.ExecContext(ctx, q.dropStaleLog, r.Group, r.App, r.Term, int64(r.FirstSeq)); err != nil {
-		return fmt.Errorf("append inputs %s/%s: drop stale rows: %w", r.Group, r.App, err)
 	}
 	if _, err := tx.ExecContext(ctx, q.upsertLog, r.Group, r.App, int64(r.FirstSeq), int64(r.LastSeq), r.Term, r.Payload, Checksum(r.Payload)); err != nil {
 		return fmt.Errorf("append inputs %s/%s %d..%d: %w", r.Group, r.App, r.FirstSeq, r.LastSeq, err)
