@@ -32,6 +32,7 @@ type metrics struct {
 	logAppends        prometheus.Counter
 	logErrors         prometheus.Counter
 	logSeconds        prometheus.Histogram
+	switchover        prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
@@ -55,7 +56,8 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 	m.logAppends = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_input_log_appends_total", Help: "Appends to the input log: how an active with no passive makes acknowledged inputs durable in ack mode."})
 	m.logErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_input_log_errors_total", Help: "Failed appends to the input log (retried)."})
 	m.logSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamha_input_log_append_seconds", Help: "Time of one input log append.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15)})
-	reg.MustRegister(m.logAppends, m.logErrors, m.logSeconds)
+	m.switchover = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamha_switchover_seconds", Help: "Planned switchovers handed over by this node: from refusing input until the new active served (the handover alone when that was not seen within 10 s).", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)})
+	reg.MustRegister(m.logAppends, m.logErrors, m.logSeconds, m.switchover)
 	m.backpressureWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_backpressure_waits_total", Help: "Ingest batches that had to wait because the pending outputs were over max_pending_output_bytes."})
 	m.promotions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_promotions_total", Help: "App promotions by path: hot (the passive's runtime, nothing restored), cold (snapshot restore and queue replay), resumed (state kept from the node's own term)."}, []string{"path"})
 	m.promotionReplayed = prometheus.NewGauge(prometheus.GaugeOpts{Name: "streamha_promotion_replayed_inputs", Help: "Inputs the last promotion applied: a cold app's replay, a hot app's catch-up (0 when the passive was in step)."})

@@ -270,10 +270,14 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 	}
 
 	// Planned switchover: b serves at once, a redirects to it, and the idempotency key survived.
-	if resp, m := post(t, a.admin.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 {
+	// The answer comes once b serves: took_ms spans a refusing input to b accepting it.
+	if resp, m := post(t, a.admin.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 ||
+		m["new_active_confirmed"] != true || m["took_ms"].(float64) < m["handover_ms"].(float64) {
 		t.Fatalf("switchover: %d %v", resp.StatusCode, m)
 	}
-	waitFor(t, "b active", func() bool { _, ok := b.node.Runner().Serving(); return ok })
+	if _, ok := b.node.Runner().Serving(); !ok {
+		t.Fatal("the switchover answered before the new active served: took_ms misses its part")
+	}
 	resp, m = post(t, b.rest.URL+"/events/T/S", "", "k1", `[{"id":1,"v":1.5},{"id":2,"v":2.5}]`)
 	if resp.StatusCode != 200 || m["duplicate"] != true {
 		t.Fatalf("key after switchover: %d %v", resp.StatusCode, m)
