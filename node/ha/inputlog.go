@@ -14,7 +14,7 @@ import (
 	"github.com/streamha/streamha/node/store"
 )
 
-// InputLog is the persistence database's input log (schema v4). In ack mode an active with no
+// InputLog is the persistence database's input log (schema v6). In ack mode an active with no
 // passive holding its inputs makes a batch durable by appending it there, one short write,
 // instead of waiting for a snapshot of the whole state; a promotion replays the newest snapshot
 // plus the log after it. A SnapshotStore that also implements InputLog enables it.

@@ -16,7 +16,7 @@ import (
 
 // DefaultChunkSize is the largest snapshot written inline in its ha_snapshot row, and the size of
 // each chunk of a larger one: small enough that no statement or transaction of a snapshot write
-// holds SQLite's write lock, or a PostgreSQL session, for long (schema v4).
+// holds SQLite's write lock, or a PostgreSQL session, for long (schema v6).
 const DefaultChunkSize = 1 << 20
 
 // chunkDeleteBatch is how many chunks one cleanup transaction deletes.
@@ -39,7 +39,7 @@ func (d *DB) chunkLimit() int {
 	return d.chunkSize
 }
 
-// chunkQueries are schema v4's statements for chunked snapshots and the input log.
+// chunkQueries are schema v6's statements for chunked snapshots and the input log.
 type chunkQueries struct {
 	insertChunk, countChunks, readChunk, insertChunked string
 	deleteUpload, deleteOrphans, trimLog               string

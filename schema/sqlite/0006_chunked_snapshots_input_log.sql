@@ -1,4 +1,4 @@
--- streamha schema v4 for SQLite: chunked snapshots and the input log; see the PostgreSQL file for
+-- streamha schema v6 for SQLite: chunked snapshots and the input log; see the PostgreSQL file for
 -- the meaning of each column. Additive only.
 
 ALTER TABLE ha_snapshot ADD COLUMN upload_id TEXT;

@@ -1,4 +1,4 @@
--- streamha schema v4 for PostgreSQL: chunked snapshots and the input log. Additive only: nodes of
+-- streamha schema v6 for PostgreSQL: chunked snapshots and the input log. Additive only: nodes of
 -- the previous version keep working against it for snapshots they write themselves (inline, as
 -- before); they cannot read a chunked revision (its payload column is empty, so it fails its
 -- checksum and is never restored silently): upgrade both nodes of a group together.
