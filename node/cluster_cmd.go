@@ -686,7 +686,11 @@ func switchover(ctx context.Context, dbs *daemon.Databases, c config.Config, ca 
 				return fmt.Errorf("switchover refused or failed (the lease is where it was unless shown above): %w", a.err)
 			}
 			answered = true
-			step("%s answered: handed over in %d ms", active.Node, a.res.TookMS)
+			if a.res.NewActiveConfirmed {
+				step("%s answered: switchover took %d ms from refusing input to %s serving (handover %d ms)", active.Node, a.res.TookMS, target.Node, a.res.HandoverMS)
+			} else {
+				step("%s answered: handed over in %d ms (the new active not seen serving yet)", active.Node, a.res.TookMS)
+			}
 		case <-ctx.Done():
 			return fmt.Errorf("no new active serving within %s (see `node cluster list`): %w", ca.timeout, ctx.Err())
 		case <-tick.C:

@@ -144,13 +144,16 @@ func testClusterCommands(t *testing.T, url string) {
 	if code != 0 {
 		t.Fatalf("history: exit %d %s", code, errs)
 	}
-	golden(t, "cluster_history.golden", normaliseTable(out))
+	// A SIGKILL is normally seen through the liveness lock (crash_takeover); on a loaded
+	// machine the lease may expire first (expiry_takeover). Both are right; the reason logic
+	// has its own tests in node/store and node/cluster.
+	golden(t, "cluster_history.golden", reKillTakeover.ReplaceAllString(normaliseTable(out), "${1}<kill takeover>"))
 	code, out, _ = node("cluster", "history", "--json", "--since", "1h")
 	var hist []historyRow
 	if err := json.Unmarshal([]byte(out), &hist); code != 0 || err != nil || len(hist) != 4 {
 		t.Fatalf("history --json: exit %d, %v\n%s", code, err, out)
 	}
-	if h := hist[1]; h.Term != 2 || h.Holder != "node-b" || h.Previous != "node-a" || h.Reason != "crash_takeover" || h.At.IsZero() || h.AgeMS < 0 {
+	if h := hist[1]; h.Term != 2 || h.Holder != "node-b" || h.Previous != "node-a" || (h.Reason != "crash_takeover" && h.Reason != "expiry_takeover") || h.At.IsZero() || h.AgeMS < 0 {
 		t.Fatalf("history --json row 2: %+v", h)
 	}
 	if code, out, _ = node("cluster", "history", "--group", "nope"); code != 0 || !strings.Contains(out, "no lease acquisitions") {
@@ -202,6 +205,9 @@ var (
 
 // normaliseTable removes what changes from run to run: the alignment (columns are joined with
 // " | "), ages, snapshot revisions and times of day.
+// reKillTakeover is the reason of the takeover after the test's SIGKILL (term 2).
+var reKillTakeover = regexp.MustCompile(`(\| 2 \| acquire \| node-b \| node-a \| )(crash|expiry)_takeover`)
+
 func normaliseTable(s string) string {
 	var b strings.Builder
 	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {

@@ -75,8 +75,13 @@ func New(url, token string) *Client { return &Client{URL: url, Token: token} }
 
 // SwitchoverResult is the answer of a successful switchover.
 type SwitchoverResult struct {
-	SwitchedOver bool  `json:"switched_over"`
-	TookMS       int64 `json:"took_ms"`
+	SwitchedOver bool `json:"switched_over"`
+	// TookMS runs from the old active refusing input until it saw the new active serve (its
+	// /ha/active); HandoverMS is the old active's own part. NewActiveConfirmed is false when
+	// the new active was not seen serving within 10 s: TookMS is then the handover alone.
+	TookMS             int64 `json:"took_ms"`
+	HandoverMS         int64 `json:"handover_ms"`
+	NewActiveConfirmed bool  `json:"new_active_confirmed"`
 }
 
 // Switchover asks the node, which must be the active, to hand over to its passive; it returns

@@ -10,14 +10,17 @@ import (
 	"github.com/streamha/streamha/node/store"
 )
 
-// Databases are the cluster and persistence databases; they are the same *store.DB when the
-// configuration names one database for both roles.
+// Databases are the cluster and persistence databases. They are always two handles with their
+// own connection pools, even when the configuration names one database for both roles: lease
+// renewals and heartbeats never wait for a connection busy with a snapshot write.
 type Databases struct {
 	Cluster     *store.DB
 	Persistence *store.DB
+	// shared is true when both handles reach the same database (migrated once).
+	shared bool
 }
 
-// Close closes both (once when shared).
+// Close closes both handles.
 func (d *Databases) Close() {
 	if d.Persistence != nil && d.Persistence != d.Cluster {
 		d.Persistence.Close()
@@ -27,20 +30,24 @@ func (d *Databases) Close() {
 	}
 }
 
-// OpenDatabases opens both databases; it does not contact them.
+// OpenDatabases opens both databases, each with its own pool; it does not contact them.
 func OpenDatabases(c config.Config) (*Databases, error) {
 	cl, err := store.Open(c.ClusterDB)
 	if err != nil {
 		return nil, &config.Error{Key: "cluster_db", Err: err}
 	}
 	cl.SetHistoryRetention(c.HistoryRetention, c.HistoryMaxRows)
-	d := &Databases{Cluster: cl, Persistence: cl}
-	if p := c.PersistenceURL(); p != c.ClusterDB {
-		if d.Persistence, err = store.Open(p); err != nil {
-			cl.Close()
-			return nil, &config.Error{Key: "persistence_db", Err: err}
+	p := c.PersistenceURL()
+	d := &Databases{Cluster: cl, shared: p == c.ClusterDB}
+	if d.Persistence, err = store.Open(p); err != nil {
+		cl.Close()
+		key := "persistence_db"
+		if d.shared {
+			key = "cluster_db"
 		}
+		return nil, &config.Error{Key: key, Err: err}
 	}
+	d.Persistence.SetHistoryRetention(c.HistoryRetention, c.HistoryMaxRows)
 	return d, nil
 }
 
@@ -59,7 +66,7 @@ func (d *Databases) Migrate(ctx context.Context, log *slog.Logger) error {
 }
 
 func (d *Databases) distinct() []*store.DB {
-	if d.Persistence == d.Cluster {
+	if d.shared || d.Persistence == d.Cluster {
 		return []*store.DB{d.Cluster}
 	}
 	return []*store.DB{d.Cluster, d.Persistence}

@@ -14,8 +14,8 @@ import (
 )
 
 // TestCorruptSnapshotDoesNotChurnTheLease is the hand-found defect as processes on SQLite: the
-// only node, alone, acknowledges inputs (each persisted) and is killed; the newest snapshot row
-// is corrupted with SQL; both nodes start. Neither can restore without loss: both report
+// only node, alone, acknowledges inputs (each followed by a persist) and is killed; the newest
+// snapshot row is corrupted and the input log deleted with SQL; both nodes start. Neither can restore without loss: both report
 // restore_failed and the lease term stays put (the old code went through about 4 terms a
 // second). `node snapshot verify` names the bad revision; `node snapshot accept-loss` lets one
 // node serve and is consumed.
@@ -50,6 +50,9 @@ func TestCorruptSnapshotDoesNotChurnTheLease(t *testing.T) {
 		if err := cl.SendBatch(ctx, 10); err != nil {
 			t.Fatal(err)
 		}
+		if err := a.Admin().Persist(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := a.Kill(); err != nil {
 		t.Fatal(err)
@@ -72,6 +75,11 @@ func TestCorruptSnapshotDoesNotChurnTheLease(t *testing.T) {
 	newest := list[0].Revision
 	if _, err := db.SQL().ExecContext(ctx, `UPDATE ha_snapshot SET payload = CAST(zeroblob(size_bytes) AS BLOB)
 		WHERE group_id = 'default' AND app = ?1 AND revision = ?2`, app, newest); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody holds the inputs after the older revisions: the input log (which would make an
+	// older revision restorable without loss) is gone too.
+	if _, err := db.SQL().ExecContext(ctx, `DELETE FROM ha_input_log`); err != nil {
 		t.Fatal(err)
 	}
 

@@ -60,6 +60,12 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 			n.goActive(func() { n.ticker(ctx, a, term) })
 		}
 	}
+	if lg := n.inputLog(); lg != nil {
+		for _, a := range n.apps {
+			a := a
+			n.goActive(func() { n.logAppender(ctx, a, term, lg) })
+		}
+	}
 	n.goActive(func() { n.persister(ctx, term) })
 	n.goActive(func() { n.connector(ctx, term) })
 }
@@ -115,6 +121,7 @@ func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bo
 	if startOn != nil {
 		startOn.Start(a.name, seq)
 	}
+	a.logCaptureLocked(seq)
 	a.mu.Unlock()
 	payload := env.encode()
 	if !n.runner.Leading(term) {
@@ -124,6 +131,9 @@ func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bo
 	if err != nil {
 		a.mu.Lock()
 		a.persistErr = err.Error()
+		if a.persistFail.IsZero() {
+			a.persistFail = time.Now()
+		}
 		a.mu.Unlock()
 		n.m.persistErrors.Inc()
 		return fmt.Errorf("app %s: save snapshot at seq %d: %w", a.name, seq, err)
@@ -137,7 +147,8 @@ func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bo
 	if seq > a.safe {
 		a.safe = seq
 	}
-	a.persistedAt, a.persistErr = time.Now(), ""
+	a.logCommittedLocked(seq)
+	a.persistedAt, a.persistErr, a.persistFail = time.Now(), "", time.Time{}
 	close(a.persisted)
 	a.persisted = make(chan struct{})
 	a.mu.Unlock()

@@ -62,8 +62,12 @@ type appState struct {
 	persistedRev int64
 	persistedAt  time.Time
 	persistErr   string
+	persistFail  time.Time     // when persists began to fail; zero while they succeed
 	persisted    chan struct{} // closed and replaced after each successful persist
 	wantPersist  chan struct{} // an acknowledgement waits for a persist (no passive)
+	// ilog is the input log chain (inputlog.go); wantLog asks the appender for an append.
+	ilog    ilogState
+	wantLog chan struct{}
 
 	wake    chan struct{}   // pokes the output dispatcher
 	replays chan *replayReq // error store replays, served by the dispatcher (it owns the sinks)
@@ -79,7 +83,8 @@ type appState struct {
 func newAppState(a *engine.App, log *slog.Logger, budget *outputBudget) *appState {
 	s := &appState{name: a.Name(), app: a, sinky: map[string][]engine.SinkSpec{}, log: log.With("app", a.Name()),
 		budget: budget, streamOut: map[string]*pendingCount{},
-		wake: make(chan struct{}, 1), replays: make(chan *replayReq), persisted: make(chan struct{}), wantPersist: make(chan struct{}, 1), passive: true}
+		wake: make(chan struct{}, 1), replays: make(chan *replayReq), persisted: make(chan struct{}), wantPersist: make(chan struct{}, 1), passive: true,
+		wantLog: make(chan struct{}, 1), ilog: ilogState{changed: make(chan struct{})}}
 	for _, st := range a.Streams() {
 		if len(st.Sinks) > 0 {
 			s.sinky[st.Name] = st.Sinks
@@ -130,6 +135,7 @@ func (s *appState) deactivateLocked() {
 	s.rt, s.term, s.idem, s.safe = nil, 0, nil, 0
 	s.hotGen, s.hotDelivered, s.kept, s.hotSkipped = 0, 0, keptState{}, 0
 	s.setHot(false, 0)
+	s.stopLogLocked()
 	s.setOutboxLocked(nil)
 }
 

@@ -192,6 +192,7 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 	if key != "" {
 		a.idem.put(key, ans)
 	}
+	a.logInputsLocked(entries, streamed)
 	return ans, streamed, nil
 }
 
@@ -224,8 +225,9 @@ func (n *Node) waitSafe(ctx context.Context, a *appState, sess Peer, streamed bo
 
 // durable waits until input seq of a is held beyond this node's memory: in the passive's queue
 // (sent on sess, whose snapshot point for the app is committed, so the queue continues a
-// snapshot without a hole) or in a committed snapshot (alone reports this case). Safety is
-// thus cumulative: every input up to seq is durable too.
+// snapshot without a hole), or alone in the input log after a committed snapshot or in a
+// committed snapshot (aloneDurable). Safety is thus cumulative: every input up to seq is
+// durable too.
 func (n *Node) durable(ctx context.Context, a *appState, sess Peer, streamed bool, seq uint64) (alone bool, err error) {
 	// batchSafe is the rule; the waits below reach it.
 	acked := uint64(0)
@@ -242,7 +244,7 @@ func (n *Node) durable(ctx context.Context, a *appState, sess Peer, streamed boo
 		start, _ = sess.StartSeq(a.name)
 	}
 	if _, alone := batchSafe(streamed, acked, start, 0, seq); alone {
-		return true, a.waitPersisted(ctx, seq)
+		return true, n.aloneDurable(ctx, a, seq)
 	}
 	return false, a.waitPersisted(ctx, start)
 }
@@ -272,6 +274,7 @@ func (n *Node) tick(a *appState, term int64, now int64) {
 		n.log.Error("engine rejected a tick", "app", a.name, "err", err)
 	}
 	emitted := len(a.outbox) > before
+	a.logInputsLocked([]eventsync.Entry{e}, streamed)
 	a.mu.Unlock()
 	switch {
 	case n.cfg.SyncMode == config.SyncAsync:

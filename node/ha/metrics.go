@@ -29,6 +29,10 @@ type metrics struct {
 	promotions        *prometheus.CounterVec
 	promotionReplayed prometheus.Gauge
 	hotFailures       prometheus.Counter
+	logAppends        prometheus.Counter
+	logErrors         prometheus.Counter
+	logSeconds        prometheus.Histogram
+	switchover        prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
@@ -49,6 +53,11 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 	m.sinkDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_dropped_outputs_total", Help: "Outputs dropped after a failed write because the sink has on.error='log'."}, []string{"app", "sink"})
 	m.sinkPending = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_sink_pending_outputs", Help: "Outputs of the sink's stream it has not written yet (its lag), on the active."}, []string{"app", "sink"})
 	m.sinkPendingBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_sink_pending_bytes", Help: "Estimated bytes of the outputs the sink has not written yet."}, []string{"app", "sink"})
+	m.logAppends = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_input_log_appends_total", Help: "Appends to the input log: how an active with no passive makes acknowledged inputs durable in ack mode."})
+	m.logErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_input_log_errors_total", Help: "Failed appends to the input log (retried)."})
+	m.logSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamha_input_log_append_seconds", Help: "Time of one input log append.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15)})
+	m.switchover = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamha_switchover_seconds", Help: "Planned switchovers handed over by this node: from refusing input until the new active served (the handover alone when that was not seen within 10 s).", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)})
+	reg.MustRegister(m.logAppends, m.logErrors, m.logSeconds, m.switchover)
 	m.backpressureWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_backpressure_waits_total", Help: "Ingest batches that had to wait because the pending outputs were over max_pending_output_bytes."})
 	m.promotions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_promotions_total", Help: "App promotions by path: hot (the passive's runtime, nothing restored), cold (snapshot restore and queue replay), resumed (state kept from the node's own term)."}, []string{"path"})
 	m.promotionReplayed = prometheus.NewGauge(prometheus.GaugeOpts{Name: "streamha_promotion_replayed_inputs", Help: "Inputs the last promotion applied: a cold app's replay, a hot app's catch-up (0 when the passive was in step)."})
@@ -74,6 +83,17 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors, m.restoreFailures, m.overloaded,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_inflight_input_bytes", Help: "Input memory reserved by requests being read, decoded and applied."}, func() float64 {
 			return float64(n.InflightInputBytes())
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_persist_failing", Help: "1 while this active cannot store a snapshot of some app (it keeps its lease and acknowledges through the input log or the passive; see /ha/status last_persist_error)."}, func() float64 {
+			for _, a := range n.apps {
+				a.mu.Lock()
+				failing := !a.persistFail.IsZero()
+				a.mu.Unlock()
+				if failing {
+					return 1
+				}
+			}
+			return 0
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_restore_failed", Help: "1 while this node cannot restore its state without loss and stays out of the election (see /ha/status restore_failed)."}, func() float64 {
 			if n.restoreFail.Load() != nil {

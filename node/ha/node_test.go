@@ -182,13 +182,13 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 	a := startNode(t, url, "a", tok)
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
 
-	// Alone: acknowledged once persisted, and the answer says so.
+	// Alone: acknowledged once durable (the input log after a snapshot), and the answer says so.
 	resp, m := post(t, a.rest.URL+"/events/T/S", "", "k1", `[{"id":1,"v":1.5},{"id":2,"v":2.5}]`)
 	if resp.StatusCode != 200 || m["accepted"] != 2.0 || m["alone"] != true {
 		t.Fatalf("alone ingest: %d %v", resp.StatusCode, m)
 	}
-	if st := a.node.Status(); st.Apps["T"].PersistSeq < 2 {
-		t.Fatalf("alone acknowledgement not persisted: %+v", st.Apps["T"])
+	if st := a.node.Status(); st.Apps["T"].PersistSeq < 2 && st.Apps["T"].LoggedSeq < 2 {
+		t.Fatalf("alone acknowledgement neither persisted nor logged: %+v", st.Apps["T"])
 	}
 	// The same key again: the first answer, nothing applied.
 	resp, m = post(t, a.rest.URL+"/events/T/S", "", "k1", `[{"id":1,"v":1.5},{"id":2,"v":2.5}]`)
@@ -270,10 +270,14 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 	}
 
 	// Planned switchover: b serves at once, a redirects to it, and the idempotency key survived.
-	if resp, m := post(t, a.admin.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 {
+	// The answer comes once b serves: took_ms spans a refusing input to b accepting it.
+	if resp, m := post(t, a.admin.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 ||
+		m["new_active_confirmed"] != true || m["took_ms"].(float64) < m["handover_ms"].(float64) {
 		t.Fatalf("switchover: %d %v", resp.StatusCode, m)
 	}
-	waitFor(t, "b active", func() bool { _, ok := b.node.Runner().Serving(); return ok })
+	if _, ok := b.node.Runner().Serving(); !ok {
+		t.Fatal("the switchover answered before the new active served: took_ms misses its part")
+	}
 	resp, m = post(t, b.rest.URL+"/events/T/S", "", "k1", `[{"id":1,"v":1.5},{"id":2,"v":2.5}]`)
 	if resp.StatusCode != 200 || m["duplicate"] != true {
 		t.Fatalf("key after switchover: %d %v", resp.StatusCode, m)

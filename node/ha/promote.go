@@ -190,7 +190,14 @@ func (n *Node) decideAll(ctx context.Context, q *eventsync.Queue, term int64) (m
 		if err != nil {
 			return nil, fmt.Errorf("app %s: list snapshots: %w", a.name, err)
 		}
+		logged, err := n.readInputLog(ctx, a.name)
+		if err != nil {
+			return nil, err
+		}
 		present := q.Last(a.name)
+		if len(logged) > 0 {
+			present = max(present, logged[len(logged)-1].Seq)
+		}
 		for _, s := range list {
 			present = max(present, s.LastSeq)
 			c.StoredTerm = max(c.StoredTerm, s.Term)
@@ -199,7 +206,7 @@ func (n *Node) decideAll(ctx context.Context, q *eventsync.Queue, term int64) (m
 			}
 		}
 		var gaps []eventsync.Gap
-		d.entries, gaps, c.Missing = replayFrom(q, a.name, c.Seq, present)
+		d.entries, gaps, c.Missing = replayFrom(q, logged, a.name, c.Seq, present)
 		d.path = choosePath(c)
 		if d.path == pathCold {
 			d.entries = nil
@@ -245,6 +252,9 @@ func (n *Node) completeApp(a *appState, d *decision, term int64, q *eventsync.Qu
 		n.m.notReemitted.Add(float64(skipped))
 	}
 	a.activateLocked(a.rt, term, a.idem, a.outbox)
+	// No snapshot is the base of this runtime's inputs: the input log starts from the next one.
+	a.startLogLocked(n.inputLog() != nil, 0, 0, nil)
+	a.breakLogLocked()
 	a.persistedSeq, a.persistedRev = d.newest.LastSeq, d.newest.Revision
 	a.committed.Store(d.newest.LastSeq)
 	a.persistedAt = d.newest.CreatedAt
@@ -310,6 +320,7 @@ func (n *Node) restoreApp(a *appState, p *appPlan, term int64, q *eventsync.Queu
 		n.log.Info("not re-emitting outputs the previous active delivered", "app", a.name, "outputs", skipped, "up_to_seq", q.Delivered(a.name))
 	}
 	a.activateLocked(rt, term, idem, a.outbox)
+	a.startLogLocked(n.inputLog() != nil, snap.LastSeq, p.logUpTo, entries)
 	a.persistedSeq, a.persistedRev = snap.LastSeq, snap.Revision
 	a.committed.Store(snap.LastSeq)
 	if ok {

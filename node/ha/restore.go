@@ -55,12 +55,14 @@ type appPlan struct {
 	gaps    []eventsync.Gap
 	missing uint64 // inputs in gaps
 	lossy   bool   // chosen despite gaps because an operator accepted the loss
+	logUpTo uint64 // the input log holds every input after the revision up to here
 }
 
-// planApp picks the revision to restore a from. The newest stored revision is used when it reads
+// planApp picks the revision to restore a from. The inputs held after a revision are those of
+// the passive's queue q and of the input log. The newest stored revision is used when it reads
 // back (its payload matches its checksum, decodes and restores); gaps after it are reported as
 // before. Otherwise the newest older revision (or the empty state) whose gap to the present is
-// fully held in q is used: same outputs, nothing lost. The present is the highest sequence any
+// fully held is used: same outputs, nothing lost. The present is the highest sequence any
 // stored revision (quarantined ones included) or the queue has seen. When no candidate is
 // lossless, mayLose picks the best readable one; else a *RestoreError.
 func (n *Node) planApp(ctx context.Context, a *appState, q *eventsync.Queue, mayLose bool) (*appPlan, error) {
@@ -68,7 +70,14 @@ func (n *Node) planApp(ctx context.Context, a *appState, q *eventsync.Queue, may
 	if err != nil {
 		return nil, fmt.Errorf("app %s: list snapshots: %w", a.name, err)
 	}
+	logged, err := n.readInputLog(ctx, a.name)
+	if err != nil {
+		return nil, err
+	}
 	present := q.Last(a.name)
+	if len(logged) > 0 {
+		present = max(present, logged[len(logged)-1].Seq)
+	}
 	var newest int64
 	for _, s := range list {
 		present = max(present, s.LastSeq)
@@ -94,7 +103,8 @@ func (n *Node) planApp(ctx context.Context, a *appState, q *eventsync.Queue, may
 			reasons = append(reasons, fmt.Sprintf("revision %d: %v", s.Revision, err))
 			continue
 		}
-		p.entries, p.gaps, p.missing = replayFrom(q, a.name, s.LastSeq, present)
+		p.entries, p.gaps, p.missing = replayFrom(q, logged, a.name, s.LastSeq, present)
+		p.logUpTo = contiguousTo(logged, s.LastSeq)
 		if s.Revision == newest || p.missing == 0 {
 			if s.Revision != newest {
 				n.log.Warn("restoring from an older snapshot revision: the queue holds every input after it", "app", a.name,
@@ -108,7 +118,8 @@ func (n *Node) planApp(ctx context.Context, a *appState, q *eventsync.Queue, may
 		}
 	}
 	fresh := &appPlan{rt: engine.NewRuntime(a.app), env: &envelope{}}
-	fresh.entries, fresh.gaps, fresh.missing = replayFrom(q, a.name, 0, present)
+	fresh.entries, fresh.gaps, fresh.missing = replayFrom(q, logged, a.name, 0, present)
+	fresh.logUpTo = contiguousTo(logged, 0)
 	if len(list) == 0 {
 		return fresh, nil // never persisted: the original behaviour, gaps reported at replay
 	}
@@ -142,13 +153,19 @@ func restoreRevision(a *appState, s store.Snapshot) (*appPlan, error) {
 	return &appPlan{snap: s, has: true, rt: rt, env: env}, nil
 }
 
-// replayFrom returns the queued inputs of app after seq after, and the gaps up to present with
-// the number of inputs in them.
-func replayFrom(q *eventsync.Queue, app string, after, present uint64) ([]eventsync.Entry, []eventsync.Gap, uint64) {
-	entries, gaps := q.Replay(app, after)
+// replayFrom returns the inputs of app after seq after that the queue or the input log (logged,
+// in seq order) holds, merged in order, and the gaps up to present with the number of inputs in
+// them.
+func replayFrom(q *eventsync.Queue, logged []eventsync.Entry, app string, after, present uint64) ([]eventsync.Entry, []eventsync.Gap, uint64) {
+	queued, _ := q.Replay(app, after)
+	entries := mergeInputs(queued, logged, after)
+	var gaps []eventsync.Gap
 	next := after + 1
-	if len(entries) > 0 {
-		next = entries[len(entries)-1].Seq + 1
+	for _, e := range entries {
+		if e.Seq > next {
+			gaps = append(gaps, eventsync.Gap{App: app, First: next, Last: e.Seq - 1})
+		}
+		next = e.Seq + 1
 	}
 	if present >= next {
 		gaps = append(gaps, eventsync.Gap{App: app, First: next, Last: present})

@@ -78,6 +78,13 @@ func (d *cutDB) SaveSnapshot(ctx context.Context, s store.Snapshot, keep int) (i
 	return d.DB.SaveSnapshot(ctx, s, keep)
 }
 
+func (d *cutDB) AppendInputs(ctx context.Context, r store.LogRecord) error {
+	if d.cut.Load() {
+		return errCut
+	}
+	return d.DB.AppendInputs(ctx, r)
+}
+
 // rnode is a node of these tests: fast timing, short restore backoff, its own output directory.
 type rnode struct {
 	node   *ha.Node
@@ -267,13 +274,18 @@ func TestUncoveredGapStopsContending(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
 	a := startRestoreNode(t, url, "a")
 	waitFor(t, "a active", a.serving)
+	ctx := context.Background()
 	for i := int64(1); i <= 5; i++ {
-		ingest(t, a.node, i, 1) // alone: each acknowledgement waits for a snapshot
+		ingest(t, a.node, i, 1)
+		if err := a.node.Persist(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	a.db.cut.Store(true) // a crash: no snapshot on the way out
 	a.stop()
-	ctx := context.Background()
 	db := a.db.DB
+	// Nobody holds the inputs after the older revisions: the input log is lost too.
+	sqlExec(t, db, `DELETE FROM ha_input_log`)
 	list, err := db.ListSnapshots(ctx, "default", "T")
 	if err != nil || len(list) < 2 {
 		t.Fatalf("want at least two revisions, have %+v %v", list, err)

@@ -23,6 +23,10 @@ type Status struct {
 	Failovers int64                `json:"failovers"`
 	Gaps      int64                `json:"replay_gaps"`
 	LastGap   string               `json:"last_gap,omitempty"`
+	// PersistFailing is true while the active cannot store a snapshot of some app (see the
+	// apps' last_persist_error): it keeps serving and its lease, acknowledging through the
+	// input log (or the passive); its restore point ages meanwhile.
+	PersistFailing bool `json:"persist_failing,omitempty"`
 	// RestoreFailed says why this node cannot promote (no snapshot revision restores without
 	// loss) and stays out of the election; nil otherwise.
 	RestoreFailed *RestoreFailure `json:"restore_failed,omitempty"`
@@ -64,7 +68,9 @@ type AppStatus struct {
 	PersistSeq   uint64    `json:"last_persist_seq"`
 	PersistAt    time.Time `json:"last_persist_at,omitzero"`
 	PersistError string    `json:"last_persist_error,omitempty"`
-	Outbox       int       `json:"outputs_pending"`
+	// PersistFailingSince is when persists of the app began to fail (zero while they work).
+	PersistFailingSince time.Time `json:"persist_failing_since,omitzero"`
+	Outbox              int       `json:"outputs_pending"`
 	// DeliveredSeq: every sink output of inputs up to here is written (on a passive: as the
 	// active last reported; a promotion does not emit those again).
 	DeliveredSeq uint64 `json:"delivered_seq"`
@@ -83,6 +89,10 @@ type AppStatus struct {
 	// Positions are the offsets of the last records applied per source partition (e.g.
 	// kafka:<stream>/<topic>/<partition>), on the active: where a promotion resumes them.
 	Positions map[string]int64 `json:"source_positions,omitempty"`
+	// LoggedSeq: on an active with no passive (ack mode), inputs up to here are durable in the
+	// input log after the snapshot; InputLogError is its last failed append.
+	LoggedSeq     uint64 `json:"input_log_seq,omitempty"`
+	InputLogError string `json:"input_log_error,omitempty"`
 }
 
 // Status reports the node's current state.
@@ -150,6 +160,12 @@ func (n *Node) Status() Status {
 				as.Positions[k] = v
 			}
 		}
+		if l := &a.ilog; l.on && !l.broken && a.persistedSeq >= l.base {
+			as.LoggedSeq = l.logged
+		}
+		as.InputLogError = a.ilog.err
+		as.PersistFailingSince = a.persistFail
+		st.PersistFailing = st.PersistFailing || !a.persistFail.IsZero()
 		a.mu.Unlock()
 		if q, ok := ss.Apps[a.name]; ok && as.LastSeq == 0 {
 			as.LastSeq, as.PersistSeq, as.PersistRev, as.DeliveredSeq = q.Last, q.Persisted, q.Revision, q.Delivered
@@ -229,6 +245,7 @@ func (n *Node) fillStatus(cs *cluster.Status) {
 			cs.LastError = "app " + app.name + ": sink failing since " + a.SinkErrorSince.UTC().Format(time.RFC3339) + ": " + a.SinkError
 		}
 	}
+
 	if f := st.RestoreFailed; f != nil {
 		cs.RestoreFailed = &cluster.RestoreFailure{App: f.App, Revision: f.Revision, Error: f.Error, SinceMS: f.Since.UnixMilli(), Attempts: f.Attempts}
 	}

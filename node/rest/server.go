@@ -298,11 +298,22 @@ func (s *server) auth(h http.HandlerFunc) http.HandlerFunc {
 func (s *server) switchover(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	start := time.Now()
+	term := s.node.Status().Term
+	start := time.Now() // Switchover refuses input from its first steps on
 	err := s.node.Switchover(ctx)
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, map[string]any{"switched_over": true, "took_ms": time.Since(start).Milliseconds()})
+		// took_ms runs until the new active serves (seen on its /ha/active), on this node's
+		// clock; handover_ms is this node's part (drain, persist, release). When the new active
+		// is not seen serving within 10 s, took_ms is the handover and confirmed is false.
+		handover := time.Since(start)
+		took, confirmed := handover, false
+		if at, ok := s.node.AwaitPeerServing(r.Context(), term); ok {
+			took, confirmed = at.Sub(start), true
+		}
+		s.node.ObserveSwitchover(took)
+		writeJSON(w, http.StatusOK, map[string]any{"switched_over": true, "took_ms": took.Milliseconds(),
+			"handover_ms": handover.Milliseconds(), "new_active_confirmed": confirmed})
 	case errors.Is(err, ha.ErrNotActive):
 		writeErr(w, http.StatusServiceUnavailable, err)
 	case errors.Is(err, ha.ErrNoPeer), errors.Is(err, ha.ErrBusy):

@@ -107,13 +107,13 @@ var pgQueries = &queries{
 	insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum)
 		VALUES ($1, $2, $3, $4, $5, now(), $6, $7, $8)`,
 	trim: `DELETE FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision <= $3 AND quarantined_at IS NULL`,
-	latestSnapshot: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload, checksum
-		FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND quarantined_at IS NULL ORDER BY revision DESC LIMIT 1`,
+	latestSnapshot: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload, checksum,
+		size_bytes, upload_id, chunks FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND quarantined_at IS NULL ORDER BY revision DESC LIMIT 1`,
 	listSnapshots: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, size_bytes, checksum,
 		(extract(epoch from quarantined_at) * 1000)::bigint, COALESCE(quarantine_reason, '')
 		FROM ha_snapshot WHERE group_id = $1 AND app = $2 ORDER BY revision DESC`,
 	readSnapshot: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload, checksum,
-		(extract(epoch from quarantined_at) * 1000)::bigint, COALESCE(quarantine_reason, '')
+		(extract(epoch from quarantined_at) * 1000)::bigint, COALESCE(quarantine_reason, ''), size_bytes, upload_id, chunks
 		FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision = $3`,
 	snapshotApps: `SELECT DISTINCT app FROM ha_snapshot WHERE group_id = $1 ORDER BY app`,
 	quarantine: `UPDATE ha_snapshot SET quarantined_at = now(), quarantine_reason = $4
@@ -182,12 +182,12 @@ var sqliteQueries = func() *queries {
 		insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum)
 			VALUES (?1, ?2, ?3, ?4, ?5, NOW, ?6, ?7, ?8)`,
 		trim: `DELETE FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision <= ?3 AND quarantined_at IS NULL`,
-		latestSnapshot: `SELECT revision, term, last_seq, created_at, payload, checksum
+		latestSnapshot: `SELECT revision, term, last_seq, created_at, payload, checksum, size_bytes, upload_id, chunks
 			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND quarantined_at IS NULL ORDER BY revision DESC LIMIT 1`,
 		listSnapshots: `SELECT revision, term, last_seq, created_at, size_bytes, checksum, quarantined_at, COALESCE(quarantine_reason, '')
 			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 ORDER BY revision DESC`,
-		readSnapshot: `SELECT revision, term, last_seq, created_at, payload, checksum, quarantined_at, COALESCE(quarantine_reason, '')
-			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,
+		readSnapshot: `SELECT revision, term, last_seq, created_at, payload, checksum, quarantined_at, COALESCE(quarantine_reason, ''),
+			size_bytes, upload_id, chunks FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,
 		snapshotApps: `SELECT DISTINCT app FROM ha_snapshot WHERE group_id = ?1 ORDER BY app`,
 		quarantine: `UPDATE ha_snapshot SET quarantined_at = NOW, quarantine_reason = ?4
 			WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,

@@ -90,27 +90,37 @@ func (d *DB) Fence(ctx context.Context, group string, term int64) error {
 	return nil
 }
 
-// SaveSnapshot stores a new revision under term, in one transaction that first checks (and raises)
-// the fence, then drops revisions beyond keep. It returns the new revision.
+// SaveSnapshot stores a new revision under term and drops revisions beyond keep; it returns the
+// new revision. A payload up to the chunk size is one transaction that first checks (and raises)
+// the fence; a larger one is written as chunks in short transactions and made visible by a small
+// commit transaction (saveChunked), so no statement or transaction of it runs long.
 func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot, keep int) (int64, error) {
 	if keep < 1 {
 		keep = 1
 	}
+	var rev int64
+	var err error
+	if len(s.Payload) > d.chunkLimit() {
+		rev, err = d.saveChunked(ctx, s, keep)
+	} else {
+		rev, err = d.saveInline(ctx, s, keep)
+	}
+	if err != nil {
+		return 0, err
+	}
+	d.cleanupAfterSave(ctx, s.Group, s.App)
+	return rev, nil
+}
+
+// saveInline stores a small payload in its ha_snapshot row, in one transaction.
+func (d *DB) saveInline(ctx context.Context, s Snapshot, keep int) (int64, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("save snapshot %s/%s: begin: %w", s.Group, s.App, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	var got int64
-	err = tx.QueryRowContext(ctx, d.q.fence, s.Group, s.Term).Scan(&got)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("save snapshot %s/%s at term %d: %w", s.Group, s.App, s.Term, cluster.ErrFenced)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("save snapshot %s/%s: fence: %w", s.Group, s.App, err)
-	}
-	if d.afterFence != nil {
-		d.afterFence()
+	if err := d.fenceTx(ctx, tx, s); err != nil {
+		return 0, err
 	}
 	var rev int64
 	if err := tx.QueryRowContext(ctx, d.q.nextRevision, s.Group, s.App).Scan(&rev); err != nil {
@@ -132,9 +142,10 @@ func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot, keep int) (int64, err
 // there is none. The payload is not verified: see Snapshot.Verify.
 func (d *DB) LatestSnapshot(ctx context.Context, group, app string) (Snapshot, bool, error) {
 	s := Snapshot{Group: group, App: app}
-	var seq, createdMS int64
-	var sum sql.NullString
-	err := d.db.QueryRowContext(ctx, d.q.latestSnapshot, group, app).Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Payload, &sum)
+	var seq, createdMS, size int64
+	var sum, upload sql.NullString
+	var chunks sql.NullInt64
+	err := d.db.QueryRowContext(ctx, d.q.latestSnapshot, group, app).Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Payload, &sum, &size, &upload, &chunks)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, false, nil
 	}
@@ -143,8 +154,14 @@ func (d *DB) LatestSnapshot(ctx context.Context, group, app string) (Snapshot, b
 	}
 	s.LastSeq = uint64(seq)
 	s.CreatedAt = time.UnixMilli(createdMS)
-	s.Size = int64(len(s.Payload))
 	s.Checksum = sum.String
+	if upload.Valid {
+		ok, err := d.readChunks(ctx, &s, upload.String, chunks.Int64, size)
+		if err != nil || !ok {
+			return s, false, err
+		}
+	}
+	s.Size = int64(len(s.Payload))
 	return s, true, nil
 }
 
@@ -152,10 +169,10 @@ func (d *DB) LatestSnapshot(ctx context.Context, group, app string) (Snapshot, b
 // it does not exist. The payload is not verified: see Snapshot.Verify.
 func (d *DB) ReadSnapshot(ctx context.Context, group, app string, revision int64) (Snapshot, bool, error) {
 	s := Snapshot{Group: group, App: app}
-	var seq, createdMS int64
-	var sum, reason sql.NullString
-	var qMS sql.NullInt64
-	err := d.db.QueryRowContext(ctx, d.q.readSnapshot, group, app, revision).Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Payload, &sum, &qMS, &reason)
+	var seq, createdMS, size int64
+	var sum, reason, upload sql.NullString
+	var qMS, chunks sql.NullInt64
+	err := d.db.QueryRowContext(ctx, d.q.readSnapshot, group, app, revision).Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Payload, &sum, &qMS, &reason, &size, &upload, &chunks)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, false, nil
 	}
@@ -164,8 +181,14 @@ func (d *DB) ReadSnapshot(ctx context.Context, group, app string, revision int64
 	}
 	s.LastSeq = uint64(seq)
 	s.CreatedAt = time.UnixMilli(createdMS)
-	s.Size = int64(len(s.Payload))
 	s.Checksum = sum.String
+	if upload.Valid {
+		ok, err := d.readChunks(ctx, &s, upload.String, chunks.Int64, size)
+		if err != nil || !ok {
+			return s, false, err
+		}
+	}
+	s.Size = int64(len(s.Payload))
 	if qMS.Valid {
 		s.QuarantinedAt, s.QuarantineReason = time.UnixMilli(qMS.Int64), reason.String
 	}

@@ -37,6 +37,11 @@ type DB struct {
 	// histKeep and histRows bound the term history (SetHistoryRetention).
 	histKeep time.Duration
 	histRows int
+	// chunkSize is the largest snapshot stored inline and the size of each chunk of a larger
+	// one (SetChunkSize; DefaultChunkSize when 0). afterChunk, when set (tests only), runs after
+	// each chunk's transaction commits.
+	chunkSize  int
+	afterChunk func(n int)
 }
 
 // ErrBadURL reports a database URL that is neither sqlite:// nor postgres://.

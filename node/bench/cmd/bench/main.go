@@ -22,6 +22,7 @@ func main() {
 	out := flag.String("out", "results/bench", "results folder")
 	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "reduced run (BENCH_QUICK=1)")
 	kafkaOnly := flag.Bool("kafka-only", false, "only the Kafka source → filter → Kafka sink run (ha-ack), printed")
+	only := flag.String("only", "", "run one scenario only: scale (the state-at-scale scenario)")
 	flag.Parse()
 	logf := func(format string, args ...any) {
 		fmt.Printf("%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
@@ -45,6 +46,35 @@ func main() {
 	scratch, _ := os.MkdirTemp("", "streamha-bench-")
 	defer os.RemoveAll(scratch)
 	env := &bench.Env{NodeBin: abs(*bin), Dir: scratch, PG: pg}
+
+	scaleKeys := []int{100_000, 1_000_000}
+	if os.Getenv("BENCH_SCALE") == "1" {
+		scaleKeys = append(scaleKeys, 10_000_000) // needs several GB and minutes
+	}
+	runScale := func() (string, error) {
+		db, err := pgDB(env)
+		if err != nil {
+			return "", err
+		}
+		rows, err := bench.Scale(scaleKeys, db, logf)
+		md := bench.ScaleMarkdown(rows)
+		if werr := os.WriteFile(filepath.Join(*out, "scale.md"), []byte(md), 0o644); werr != nil && err == nil {
+			err = werr
+		}
+		return md, err
+	}
+	if *only == "scale" {
+		md, err := runScale()
+		fmt.Print("\n" + md + "\n")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	} else if *only != "" {
+		fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want scale)\n", *only)
+		os.Exit(2)
+	}
 
 	runs, lambdaN := 20, 50
 	tcp := bench.Load{Conns: 2, Batch: 1000, Depth: 32, Warmup: time.Second, Duration: 5 * time.Second}
@@ -83,11 +113,13 @@ func main() {
 	note(err)
 	r.Promos, err = bench.Promotions(queued)
 	note(err)
+	scaleMD, err := runScale()
+	note(err)
 	logf("lambda: healthmirror BenchmarkWarmInvocation")
 	r.Lambda, err = bench.Lambda(lambdaN)
 	note(err)
 
-	md := r.Markdown()
+	md := r.Markdown() + "\n" + scaleMD
 	fmt.Print("\n" + md + "\n")
 	if err := os.WriteFile(filepath.Join(*out, "report.md"), []byte(md), 0o644); err != nil {
 		note(err)
