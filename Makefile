@@ -12,7 +12,7 @@ help:
 	@echo "make test    install what the tests need, lint, run every test with -race"
 	@echo "make demo    two local nodes on embedded SQLite, a failover and a switchover"
 	@echo "make bench   benchmarks: table, results/bench/report.md, charts, summary line (BENCH_QUICK=1: short)"
-	@echo "make chaos   bounded fault run with a checker (CHAOS_ROUNDS, CHAOS_HOLD, CHAOS_SEED, CHAOS_FAULTS, CHAOS_MAX_ACK_GAP)"
+	@echo "make chaos   bounded fault run with a checker (CHAOS_ROUNDS, CHAOS_HOLD, CHAOS_SEED, CHAOS_FAULTS, CHAOS_MAX_ACK_GAP, CHAOS_SOURCE=kafka)"
 	@echo "make lint    gofmt + go vet"
 	@echo "make fuzz    each input decoder's fuzzer for FUZZTIME (default 10s) in turn"
 	@echo "make invoke  FN=healthmirror|alarmhandler|restarter EVENT=file.json ENV=\"K=V ...\": run a Lambda under aws-lambda-rie (FN defaults to healthmirror)"
@@ -70,10 +70,11 @@ bench: build test-deps
 
 # Bounded chaos run: two nodes on a throwaway PostgreSQL behind TCP fault proxies, faults under
 # load, a Jepsen-style checker. A one-round run is part of make test (node/chaos).
+# CHAOS_SOURCE=kafka feeds the pair from an in-process Kafka cluster instead of HTTP clients.
 CHAOS_ROUNDS ?= 2
 CHAOS_HOLD   ?= 3s
 chaos: build test-deps
-	$(GO) run ./node/chaos/cmd/chaos --node-bin bin/node --apps node/demo/apps --rounds $(CHAOS_ROUNDS) --hold $(CHAOS_HOLD) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS)) $(if $(CHAOS_MAX_ACK_GAP),--max-ack-gap $(CHAOS_MAX_ACK_GAP))
+	$(GO) run ./node/chaos/cmd/chaos --node-bin bin/node --apps node/demo/apps --rounds $(CHAOS_ROUNDS) --hold $(CHAOS_HOLD) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS)) $(if $(CHAOS_MAX_ACK_GAP),--max-ack-gap $(CHAOS_MAX_ACK_GAP)) $(if $(CHAOS_SOURCE),--source $(CHAOS_SOURCE))
 
 # Run one Lambda locally under aws-lambda-rie: make invoke FN=healthmirror EVENT=lambdas/testdata/scheduled.json
 # ENV="CLUSTER_DB_URL=postgres://user:pw@127.0.0.1:5432/db ..." passes environment variables to the function

@@ -26,6 +26,7 @@ type FaultResult struct {
 // Result is the checker's verdict over a run.
 type Result struct {
 	Dir            string
+	Source         string // SourceHTTP or SourceKafka
 	Sent, Acked    int64
 	Retries        int64
 	Outputs        hatest.Report
@@ -33,6 +34,10 @@ type Result struct {
 	TermViolations []string // a lease term that did not increase
 	StaleAcks      []string // a node acknowledged after another node was granted a newer term
 	StaleServing   []string // a node said it served under a term older than one already granted
+	// A Kafka-fed run's outputs: an input (one partition offset) applied twice, and outputs of
+	// a deposed term read (read_committed) after one of its successor on the same partition.
+	AppliedTwice   []string
+	DeposedOutputs []string
 	SlowFaults     []string // a fault left clients without an acknowledgement past its bound
 	Faults         []FaultResult
 	Errors         []string // faults the pair did not recover from, harness failures
@@ -42,7 +47,7 @@ type Result struct {
 // node acted on a superseded term and no fault stalled acknowledgements past its bound.
 func (r *Result) OK() bool {
 	return len(r.Outputs.Lost) == 0 && r.Outputs.DupEvents == 0 && len(r.TermViolations) == 0 &&
-		len(r.StaleAcks) == 0 && len(r.StaleServing) == 0 && len(r.SlowFaults) == 0 &&
+		len(r.StaleAcks) == 0 && len(r.StaleServing) == 0 && len(r.SlowFaults) == 0 && len(r.DeposedOutputs) == 0 &&
 		len(r.Errors) == 0 && r.Acked > 0
 }
 
@@ -51,8 +56,11 @@ type history struct {
 	lease  []LeaseObs
 	grants []Grant
 	obs    []ActiveObs
-	acks   []hatest.AckRecord
-	events []Event
+	acks   []hatest.AckRecord // node acknowledgements (none in a Kafka-fed run)
+	// progress is what the ack gaps are measured on: the acknowledgements, or the output
+	// arrivals of a Kafka-fed run.
+	progress []hatest.AckRecord
+	events   []Event
 }
 
 // judge runs the checks on the recorded history into r (cfg with its defaults applied).
@@ -62,7 +70,11 @@ func (r *Result) judge(cfg *Config, h history) {
 	r.TermViolations = checkTerms(h.lease, h.grants)
 	r.StaleAcks = checkStaleAcks(gi, h.acks)
 	r.StaleServing = checkStaleServing(gi, h.obs)
-	r.Faults = measureFaults(h.events, h.obs, h.acks)
+	progress := h.progress
+	if progress == nil {
+		progress = h.acks
+	}
+	r.Faults = measureFaults(h.events, h.obs, progress)
 	for i := range r.Faults {
 		r.Faults[i].AckGapBound = cfg.ackGapBound(r.Faults[i].Name)
 	}
@@ -88,10 +100,18 @@ func (r *Result) String() string {
 	if !r.OK() {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(&b, "chaos %s: sent=%d acked=%d retried_requests=%d\n", verdict, r.Sent, r.Acked, r.Retries)
-	fmt.Fprintf(&b, "  acknowledged events lost:          %d (must be 0)\n", len(r.Outputs.Lost))
-	fmt.Fprintf(&b, "  duplicate outputs (same output id): %d of %d lines (re-emissions, identifiable)\n", r.Outputs.DupOutputIDs, r.Outputs.OutputLines)
-	fmt.Fprintf(&b, "  events applied twice (idempotency): %d (must be 0: exactly once in state)\n", r.Outputs.DupEvents)
+	if r.Source == SourceKafka {
+		fmt.Fprintf(&b, "chaos %s (kafka source): produced=%d (committed by the broker)\n", verdict, r.Acked)
+		fmt.Fprintf(&b, "  produced records without output:   %d (must be 0)\n", len(r.Outputs.Lost))
+		fmt.Fprintf(&b, "  duplicate outputs (same output id): %d of %d lines (re-emissions, identifiable)\n", r.Outputs.DupOutputIDs, r.Outputs.OutputLines)
+		fmt.Fprintf(&b, "  input offsets applied twice:        %d (must be 0: exactly once in state)\n", r.Outputs.DupEvents)
+		fmt.Fprintf(&b, "  outputs of a deposed term:          %d (must be 0)\n", len(r.DeposedOutputs))
+	} else {
+		fmt.Fprintf(&b, "chaos %s: sent=%d acked=%d retried_requests=%d\n", verdict, r.Sent, r.Acked, r.Retries)
+		fmt.Fprintf(&b, "  acknowledged events lost:          %d (must be 0)\n", len(r.Outputs.Lost))
+		fmt.Fprintf(&b, "  duplicate outputs (same output id): %d of %d lines (re-emissions, identifiable)\n", r.Outputs.DupOutputIDs, r.Outputs.OutputLines)
+		fmt.Fprintf(&b, "  events applied twice (idempotency): %d (must be 0: exactly once in state)\n", r.Outputs.DupEvents)
+	}
 	terms := make([]string, 0, len(r.Grants))
 	for _, g := range r.Grants {
 		terms = append(terms, fmt.Sprintf("%d:%s", g.Term, g.Holder))
@@ -109,6 +129,12 @@ func (r *Result) String() string {
 	}
 	for _, v := range head(r.StaleServing, 5) {
 		fmt.Fprintf(&b, "    serving: %s\n", v)
+	}
+	for _, v := range head(r.AppliedTwice, 5) {
+		fmt.Fprintf(&b, "    twice: %s\n", v)
+	}
+	for _, v := range head(r.DeposedOutputs, 5) {
+		fmt.Fprintf(&b, "    deposed: %s\n", v)
 	}
 	for _, v := range head(r.SlowFaults, 5) {
 		fmt.Fprintf(&b, "    ack gap: %s\n", v)

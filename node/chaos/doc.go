@@ -11,4 +11,10 @@
 // from a node after another node was granted a newer term, time without an active per fault, and
 // per fault the longest stretch without an acknowledgement, which must stay within a bound
 // (Config.MaxAckGap) however quickly the pair recovers.
+//
+// With Config.Source = SourceKafka the load is a producer writing numbered records to an
+// in-process Kafka cluster (kfake) that an app consumes with @source(type='kafka') and writes
+// back with the transactional Kafka sink; a read_committed reader of the output topic judges:
+// every record the broker committed has an output, no input offset applied twice, no output
+// of a deposed term after its successor's, and the ack gaps measured on output arrivals.
 package chaos

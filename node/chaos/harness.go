@@ -18,7 +18,8 @@ import (
 // Config is one chaos run.
 type Config struct {
 	NodeBin  string        // built node binary
-	AppsDir  string        // apps to run (the demo's Orders app)
+	AppsDir  string        // apps to run (the demo's Orders app; unused with SourceKafka)
+	Source   string        // SourceHTTP (default) or SourceKafka
 	Dir      string        // run folder: logs, outputs, timeline; kept when the run fails
 	PGBinDir string        // PostgreSQL binaries (pgtest.BinDir)
 	Rounds   int           // rounds of the fault schedule
@@ -40,6 +41,9 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
+	if c.Source == "" {
+		c.Source = SourceHTTP
+	}
 	if c.Rounds <= 0 {
 		c.Rounds = 1
 	}
@@ -108,7 +112,8 @@ type Harness struct {
 	Cluster  *hatest.Cluster
 	DBProxy  map[string]*faultproxy.Proxy // node id → its link to PostgreSQL
 	SyncProx map[string]*faultproxy.Proxy // node id → the link into its sync port
-	Client   *hatest.Client
+	Client   *hatest.Client               // the load of an HTTP-fed run
+	Kafka    *KafkaLoad                   // the load and output reader of a Kafka-fed run
 	Rec      *Recorder
 	Timeline *Timeline
 
@@ -116,6 +121,8 @@ type Harness struct {
 	loadDone chan struct{}
 	stopRec  context.CancelFunc
 	recDone  chan struct{}
+	stopRead context.CancelFunc // the Kafka output reader
+	readDone chan struct{}
 }
 
 // Start brings up PostgreSQL, the proxies and the pair, waits until the passive is in sync and
@@ -123,8 +130,24 @@ type Harness struct {
 func Start(cfg Config) (*Harness, error) {
 	cfg.defaults()
 	h := &Harness{cfg: cfg, DBProxy: map[string]*faultproxy.Proxy{}, SyncProx: map[string]*faultproxy.Proxy{}}
+	if cfg.Source != SourceHTTP && cfg.Source != SourceKafka {
+		return nil, fmt.Errorf("source %q: want %s or %s", cfg.Source, SourceHTTP, SourceKafka)
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
+	}
+	var env []string
+	if cfg.Source == SourceKafka {
+		apps, err := writeKafkaApp(cfg.Dir)
+		if err != nil {
+			return nil, err
+		}
+		k, err := newKafkaLoad()
+		if err != nil {
+			return nil, err
+		}
+		h.Kafka, cfg.AppsDir, env = k, apps, k.env()
+		h.cfg = cfg
 	}
 	tl, err := NewTimeline(filepath.Join(cfg.Dir, "timeline.jsonl"))
 	if err != nil {
@@ -141,7 +164,7 @@ func Start(cfg Config) (*Harness, error) {
 	var proxyErr error
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: cfg.NodeBin, Dir: cfg.Dir, N: 2, AppsDir: cfg.AppsDir, ClusterDB: pg.URL("postgres"),
-		Extra: append([]string{"--persist_interval", "1s"}, cfg.Extra...),
+		Extra: append([]string{"--persist_interval", "1s"}, cfg.Extra...), Env: env,
 		NodeArgs: func(p *hatest.Proc) []string {
 			db, err := faultproxy.New("127.0.0.1:0", pgAddr)
 			if err != nil {
@@ -188,10 +211,19 @@ func Start(cfg Config) (*Harness, error) {
 	h.stopRec, h.recDone = stopRec, make(chan struct{})
 	go func() { defer close(h.recDone); h.Rec.Run(rctx) }()
 
-	h.Client = hatest.NewClient(c)
-	h.Client.SetTimeout(time.Second)
 	lctx, stopLoad := context.WithCancel(ctx)
 	h.stopLoad, h.loadDone = stopLoad, make(chan struct{})
+	if h.Kafka != nil {
+		// The reader outlives the load: it must see the outputs of the last records produced.
+		dctx, stopRead := context.WithCancel(ctx)
+		h.stopRead, h.readDone = stopRead, make(chan struct{})
+		go func() { defer close(h.readDone); h.Kafka.read(dctx) }()
+		// About 2,000 records/s, like the Kafka end-to-end tests.
+		go func() { defer close(h.loadDone); h.Kafka.produce(lctx, 2*cfg.Batch, 10*time.Millisecond) }()
+		return h, nil
+	}
+	h.Client = hatest.NewClient(c)
+	h.Client.SetTimeout(time.Second)
 	go func() { defer close(h.loadDone); h.Client.Run(lctx, cfg.Batch, 2*time.Millisecond) }()
 	return h, nil
 }
@@ -201,7 +233,8 @@ func (h *Harness) Logf(format string, args ...any) {
 	fmt.Fprintf(h.cfg.Log, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 }
 
-// StopLoad ends the client and the recorder (idempotent).
+// StopLoad ends the client (or the Kafka producer) and the recorder (idempotent); the Kafka
+// output reader keeps reading until StopReader.
 func (h *Harness) StopLoad() {
 	if h.stopLoad != nil {
 		h.stopLoad()
@@ -234,11 +267,24 @@ func (h *Harness) StopNodes() error {
 	return nil
 }
 
+// StopReader ends the Kafka output reader (idempotent; nothing for an HTTP-fed run).
+func (h *Harness) StopReader() {
+	if h.stopRead != nil {
+		h.stopRead()
+		<-h.readDone
+		h.stopRead = nil
+	}
+}
+
 // Close kills what still runs and removes the database (the run folder stays).
 func (h *Harness) Close() {
 	h.StopLoad()
+	h.StopReader()
 	if h.Cluster != nil {
 		h.Cluster.Close()
+	}
+	if h.Kafka != nil {
+		h.Kafka.Cluster.Close()
 	}
 	for _, p := range h.DBProxy {
 		p.Close()
@@ -254,13 +300,22 @@ func (h *Harness) Close() {
 	}
 }
 
-// waitAcks waits for n more acknowledgements.
+// progress is what waitAcks counts: acknowledged events, or a Kafka-fed run's outputs read
+// (the producer's acknowledgements come from the broker and say nothing of the pair).
+func (h *Harness) progress() int64 {
+	if h.Kafka != nil {
+		return h.Kafka.outputs.Load()
+	}
+	_, acked, _, _, _ := h.Client.Snapshot()
+	return acked
+}
+
+// waitAcks waits for n more acknowledgements (outputs of a Kafka-fed run).
 func (h *Harness) waitAcks(n int64, timeout time.Duration) error {
-	_, start, _, _, _ := h.Client.Snapshot()
+	start := h.progress()
 	deadline := time.Now().Add(timeout)
 	for {
-		_, acked, _, _, _ := h.Client.Snapshot()
-		if acked >= start+n {
+		if h.progress() >= start+n {
 			return nil
 		}
 		if time.Now().After(deadline) {

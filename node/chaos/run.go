@@ -46,19 +46,43 @@ run:
 	}
 	time.Sleep(cfg.Settle)
 	h.StopLoad()
-	if err := h.StopNodes(); err != nil {
-		res.Errors = append(res.Errors, err.Error())
-	}
-	sent, acked, retries, _, ids := h.Client.Snapshot()
-	res.Sent, res.Acked, res.Retries = sent, acked, retries
-	rep, err := hatest.Check(h.Cluster, "accepted.jsonl", ids)
-	if err != nil {
-		res.Errors = append(res.Errors, "check outputs: "+err.Error())
-	}
-	res.Outputs = rep
 	lease, grants, obs := h.Rec.Data()
-	acks := h.Client.Acks()
-	res.judge(&cfg, history{lease: lease, grants: grants, obs: obs, acks: acks, events: h.Timeline.Events()})
+	hist := history{lease: lease, grants: grants, obs: obs, events: h.Timeline.Events()}
+	var acks []hatest.AckRecord
+	if h.Kafka != nil {
+		// Every record the broker committed must come out before the nodes stop: a clean
+		// stop hands over but does not drain the topic.
+		if err := h.Kafka.waitDrained(cfg.Recover); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		}
+		if err := h.StopNodes(); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		}
+		h.StopReader()
+		produced, perr := h.Kafka.counts()
+		if perr != nil {
+			res.Errors = append(res.Errors, perr.Error())
+		}
+		res.Source, res.Sent, res.Acked = SourceKafka, produced, produced
+		res.Outputs, res.AppliedTwice, res.DeposedOutputs = h.Kafka.report()
+		// No node acknowledges a Kafka record: outputs reaching the reader measure the gaps.
+		acks = h.Kafka.arrivals()
+		hist.progress = acks
+	} else {
+		if err := h.StopNodes(); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+		}
+		sent, acked, retries, _, ids := h.Client.Snapshot()
+		res.Source, res.Sent, res.Acked, res.Retries = SourceHTTP, sent, acked, retries
+		rep, err := hatest.Check(h.Cluster, "accepted.jsonl", ids)
+		if err != nil {
+			res.Errors = append(res.Errors, "check outputs: "+err.Error())
+		}
+		res.Outputs = rep
+		acks = h.Client.Acks()
+		hist.acks, hist.progress = acks, acks
+	}
+	res.judge(&cfg, hist)
 	writeJSONL(filepath.Join(cfg.Dir, "acks.jsonl"), acks)
 	writeJSONL(filepath.Join(cfg.Dir, "lease.jsonl"), lease)
 	writeJSONL(filepath.Join(cfg.Dir, "active.jsonl"), obs)

@@ -17,7 +17,8 @@ import (
 
 func main() {
 	bin := flag.String("node-bin", "bin/node", "the built node binary")
-	apps := flag.String("apps", "node/demo/apps", "apps directory (the Orders demo app)")
+	apps := flag.String("apps", "node/demo/apps", "apps directory (the Orders demo app; unused with --source kafka)")
+	source := flag.String("source", chaos.SourceHTTP, "load: http (events POSTed to the active) or kafka (records produced to an in-process Kafka cluster, read back from the Kafka sink's topic)")
 	rounds := flag.Int("rounds", 2, "rounds; each runs every selected fault once, shuffled")
 	faults := flag.String("faults", strings.Join(chaos.FaultNames(), ","), "comma-separated faults")
 	seed := flag.Int64("seed", time.Now().UnixNano()%1e6, "schedule seed (printed, to replay a run)")
@@ -40,7 +41,7 @@ func main() {
 		os.Exit(2)
 	}
 	res, err := chaos.Run(chaos.Config{
-		NodeBin: absBin, AppsDir: absApps, Dir: absDir, PGBinDir: pgBin,
+		NodeBin: absBin, AppsDir: absApps, Source: *source, Dir: absDir, PGBinDir: pgBin,
 		Rounds: *rounds, Faults: strings.Split(*faults, ","), Seed: *seed,
 		Settle: *settle, Hold: *hold, MaxAckGap: *maxGap, Log: os.Stdout,
 	})
