@@ -121,12 +121,14 @@ func TestNodeAcceptsTaskDefinitionEnvironment(t *testing.T) {
 		{"defaults", nil},
 		{"existing database, async, debug", map[string]string{"DatabaseUrlSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", "SyncMode": "async", "NodeLogLevel": "debug"}},
 		{"kafka", map[string]string{"KafkaBootstrapServers": "b-1.msk.example:9094,b-2.msk.example:9094", "KafkaSecurityGroupId": "sg-0123456789abcdef0"}},
+		{"app sources", sourceParams},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := nodeContainer(t, tc.params)
 			placeholders := map[string]string{
-				config.EnvName("cluster_db"): "postgres://streamha:secret@db.example.internal:5432/streamha?sslmode=require",
-				config.EnvName("auth_token"): strings.Repeat("t", config.MinAuthTokenBytes), // the shortest a node accepts
+				config.EnvName("cluster_db"):   "postgres://streamha:secret@db.example.internal:5432/streamha?sslmode=require",
+				config.EnvName("auth_token"):   strings.Repeat("t", config.MinAuthTokenBytes), // the shortest a node accepts
+				config.EnvName("source_users"): "publisher:secret,admin:other",
 			}
 			environ := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 			for k, v := range c.env {

@@ -140,9 +140,10 @@ var samFunction = []string{"Architectures", "CodeUri", "Description", "Environme
 // a misspelled or invented property, or a missing required one, fails here, not at deploy time.
 func TestResourcesMatchTheCloudFormationSpecification(t *testing.T) {
 	s := loadSpec(t)
-	// Two evaluations cover every conditional resource.
+	// Three evaluations cover every conditional resource.
 	for _, params := range []map[string]string{nil, {"CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/x",
-		"AlarmEmail": "ops@example.com", "AuroraReader": "true", "DatabaseUrlSecretArn": "", "DatabaseSecurityGroupId": ""},
+		"AlarmEmail": "ops@example.com", "AuroraReader": "true", "DatabaseUrlSecretArn": "", "DatabaseSecurityGroupId": "",
+		"DatabridgeEnabled": "true", "SourcePort1": "8006", "SourcePort2": "8007", "SourceUsersSecretArn": sourceUsersArn},
 		{"DatabaseUrlSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", "DatabaseSecurityGroupId": "sg-0123456789abcdef0"}} {
 		rs, _ := MustResources(t, params)
 		for _, id := range deploy.SortedKeys(rs) {

@@ -14,7 +14,17 @@ import (
 // attached to them): its TARGET_GROUPS must name exactly the ingest target groups, each with the
 // group's own port, and its ELB permissions must cover exactly those groups.
 func TestRestarterRegistersTheNodesInEveryIngestTargetGroup(t *testing.T) {
-	rs, env := MustResources(t, nil)
+	for _, tc := range []struct {
+		name   string
+		params map[string]string
+		groups int
+	}{{"defaults", nil, 2}, {"app sources", sourceParams, 5}} {
+		t.Run(tc.name, func(t *testing.T) { checkRestarterTargets(t, tc.params, tc.groups) })
+	}
+}
+
+func checkRestarterTargets(t *testing.T, params map[string]string, nGroups int) {
+	rs, env := MustResources(t, params)
 	fn := MustResource(t, rs, "RestarterFunction", "AWS::Serverless::Function").Properties
 	vars := get(fn, "Environment", "Variables")
 	groups, err := elbapi.ParseTargetGroups(str(vars, restarter.EnvTargetGroups))
@@ -37,7 +47,7 @@ func TestRestarterRegistersTheNodesInEveryIngestTargetGroup(t *testing.T) {
 	}
 	slices.Sort(got)
 	slices.Sort(want)
-	if len(want) != 2 || !slices.Equal(got, want) {
+	if len(want) != nGroups || !slices.Equal(got, want) {
 		t.Errorf("%s = %v, want every ingest target group on its port %v", restarter.EnvTargetGroups, got, want)
 	}
 	svc := MustResource(t, rs, "NodeService", "AWS::ECS::Service").Properties
