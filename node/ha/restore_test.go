@@ -291,10 +291,23 @@ func TestUncoveredGapStopsContending(t *testing.T) {
 		t.Fatalf("want at least two revisions, have %+v %v", list, err)
 	}
 	newest := list[0]
-	s, _, _ := db.ReadSnapshot(ctx, "default", "T", newest.Revision)
-	p := append([]byte(nil), s.Payload...)
-	p[len(p)-1] ^= 0x01
-	sqlExec(t, db, `UPDATE ha_snapshot SET payload = $1 WHERE group_id = 'default' AND app = 'T' AND revision = $2`, p, newest.Revision)
+	// Corrupt every revision at the newest's sequence: an acknowledgement may have triggered a
+	// snapshot at the same point as the explicit persist (the input log starts after one), and
+	// restoring that one would need no replay, so no gap would stop the nodes.
+	corrupted := 0
+	for _, r := range list {
+		if r.LastSeq != newest.LastSeq {
+			continue
+		}
+		s, _, _ := db.ReadSnapshot(ctx, "default", "T", r.Revision)
+		p := append([]byte(nil), s.Payload...)
+		p[len(p)-1] ^= 0x01
+		sqlExec(t, db, `UPDATE ha_snapshot SET payload = $1 WHERE group_id = 'default' AND app = 'T' AND revision = $2`, p, r.Revision)
+		corrupted++
+	}
+	if corrupted == len(list) {
+		t.Fatalf("every revision is at seq %d: no older revision to fall back to", newest.LastSeq)
+	}
 
 	a = startRestoreNode(t, url, "a")
 	b := startRestoreNode(t, url, "b")
