@@ -69,7 +69,6 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int);\nfrom e1=S -> not S for 1 sec and not S select e1.a as x insert into O;", "2:40: expected 'for <time>' after an absent element"},
 		{"define stream S (a int);\nfrom e1=S -> not S select e1.a as x insert into O;", "2:20: expected 'for <time>' after an absent element"},
 		{"define stream S (a int);\nfrom not S for 1 sec and not S for 2 sec select 1 as x insert into O;", "2:6: an absent element needs a matching element"},
-		{"define stream S (a int);\nfrom every (not S for 1 sec and e2=S) -> e3=S select e2.a as x insert into O;", "2:13: 'every' on a logical element with an absent side is not supported"},
 		{"define stream S (a int);\nfrom e1=S -> not S for 0 sec select e1.a as x insert into O;", "2:20: 'for' needs a positive time"},
 		{"define stream S (a int);\nfrom e1=S, not S for 1 sec select e1.a as x insert into O;", "2:12: absent elements (not ... for) are only supported in patterns (elements separated by '->')"},
 		{"define stream S (a int);\nfrom not S for 1 sec select 1 as x insert into O;", "2:6: an absent element needs a matching element in the pattern (e.g. e1=A -> not B[..] for 10 sec)"},

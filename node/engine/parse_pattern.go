@@ -269,6 +269,11 @@ func (p *parser) patternInput() (*patternInput, error) {
 		// "every not A for T -> e2=B": each elapsed wait starts a match and the wait repeats
 		pi.elems[0].every, pi.every = true, 0
 	}
+	if pi.every == everyFirst && pi.elems[0].logic != 0 && (pi.elems[0].absent || pi.elems[1].absent) {
+		// "every (not A for T and e2=B) -> e3=C": each time the element holds, a match passes
+		// it and its waits restart
+		pi.elems[0].every, pi.every = true, 0
+	}
 	allAbsent := true
 	for _, el := range pi.elems {
 		allAbsent = allAbsent && el.absent
@@ -281,8 +286,6 @@ func (p *parser) patternInput() (*patternInput, error) {
 				return nil, newCompileError(el.p, "absent elements (not ... for) are only supported in patterns (elements separated by '->')")
 			case allAbsent:
 				return nil, newCompileError(el.p, "an absent element needs a matching element in the pattern (e.g. e1=A -> not B[..] for 10 sec)")
-			case paired && pi.every == everyFirst && (i == 0 || pi.elems[0].logic != 0 && i == 1):
-				return nil, newCompileError(el.p, "'every' on a logical element with an absent side is not supported")
 			case i > 0 && pi.elems[i-1].quant != 0:
 				return nil, newCompileError(el.p, "an absent element right after a counting element is not supported")
 			case paired:

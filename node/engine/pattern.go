@@ -44,6 +44,7 @@ type patternRT struct {
 	// advance (to until); past maxPeriods they restart at until instead of repeating.
 	periods int
 	until   int64
+	spawned []*partial // matches passing an 'every' logical first element, appended after a pass
 	scratch [][]Value
 	row     []Value
 }
@@ -114,7 +115,9 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		}
 	}
 	clear(s.partials[len(keep):])
-	s.partials = keep
+	s.partials = append(keep, s.spawned...)
+	clear(s.spawned)
+	s.spawned = s.spawned[:0]
 	if s.p.armed() {
 		s.arm(now)
 		return
@@ -457,7 +460,9 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 		}
 	}
 	clear(s.partials[len(keep):])
-	s.partials = append(keep, moved...)
+	s.partials = append(append(keep, moved...), s.spawned...)
+	clear(s.spawned)
+	s.spawned = s.spawned[:0]
 	s.arm(d)
 }
 
@@ -553,7 +558,25 @@ func (s *patternRT) stepLogicAbsent(r *Runtime, q *queryRT, pm *partial, def *St
 	if !bound || !s.logicHolds(pm, or) {
 		return matched, true
 	}
+	if s.p.states[i].every {
+		s.passEvery(r, q, pm, ev, 1, ev.ts)
+		return true, true
+	}
 	return true, s.passLogic(r, q, pm, ev)
+}
+
+// passEvery passes n copies of pm past its satisfied 'every' logical first element and
+// restarts the element's waits at again.
+func (s *patternRT) passEvery(r *Runtime, q *queryRT, pm *partial, ev *event, n int, again int64) {
+	for k := 0; k < n; k++ {
+		cp := s.clonePartial(pm)
+		if s.passLogic(r, q, cp, ev) {
+			s.spawned = append(s.spawned, cp)
+		}
+	}
+	pm.caps[pm.next], pm.caps[pm.next+1] = nil, nil
+	s.moveTo(pm, pm.next, again)
+	pm.start = unstarted
 }
 
 // logicHolds reports whether the logical pair pm waits at is satisfied.
@@ -589,15 +612,28 @@ func (s *patternRT) passLogic(r *Runtime, q *queryRT, pm *partial, ev *event) bo
 // fireLogic proves the absent sides of pm's logical pair whose deadline is d; it reports
 // whether pm stays pending.
 func (s *patternRT) fireLogic(r *Runtime, q *queryRT, pm *partial, d int64) bool {
+	n := 0
 	if pm.deadline == d {
-		pm.deadline = proven
+		pm.deadline, n = proven, n+1
 	}
 	if pm.deadline2 == d {
-		pm.deadline2 = proven
+		pm.deadline2, n = proven, n+1
 	}
-	if !s.logicHolds(pm, s.p.states[pm.next].logic == '|') {
+	or := s.p.states[pm.next].logic == '|'
+	if !s.logicHolds(pm, or) {
 		return true
 	}
 	ev := event{ts: d}
+	if s.p.states[pm.next].every {
+		if !or {
+			n = 1 // 'or' passes once per side whose wait elapsed, 'and' once
+		}
+		again := d
+		if s.periods++; s.periods >= maxPeriods && s.until > d {
+			again = s.until // a far clock jump: skip the remaining periods
+		}
+		s.passEvery(r, q, pm, &ev, n, again)
+		return true
+	}
 	return s.passLogic(r, q, pm, &ev)
 }
