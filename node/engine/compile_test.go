@@ -66,7 +66,7 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int);\nfrom e1=S -> e2=S<99999999> select e1.a as x insert into O;", "2:19: counting bound 99999999 is too large (at most 65536)"},
 		{"define stream S (a int);\nfrom e1=S -> not S[a > 1] select e1.a as x insert into O;", "2:27: expected 'for <time>' after an absent element (e.g. not B[..] for 10 sec), found 'select'"},
 		{"define stream S (a int);\nfrom not S or e2=S select e2.a as x insert into O;", "2:12: an absent element without 'for <time>' can only be joined by 'and' to a matching element"},
-		{"define stream S (a int);\nfrom e1=S -> not S for 1 sec and not S select e1.a as x insert into O;", "2:40: expected 'for <time>' after an absent element"},
+		{"define stream S (a int);\nfrom e1=S -> not S for 1 sec and not S select e1.a as x insert into O;", "2:30: an absent element without 'for <time>' can only be joined by 'and'"},
 		{"define stream S (a int);\nfrom e1=S -> not S select e1.a as x insert into O;", "2:20: expected 'for <time>' after an absent element"},
 		{"define stream S (a int);\nfrom not S for 1 sec and not S for 2 sec select 1 as x insert into O;", "2:6: an absent element needs a matching element"},
 		{"define stream S (a int);\nfrom e1=S -> not S for 0 sec select e1.a as x insert into O;", "2:20: 'for' needs a positive time"},

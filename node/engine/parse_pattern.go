@@ -72,11 +72,8 @@ func (p *parser) absentElem() (patElem, error) {
 	if err := p.elemStream(&el); err != nil {
 		return el, err
 	}
-	if p.isKw("and") || p.isKw("or") || p.isPunct(")") {
-		return el, nil // "not B and e3=C": checked by logicalElem
-	}
 	if !p.isKw("for") {
-		return el, p.fail("'for <time>' after an absent element (e.g. not B[..] for 10 sec)")
+		return el, nil // "not B and e3=C": logicalElem checks that it is paired
 	}
 	f := p.next()
 	if k := p.peek().kind; k != tkInt && k != tkLong {
