@@ -99,7 +99,7 @@ func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {
 		a.usesTime = true
 	}
 	seen := map[string]bool{}
-	for _, el := range pi.elems {
+	for i, el := range pi.elems {
 		if seen[el.alias] {
 			return nil, errAt(el.p, "pattern alias %s is used twice", el.alias)
 		}
@@ -116,6 +116,7 @@ func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {
 		pp.logic = pp.logic || el.logic != 0
 		if el.absent {
 			pp.absent, a.usesTime = true, true
+			pp.logicAbsent = pp.logicAbsent || el.logic != 0 || (i > 0 && pi.elems[i-1].logic != 0)
 		}
 		dup := false
 		for _, in := range qp.inputs {

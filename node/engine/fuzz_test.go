@@ -64,6 +64,12 @@ var seedApps = []string{
 	schema + menuQuery(48, 0),
 	schema + menuQuery(50, 0),
 	"define stream A (x int); from every e1=A[x > 1]+, e2=A[x < e1[last].x], e3=A* select e1[0].x as a, e3[0].x as b insert into O;",
+	schema + menuQuery(53, 0),
+	schema + menuQuery(55, 0),
+	schema + menuQuery(57, 0),
+	schema + menuQuery(58, 0),
+	"define stream A (x int); define stream B (y int); from (not A for 1 sec and not B) -> e3=A or not B for 2 sec select e3.x as a insert into O;",
+	"define stream A (x int); from e1=A -> (not A[x == e1.x] for 1 sec or e2=A) -> not A for 1 sec select e2.x as a insert into O;",
 }
 
 func propApp(tb testing.TB) *engine.App {
@@ -151,6 +157,7 @@ func FuzzRestoreJoin(f *testing.F) {
 func patternApp(tb testing.TB) *engine.App {
 	return mustCompile(tb, "@app:name('Pat')\n"+schema+strings.Join([]string{
 		menuQuery(32, 1), menuQuery(33, 2), menuQuery(34, 3), menuQuery(35, 4), menuQuery(36, 5), menuQuery(37, 6), menuQuery(38, 7), menuQuery(39, 8),
+		menuQuery(53, 9), menuQuery(54, 10), menuQuery(55, 11), menuQuery(56, 12), menuQuery(57, 13), menuQuery(58, 14),
 	}, "\n"))
 }
 

@@ -278,3 +278,16 @@ func TestAbsentPatternOutputIDs(t *testing.T) {
 		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestEveryAbsentClockJump checks that a clock jump far past a short 'every' absent wait fires
+// a bounded number of matches (maxPeriods) and that the wait then restarts at the new clock.
+func TestEveryAbsentClockJump(t *testing.T) {
+	a := mustCompile(t, "@app:name('A')\n"+schema+`from e1=S[vol == 1] -> every not S[vol == 2] for 1 ms select e1.sym as a insert into O;`)
+	outs := runLines(t, a, []string{ev(0, "a", 0, 1), tick(1 << 50), tick(1<<50 + 3)})
+	if len(outs) != 10000+3 {
+		t.Fatalf("got %d matches, want 10000 for the jump and 3 after it", len(outs))
+	}
+	if got, want := fmtOut(outs[len(outs)-1]), fmt.Sprintf("O@%d a", int64(1<<50+3)); got != want {
+		t.Fatalf("last match %q, want %q", got, want)
+	}
+}

@@ -72,11 +72,8 @@ func (p *parser) absentElem() (patElem, error) {
 	if err := p.elemStream(&el); err != nil {
 		return el, err
 	}
-	if p.isKw("and") || p.isKw("or") {
-		return el, newCompileError(p.peek().pos, "logical absent patterns (not A and/or e2=B) are not supported: use 'not A[..] for <time>'")
-	}
 	if !p.isKw("for") {
-		return el, p.fail("'for <time>' after an absent element (e.g. not B[..] for 10 sec)")
+		return el, nil // "not B and e3=C": logicalElem checks that it is paired
 	}
 	f := p.next()
 	if k := p.peek().kind; k != tkInt && k != tkLong {
@@ -106,12 +103,12 @@ func (p *parser) logicalElem() ([]patElem, error) {
 	}
 	el, err := p.patternElem()
 	if err != nil || !(p.isKw("and") || p.isKw("or")) {
+		if err == nil && el.absent && el.wait == 0 {
+			return nil, p.fail("'for <time>' after an absent element (e.g. not B[..] for 10 sec)")
+		}
 		return []patElem{el}, err
 	}
 	op := p.next()
-	if el.absent {
-		return nil, newCompileError(op.pos, "logical absent patterns (not A and/or e2=B) are not supported: use 'not A[..] for <time>'")
-	}
 	if el.quant != 0 {
 		return nil, newCompileError(el.quantP, "a counting or quantified element cannot be part of '%s'", op.text)
 	}
@@ -120,8 +117,8 @@ func (p *parser) logicalElem() ([]patElem, error) {
 		return nil, err
 	}
 	switch {
-	case el2.absent:
-		return nil, newCompileError(el2.p, "logical absent patterns (e1=A and/or not B) are not supported: use 'not B[..] for <time>'")
+	case (el.absent && el.wait == 0 || el2.absent && el2.wait == 0) && (op.text == "or" || el.absent && el2.absent):
+		return nil, newCompileError(op.pos, "an absent element without 'for <time>' can only be joined by 'and' to a matching element (not B and e3=C)")
 	case el2.quant != 0:
 		return nil, newCompileError(el2.quantP, "a counting or quantified element cannot be part of '%s'", op.text)
 	case p.isKw("and") || p.isKw("or"):
@@ -269,17 +266,28 @@ func (p *parser) patternInput() (*patternInput, error) {
 		// "every not A for T -> e2=B": each elapsed wait starts a match and the wait repeats
 		pi.elems[0].every, pi.every = true, 0
 	}
+	if pi.every == everyFirst && pi.elems[0].logic != 0 && (pi.elems[0].absent || pi.elems[1].absent) {
+		// "every (not A for T and e2=B) -> e3=C": each time the element holds, a match passes
+		// it and its waits restart
+		pi.elems[0].every, pi.every = true, 0
+	}
+	allAbsent := true
+	for _, el := range pi.elems {
+		allAbsent = allAbsent && el.absent
+	}
 	for i, el := range pi.elems {
+		paired := el.logic != 0 || (i > 0 && pi.elems[i-1].logic != 0)
 		if el.absent {
 			switch {
 			case pi.sequence:
 				return nil, newCompileError(el.p, "absent elements (not ... for) are only supported in patterns (elements separated by '->')")
-			case len(pi.elems) == 1:
+			case allAbsent:
 				return nil, newCompileError(el.p, "an absent element needs a matching element in the pattern (e.g. e1=A -> not B[..] for 10 sec)")
-			case i > 0 && pi.elems[i-1].absent:
-				return nil, newCompileError(el.p, "two absent elements in a row are not supported")
 			case i > 0 && pi.elems[i-1].quant != 0:
 				return nil, newCompileError(el.p, "an absent element right after a counting element is not supported")
+			case paired:
+			case i > 0 && pi.elems[i-1].absent && pi.elems[i-1].logic == 0 && (i < 2 || pi.elems[i-2].logic == 0):
+				return nil, newCompileError(el.p, "two absent elements in a row are not supported")
 			case el.every && i > 0 && i == len(pi.elems)-1 && pi.every == everyAll:
 				return nil, newCompileError(el.p, "'every' on an absent last element inside 'every (...)' is not supported")
 			}

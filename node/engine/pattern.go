@@ -27,8 +27,11 @@ type partial struct {
 	next     int
 	start    int64 // clock of the first bound event (or of the arming), unstarted: none yet
 	deadline int64 // when next is an absent state: the clock at which the absence is proven
-	caps     [][]Value
-	lists    [][][]Value // per state, for quantified states; nil when the plan has none
+	// deadline2: the second side's deadline when next is a logical pair with absent sides;
+	// there either deadline may be proven or never
+	deadline2 int64
+	caps      [][]Value
+	lists     [][][]Value // per state, for quantified states; nil when the plan has none
 }
 
 type patternRT struct {
@@ -37,8 +40,13 @@ type patternRT struct {
 	started  bool
 	used     bool // the event being offered was taken by a partial that stays pending
 	f        frame
-	scratch  [][]Value
-	row      []Value
+	// periods counts the waits of 'every' absent states that passed in the current clock
+	// advance (to until); past maxPeriods they restart at until instead of repeating.
+	periods int
+	until   int64
+	spawned []*partial // matches passing an 'every' logical first element, appended after a pass
+	scratch [][]Value
+	row     []Value
 }
 
 func newPatternRT(p *patPlan) *patternRT {
@@ -107,8 +115,10 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		}
 	}
 	clear(s.partials[len(keep):])
-	s.partials = keep
-	if first.absent {
+	s.partials = append(keep, s.spawned...)
+	clear(s.spawned)
+	s.spawned = s.spawned[:0]
+	if s.p.armed() {
 		s.arm(now)
 		return
 	}
@@ -212,6 +222,10 @@ func (s *patternRT) expired(pm *partial, now int64) bool {
 // moveTo makes pm wait at state i; an absent state's wait starts now.
 func (s *patternRT) moveTo(pm *partial, i int, now int64) {
 	pm.next = i
+	if s.p.absentPair(i) {
+		pm.deadline, pm.deadline2 = s.sideWait(i, now), s.sideWait(i+1, now)
+		return
+	}
 	if st := &s.p.states[i]; st.absent {
 		pm.deadline = addSat(now, st.wait)
 	}
@@ -286,6 +300,9 @@ func (s *patternRT) bind(r *Runtime, q *queryRT, pm *partial, slot, next int, ev
 // and whether pm stays pending.
 func (s *patternRT) stepLogic(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev *event) (matched, keep bool) {
 	i := pm.next
+	if s.p.absentPair(i) {
+		return s.stepLogicAbsent(r, q, pm, def, ev)
+	}
 	a, b := &s.p.states[i], &s.p.states[i+1]
 	hitA := pm.caps[i] == nil && a.stream == def && s.try(pm, i, ev)
 	if a.logic == '|' {
@@ -336,10 +353,14 @@ func (s *patternRT) stepLogic(r *Runtime, q *queryRT, pm *partial, def *StreamDe
 // input (again whenever no partial is pending, with every around the whole pattern); there a
 // matching event restarts the wait instead of dropping the partial.
 
+// maxPeriods bounds the waits of 'every' absent states passing in one clock advance: a jump of
+// the clock far past a short wait would otherwise fire one match per elapsed period.
+const maxPeriods = 10000
+
 // arm starts the wait of an absent first state when the pattern can start.
 func (s *patternRT) arm(now int64) {
 	switch {
-	case !s.p.states[0].absent:
+	case !s.p.armed():
 		return
 	case s.p.every == everyAll:
 		if len(s.partials) > 0 {
@@ -350,13 +371,16 @@ func (s *patternRT) arm(now int64) {
 	}
 	s.started = true
 	pm := s.newPartial(now)
+	if s.p.states[0].logic != 0 {
+		pm.start = unstarted // 'within' counts from the first bound event
+	}
 	s.moveTo(pm, 0, now)
 	s.partials = append(s.partials, pm)
 }
 
 // clonePartial copies pm; bound events are shared (they are never written in place).
 func (s *patternRT) clonePartial(pm *partial) *partial {
-	cp := &partial{next: pm.next, start: pm.start, deadline: pm.deadline, caps: append([][]Value(nil), pm.caps...)}
+	cp := &partial{next: pm.next, start: pm.start, deadline: pm.deadline, deadline2: pm.deadline2, caps: append([][]Value(nil), pm.caps...)}
 	if pm.lists != nil {
 		cp.lists = make([][][]Value, len(pm.lists))
 		for i, l := range pm.lists {
@@ -371,6 +395,14 @@ func (s *patternRT) deadline() (int64, bool) {
 	var d int64
 	ok := false
 	for _, pm := range s.partials {
+		if s.p.absentPair(pm.next) {
+			for _, pd := range [2]int64{pm.deadline, pm.deadline2} {
+				if pd != proven && pd != never && (!ok || pd < d) {
+					d, ok = pd, true
+				}
+			}
+			continue
+		}
 		if s.p.states[pm.next].absent && (!ok || pm.deadline < d) {
 			d, ok = pm.deadline, true
 		}
@@ -386,6 +418,13 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 	var moved []*partial // copies passing an 'every' absent state, after the others
 	for _, pm := range s.partials {
 		switch {
+		case s.p.absentPair(pm.next):
+			if s.p.within > 0 && s.expired(pm, d) {
+				continue
+			}
+			if s.fireLogic(r, q, pm, d) {
+				keep = append(keep, pm)
+			}
 		case !s.p.states[pm.next].absent || pm.deadline != d:
 			keep = append(keep, pm)
 		case s.p.within > 0 && s.expired(pm, d):
@@ -401,9 +440,13 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 				s.moveTo(cp, cp.next+1, d)
 				moved = append(moved, cp)
 			}
-			s.moveTo(pm, pm.next, d)
+			again := d
+			if s.periods++; s.periods >= maxPeriods && s.until > d {
+				again = s.until // a far clock jump: skip the remaining periods
+			}
+			s.moveTo(pm, pm.next, again)
 			if pm.next == 0 {
-				pm.start = d
+				pm.start = again
 			}
 			keep = append(keep, pm)
 		case pm.next == last:
@@ -417,7 +460,9 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 		}
 	}
 	clear(s.partials[len(keep):])
-	s.partials = append(keep, moved...)
+	s.partials = append(append(keep, moved...), s.spawned...)
+	clear(s.spawned)
+	s.spawned = s.spawned[:0]
 	s.arm(d)
 }
 
@@ -439,4 +484,156 @@ func (s *patternRT) complete(r *Runtime, q *queryRT, caps [][]Value, lists [][][
 	if q.wants(kCurrent) {
 		q.emitRow(r, kCurrent, ev.ts, s.row)
 	}
+}
+
+// Logical elements with an absent side ("not B[..] for T and e3=C[..]", "not B for T or e3=C",
+// "not A for T and not B for T", "not B and e3=C"). Each absent side has its own deadline: the
+// clock at which its absence is proven, never for a side without 'for' (which holds as long as
+// no matching event came) or for an 'or' side that failed. With 'and', every side must hold:
+// the matching side bound, each absent side proven (or, without 'for', not failed when the
+// other side binds); a matching event on an absent side drops the match. With 'or', the first
+// side to hold moves the match on: the matching side bound (the absent side's event stays
+// null) or an absent side's deadline reached; an absent side's event only rules that side out.
+// On the first element a matching event on an absent side restarts its wait instead, as for
+// an absent first element.
+
+const (
+	proven = math.MinInt64 // an absent side's deadline once its absence is proven
+	never  = math.MaxInt64 // an absent side's deadline when no time proves it
+)
+
+// sideWait is the deadline of side j of a logical pair entered at now.
+func (s *patternRT) sideWait(j int, now int64) int64 {
+	st := &s.p.states[j]
+	if !st.absent || st.wait == 0 {
+		return never
+	}
+	return addSat(now, st.wait)
+}
+
+// sideDeadline is the deadline slot of side j of the logical pair pm waits at.
+func sideDeadline(pm *partial, j int) *int64 {
+	if j == pm.next {
+		return &pm.deadline
+	}
+	return &pm.deadline2
+}
+
+// stepLogicAbsent offers ev to the logical pair with an absent side pm waits at.
+func (s *patternRT) stepLogicAbsent(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev *event) (matched, keep bool) {
+	i := pm.next
+	or := s.p.states[i].logic == '|'
+	bound := false
+	for j := i; j <= i+1; j++ {
+		st := &s.p.states[j]
+		if st.stream != def {
+			continue
+		}
+		if !st.absent {
+			if pm.caps[j] == nil && s.try(pm, j, ev) {
+				touch(pm, r.clock)
+				pm.caps[j] = r.copyVals(ev.vals)
+				matched, bound = true, true
+			}
+			continue
+		}
+		dl := sideDeadline(pm, j)
+		if *dl == proven || (or && *dl == never) || !s.try(pm, j, ev) {
+			continue
+		}
+		matched = true
+		switch {
+		case i == 0 && st.wait > 0:
+			*dl = addSat(r.clock, st.wait) // the silence restarts
+		case !or:
+			return true, false // the absence failed
+		default:
+			*dl = never
+			o := 2*i + 1 - j // the other side
+			if s.p.states[o].absent && *sideDeadline(pm, o) == never {
+				return true, false // both sides failed
+			}
+		}
+	}
+	if !bound || !s.logicHolds(pm, or) {
+		return matched, true
+	}
+	if s.p.states[i].every {
+		s.passEvery(r, q, pm, ev, 1, ev.ts)
+		return true, true
+	}
+	return true, s.passLogic(r, q, pm, ev)
+}
+
+// passEvery passes n copies of pm past its satisfied 'every' logical first element and
+// restarts the element's waits at again.
+func (s *patternRT) passEvery(r *Runtime, q *queryRT, pm *partial, ev *event, n int, again int64) {
+	for k := 0; k < n; k++ {
+		cp := s.clonePartial(pm)
+		if s.passLogic(r, q, cp, ev) {
+			s.spawned = append(s.spawned, cp)
+		}
+	}
+	pm.caps[pm.next], pm.caps[pm.next+1] = nil, nil
+	s.moveTo(pm, pm.next, again)
+	pm.start = unstarted
+}
+
+// logicHolds reports whether the logical pair pm waits at is satisfied.
+func (s *patternRT) logicHolds(pm *partial, or bool) bool {
+	i := pm.next
+	for j := i; j <= i+1; j++ {
+		st := &s.p.states[j]
+		var ok bool
+		if st.absent {
+			d := *sideDeadline(pm, j)
+			ok = d == proven || (!or && d == never && st.wait == 0)
+		} else {
+			ok = pm.caps[j] != nil
+		}
+		if ok == or {
+			return or
+		}
+	}
+	return !or
+}
+
+// passLogic moves pm past its satisfied logical pair (ev is the event or timer that
+// satisfied it); it reports whether pm stays pending.
+func (s *patternRT) passLogic(r *Runtime, q *queryRT, pm *partial, ev *event) bool {
+	i := pm.next
+	if i+2 == len(s.p.states) {
+		s.complete(r, q, pm.caps, pm.lists, ev)
+		return false
+	}
+	return s.enter(r, q, pm, i+2, ev)
+}
+
+// fireLogic proves the absent sides of pm's logical pair whose deadline is d; it reports
+// whether pm stays pending.
+func (s *patternRT) fireLogic(r *Runtime, q *queryRT, pm *partial, d int64) bool {
+	n := 0
+	if pm.deadline == d {
+		pm.deadline, n = proven, n+1
+	}
+	if pm.deadline2 == d {
+		pm.deadline2, n = proven, n+1
+	}
+	or := s.p.states[pm.next].logic == '|'
+	if !s.logicHolds(pm, or) {
+		return true
+	}
+	ev := event{ts: d}
+	if s.p.states[pm.next].every {
+		if !or {
+			n = 1 // 'or' passes once per side whose wait elapsed, 'and' once
+		}
+		again := d
+		if s.periods++; s.periods >= maxPeriods && s.until > d {
+			again = s.until // a far clock jump: skip the remaining periods
+		}
+		s.passEvery(r, q, pm, &ev, n, again)
+		return true
+	}
+	return s.passLogic(r, q, pm, &ev)
 }

@@ -129,6 +129,20 @@ type patPlan struct {
 	quants   bool // some state has a quantifier
 	absent   bool // some state is absent: partials have deadlines (in snapshots too)
 	logic    bool // some states form logical pairs: their slots may be empty (in snapshots too)
+	// logicAbsent: a logical pair has an absent side; partials have a second deadline (in
+	// snapshots too)
+	logicAbsent bool
+}
+
+// absentPair reports whether the logical pair starting at state i has an absent side.
+func (p *patPlan) absentPair(i int) bool {
+	return p.states[i].logic != 0 && (p.states[i].absent || p.states[i+1].absent)
+}
+
+// armed reports whether the pattern starts waiting at its first input rather than at a
+// matching event: its first element is absent, or a logical one with an absent side.
+func (p *patPlan) armed() bool {
+	return p.states[0].absent || p.absentPair(0)
 }
 
 // paired reports whether state j belongs to a logical pair (and / or).

@@ -95,6 +95,13 @@ from S select sym, vol insert into PK{i};
 from S[price > 60.0] select sym, vol + 1 as vol update PK{i} on PK{i}.vol < vol;
 from S[vol == 0] select sym delete PK{i} on PK{i}.sym == sym;
 from S#window.length(1) join PK{i} as t on t.vol >= S.vol select S.sym as sym, t.sym as ts, t.vol as tv insert into PJ{i};`,
+	// logical absent elements (not S for T and / or e=S, not S and e=S, two absent sides)
+	`from every e1=S[vol > 5] -> not S[sym == e1.sym and vol < 3] for 400 ms and e3=S[price > e1.price] within 1 sec select e1.sym as sym, e3.price as p insert into XA{i};`,
+	`from every e1=S[vol == 2] -> not S[vol == 9] for 300 ms or e3=S[sym == e1.sym] select e1.sym as a, e3.vol as v insert into XO{i};`,
+	`from every ((not S[vol > 8] for 500 ms or not S[price > 90.0] for 700 ms) -> e3=S[vol < 2]) select e3.sym as s insert into XF{i};`,
+	`from every e1=S[vol == 7] -> not S[vol == 0] and e3=S[sym == e1.sym] select e1.sym as a, e3.vol as v insert into XN{i};`,
+	`from not S[vol == 3] for 400 ms and e2=S[vol == 6] -> e3=S[vol < 2] within 2 sec select e2.sym as b, e3.sym as c insert into XS{i};`,
+	`from every (not S[vol == 0] for 300 ms or e2=S[vol == 5]) -> e3=S[sym == 'b'] within 1 sec select e2.sym as b, e3.vol as v insert into XE{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

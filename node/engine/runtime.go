@@ -162,6 +162,7 @@ func (r *Runtime) advance(ts int64) {
 		return
 	}
 	for _, q := range r.absent {
+		q.pat.periods, q.pat.until = 0, ts
 		q.pat.arm(ts)
 	}
 	for {

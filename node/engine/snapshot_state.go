@@ -197,6 +197,9 @@ func (s *patternRT) encode(dst []byte) []byte {
 		if s.p.absent {
 			dst = binary.AppendVarint(dst, pm.deadline)
 		}
+		if s.p.logicAbsent {
+			dst = binary.AppendVarint(dst, pm.deadline2)
+		}
 		for j := 0; j < s.bound(pm.next); j++ {
 			st := &s.p.states[j]
 			switch {
@@ -237,6 +240,9 @@ func (s *patternRT) decode(d *decoder) error {
 		pm.next = int(next)
 		if s.p.absent {
 			pm.deadline = d.varint()
+		}
+		if s.p.logicAbsent {
+			pm.deadline2 = d.varint()
 		}
 		for j := 0; j < s.bound(pm.next); j++ {
 			st := &s.p.states[j]
