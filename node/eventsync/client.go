@@ -468,6 +468,14 @@ func (s *Session) MaxQueue() int64 { return s.Max }
 // Version is the protocol version the session speaks.
 func (s *Session) Version() uint16 { return s.version }
 
+// Acked reports, without waiting, whether the passive acknowledged app up to seq: for an input
+// sent on this session, that the passive holds it.
+func (s *Session) Acked(app string, seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked[app] >= seq
+}
+
 // Lag is the number of inputs sent but not yet acknowledged, over all apps.
 func (s *Session) Lag() int64 {
 	s.mu.Lock()

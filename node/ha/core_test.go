@@ -223,6 +223,7 @@ func (p *memPeer) wait(ctx context.Context, ok func() bool) error {
 func (p *memPeer) Wait(ctx context.Context, app string, seq uint64) error {
 	return p.wait(ctx, func() bool { return p.acked[app] >= seq })
 }
+func (p *memPeer) Acked(app string, seq uint64) bool { return p.acked[app] >= seq }
 func (p *memPeer) Applied(app string) (uint64, bool) { s, ok := p.applied[app]; return s, ok }
 func (p *memPeer) WaitApplied(ctx context.Context, app string, seq uint64, _ time.Duration) error {
 	return p.wait(ctx, func() bool { s, ok := p.applied[app]; return ok && s >= seq })

@@ -5,8 +5,8 @@ type Answer struct {
 	Accepted int    `json:"accepted"`
 	FirstSeq uint64 `json:"first_seq"`
 	LastSeq  uint64 `json:"last_seq"`
-	// Alone is true when no passive holds the events: they are safe on the active only until
-	// its next snapshot.
+	// Alone is true when no passive holds the events. In ack mode they are then in a committed
+	// snapshot; in async mode they were not even sent to a passive. Never set on a duplicate.
 	Alone bool `json:"alone,omitempty"`
 	// Duplicate is true when the Idempotency-Key was seen before: nothing new was applied.
 	Duplicate bool `json:"duplicate,omitempty"`

@@ -198,6 +198,10 @@ func (n *Node) apply(a *appState, term int64, stream string, events []Event, key
 
 // waitSafe waits until the batch is safe, then releases its outputs. In ack mode that means
 // durable beyond this node (see durable); in async mode, applied.
+//
+// Answer.Alone follows one rule in both modes: it is set unless a passive holds the batch (ack
+// mode: acknowledged it; async mode: it was sent to one, which cannot be confirmed without
+// waiting). A duplicate applied nothing and never carries it.
 func (n *Node) waitSafe(ctx context.Context, a *appState, sess Peer, streamed bool, ans Answer) (Answer, error) {
 	if n.cfg.SyncMode != config.SyncAck {
 		ans.Alone = !streamed && !ans.Duplicate
@@ -207,7 +211,15 @@ func (n *Node) waitSafe(ctx context.Context, a *appState, sess Peer, streamed bo
 	a.mu.Lock()
 	already := a.safe >= ans.LastSeq
 	a.mu.Unlock()
-	if !already {
+	if already {
+		// Made safe meanwhile by a later batch or by a snapshot that covers it: held by the
+		// passive only if the passive acknowledged it, whatever made it safe (batchSafe's rule).
+		var acked uint64
+		if streamed && sess.Acked(a.name, ans.LastSeq) {
+			acked = ans.LastSeq
+		}
+		_, ans.Alone = batchSafe(streamed, acked, 0, 0, ans.LastSeq)
+	} else {
 		wctx, cancel := context.WithTimeout(ctx, n.timing.AckTimeout)
 		defer cancel()
 		alone, err := n.durable(wctx, a, sess, streamed, ans.LastSeq)
@@ -218,6 +230,9 @@ func (n *Node) waitSafe(ctx context.Context, a *appState, sess Peer, streamed bo
 			return Answer{}, fmt.Errorf("%w: seq %d neither held by the passive nor persisted: %v", ErrNotAcknowledged, ans.LastSeq, err)
 		}
 		ans.Alone = alone
+	}
+	if ans.Duplicate {
+		ans.Alone = false
 	}
 	a.markSafe(ans.LastSeq)
 	return ans, nil

@@ -83,9 +83,23 @@ func startNodeSources(t *testing.T, dbURL, id, token, src string, sources ha.Sou
 	return startNodeFull(t, dbURL, id, token, src, sc, sources, nil, tune...)
 }
 
+// startNodeSnaps is startNodeApp with the node's snapshot store wrapped by wrap.
+func startNodeSnaps(t *testing.T, dbURL, id, token, src string, wrap func(ha.SnapshotStore) ha.SnapshotStore, tune ...func(*config.Config)) *inproc {
+	t.Helper()
+	sc := sink.DefaultConfig()
+	sc.BaseDir = t.TempDir()
+	return startNodeAll(t, dbURL, id, token, src, sc, nil, nil, wrap, tune...)
+}
+
 // startNodeFull starts a node with sink settings sc, the Sources hook sources (nil: none) and
 // the extra node properties props.
 func startNodeFull(t *testing.T, dbURL, id, token, src string, sc sink.Config, sources ha.Sources, props map[string]string, tune ...func(*config.Config)) *inproc {
+	t.Helper()
+	return startNodeAll(t, dbURL, id, token, src, sc, sources, props, nil, tune...)
+}
+
+// startNodeAll is startNodeFull with, when wrap is set, the snapshot store wrapped by it.
+func startNodeAll(t *testing.T, dbURL, id, token, src string, sc sink.Config, sources ha.Sources, props map[string]string, wrap func(ha.SnapshotStore) ha.SnapshotStore, tune ...func(*config.Config)) *inproc {
 	t.Helper()
 	app, err := engine.Compile("t.siddhi", src)
 	if err != nil {
@@ -125,8 +139,12 @@ func startNodeFull(t *testing.T, dbURL, id, token, src string, sc sink.Config, s
 	for k, v := range props {
 		p.info.Properties[k] = v
 	}
+	var snaps ha.SnapshotStore = db
+	if wrap != nil {
+		snaps = wrap(db)
+	}
 	n, err = ha.New(ha.Options{
-		Config: c, Apps: []*engine.App{app}, Cluster: db, Snapshots: db, Logger: log, Registry: reg, Sinks: sc,
+		Config: c, Apps: []*engine.App{app}, Cluster: db, Snapshots: snaps, Logger: log, Registry: reg, Sinks: sc,
 		SyncListener: syncLn, Sources: sources, Node: p.info,
 	})
 	if err != nil {

@@ -14,6 +14,8 @@ type Peer interface {
 	Send(app string, es []eventsync.Entry) (bool, error)
 	// Wait returns once the passive holds app up to seq (eventsync.ErrSessionClosed if it ends).
 	Wait(ctx context.Context, app string, seq uint64) error
+	// Acked reports, without waiting, whether the passive acknowledged app up to seq.
+	Acked(app string, seq uint64) bool
 	// Applied is how far the passive's runtime applied app; ok false when it is cold.
 	Applied(app string) (seq uint64, ok bool)
 	// WaitApplied returns once the passive's runtime applied app up to seq, pinging meanwhile.
