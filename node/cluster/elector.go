@@ -36,6 +36,9 @@ type Transition struct {
 	// a demotion at the renew deadline, the deadline itself however late it was noticed. So a
 	// node led exactly from its Promoting transition's At to the At of the one that ended it.
 	At time.Time
+	// Takeover (To Active only; set by the Runner) marks a failover: this process had seen
+	// another node hold a term newer than any it held itself.
+	Takeover bool
 }
 
 // Op is what the elector asks its driver to do next.

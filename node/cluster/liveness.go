@@ -91,7 +91,7 @@ func (r *Runner) takeOverAfterCrash(ctx context.Context, seen Lease) bool {
 		}
 		return false
 	}
-	r.view.Lease = lease
+	r.seeLeaseLocked(lease)
 	trs := r.el.TookOver(sent, lease.Term)
 	if len(trs) == 0 {
 		// No longer passive (leaving): the lease lapses as after any acquisition not acted on.

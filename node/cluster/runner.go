@@ -71,6 +71,8 @@ type Runner struct {
 	// failure); until restoreAt the node does not contend, and then only once Ready passes.
 	restoreWait time.Duration
 	restoreAt   time.Time
+	otherTerm   int64 // newest term seen held by another node
+	ownTerm     int64 // newest term this process became active at
 
 	dispatchMu sync.Mutex
 
@@ -175,7 +177,9 @@ func (r *Runner) View() View {
 	return r.view
 }
 
-// Failovers counts the promotions this process completed.
+// Failovers counts this process's takeovers from another node: promotions to active at a term
+// after one it saw another node hold (that node died, was deposed or switched over). A group's
+// first election, or winning the lease again with no other holder in between, is not one.
 func (r *Runner) Failovers() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -291,7 +295,7 @@ func (r *Runner) step(ctx context.Context) {
 		if err != nil {
 			r.lastErr = err.Error()
 		} else {
-			r.view.Lease = lease
+			r.seeLeaseLocked(lease)
 			if !ok {
 				r.el.LeaseSeen(sent, lease.Remaining)
 			}
@@ -308,7 +312,7 @@ func (r *Runner) step(ctx context.Context) {
 		cancel()
 		r.mu.Lock()
 		if err == nil {
-			r.view.Lease = lease
+			r.seeLeaseLocked(lease)
 		} else {
 			r.lastErr = err.Error()
 		}
@@ -420,9 +424,18 @@ func (r *Runner) heartbeat(ctx context.Context) {
 	if st.Role == Passive.String() {
 		if l, err := r.cfg.Store.Leader(cctx, g); err == nil {
 			r.mu.Lock()
-			r.view.Lease = l
+			r.seeLeaseLocked(l)
 			r.mu.Unlock()
 		}
+	}
+}
+
+// seeLeaseLocked records the lease as read from the store, and remembers the newest term held by
+// another node: what tells a takeover from a first election. r.mu is held.
+func (r *Runner) seeLeaseLocked(l Lease) {
+	r.view.Lease = l
+	if l.Holder != "" && l.Holder != r.cfg.Node.NodeID && l.Term > r.otherTerm {
+		r.otherTerm = l.Term
 	}
 }
 

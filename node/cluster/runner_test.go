@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -204,4 +205,81 @@ func TestDatabaseOutageDemotesThenReelects(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitActive(20*time.Second, nil)
+}
+
+// TestFailoversCountTakeoversOnly: a group's first election and a node winning the lease back
+// with nobody in between are not failovers; taking over after the active died (its lease left
+// to expire) or switched over (released it) is one each.
+func TestFailoversCountTakeoversOnly(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
+	c := newCluster(t, url, 2, nil)
+	a := c.waitActive(5*time.Second, nil)
+	var b *member
+	for _, m := range c.members {
+		if m != a {
+			b = m
+		}
+	}
+	waitSeen := func(m *member, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for m.runner.View().Lease.Holder != a.id || m.runner.Role() != cluster.Passive {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s never saw %s hold the lease as passive", what, m.id, a.id)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if got := a.runner.Failovers(); got != 0 {
+		t.Fatalf("first election: failovers = %d, want 0", got)
+	}
+	waitSeen(b, "before the death")
+
+	// The active dies: its lease expires and b takes over.
+	a.store.cut.Store(true)
+	c.waitActive(5*time.Second, a)
+	if got := b.runner.Failovers(); got != 1 {
+		t.Fatalf("takeover after the active's death: failovers = %d, want 1", got)
+	}
+	if got := a.runner.Failovers(); got != 0 {
+		t.Fatalf("the dead active's failovers = %d, want 0", got)
+	}
+	a.store.cut.Store(false)
+
+	// Planned switchover: b releases, a takes over at once.
+	a, b = b, a
+	waitSeen(b, "before the switchover")
+	a.stop()
+	c.waitActive(5*time.Second, a)
+	if got := b.runner.Failovers(); got != 1 {
+		t.Fatalf("takeover after a switchover: failovers = %d, want 1", got)
+	}
+}
+
+// TestFailoversNotCountedWhenNobodyElseHeld: a lone node that loses its lease (database
+// unreachable) and wins the next term has not failed over from anyone.
+func TestFailoversNotCountedWhenNobodyElseHeld(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
+	c := newCluster(t, url, 1, nil)
+	a := c.waitActive(5*time.Second, nil)
+	term := a.runner.Term()
+	a.store.cut.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := a.runner.Serving(); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cut-off node still serving")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.store.cut.Store(false)
+	c.waitActive(5*time.Second, nil)
+	if a.runner.Term() <= term {
+		t.Fatalf("term %d after re-election, want > %d", a.runner.Term(), term)
+	}
+	if got := a.runner.Failovers(); got != 0 {
+		t.Fatalf("re-election with no other holder: failovers = %d, want 0", got)
+	}
 }

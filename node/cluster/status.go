@@ -18,7 +18,7 @@ type Status struct {
 	Apps          map[string]AppStatus `json:"apps,omitempty"`       // per app figures
 	Version       string               `json:"version,omitempty"`    // node binary version
 	ReportedAtMS  int64                `json:"reported_at_ms"`       // the node's own clock, for humans only: never compared
-	Failovers     int64                `json:"failovers,omitempty"`  // promotions this process has made
+	Failovers     int64                `json:"failovers,omitempty"`  // takeovers from another node by this process (Runner.Failovers)
 	LastError     string               `json:"last_error,omitempty"` // newest coordination error, if any
 	// RestoreFailed is set while the node cannot restore its state without loss and stays out
 	// of the election (the health mirror publishes it as the RestoreFailed metric).

@@ -23,12 +23,18 @@ func (r *Runner) applyLocked(trs []Transition) {
 		if tr.At.IsZero() {
 			tr.At = now
 		}
+		if tr.To == Active {
+			tr.Takeover = r.otherTerm > r.ownTerm && r.otherTerm < tr.Term
+			r.ownTerm = tr.Term
+		}
 		r.pending = append(r.pending, tr)
 		switch tr.To {
 		case Promoting:
 			r.startPromotion(tr.Term)
 		case Active:
-			r.failovers++
+			if tr.Takeover {
+				r.failovers++
+			}
 			r.restoreWait, r.restoreAt = 0, time.Time{}
 		case Demoted, Stopped:
 			if tr.To == Demoted && r.cancelPromo != nil {

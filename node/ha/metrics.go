@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		persistBytes:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_persist_bytes", Help: "Size of the newest snapshot per app."}, []string{"app"}),
 		persistErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_persist_errors_total", Help: "Snapshots that could not be stored."}),
 		pressurePersists: prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_pressure_persists_total", Help: "Early persists because the passive's queue passed half its bound."}),
-		failovers:        prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_failovers_total", Help: "Promotions of this node to active."}),
+		failovers:        prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_failovers_total", Help: "Takeovers from another node: promotions to active after a term another node held (not a first election)."}),
 		notReemitted:     prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_outputs_not_reemitted_total", Help: "Outputs a promotion did not emit again because the previous active reported them written."}),
 		sinkErrors:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_sink_errors_total", Help: "Failed opens and writes of a sink (sink is <stream>:<type>; kind enospc, erofs, eio, permission, http_4xx, http_5xx, connection or other); the outputs stay pending and are retried."}, []string{"app", "sink", "kind"}),
 		restoreFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_restore_failures_total", Help: "Promotions and readiness checks that found no snapshot revision restorable without loss."}),
@@ -176,7 +176,7 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (m *metrics) role(tr cluster.Transition) {
-	if tr.To == cluster.Active {
+	if tr.To == cluster.Active && tr.Takeover {
 		m.failovers.Inc()
 	}
 }

@@ -287,6 +287,10 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 		}
 	}
 
+	// A first election is no failover, in /ha/status and the metric alike.
+	if f, m := a.node.Status().Failovers, scrape(t, a.rest.URL); f != 0 || !strings.Contains(m, "\nstreamha_failovers_total 0\n") {
+		t.Fatalf("after the first election a reports failovers = %d; metric lines: %q", f, grepLines(m, "streamha_failovers_total"))
+	}
 	// Planned switchover: b serves at once, a redirects to it, and the idempotency key survived.
 	// The answer comes once b serves: took_ms spans a refusing input to b accepting it.
 	if resp, m := post(t, a.admin.URL+"/ha/switchover", tok, "", ""); resp.StatusCode != 200 ||
@@ -304,14 +308,15 @@ func TestPairOverRESTAndTCP(t *testing.T) {
 	if resp.StatusCode != 200 || m["last_seq"].(float64) <= 12 {
 		t.Fatalf("ingest on the new active: %d %v", resp.StatusCode, m)
 	}
-	var metrics bytes.Buffer
-	mr, _ := http.Get(b.rest.URL + "/metrics")
-	metrics.ReadFrom(mr.Body)
-	mr.Body.Close()
+	metrics := scrape(t, b.rest.URL)
 	for _, name := range []string{"streamha_role", "streamha_term", "streamha_ingested_events_total", "streamha_failovers_total"} {
-		if !strings.Contains(metrics.String(), name) {
+		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
+	}
+	// The switchover was b's takeover from a: counted once, in /ha/status and the metric alike.
+	if f := b.node.Status().Failovers; f != 1 || !strings.Contains(metrics, "\nstreamha_failovers_total 1\n") {
+		t.Errorf("after the switchover b reports failovers = %d; metric lines: %q", f, grepLines(metrics, "streamha_failovers_total"))
 	}
 }
 
@@ -393,4 +398,17 @@ func TestHTTPSinkCarriesTheTerm(t *testing.T) {
 	if got := termOf(second); got != strconv.FormatInt(termB, 10) || termB <= termA {
 		t.Fatalf("output %s of the new active sent with term %q (its term %d, the old one %d)", second, got, termB, termA)
 	}
+}
+
+// scrape reads a node's /metrics.
+func scrape(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return b.String()
 }

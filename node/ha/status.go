@@ -20,9 +20,11 @@ type Status struct {
 	Peer      PeerStatus           `json:"peer"`
 	Queue     QueueStatus          `json:"queue"`
 	Apps      map[string]AppStatus `json:"apps"`
-	Failovers int64                `json:"failovers"`
-	Gaps      int64                `json:"replay_gaps"`
-	LastGap   string               `json:"last_gap,omitempty"`
+	// Failovers counts this process's takeovers from another node (cluster.Runner.Failovers):
+	// 0 after a first election; streamha_failovers_total counts the same.
+	Failovers int64  `json:"failovers"`
+	Gaps      int64  `json:"replay_gaps"`
+	LastGap   string `json:"last_gap,omitempty"`
 	// PersistFailing is true while the active cannot store a snapshot of some app (see the
 	// apps' last_persist_error): it keeps serving and its lease, acknowledging through the
 	// input log (or the passive); its restore point ages meanwhile.
