@@ -27,14 +27,26 @@ type Load struct {
 	Duration time.Duration // counted
 }
 
-// measure runs send on conns workers; each calls count(n) per acknowledged event batch. It
-// returns events per second over Duration, after Warmup.
-func measure(l Load, work func(ctx context.Context, count func(int)) error) (float64, error) {
+// Acked is a throughput run's acknowledged events per second, split by what the answers said:
+// Held, the passive held the batch (TCP status 0, HTTP without "alone"; in async mode: it was
+// sent to the passive); Alone, no passive held it (TCP status 1, HTTP "alone":true).
+type Acked struct {
+	Held, Alone float64
+}
+
+// measure runs send on conns workers; each calls count(n, alone) per acknowledged event batch.
+// It returns events per second over Duration, after Warmup.
+func measure(l Load, work func(ctx context.Context, count func(n int, alone bool)) error) (Acked, error) {
 	var counting atomic.Bool
-	var n atomic.Int64
-	count := func(k int) {
-		if counting.Load() {
-			n.Add(int64(k))
+	var held, alone atomic.Int64
+	count := func(k int, a bool) {
+		if !counting.Load() {
+			return
+		}
+		if a {
+			alone.Add(int64(k))
+		} else {
+			held.Add(int64(k))
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -53,13 +65,13 @@ func measure(l Load, work func(ctx context.Context, count func(int)) error) (flo
 	case err := <-errc:
 		cancel()
 		wg.Wait()
-		return 0, err
+		return Acked{}, err
 	}
 	counting.Store(false)
-	el := time.Since(start)
+	el := time.Since(start).Seconds()
 	cancel()
 	wg.Wait()
-	return float64(n.Load()) / el.Seconds(), nil
+	return Acked{Held: float64(held.Load()) / el, Alone: float64(alone.Load()) / el}, nil
 }
 
 func filterEvent(i int) []engine.Value {
@@ -67,13 +79,13 @@ func filterEvent(i int) []engine.Value {
 }
 
 // TCPThroughput drives addr's binary ingest with pipelined frames of l.Batch events.
-func TCPThroughput(addr, app, stream string, l Load) (float64, error) {
+func TCPThroughput(addr, app, stream string, l Load) (Acked, error) {
 	var raw []tcpingest.RawEvent
 	for i := 0; i < l.Batch; i++ {
 		raw = append(raw, tcpingest.RawEvent{Values: tcpingest.EncodeEvent(filterEvent(i))})
 	}
 	frame := tcpingest.AppendBatch(nil, &tcpingest.Batch{ID: 1, App: app, Stream: stream, Events: raw})
-	return measure(l, func(ctx context.Context, count func(int)) error {
+	return measure(l, func(ctx context.Context, count func(int, bool)) error {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return err
@@ -104,7 +116,7 @@ func TCPThroughput(addr, app, stream string, l Load) (float64, error) {
 					rerr <- fmt.Errorf("tcp: ack status %d: %s", a.Status, a.Message)
 					return
 				}
-				count(int(a.LastSeq - a.FirstSeq + 1))
+				count(int(a.LastSeq-a.FirstSeq+1), a.Status == tcpingest.StatusOKAlone)
 				<-slots
 			}
 		}()
@@ -130,7 +142,7 @@ func TCPThroughput(addr, app, stream string, l Load) (float64, error) {
 }
 
 // HTTPThroughput posts JSON batches of l.Batch events to base's ingest with l.Conns workers.
-func HTTPThroughput(base, app, stream string, l Load) (float64, error) {
+func HTTPThroughput(base, app, stream string, l Load) (Acked, error) {
 	var body bytes.Buffer
 	body.WriteByte('[')
 	for i := 0; i < l.Batch; i++ {
@@ -145,7 +157,7 @@ func HTTPThroughput(base, app, stream string, l Load) (float64, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: l.Conns, MaxConnsPerHost: l.Conns}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 15 * time.Second}
-	return measure(l, func(ctx context.Context, count func(int)) error {
+	return measure(l, func(ctx context.Context, count func(int, bool)) error {
 		for ctx.Err() == nil {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 			req.Header.Set("Content-Type", "application/json")
@@ -161,7 +173,7 @@ func HTTPThroughput(base, app, stream string, l Load) (float64, error) {
 			if resp.StatusCode != http.StatusOK {
 				return fmt.Errorf("http: %s: %s", resp.Status, bytes.TrimSpace(b))
 			}
-			count(l.Batch)
+			count(l.Batch, bytes.Contains(b, []byte(`"alone":true`)))
 		}
 		return nil
 	})
@@ -169,12 +181,13 @@ func HTTPThroughput(base, app, stream string, l Load) (float64, error) {
 
 // BridgeThroughput drives a databridge receiver: l.Conns publishers, each logged in and
 // publishing batches of l.Batch events of stream (version 1.0.0), one answer at a time.
+// Its answer cannot say whether a passive held the events: all are counted.
 func BridgeThroughput(addr, stream string, l Load) (float64, error) {
 	evs := make([]databridge.Event, l.Batch)
 	for i := range evs {
 		evs[i] = databridge.Event{StreamID: stream + ":1.0.0", Payload: []any{int64(i), fmt.Sprintf("S%d", i%7), int32(1), 1.5}}
 	}
-	return measure(l, func(ctx context.Context, count func(int)) error {
+	a, err := measure(l, func(ctx context.Context, count func(int, bool)) error {
 		cl, err := databridge.Dial(addr)
 		if err != nil {
 			return err
@@ -198,7 +211,8 @@ func BridgeThroughput(addr, stream string, l Load) (float64, error) {
 				}
 				return err
 			}
-			count(len(evs))
+			count(len(evs), false)
 		}
 	})
+	return a.Held, err
 }
