@@ -29,14 +29,6 @@ type SnapRow struct {
 	Captured error
 }
 
-// PromoRow is one promotion: restore a snapshot of 10K groups, then replay Queued inputs the
-// way a promoting passive does (decode the queued bytes, apply on their timestamps).
-type PromoRow struct {
-	Queued  int
-	Restore time.Duration
-	Replay  time.Duration
-}
-
 func noEmit(*engine.Output) {}
 
 func stateRuntime(keys int) (*engine.App, *engine.Runtime, error) {
@@ -97,51 +89,6 @@ func Snapshots(sizes []int, dbURL string) ([]SnapRow, error) {
 		}
 		r.Restore = time.Since(t0)
 		rows = append(rows, r)
-	}
-	return rows, nil
-}
-
-// Promotions measures restore + replay for each queue length.
-func Promotions(queued []int) ([]PromoRow, error) {
-	const keys = 10000
-	app, rt, err := stateRuntime(keys)
-	if err != nil {
-		return nil, err
-	}
-	blob, err := rt.Snapshot()
-	if err != nil {
-		return nil, err
-	}
-	def, _ := app.Stream("In")
-	var rows []PromoRow
-	for _, q := range queued {
-		type entry struct {
-			seq  uint64
-			ts   int64
-			data []byte
-		}
-		entries := make([]entry, q)
-		for i := range entries {
-			vals := []engine.Value{engine.StringValue(fmt.Sprintf("key-%07d", i%keys)), engine.DoubleValue(2.5)}
-			entries[i] = entry{seq: uint64(keys + i + 1), ts: int64(keys + i), data: engine.AppendValues(nil, vals)}
-		}
-		t0 := time.Now()
-		r, err := engine.Restore(app, blob)
-		if err != nil {
-			return rows, err
-		}
-		restore := time.Since(t0)
-		t0 = time.Now()
-		for _, e := range entries {
-			vals, _, err := def.DecodeValues(e.data)
-			if err != nil {
-				return rows, err
-			}
-			if err := r.Apply(engine.Input{Seq: e.seq, TS: e.ts, Stream: "In", Data: vals}, noEmit); err != nil {
-				return rows, err
-			}
-		}
-		rows = append(rows, PromoRow{Queued: q, Restore: restore, Replay: time.Since(t0)})
 	}
 	return rows, nil
 }

@@ -111,7 +111,7 @@ func main() {
 	note(err)
 	r.Snaps, err = bench.Snapshots(keys, db)
 	note(err)
-	r.Promos, err = bench.Promotions(queued)
+	r.Promos, err = env.Promotions(queued, logf)
 	note(err)
 	scaleMD, err := runScale()
 	note(err)

@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/tcpingest"
+)
+
+// promoKeys is the group keys of the state the promoted node restores.
+const promoKeys = 10_000
+
+// promoBatch is the events per TCP batch, each batch with its idempotency key.
+const promoBatch = 1000
+
+// PromoRow is one promotion of a real node process: its own measure (streamha_promotion_seconds)
+// of the whole path from taking the sync queue to serving: fence, snapshot read from
+// PostgreSQL, envelope decode, engine restore of promoKeys keys, idempotency window rebuild,
+// replay of Queued events.
+type PromoRow struct {
+	Queued    int
+	Promotion time.Duration
+}
+
+// Promotions measures, for each queue length, a passive's promotion after SIGKILL of its active:
+// a pair runs the state app (count and sum per key) with no timed snapshot; promoKeys keys are
+// ingested and persisted, then Queued more events in keyed batches that the passive holds; the
+// active is killed and the promoted node's own promotion time is read from its /metrics.
+func (e *Env) Promotions(queued []int, log func(string, ...any)) ([]PromoRow, error) {
+	apps := filepath.Join(e.Dir, "promo-apps")
+	if err := os.MkdirAll(apps, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(apps, "state.siddhi"), []byte(stateApp), 0o644); err != nil {
+		return nil, err
+	}
+	var rows []PromoRow
+	for _, q := range queued {
+		d, err := e.promotion(apps, q)
+		if err != nil {
+			return rows, fmt.Errorf("promotion with %d queued: %w", q, err)
+		}
+		log("promotion with %d queued events: %d ms", q, d.Milliseconds())
+		rows = append(rows, PromoRow{Queued: q, Promotion: d})
+	}
+	return rows, nil
+}
+
+func (e *Env) promotion(apps string, queued int) (time.Duration, error) {
+	c, err := e.pair(fmt.Sprintf("promo-%d", queued), apps, 2,
+		"--persist_interval", "1h", "--passive_queue_max_bytes", "1GiB")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	a := c.Nodes[0]
+	p := c.Peer(a)
+	if p == nil {
+		return 0, fmt.Errorf("no passive")
+	}
+	if _, err := sendState(a.TCPAddr, 0, promoKeys, "seed"); err != nil {
+		return 0, fmt.Errorf("seed: %w", err)
+	}
+	if err := a.Admin().Persist(context.Background()); err != nil {
+		return 0, err
+	}
+	alone, err := sendState(a.TCPAddr, promoKeys, queued, "queued")
+	if err != nil {
+		return 0, fmt.Errorf("queue: %w", err)
+	}
+	if alone > 0 {
+		return 0, fmt.Errorf("%d events acknowledged alone: the passive does not hold them all", alone)
+	}
+	st, err := p.Status()
+	if err != nil {
+		return 0, err
+	}
+	if q, _ := st["queue"].(map[string]any); q == nil || q["events"].(float64) < float64(queued) {
+		return 0, fmt.Errorf("passive queue %v, want %d events", st["queue"], queued)
+	}
+	if err := a.Kill(); err != nil {
+		return 0, err
+	}
+	if _, err := c.WaitActive(context.Background(), 60*time.Second, a); err != nil {
+		return 0, err
+	}
+	return promotionSeconds(p.URL())
+}
+
+// sendState sends n events of the state app over TCP, from event number from on, in keyed
+// batches of promoBatch, pipelined, and returns how many were acknowledged alone.
+func sendState(addr string, from, n int, keyPrefix string) (alone int, err error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	batches := (n + promoBatch - 1) / promoBatch
+	slots := make(chan struct{}, 64)
+	werr := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriterSize(c, 1<<20)
+		for b := 0; b < batches; b++ {
+			slots <- struct{}{}
+			var raw []tcpingest.RawEvent
+			for i := b * promoBatch; i < min(n, (b+1)*promoBatch); i++ {
+				k := from + i
+				vals := []engine.Value{engine.StringValue(fmt.Sprintf("key-%07d", k%promoKeys)), engine.DoubleValue(1.5)}
+				raw = append(raw, tcpingest.RawEvent{Values: tcpingest.EncodeEvent(vals)})
+			}
+			f := tcpingest.AppendBatch(nil, &tcpingest.Batch{ID: uint64(b), App: "State", Stream: "In",
+				Key: keyPrefix + "-" + strconv.Itoa(b), Events: raw})
+			if _, err := w.Write(f); err != nil {
+				werr <- err
+				return
+			}
+			if len(slots) == cap(slots) || b == batches-1 {
+				if err := w.Flush(); err != nil {
+					werr <- err
+					return
+				}
+			}
+		}
+		werr <- nil
+	}()
+	r := bufio.NewReaderSize(c, 64<<10)
+	var buf []byte
+	for b := 0; b < batches; b++ {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, p, err := tcpingest.ReadFrame(r, &buf)
+		if err != nil {
+			return alone, err
+		}
+		ack, err := tcpingest.DecodeAck(p)
+		if err != nil {
+			return alone, err
+		}
+		switch ack.Status {
+		case tcpingest.StatusOK:
+		case tcpingest.StatusOKAlone:
+			alone += int(ack.LastSeq - ack.FirstSeq + 1)
+		default:
+			return alone, fmt.Errorf("batch %d: ack status %d: %s", ack.ID, ack.Status, ack.Message)
+		}
+		<-slots
+	}
+	return alone, <-werr
+}
+
+// promotionSeconds reads the one promotion a node made from its streamha_promotion_seconds.
+func promotionSeconds(base string) (time.Duration, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum, count float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		switch f[0] {
+		case "streamha_promotion_seconds_sum":
+			sum, _ = strconv.ParseFloat(f[1], 64)
+		case "streamha_promotion_seconds_count":
+			count, _ = strconv.ParseFloat(f[1], 64)
+		}
+	}
+	if count != 1 {
+		return 0, fmt.Errorf("%s made %v promotions, want 1", base, count)
+	}
+	return time.Duration(sum * float64(time.Second)), nil
+}
