@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 // binaries builds the emulator and the three bootstraps once per test binary.
-func binaries(t *testing.T) (emulator string, fns map[string]string) {
+func binaries(t testing.TB) (emulator string, fns map[string]string) {
 	t.Helper()
 	// Cold caches on a loaded 2-core machine once took over 5 minutes to build the four
 	// binaries (CGO_ENABLED=0 misses the -race build cache); the bound only stops a hang.
@@ -87,7 +87,7 @@ type services struct {
 
 // startServices builds the binaries first (so seeded heartbeats do not age during the build),
 // then starts dynalite with the ledger table and the fake ECS.
-func startServices(t *testing.T) *services {
+func startServices(t testing.TB) *services {
 	t.Helper()
 	binaries(t)
 	s := &services{dyn: dynalitetest.Start(t), ecs: ecstest.Start(t)}
@@ -101,7 +101,7 @@ func startServices(t *testing.T) *services {
 }
 
 // start runs fn under the emulator with the environment pointing at the stand-ins.
-func (s *services) start(t *testing.T, fn, dbURL string, extra ...string) *rie.Process {
+func (s *services) start(t testing.TB, fn, dbURL string, extra ...string) *rie.Process {
 	t.Helper()
 	emulator, fns := binaries(t)
 	env := append(append(s.dyn.Env(), s.ecs.Env()...),

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -20,8 +21,8 @@ type Results struct {
 	Rates      []Rate
 	Snaps      []SnapRow
 	Promos     []PromoRow
-	Lambda     map[string]float64 // sub-benchmark → ms per warm invocation
-	Profile    string             // perf top of the active during the HA ack TCP run
+	Lambda     map[string]map[string]float64 // sub-benchmark → metric (ms/invocation, p50-ms, p99-ms or max-ms) → value
+	Profile    string                        // perf top of the active during the HA ack TCP run
 	Errors     []string
 }
 
@@ -109,9 +110,14 @@ func (r *Results) Markdown() string {
 	for _, p := range r.Promos {
 		fmt.Fprintf(&b, "| %d | %.1f | %s |\n", p.Queued, float64(p.Promotion.Microseconds())/1000, eps(float64(p.Queued)/p.Promotion.Seconds()))
 	}
-	b.WriteString("\n## Lambda\n\n| healthmirror warm invocation (10 groups) | ms |\n|---|---|\n")
-	for k, v := range r.Lambda {
-		fmt.Fprintf(&b, "| %s | %.2f |\n", k, v)
+	b.WriteString("\n## Lambda\n\nThe built healthmirror bootstrap under aws-lambda-rie, 10 groups of 2 nodes in PostgreSQL: warm invocations, from the invoke request to its response (after one cold invocation).\n\n| variant | mean ms | p50 ms | tail ms |\n|---|---|---|---|\n")
+	for _, k := range sortedKeys(r.Lambda) {
+		v := r.Lambda[k]
+		tail := fmt.Sprintf("p99 %.2f", v["p99-ms"])
+		if _, ok := v["p99-ms"]; !ok {
+			tail = fmt.Sprintf("max %.2f", v["max-ms"])
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %s |\n", k, v["ms/invocation"], v["p50-ms"], tail)
 	}
 	if len(r.Errors) > 0 {
 		b.WriteString("\n## Not measured\n\n")
@@ -121,6 +127,15 @@ func (r *Results) Markdown() string {
 	}
 	b.WriteString("\nReproduce: `make bench` (`BENCH_QUICK=1 make bench` for the reduced run); charts beside this file.\n")
 	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Summary is the one line tracked across versions; tcp/http_ack_eps count only events the
@@ -165,21 +180,33 @@ func (r *Results) Charts(dir string) error {
 	return nil
 }
 
-var lambdaLine = regexp.MustCompile(`BenchmarkWarmInvocation/(\S+?)(?:-\d+)?\s+\d+\s+.*?([\d.]+) ms/invocation`)
+var lambdaLine = regexp.MustCompile(`(?m)^BenchmarkHealthMirrorRIE/(\S+?)(?:-\d+)?\s+\d+\s+\d+ ns/op\s+(.*)$`)
 
-// Lambda runs the healthmirror warm-invocation Go benchmark and returns ms per invocation.
-func Lambda(n int) (map[string]float64, error) {
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "BenchmarkWarmInvocation", "-benchtime", strconv.Itoa(n)+"x", "./lambdas/healthmirror")
+var lambdaMetric = regexp.MustCompile(`([\d.]+) (\S+)`)
+
+// Lambda runs the healthmirror benchmark under aws-lambda-rie (lambdas/e2e) with n warm
+// invocations per variant and returns its metrics per variant.
+func Lambda(n int) (map[string]map[string]float64, error) {
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "BenchmarkHealthMirrorRIE", "-benchtime", strconv.Itoa(n)+"x", "./lambdas/e2e")
 	out, err := cmd.CombinedOutput()
-	res := map[string]float64{}
-	for _, m := range lambdaLine.FindAllStringSubmatch(string(out), -1) {
-		v, _ := strconv.ParseFloat(m[2], 64)
-		res[m[1]] = v
-	}
+	res := parseLambda(string(out))
 	if err != nil || len(res) == 0 {
 		return res, fmt.Errorf("lambda benchmark: %v: %s", err, lastLines(string(out), 5))
 	}
 	return res, nil
+}
+
+// parseLambda reads the metrics of each BenchmarkHealthMirrorRIE variant from go test output.
+func parseLambda(out string) map[string]map[string]float64 {
+	res := map[string]map[string]float64{}
+	for _, m := range lambdaLine.FindAllStringSubmatch(out, -1) {
+		res[m[1]] = map[string]float64{}
+		for _, kv := range lambdaMetric.FindAllStringSubmatch(m[2], -1) {
+			v, _ := strconv.ParseFloat(kv[1], 64)
+			res[m[1]][kv[2]] = v
+		}
+	}
+	return res
 }
 
 func lastLines(s string, n int) string {

@@ -1,6 +1,6 @@
 // Command bench is `make bench`: failover and switchover times, ingest throughput per mode,
-// snapshot and promotion costs and the Lambda's warm duration, measured in one run on this
-// machine. It prints a table, writes report.md and PNG charts into the results folder and ends
+// snapshot and promotion costs and the Lambda's warm duration under aws-lambda-rie, measured in
+// one run on this machine. It prints a table, writes report.md and PNG charts into the results folder and ends
 // with one summary line. BENCH_QUICK=1 runs a reduced version.
 package main
 
@@ -76,13 +76,13 @@ func main() {
 		os.Exit(2)
 	}
 
-	runs, lambdaN := 20, 50
+	runs, lambdaN := 20, 200
 	tcp := bench.Load{Conns: 2, Batch: 1000, Depth: 32, Warmup: time.Second, Duration: 5 * time.Second}
 	httpL := bench.Load{Conns: 8, Batch: 100, Warmup: time.Second, Duration: 5 * time.Second}
 	keys := []int{10_000, 100_000, 1_000_000}
 	queued := []int{10_000, 100_000, 1_000_000}
 	if *quick {
-		runs, lambdaN = 5, 10
+		runs, lambdaN = 5, 30
 		tcp.Warmup, tcp.Duration = 500*time.Millisecond, 2*time.Second
 		httpL.Warmup, httpL.Duration = 500*time.Millisecond, 2*time.Second
 		keys, queued = []int{10_000, 100_000}, []int{10_000, 100_000}
@@ -115,7 +115,7 @@ func main() {
 	note(err)
 	scaleMD, err := runScale()
 	note(err)
-	logf("lambda: healthmirror BenchmarkWarmInvocation")
+	logf("lambda: healthmirror under aws-lambda-rie (lambdas/e2e BenchmarkHealthMirrorRIE)")
 	r.Lambda, err = bench.Lambda(lambdaN)
 	note(err)
 
