@@ -3,7 +3,38 @@ package bench
 import (
 	"strings"
 	"testing"
+	"time"
 )
+
+func samples(n int) Dist {
+	var d Dist
+	for i := 1; i <= n; i++ {
+		d.Samples = append(d.Samples, time.Duration(i)*time.Millisecond)
+	}
+	return d
+}
+
+// TestTailNamesAP99OnlyFrom100Samples: with 20 samples the nearest-rank p99 is the maximum, so
+// the report must call it that; from 100 samples on it is a p99 and differs from the maximum.
+func TestTailNamesAP99OnlyFrom100Samples(t *testing.T) {
+	if label, v := samples(20).Tail(); label != "max of 20" || v != 20*time.Millisecond {
+		t.Errorf("20 samples: %q %v, want max of 20 = 20ms", label, v)
+	}
+	if label, v := samples(200).Tail(); label != "p99" || v != 198*time.Millisecond {
+		t.Errorf("200 samples: %q %v, want p99 = 198ms", label, v)
+	}
+	r := &Results{Failover: samples(20), Switchover: samples(100)}
+	sum := r.Summary()
+	for _, want := range []string{"failover_max_ms=20 ", "switchover_p99_ms=99 "} {
+		if !strings.Contains(sum, want) {
+			t.Errorf("summary %q lacks %q", sum, want)
+		}
+	}
+	md := r.Markdown()
+	if strings.Contains(md, "| SIGKILL of the active | 20 | 10 | p99") || !strings.Contains(md, "max of 20 20") {
+		t.Errorf("report names the tail of 20 failovers wrongly:\n%s", md)
+	}
+}
 
 // TestAloneAcksAreNotCountedForHAModes: an HA mode's figure counts only what the passive held.
 func TestAloneAcksAreNotCountedForHAModes(t *testing.T) {
