@@ -62,9 +62,10 @@ fmt:
 demo: build
 	$(GO) run ./node/demo --node-bin bin/node --apps node/demo/apps
 
-# Benchmarks: failover/switchover distributions, throughput per mode, snapshot and promotion
-# costs, Lambda warm duration. Writes results/bench/report.md and PNG charts and ends with one
-# summary line. BENCH_QUICK=1 runs a reduced version (under two minutes).
+# Benchmarks: failover/switchover distributions, throughput per mode, snapshot costs, promotion
+# of a node process, the healthmirror Lambda's warm duration under aws-lambda-rie. Writes
+# results/bench/report.md and PNG charts and ends with one summary line. BENCH_QUICK=1 runs a
+# reduced version.
 bench: build test-deps
 	BENCH_QUICK=$(BENCH_QUICK) $(GO) run ./node/bench/cmd/bench --node-bin bin/node --out results/bench
 
