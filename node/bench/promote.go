@@ -23,12 +23,15 @@ const promoKeys = 10_000
 const promoBatch = 1000
 
 // PromoRow is one promotion of a real node process: its own measure (streamha_promotion_seconds)
-// of the whole path from taking the sync queue to serving: fence, snapshot read from
-// PostgreSQL, envelope decode, engine restore of promoKeys keys, idempotency window rebuild,
-// replay of Queued events.
+// of the whole path from taking the sync queue to serving. On the cold path that is the fence,
+// the snapshot read from PostgreSQL, envelope decode, engine restore of promoKeys keys,
+// idempotency window rebuild and the replay of Queued events; a hot passive restores and
+// replays nothing, so the row says which path the node took.
 type PromoRow struct {
 	Queued    int
 	Promotion time.Duration
+	Path      string // as streamha_promotions_total says: hot (no restore, no replay), cold or resumed
+	Replayed  int    // streamha_promotion_replayed_inputs
 }
 
 // Promotions measures, for each queue length, a passive's promotion after SIGKILL of its active:
@@ -45,55 +48,57 @@ func (e *Env) Promotions(queued []int, log func(string, ...any)) ([]PromoRow, er
 	}
 	var rows []PromoRow
 	for _, q := range queued {
-		d, err := e.promotion(apps, q)
+		row, err := e.promotion(apps, q)
 		if err != nil {
 			return rows, fmt.Errorf("promotion with %d queued: %w", q, err)
 		}
-		log("promotion with %d queued events: %d ms", q, d.Milliseconds())
-		rows = append(rows, PromoRow{Queued: q, Promotion: d})
+		log("promotion with %d queued events: %d ms, path %s, %d inputs replayed", q, row.Promotion.Milliseconds(), row.Path, row.Replayed)
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
 
-func (e *Env) promotion(apps string, queued int) (time.Duration, error) {
+func (e *Env) promotion(apps string, queued int) (PromoRow, error) {
 	c, err := e.pair(fmt.Sprintf("promo-%d", queued), apps, 2,
 		"--persist_interval", "1h", "--passive_queue_max_bytes", "1GiB")
 	if err != nil {
-		return 0, err
+		return PromoRow{}, err
 	}
 	defer c.Close()
 	a := c.Nodes[0]
 	p := c.Peer(a)
 	if p == nil {
-		return 0, fmt.Errorf("no passive")
+		return PromoRow{}, fmt.Errorf("no passive")
 	}
 	if _, err := sendState(a.TCPAddr, 0, promoKeys, "seed"); err != nil {
-		return 0, fmt.Errorf("seed: %w", err)
+		return PromoRow{}, fmt.Errorf("seed: %w", err)
 	}
 	if err := a.Admin().Persist(context.Background()); err != nil {
-		return 0, err
+		return PromoRow{}, err
 	}
 	alone, err := sendState(a.TCPAddr, promoKeys, queued, "queued")
 	if err != nil {
-		return 0, fmt.Errorf("queue: %w", err)
+		return PromoRow{}, fmt.Errorf("queue: %w", err)
 	}
 	if alone > 0 {
-		return 0, fmt.Errorf("%d events acknowledged alone: the passive does not hold them all", alone)
+		return PromoRow{}, fmt.Errorf("%d events acknowledged alone: the passive does not hold them all", alone)
 	}
 	st, err := p.Status()
 	if err != nil {
-		return 0, err
+		return PromoRow{}, err
 	}
 	if q, _ := st["queue"].(map[string]any); q == nil || q["events"].(float64) < float64(queued) {
-		return 0, fmt.Errorf("passive queue %v, want %d events", st["queue"], queued)
+		return PromoRow{}, fmt.Errorf("passive queue %v, want %d events", st["queue"], queued)
 	}
 	if err := a.Kill(); err != nil {
-		return 0, err
+		return PromoRow{}, err
 	}
 	if _, err := c.WaitActive(context.Background(), 60*time.Second, a); err != nil {
-		return 0, err
+		return PromoRow{}, err
 	}
-	return promotionSeconds(p.URL())
+	row, err := promotionMetrics(p.URL())
+	row.Queued = queued
+	return row, err
 }
 
 // sendState sends n events of the state app over TCP, from event number from on, in keyed
@@ -156,11 +161,13 @@ func sendState(addr string, from, n int, keyPrefix string) (alone int, err error
 	return alone, <-werr
 }
 
-// promotionSeconds reads the one promotion a node made from its streamha_promotion_seconds.
-func promotionSeconds(base string) (time.Duration, error) {
+// promotionMetrics reads the one promotion a node made from its metrics: the time
+// (streamha_promotion_seconds), the path (streamha_promotions_total) and the inputs applied.
+func promotionMetrics(base string) (PromoRow, error) {
+	var row PromoRow
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
-		return 0, err
+		return row, err
 	}
 	defer resp.Body.Close()
 	var sum, count float64
@@ -170,15 +177,25 @@ func promotionSeconds(base string) (time.Duration, error) {
 		if len(f) != 2 {
 			continue
 		}
-		switch f[0] {
-		case "streamha_promotion_seconds_sum":
-			sum, _ = strconv.ParseFloat(f[1], 64)
-		case "streamha_promotion_seconds_count":
-			count, _ = strconv.ParseFloat(f[1], 64)
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch {
+		case f[0] == "streamha_promotion_seconds_sum":
+			sum = v
+		case f[0] == "streamha_promotion_seconds_count":
+			count = v
+		case f[0] == "streamha_promotion_replayed_inputs":
+			row.Replayed = int(v)
+		case strings.HasPrefix(f[0], `streamha_promotions_total{path="`) && v > 0:
+			path := strings.TrimSuffix(strings.TrimPrefix(f[0], `streamha_promotions_total{path="`), `"}`)
+			if row.Path != "" {
+				path = row.Path + "+" + path
+			}
+			row.Path = path
 		}
 	}
 	if count != 1 {
-		return 0, fmt.Errorf("%s made %v promotions, want 1", base, count)
+		return row, fmt.Errorf("%s made %v promotions, want 1", base, count)
 	}
-	return time.Duration(sum * float64(time.Second)), nil
+	row.Promotion = time.Duration(sum * float64(time.Second))
+	return row, nil
 }

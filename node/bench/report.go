@@ -112,10 +112,10 @@ func (r *Results) Markdown() string {
 	for _, s := range r.Snaps {
 		fmt.Fprintf(&b, "| %d | %.1f | %.2f | %.1f | %.1f |\n", s.Keys, float64(s.Capture.Microseconds())/1000, float64(s.Size)/(1<<20), float64(s.Write.Microseconds())/1000, float64(s.Restore.Microseconds())/1000)
 	}
-	fmt.Fprintf(&b, "\n## Promotion (node processes on PostgreSQL, one run each)\n\nSIGKILL of the active, then the passive's own `streamha_promotion_seconds`: taking its sync queue, fencing, reading the newest snapshot from PostgreSQL, decoding its envelope, restoring %d group keys, rebuilding the idempotency window (one key per %d events) and replaying the queue, until it serves (the lease wait before it is not included).\n\n", promoKeys, promoBatch)
-	b.WriteString("| queued events | promotion ms | events/s |\n|---|---|---|\n")
+	fmt.Fprintf(&b, "\n## Promotion (node processes on PostgreSQL, one run each)\n\nSIGKILL of the active, then the passive's own `streamha_promotion_seconds`, until it serves (the wait before it is not included), and the path it took (`streamha_promotions_total`): cold is fencing, reading the newest snapshot from PostgreSQL, decoding its envelope, restoring %d group keys, rebuilding the idempotency window (one key per %d events) and replaying the queue; hot (a passive whose runtime followed the queue) restores and replays nothing.\n\n", promoKeys, promoBatch)
+	b.WriteString("| queued events | path | inputs replayed | promotion ms |\n|---|---|---|---|\n")
 	for _, p := range r.Promos {
-		fmt.Fprintf(&b, "| %d | %.1f | %s |\n", p.Queued, float64(p.Promotion.Microseconds())/1000, eps(float64(p.Queued)/p.Promotion.Seconds()))
+		fmt.Fprintf(&b, "| %d | %s | %d | %.1f |\n", p.Queued, p.Path, p.Replayed, float64(p.Promotion.Microseconds())/1000)
 	}
 	b.WriteString("\n## Lambda\n\nThe built healthmirror bootstrap under aws-lambda-rie, 10 groups of 2 nodes in PostgreSQL: warm invocations, from the invoke request to its response (after one cold invocation).\n\n| variant | mean ms | p50 ms | tail ms |\n|---|---|---|---|\n")
 	for _, k := range sortedKeys(r.Lambda) {
