@@ -56,6 +56,7 @@ func TestLoneActiveKilledRestoresFromSnapshotAndLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// newest sums each app's newest revision number.
 	newest := func() int64 {
 		names, err := db.SnapshotApps(ctx, "default")
 		if err != nil || len(names) == 0 {
@@ -67,8 +68,8 @@ func TestLoneActiveKilledRestoresFromSnapshotAndLog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range list {
-				rev += s.Revision
+			if len(list) > 0 {
+				rev += list[0].Revision // newest first
 			}
 		}
 		return rev
@@ -79,8 +80,11 @@ func TestLoneActiveKilledRestoresFromSnapshotAndLog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if after := newest(); after != before {
-		t.Fatalf("30 alone acknowledgements took snapshots (revision sum %d -> %d); want none", before, after)
+	// A persist already under way when the admin call returned (the promotion's first one) may
+	// still commit meanwhile: allow one revision per app, never one per acknowledgement.
+	snapApps, _ := db.SnapshotApps(ctx, "default")
+	if after := newest(); after-before > int64(len(snapApps)) {
+		t.Fatalf("30 alone acknowledgements took snapshots (newest revisions sum %d -> %d, %d apps); want at most one in flight per app", before, after, len(snapApps))
 	}
 	_, acked, _, alone, ids := cl.Snapshot()
 	if acked != 350 || alone == 0 {
