@@ -13,7 +13,7 @@ import (
 // the same bound on auth_token with a message naming the key).
 const MinTokenBytes = 16
 
-// nonceBytes is the size of the passive's per-connection challenge.
+// nonceBytes is the size of each side's per-connection challenge.
 const nonceBytes = 16
 
 // checkToken refuses a missing or short secret: the handshake is always authenticated.
@@ -34,6 +34,31 @@ func mac(token string, nonce []byte, h *hello) []byte {
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write(nonce)
 	for _, s := range []string{h.Group, h.From, h.To} {
+		var n [2]byte
+		binary.BigEndian.PutUint16(n[:], uint16(len(s)))
+		m.Write(n[:])
+		m.Write([]byte(s))
+	}
+	var t [8]byte
+	binary.BigEndian.PutUint64(t[:], uint64(h.Term))
+	m.Write(t[:])
+	return m.Sum(nil)
+}
+
+// welcomeLabel separates the passive's proof from the active's: both are HMACs under one
+// secret, so without it a MAC one side computed could be reflected as the other's.
+const welcomeLabel = "streamha eventsync welcome v4"
+
+// welcomeMAC authenticates a welcome (protocol 4): HMAC-SHA256 over the active's nonce and the
+// session's identities (group, passive, active, term) as the hello named them. Only a holder of
+// the shared secret can compute it, and the active's nonce is fresh for every connection, so a
+// node that took over the passive's sync address cannot accept a session (and acknowledge
+// inputs it does not hold), nor replay a welcome captured on another connection.
+func welcomeMAC(token string, activeNonce []byte, h *hello) []byte {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte(welcomeLabel))
+	m.Write(activeNonce)
+	for _, s := range []string{h.Group, h.To, h.From} {
 		var n [2]byte
 		binary.BigEndian.PutUint16(n[:], uint16(len(s)))
 		m.Write(n[:])

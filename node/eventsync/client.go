@@ -3,6 +3,7 @@ package eventsync
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -97,19 +98,15 @@ func Dial(ctx context.Context, addr, peerID string, cfg DialConfig) (*Session, e
 	}
 	r := bufio.NewReaderSize(c, 64<<10)
 	s, err := handshake(c, r, peerID, cfg, ProtocolVersion)
-	if errors.Is(err, errOldPassive) {
-		// A passive of the previous version (a rolling deploy): speak version 2 to it.
-		c.Close()
-		if c, err = d.DialContext(ctx, "tcp", addr); err != nil {
-			return nil, fmt.Errorf("eventsync: dial %s: %w", addr, err)
+	if errors.Is(err, ErrPassiveTooOld) {
+		// No fallback to an older version: the passive could not prove it holds the secret,
+		// and ack mode would count acknowledgements from whoever answers at its address.
+		log := cfg.Logger
+		if log == nil {
+			log = slog.Default()
 		}
-		if dl, ok := ctx.Deadline(); ok {
-			_ = c.SetDeadline(dl)
-		} else {
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		}
-		r = bufio.NewReaderSize(c, 64<<10)
-		s, err = handshake(c, r, peerID, cfg, 2)
+		log.Error("passive speaks a protocol older than mutual authentication; refusing it, running without a standby until it is upgraded",
+			"passive", peerID, "addr", addr, "want_version", AuthProtocolVersion)
 	}
 	if err != nil {
 		c.Close()
@@ -126,8 +123,13 @@ func Dial(ctx context.Context, addr, peerID string, cfg DialConfig) (*Session, e
 	return s, nil
 }
 
-// errOldPassive is a refusal of this protocol version by a passive that speaks an older one.
-var errOldPassive = errors.New("passive speaks an older protocol version")
+// ErrPassiveTooOld is a refusal of this protocol version by a passive that speaks one older than
+// mutual authentication (AuthProtocolVersion): the active does not fall back to it.
+var ErrPassiveTooOld = errors.New("passive speaks a protocol older than mutual authentication (upgrade it)")
+
+// ErrPassiveUnauthenticated is a welcome whose MAC is missing or wrong: whatever answered at the
+// passive's address does not hold the shared secret (or answered another connection's nonce).
+var ErrPassiveUnauthenticated = errors.New("passive not authenticated")
 
 func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig, version uint16) (*Session, error) {
 	var buf []byte
@@ -148,7 +150,7 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig, versi
 	if len(ch.Nonce) < nonceBytes {
 		return nil, fmt.Errorf("%w: challenge nonce of %d bytes, want at least %d", ErrMalformed, len(ch.Nonce), nonceBytes)
 	}
-	h := hello{Version: version, Group: cfg.Group, From: cfg.NodeID, To: peerID, Term: cfg.Term}
+	h := hello{Version: version, Group: cfg.Group, From: cfg.NodeID, To: peerID, Term: cfg.Term, Nonce: newNonce()}
 	h.MAC = mac(cfg.Token, ch.Nonce, &h)
 	if err := writeFrame(c, typeHello, h.encode()); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)
@@ -160,8 +162,8 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig, versi
 	switch typ {
 	case typeRefuse:
 		reason := decodeReason(p)
-		if version > 2 && strings.HasPrefix(reason, fmt.Sprintf("protocol version %d,", version)) {
-			return nil, fmt.Errorf("%w: %w: %s", ErrRefused, errOldPassive, reason)
+		if strings.HasPrefix(reason, fmt.Sprintf("protocol version %d,", version)) {
+			return nil, fmt.Errorf("%w: %w: %s", ErrRefused, ErrPassiveTooOld, reason)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrRefused, reason)
 	case typeWelcome:
@@ -171,6 +173,12 @@ func handshake(c net.Conn, r *bufio.Reader, peerID string, cfg DialConfig, versi
 	var w welcome
 	if err := w.decode(p); err != nil {
 		return nil, err
+	}
+	switch {
+	case len(w.MAC) == 0:
+		return nil, fmt.Errorf("%w: welcome carries no proof of the shared secret", ErrPassiveUnauthenticated)
+	case !hmac.Equal(w.MAC, welcomeMAC(cfg.Token, h.Nonce, &h)):
+		return nil, fmt.Errorf("%w: welcome MAC does not match (auth_token mismatch, or a welcome of another connection)", ErrPassiveUnauthenticated)
 	}
 	log := cfg.Logger
 	if log == nil {

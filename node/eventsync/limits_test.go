@@ -68,7 +68,7 @@ func TestSessionFrameBounded(t *testing.T) {
 	if err != nil || typ != typeChallenge || ch.decode(p) != nil {
 		t.Fatalf("challenge: %d %v", typ, err)
 	}
-	h := hello{Version: ProtocolVersion, Group: "g", From: "a", To: "p", Term: 1}
+	h := hello{Version: ProtocolVersion, Group: "g", From: "a", To: "p", Term: 1, Nonce: newNonce()}
 	h.MAC = mac(testToken, ch.Nonce, &h)
 	if err := writeFrame(c, typeHello, h.encode()); err != nil {
 		t.Fatal(err)

@@ -3,20 +3,25 @@ package eventsync
 import "fmt"
 
 // ProtocolVersion is what an active speaks; a passive accepts MinProtocolVersion up to it, so
-// an old active can still sync to an upgraded passive during a rolling deploy. Version 2 added
-// the delivered frame; version 3 adds the passive's applied positions (hot passive) to its acks.
-// An active falls back to version 2 when a passive refuses 3, so either node may be upgraded
-// first.
+// an old active can still sync to an upgraded passive during a rolling deploy (the deploy
+// replaces the passive first). Version 2 added the delivered frame; version 3 the passive's
+// applied positions (hot passive) in its acks; version 4 mutual authentication: the active
+// sends a nonce in its hello and the passive proves in its welcome that it holds the secret.
+//
+// An active never falls back below AuthProtocolVersion: a passive that refuses version 4 could
+// not prove itself, so the active refuses it (ErrPassiveTooOld) and runs without a standby until
+// that node is upgraded, rather than acknowledge inputs on the word of an unauthenticated peer.
 const (
-	ProtocolVersion    = 3
-	MinProtocolVersion = 1
+	ProtocolVersion     = 4
+	AuthProtocolVersion = 4
+	MinProtocolVersion  = 1
 )
 
 // Frame types. Each frame is u32 length (of type + payload) | u8 type | payload, big-endian.
 const (
 	typeChallenge uint8 = 1  // passive → active: nonce, passive node id
-	typeHello     uint8 = 2  // active → passive: group, ids, term, HMAC
-	typeWelcome   uint8 = 3  // passive → active: accepted, queue bound
+	typeHello     uint8 = 2  // active → passive: group, ids, term, HMAC; v4: the active's nonce
+	typeWelcome   uint8 = 3  // passive → active: accepted, queue bound; v4: HMAC over the active's nonce
 	typeRefuse    uint8 = 4  // passive → active: refused, reason; then close
 	typeEntries   uint8 = 5  // active → passive: ordered inputs of one app
 	typeControl   uint8 = 6  // active → passive: a snapshot covering app up to seq is committed
@@ -53,9 +58,16 @@ type hello struct {
 	From, To string
 	Term     int64
 	MAC      []byte
+	// Nonce (version 4) is the active's challenge to the passive, answered in the welcome.
+	Nonce []byte
 }
 
-type welcome struct{ MaxQueueBytes uint64 }
+type welcome struct {
+	MaxQueueBytes uint64
+	// MAC (version 4) proves the passive holds the shared secret: welcomeMAC over the
+	// hello's Nonce and identities. Absent from older welcomes.
+	MAC []byte
+}
 
 type entries struct {
 	App     string
@@ -105,24 +117,36 @@ func (m *hello) encode() []byte {
 	e.str(m.To)
 	e.i64(m.Term)
 	e.bytes(m.MAC)
+	if m.Version >= AuthProtocolVersion {
+		e.bytes(m.Nonce)
+	}
 	return e.b
 }
 
 func (m *hello) decode(p []byte) error {
 	d := dec{b: p}
 	m.Version, m.Group, m.From, m.To, m.Term, m.MAC = d.u16(), d.str(), d.str(), d.str(), d.i64(), d.bytes()
+	if d.err == nil && m.Version >= AuthProtocolVersion {
+		m.Nonce = d.bytes()
+	}
 	return d.done()
 }
 
 func (m *welcome) encode() []byte {
 	var e enc
 	e.u64(m.MaxQueueBytes)
+	if m.MAC != nil {
+		e.bytes(m.MAC)
+	}
 	return e.b
 }
 
 func (m *welcome) decode(p []byte) error {
 	d := dec{b: p}
 	m.MaxQueueBytes = d.u64()
+	if d.err == nil && len(d.b) > 0 { // version 4
+		m.MAC = d.bytes()
+	}
 	return d.done()
 }
 

@@ -277,6 +277,8 @@ func (s *Server) handshake(c net.Conn, r *bufio.Reader) (hello, error) {
 		return refuse(fmt.Sprintf("session is for node %q, this is %q", h.To, s.cfg.NodeID))
 	case !hmac.Equal(h.MAC, mac(s.cfg.Token, nonce, &h)):
 		return refuse("authentication failed (auth_token mismatch)")
+	case h.Version >= AuthProtocolVersion && len(h.Nonce) < nonceBytes:
+		return refuse(fmt.Sprintf("hello nonce of %d bytes, want at least %d", len(h.Nonce), nonceBytes))
 	}
 	// Nothing below changes the server's state until the claimed term is verified: a refused
 	// session leaves the queue and the highest term seen as they were.
@@ -314,6 +316,10 @@ func (s *Server) handshake(c net.Conn, r *bufio.Reader) (hello, error) {
 	s.conn, s.peer, s.lastErr = c, h.From, ""
 	s.mu.Unlock()
 	w := welcome{MaxQueueBytes: uint64(s.cfg.MaxQueueBytes)}
+	if h.Version >= AuthProtocolVersion {
+		// This passive proves itself too; an older active (a rolling deploy) expects no proof.
+		w.MAC = welcomeMAC(s.cfg.Token, h.Nonce, &h)
+	}
 	if err := writeFrame(c, typeWelcome, w.encode()); err != nil {
 		return h, fmt.Errorf("send welcome: %w", err)
 	}

@@ -241,8 +241,10 @@ func TestSilentPassiveIsDropped(t *testing.T) {
 		defer c.Close()
 		writeFrame(c, typeChallenge, (&challenge{Nonce: newNonce(), NodeID: "p"}).encode())
 		var buf []byte
-		readFrame(c, &buf) // hello
-		writeFrame(c, typeWelcome, (&welcome{MaxQueueBytes: 1 << 20}).encode())
+		_, p, _ := readFrame(c, &buf) // hello
+		var h hello
+		_ = h.decode(p)
+		writeFrame(c, typeWelcome, (&welcome{MaxQueueBytes: 1 << 20, MAC: welcomeMAC(testToken, h.Nonce, &h)}).encode())
 		time.Sleep(10 * time.Second)
 	}()
 	s, err := dial(t, ln.Addr().String(), DialConfig{Group: "g", NodeID: "a", Term: 1})
@@ -339,7 +341,7 @@ func TestOlderActiveVersionAccepted(t *testing.T) {
 		if err != nil || typ != typeChallenge || ch.decode(p) != nil {
 			t.Fatalf("challenge: type %d err %v", typ, err)
 		}
-		h := hello{Version: v, Group: "g", From: "a", To: "p", Term: int64(v)}
+		h := hello{Version: v, Group: "g", From: "a", To: "p", Term: int64(v), Nonce: newNonce()}
 		h.MAC = mac(testToken, ch.Nonce, &h)
 		if err := writeFrame(c, typeHello, h.encode()); err != nil {
 			t.Fatal(err)
