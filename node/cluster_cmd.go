@@ -268,6 +268,7 @@ type NodeRow struct {
 	OutputsPending int    `json:"outputs_pending"`
 	SinkError      string `json:"sink_error,omitempty"`
 	LastError      string `json:"last_error,omitempty"`
+	DataError      string `json:"data_error,omitempty"` // the data path's error (sinks, persists, replay gap)
 	RESTURL        string `json:"rest_url,omitempty"`
 	Version        string `json:"version,omitempty"`
 }
@@ -322,7 +323,7 @@ func nodeRow(ctx context.Context, g string, n cluster.NodeRecord, sts map[string
 	st := sts[n.NodeID]
 	r := NodeRow{Node: n.NodeID, Group: g, Role: st.Role, Term: st.Term, HeartbeatAgeMS: n.HeartbeatAge.Milliseconds(),
 		SyncLagInputs: -1, SyncLagBytes: -1, QueueEvents: st.QueueEvents, QueueBytes: st.QueueBytes,
-		SnapshotRevision: -1, SnapshotAgeMS: -1, LastError: st.LastError,
+		SnapshotRevision: -1, SnapshotAgeMS: -1, LastError: st.LastError, DataError: st.DataError,
 		RESTURL: n.Properties[cluster.PropRESTAddr], Version: n.Properties[cluster.PropVersion]}
 	if r.Role == "" {
 		r.Role = "starting"

@@ -42,6 +42,9 @@ type Node struct {
 	// the election (RestoreError says why).
 	RestoreFailed bool
 	RestoreError  string
+	// LastError is the node's own coordination error (lease, database); DataError its data
+	// path's (replay gap, failing sinks or persists). Reported apart: neither hides the other.
+	LastError, DataError string
 }
 
 // Group is one group's verdict.
@@ -78,6 +81,7 @@ func Assess(g clusterdb.Group, cfg Config) Group {
 		h := Node{
 			NodeID: n.NodeID, TaskARN: n.TaskARN(), IP: nodeIP(n), Role: n.Status.Role, ReportedTerm: n.Status.Term,
 			HeartbeatAge: n.HeartbeatAge, SyncLag: n.Status.SyncLagEvents, QueueBytes: n.Status.QueueBytes,
+			LastError: n.Status.LastError, DataError: n.Status.DataError,
 		}
 		h.Live = n.HeartbeatAge <= cfg.StaleAfter
 		if f := n.Status.RestoreFailed; f != nil && h.Live {

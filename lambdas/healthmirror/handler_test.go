@@ -189,3 +189,37 @@ func checkDeclared(t *testing.T, name, unit string, dims [][]string) {
 	}
 	t.Fatalf("%s published but not declared in Metrics()", name)
 }
+
+// TestNodeErrorsReported: a node's coordination error and its data path's error (failing sink,
+// failing persist) both reach its record, side by side, from the heartbeat status in the
+// cluster database. Before, the mirror published neither, and the node's runner overwrote the
+// data path's error with its own in the one last_error field.
+func TestNodeErrorsReported(t *testing.T) {
+	const coord, data = "lease renewal failed: timeout", "app App: persist failing since 2026-01-01T00:00:00Z: disk full"
+	g := clusterdb.Group{Name: "g", Lease: cluster.Lease{Holder: "a", Term: 3, Remaining: time.Second},
+		Nodes: []clusterdb.Node{
+			{NodeID: "a", HeartbeatAge: time.Second, Status: cluster.Status{Role: "active", Term: 3, LastError: coord, DataError: data}},
+			{NodeID: "b", HeartbeatAge: time.Second, Status: cluster.Status{Role: "passive", Term: 3}},
+		}}
+	var out bytes.Buffer
+	if _, err := newHandler(&fakeReader{groups: []clusterdb.Group{g}}, &out).Handle(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]map[string]any{}
+	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
+	for sc.Scan() {
+		p, err := emf.Validate(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, ok := p.Root["NodeId"].(string); ok {
+			props[n] = p.Root
+		}
+	}
+	if a := props["a"]; a["last_error"] != coord || a["data_error"] != data {
+		t.Fatalf("node a: last_error %v, data_error %v; want %q and %q", a["last_error"], a["data_error"], coord, data)
+	}
+	if b := props["b"]; b == nil || b["last_error"] != nil || b["data_error"] != nil {
+		t.Fatalf("node b without errors: record %v", b)
+	}
+}

@@ -107,6 +107,12 @@ func records(h health.Group, failovers int, res int) []emf.Record {
 		if n.RestoreFailed {
 			out[len(out)-1].Properties["restore_error"] = n.RestoreError
 		}
+		if n.LastError != "" {
+			out[len(out)-1].Properties["last_error"] = n.LastError
+		}
+		if n.DataError != "" {
+			out[len(out)-1].Properties["data_error"] = n.DataError
+		}
 	}
 	for _, app := range h.Apps() {
 		out = append(out, emf.Record{

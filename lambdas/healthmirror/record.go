@@ -78,13 +78,16 @@ type nodeDetail struct {
 	HoldsTerm    bool    `json:"holds_term"`
 	HeartbeatAge float64 `json:"heartbeat_age_s"`
 	TaskARN      string  `json:"task_arn,omitempty"`
+	LastError    string  `json:"last_error,omitempty"` // the node's coordination error
+	DataError    string  `json:"data_error,omitempty"` // its data path's (sinks, persists, replay gap)
 }
 
 func nodeDetails(v health.Group) []nodeDetail {
 	out := make([]nodeDetail, 0, len(v.Nodes))
 	for _, n := range v.Nodes {
 		out = append(out, nodeDetail{NodeID: n.NodeID, Role: n.Role, Term: n.ReportedTerm, Live: n.Live,
-			HoldsTerm: n.HoldsTerm, HeartbeatAge: n.HeartbeatAge.Seconds(), TaskARN: n.TaskARN})
+			HoldsTerm: n.HoldsTerm, HeartbeatAge: n.HeartbeatAge.Seconds(), TaskARN: n.TaskARN,
+			LastError: n.LastError, DataError: n.DataError})
 	}
 	return out
 }

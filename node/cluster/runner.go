@@ -26,8 +26,8 @@ type Config struct {
 	// becomes Active when it returns nil; on error the lease is released. ctx ends on demotion.
 	// Nil means promotion is instant.
 	Promote func(ctx context.Context, term int64) error
-	// Status fills the node's part of the heartbeat status (queue, apps…); role and term are set
-	// by the Runner. May be nil.
+	// Status fills the node's part of the heartbeat status (queue, apps, DataError…); role,
+	// term and LastError are set by the Runner. May be nil.
 	Status func(*Status)
 	// Metrics records role changes; may be nil.
 	Metrics *Metrics

@@ -19,7 +19,11 @@ type Status struct {
 	Version       string               `json:"version,omitempty"`    // node binary version
 	ReportedAtMS  int64                `json:"reported_at_ms"`       // the node's own clock, for humans only: never compared
 	Failovers     int64                `json:"failovers,omitempty"`  // takeovers from another node by this process (Runner.Failovers)
-	LastError     string               `json:"last_error,omitempty"` // newest coordination error, if any
+	LastError     string               `json:"last_error,omitempty"` // newest coordination error (lease, store), the runner's own
+	// DataError is the data path's current trouble (replay gap, failing sinks, failing
+	// persists), filled by Config.Status; the runner never writes it, so neither error hides
+	// the other from the health mirror.
+	DataError string `json:"data_error,omitempty"`
 	// RestoreFailed is set while the node cannot restore its state without loss and stays out
 	// of the election (the health mirror publishes it as the RestoreFailed metric).
 	RestoreFailed *RestoreFailure `json:"restore_failed,omitempty"`

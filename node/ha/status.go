@@ -1,6 +1,7 @@
 package ha
 
 import (
+	"strings"
 	"time"
 
 	"github.com/streamha/streamha/node/cluster"
@@ -239,16 +240,36 @@ func (n *Node) fillStatus(cs *cluster.Status) {
 		}
 		cs.Apps[name] = as
 	}
-	if st.LastGap != "" {
-		cs.LastError = "replay gap: " + st.LastGap
-	}
-	for _, app := range n.apps { // in name order
-		if a := st.Apps[app.name]; a.SinkError != "" && cs.LastError == "" {
-			cs.LastError = "app " + app.name + ": sink failing since " + a.SinkErrorSince.UTC().Format(time.RFC3339) + ": " + a.SinkError
-		}
-	}
-
+	cs.DataError = dataError(n.apps, st)
 	if f := st.RestoreFailed; f != nil {
 		cs.RestoreFailed = &cluster.RestoreFailure{App: f.App, Revision: f.Revision, Error: f.Error, SinceMS: f.Since.UnixMilli(), Attempts: f.Attempts}
 	}
+}
+
+// maxDataError bounds the data path's error text in the heartbeat status (a row per node,
+// rewritten every heartbeat).
+const maxDataError = 2048
+
+// dataError merges the data path's current troubles for the health mirror: a replay gap, then
+// per app (in name order) failing sinks and failing persists, each with when it began. The
+// runner reports its own coordination error apart (cluster.Status.LastError).
+func dataError(apps []*appState, st Status) string {
+	var parts []string
+	if st.LastGap != "" {
+		parts = append(parts, "replay gap: "+st.LastGap)
+	}
+	for _, app := range apps {
+		a := st.Apps[app.name]
+		if a.SinkError != "" {
+			parts = append(parts, "app "+app.name+": sink failing since "+a.SinkErrorSince.UTC().Format(time.RFC3339)+": "+a.SinkError)
+		}
+		if !a.PersistFailingSince.IsZero() {
+			parts = append(parts, "app "+app.name+": persist failing since "+a.PersistFailingSince.UTC().Format(time.RFC3339)+": "+a.PersistError)
+		}
+	}
+	s := strings.Join(parts, "; ")
+	if len(s) > maxDataError {
+		s = s[:maxDataError-3] + "..."
+	}
+	return s
 }
