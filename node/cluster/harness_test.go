@@ -140,6 +140,8 @@ type member struct {
 	db     *store.DB
 	cancel context.CancelFunc
 	done   chan struct{}
+	// holds is what the member's data path would report as Config.Holds (inputs in its queue).
+	holds atomic.Bool
 
 	mu    sync.Mutex
 	trans []cluster.Transition
@@ -229,6 +231,7 @@ func (c *testCluster) addWith(url, id string, skew time.Duration, wrap func(clus
 		Logger:                slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Now:                   skewedClock(skew),
 		Promote:               promote,
+		Holds:                 m.holds.Load,
 	})
 	if err != nil {
 		t.Fatal(err)

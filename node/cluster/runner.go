@@ -40,6 +40,13 @@ type Config struct {
 	// when it implements CrashDetector. DisableCrashDetection turns it off.
 	Detector              CrashDetector
 	DisableCrashDetection bool
+	// Holds reports whether the node holds acknowledged inputs or state the store may not
+	// have (a passive's non-empty queue or hot runtime). Nil: it never does, and it never
+	// defers (see deferToHolder).
+	Holds func() bool
+	// DeferFor bounds how long a node holding nothing leaves the lease to a live node that
+	// holds inputs, per episode; default 3 leases. Negative: never defer.
+	DeferFor time.Duration
 	// RestoreBackoff is the first wait after a promotion failed with ErrNotRestorable; it doubles
 	// on every further failure up to RestoreBackoffMax. Defaults 1 s and 1 min.
 	RestoreBackoff, RestoreBackoffMax time.Duration
@@ -73,6 +80,10 @@ type Runner struct {
 	restoreAt   time.Time
 	otherTerm   int64 // newest term seen held by another node
 	ownTerm     int64 // newest term this process became active at
+	// deferSince is when this node, holding nothing, first left the lease to deferTo in the
+	// current episode (reset when it holds inputs or leads).
+	deferSince time.Time
+	deferTo    string
 
 	dispatchMu sync.Mutex
 
@@ -121,6 +132,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	}
 	if cfg.RestoreBackoff <= 0 {
 		cfg.RestoreBackoff = time.Second
+	}
+	if cfg.DeferFor == 0 {
+		cfg.DeferFor = 3 * t.Lease
 	}
 	if cfg.RestoreBackoffMax < cfg.RestoreBackoff {
 		cfg.RestoreBackoffMax = max(time.Minute, cfg.RestoreBackoff)
@@ -277,7 +291,7 @@ func (r *Runner) step(ctx context.Context) {
 	r.flush()
 
 	g, id := r.cfg.Node.Group, r.cfg.Node.NodeID
-	if op == OpAcquire && !r.readyToContend(ctx) {
+	if op == OpAcquire && (r.deferToHolder(ctx) || !r.readyToContend(ctx)) {
 		op = OpNone
 	}
 	switch op {
@@ -330,6 +344,85 @@ func (r *Runner) step(ctx context.Context) {
 	if d := r.clock.Now().Sub(hb); d > r.cfg.Timing.RenewDeadline/2 {
 		r.log.Warn("slow heartbeat", "took", d)
 	}
+}
+
+// deferToHolder is asked before each acquisition: it reports whether this node, holding
+// nothing (Config.Holds), should leave the lease for now to another live node of the group that
+// holds inputs, for at most Config.DeferFor per episode.
+//
+// Why: a crashed active that restarts restores from the store; the surviving passive may hold
+// acknowledged inputs the store has not (its queue, its hot runtime: a hot switchover does not
+// persist). If the restarted node won the lease first, the passive would rejoin under the new
+// term, reset its queue, and those inputs would be lost. Crash detection usually lets the
+// survivor win within milliseconds, but the window exists; this closes it.
+//
+// Safety: deferring only ever withholds an acquisition, so it cannot give two nodes the lease;
+// the lease stays the only authority. The node deferred to must be registered in the group,
+// not this node, not the lease holder (the holder is the node whose lease is being taken, e.g.
+// a crashed active whose heartbeat is still fresh: a passive must never wait for it), with a
+// heartbeat fresher than one lease by the database's clock, and report holds_inputs: such a
+// node is alive, not leading, and contends itself (a node that holds inputs never defers), so
+// it normally takes the lease within a heartbeat or two. Liveness: the deferral is bounded per
+// episode (from the first deferral until the node holds inputs or leads), so a node whose peer
+// cannot promote (restore failure, broken store access) still contends after DeferFor, and a
+// lone node, or two nodes that both hold nothing, never defer. If the group cannot be read the
+// node contends as before. Residual window: the peer's holds_inputs is as fresh as its last
+// heartbeat, so inputs it received within one heartbeat interval before the crash may not yet
+// be advertised.
+func (r *Runner) deferToHolder(ctx context.Context) bool {
+	if r.cfg.DeferFor < 0 || r.cfg.Holds == nil {
+		return false
+	}
+	if r.cfg.Holds() {
+		r.mu.Lock()
+		r.deferSince, r.deferTo = time.Time{}, ""
+		r.mu.Unlock()
+		return false
+	}
+	g, id := r.cfg.Node.Group, r.cfg.Node.NodeID
+	cctx, cancel := r.opContext(ctx)
+	nodes, err := r.cfg.Store.Nodes(cctx, g)
+	var lease Lease
+	if err == nil {
+		lease, err = r.cfg.Store.Leader(cctx, g)
+	}
+	cancel()
+	if err != nil {
+		return false // cannot tell: contend as before (the acquisition will tell)
+	}
+	to := ""
+	for _, n := range nodes {
+		if n.NodeID == id || n.NodeID == lease.Holder || n.HeartbeatAge > r.cfg.Timing.Lease {
+			continue
+		}
+		var st struct {
+			Holds bool `json:"holds_inputs"`
+		}
+		if json.Unmarshal(n.Status, &st) == nil && st.Holds {
+			to = n.NodeID
+			break
+		}
+	}
+	now := r.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if to == "" {
+		r.deferTo = ""
+		return false
+	}
+	if r.deferSince.IsZero() {
+		r.deferSince = now
+		r.log.Info("holding nothing; leaving the lease to a live node that holds inputs", "to", to, "for_at_most", r.cfg.DeferFor)
+	}
+	if now.Sub(r.deferSince) >= r.cfg.DeferFor {
+		if r.deferTo != "" {
+			r.log.Warn("the node holding inputs has not taken the lease; contending", "to", to, "waited", now.Sub(r.deferSince))
+		}
+		r.deferTo = ""
+		return false
+	}
+	r.deferTo = to
+	return true
 }
 
 // readyToContend is asked before each acquisition: after a promotion failed with
@@ -444,6 +537,7 @@ func (r *Runner) status() Status {
 	if r.cfg.Status != nil {
 		r.cfg.Status(&st)
 	}
+	st.HoldsInputs = r.cfg.Holds != nil && r.cfg.Holds()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st.Role = r.el.Role().String()
@@ -457,5 +551,6 @@ func (r *Runner) status() Status {
 	st.ReportedAtMS = time.Now().UnixMilli()
 	st.Failovers = r.failovers
 	st.LastError = r.lastErr
+	st.DeferringTo = r.deferTo
 	return st
 }

@@ -24,6 +24,12 @@ type Status struct {
 	// persists), filled by Config.Status; the runner never writes it, so neither error hides
 	// the other from the health mirror.
 	DataError string `json:"data_error,omitempty"`
+	// HoldsInputs: the node holds acknowledged inputs or state the store may not have (a
+	// passive with a non-empty queue or a hot runtime, an active); filled from Config.Holds.
+	// A node holding nothing defers its lease contention to a live one that says so.
+	HoldsInputs bool `json:"holds_inputs,omitempty"`
+	// DeferringTo names the node this one, holding nothing, leaves the lease to for now.
+	DeferringTo string `json:"deferring_to,omitempty"`
 	// RestoreFailed is set while the node cannot restore its state without loss and stays out
 	// of the election (the health mirror publishes it as the RestoreFailed metric).
 	RestoreFailed *RestoreFailure `json:"restore_failed,omitempty"`

@@ -36,6 +36,7 @@ func (r *Runner) applyLocked(trs []Transition) {
 				r.failovers++
 			}
 			r.restoreWait, r.restoreAt = 0, time.Time{}
+			r.deferSince, r.deferTo = time.Time{}, "" // a later demotion starts a new episode
 		case Demoted, Stopped:
 			if tr.To == Demoted && r.cancelPromo != nil {
 				r.cancelPromo()

@@ -175,6 +175,7 @@ func New(o Options) (*Node, error) {
 		Promote: n.promote,
 		Status:  n.fillStatus,
 		Ready:   n.checkRestorable,
+		Holds:   n.holdsInputs,
 
 		RestoreBackoff: o.RestoreBackoff, RestoreBackoffMax: o.RestoreBackoffMax,
 	})

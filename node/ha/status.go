@@ -273,3 +273,15 @@ func dataError(apps []*appState, st Status) string {
 	}
 	return s
 }
+
+// holdsInputs reports whether this node holds acknowledged inputs or state the store may not
+// have: the active, or a passive whose queue is not empty. A hot runtime's inputs beyond the
+// store are in the queue too (it trims only at committed snapshots), so an empty queue means
+// the store has everything. A node that holds nothing leaves the lease to one that does
+// (cluster.Config.Holds).
+func (n *Node) holdsInputs() bool {
+	if n.runner.Role() == cluster.Active {
+		return true
+	}
+	return n.server.Stats().Events > 0
+}
