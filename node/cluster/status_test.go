@@ -32,11 +32,15 @@ func (h *heartbeatTap) Heartbeat(ctx context.Context, g, id string, st json.RawM
 	if err := json.Unmarshal(st, &s); err != nil {
 		return err
 	}
-	select {
-	case h.beats <- s:
-	default:
+	// Store first, then tell the test: it reads the row right after it hears of the beat.
+	err := h.Store.Heartbeat(ctx, g, id, st)
+	if err == nil {
+		select {
+		case h.beats <- s:
+		default:
+		}
 	}
-	return h.Store.Heartbeat(ctx, g, id, st)
+	return err
 }
 
 // TestHeartbeatCarriesBothErrors: the heartbeat status carries the runner's own coordination
