@@ -54,9 +54,17 @@ func (e *Env) pair(name, apps string, n int, flags ...string) (*hatest.Cluster, 
 	if err != nil {
 		return nil, err
 	}
+	return e.pairOn(name, apps, n, url, flags...)
+}
+
+// pairOn is pair on the cluster database url ("" = a SQLite file in the cluster's folder).
+func (e *Env) pairOn(name, apps string, n int, url string, flags ...string) (*hatest.Cluster, error) {
 	dir := filepath.Join(e.Dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
+	}
+	if url == "" {
+		url = "sqlite://" + filepath.Join(dir, "ha.db")
 	}
 	var portErr error
 	c, err := hatest.NewCluster(hatest.Options{

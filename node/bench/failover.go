@@ -47,21 +47,49 @@ func (d Dist) Tail() (label string, v time.Duration) {
 	return fmt.Sprintf("max of %d", len(d.Samples)), d.Max()
 }
 
-// Failover measures the time from SIGKILL of the active (kills times) and from a planned
-// switchover request (switches times) until the other node acknowledges events, under a steady
-// client load, with default settings (the demo app, lease 1500ms, ack mode).
-func (e *Env) Failover(apps string, kills, switches int, log func(string, ...any)) (kill, switchover Dist, err error) {
-	c, err := e.pair("failover", apps, 2)
+// FailoverRun is one cluster database's failover figures: SIGKILL and SIGSTOP of the active and
+// planned switchovers, under the client load LoadEPS (acknowledged events/s over the run).
+type FailoverRun struct {
+	DB                  string // postgresql or sqlite
+	Kill, Pause, Switch Dist
+	LoadEPS             float64
+	Lease               time.Duration
+}
+
+// failoverLoad is the client's batch: 200 events per request, a new one 1 ms after each
+// acknowledgement, so the steady load is ≥ 20K events/s while acknowledgements take < 9 ms.
+const failoverBatch, failoverGap = 200, time.Millisecond
+
+// Failover measures, on cluster database db ("" = SQLite), the time from SIGKILL (kills times)
+// and SIGSTOP (pauses times) of the active, and from a planned switchover request (switches
+// times), until the other node acknowledges a batch: the client retries each batch with its
+// Idempotency-Key and follows X-HA-Active. Default settings (the demo app, lease 1500ms, ack
+// mode) under a steady client load.
+func (e *Env) Failover(apps, db string, kills, pauses, switches int, log func(string, ...any)) (run FailoverRun, err error) {
+	run = FailoverRun{DB: "postgresql", Lease: 1500 * time.Millisecond}
+	if db == "" {
+		run.DB = "sqlite"
+	}
+	var c *hatest.Cluster
+	c, err = e.pairOn("failover-"+run.DB, apps, 2, db)
 	if err != nil {
-		return kill, switchover, err
+		return run, err
 	}
 	defer c.Close()
 	cl := hatest.NewClient(c)
 	cl.SetTimeout(time.Second)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); cl.Run(ctx, 10, 2*time.Millisecond) }()
-	defer func() { stop(); <-done }()
+	began := time.Now()
+	go func() { defer close(done); cl.Run(ctx, failoverBatch, failoverGap) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+	defer func() {
+		_, acked, _, _, _ := cl.Snapshot()
+		run.LoadEPS = float64(acked) / time.Since(began).Seconds()
+	}()
 	firstAck := func(since time.Time, except string) (time.Duration, error) {
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
@@ -72,50 +100,63 @@ func (e *Env) Failover(apps string, kills, switches int, log func(string, ...any
 		}
 		return 0, fmt.Errorf("no acknowledgement by another node within 30s")
 	}
-	n := kills
-	for i := 0; i < n; i++ {
-		time.Sleep(time.Second)
-		a, err := c.WaitActive(ctx, 30*time.Second, nil)
-		if err != nil {
-			return kill, switchover, err
-		}
-		t0 := time.Now()
-		if err := a.Kill(); err != nil {
-			return kill, switchover, err
-		}
-		d, err := firstAck(t0, a.ID)
-		if err != nil {
-			return kill, switchover, fmt.Errorf("failover %d: %w", i+1, err)
-		}
-		kill.Samples = append(kill.Samples, d)
-		log("failover %d/%d: %s killed, other node acknowledged after %d ms", i+1, n, a.ID, d.Milliseconds())
-		if err := a.Start(); err != nil {
-			return kill, switchover, err
-		}
-		if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
-			return kill, switchover, err
+	for _, k := range []struct {
+		name string
+		n    int
+		d    *Dist
+		hit  func(p *hatest.Proc) error
+		back func(p *hatest.Proc) error
+	}{
+		{"SIGKILL", kills, &run.Kill, (*hatest.Proc).Kill, (*hatest.Proc).Start},
+		{"SIGSTOP", pauses, &run.Pause, (*hatest.Proc).Pause, (*hatest.Proc).Resume},
+	} {
+		for i := 0; i < k.n; i++ {
+			time.Sleep(time.Second)
+			a, err := c.WaitActive(ctx, 30*time.Second, nil)
+			if err != nil {
+				return run, err
+			}
+			if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+				return run, err
+			}
+			t0 := time.Now()
+			if err := k.hit(a); err != nil {
+				return run, err
+			}
+			d, err := firstAck(t0, a.ID)
+			if err != nil {
+				_ = k.back(a)
+				return run, fmt.Errorf("%s %s %d: %w", run.DB, k.name, i+1, err)
+			}
+			k.d.Samples = append(k.d.Samples, d)
+			log("%s %s %d/%d: %s hit, other node acknowledged after %d ms", run.DB, k.name, i+1, k.n, a.ID, d.Milliseconds())
+			if err := k.back(a); err != nil {
+				return run, err
+			}
+			if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+				return run, err
+			}
 		}
 	}
-	n = switches
-	for i := 0; i < n; i++ {
+	for i := 0; i < switches; i++ {
 		time.Sleep(time.Second)
 		a, err := c.WaitActive(ctx, 30*time.Second, nil)
 		if err != nil {
-			return kill, switchover, err
+			return run, err
 		}
 		if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
-			return kill, switchover, err
+			return run, err
 		}
 		t0 := time.Now()
 		if err := a.Switchover(15 * time.Second); err != nil {
-			return kill, switchover, err
+			return run, err
 		}
 		d, err := firstAck(t0, a.ID)
 		if err != nil {
-			return kill, switchover, fmt.Errorf("switchover %d: %w", i+1, err)
+			return run, fmt.Errorf("%s switchover %d: %w", run.DB, i+1, err)
 		}
-		switchover.Samples = append(switchover.Samples, d)
-		log("switchover %d/%d: from %s, other node acknowledged after %d ms", i+1, n, a.ID, d.Milliseconds())
+		run.Switch.Samples = append(run.Switch.Samples, d)
+		log("%s switchover %d/%d: from %s, other node acknowledged after %d ms", run.DB, i+1, switches, a.ID, d.Milliseconds())
 	}
-	return kill, switchover, nil
+	return run, nil
 }

@@ -25,6 +25,9 @@ type Load struct {
 	Depth    int           // TCP frames in flight per connection
 	Warmup   time.Duration // not counted
 	Duration time.Duration // counted
+	// Busy503 retries an HTTP 503 (back-pressure: max_pending_output_bytes) after 100 ms
+	// instead of failing the run.
+	Busy503 bool
 }
 
 // Acked is a throughput run's acknowledged events per second, split by what the answers said:
@@ -170,6 +173,13 @@ func HTTPThroughput(base, app, stream string, l Load) (Acked, error) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable && l.Busy503 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
 			if resp.StatusCode != http.StatusOK {
 				return fmt.Errorf("http: %s: %s", resp.Status, bytes.TrimSpace(b))
 			}

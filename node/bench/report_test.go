@@ -31,7 +31,7 @@ func TestTailNamesAP99OnlyFrom100Samples(t *testing.T) {
 		}
 	}
 	md := r.Markdown()
-	if strings.Contains(md, "| SIGKILL of the active | 20 | 10 | p99") || !strings.Contains(md, "max of 20 20") {
+	if strings.Contains(md, "SIGKILL of the active | 20 | 10 | p99") || !strings.Contains(md, "max of 20 20") {
 		t.Errorf("report names the tail of 20 failovers wrongly:\n%s", md)
 	}
 }
@@ -50,6 +50,37 @@ func TestAloneAcksAreNotCountedForHAModes(t *testing.T) {
 	}
 	if md := r.Markdown(); !strings.Contains(md, "| ha-ack | 60 (+30 alone) |") || !strings.Contains(md, "TCP 0.60") {
 		t.Errorf("report:\n%s", md)
+	}
+}
+
+// TestNewGoalsAreJudged: SIGSTOP is judged on its max against lease + 500 ms, SIGKILL on its
+// tail against 500 ms; end to end against 0.8 × the same run's ingest-only HTTP figure and
+// 100K/s; RSS against 200 MiB.
+func TestNewGoalsAreJudged(t *testing.T) {
+	r := &Results{
+		Rates: []Rate{{Mode: "ha-ack", Transport: "http", Nodes: 2, Acked: Acked{Held: 200e3}}},
+		Runs: []FailoverRun{{DB: "sqlite", Lease: 1500 * time.Millisecond, LoadEPS: 30e3,
+			Kill: samples(20), Pause: Dist{Samples: []time.Duration{1900 * time.Millisecond, 2100 * time.Millisecond}}}},
+		E2E: []E2ERow{{Sink: "http (batch.size=500)", OutEPS: 170e3}, {Sink: "file (fsync=batch)", OutEPS: 150e3}},
+		RSS: &RSSRow{Delay: 50 * time.Millisecond, Duration: time.Minute, MaxRSS: map[string]int64{"node-a": 150 << 20, "node-b": 250 << 20}},
+	}
+	md := r.Markdown()
+	for _, want := range []string{
+		"| sqlite | SIGKILL of the active | 20 | 10 | max of 20 20 | 20 | max of 20 ≤ 500: met | 30K events/s |",
+		"| sqlite | SIGSTOP of the active | 2 | 1900 | max of 2 2100 | 2100 | max ≤ 2000: MISSED |",
+		"| http (batch.size=500) | 170K | 0.85 | 0 | met, met |",
+		"| file (fsync=batch) | 150K | 0.75 | 0 | MISSED, met |",
+		"node-a 150 MiB, node-b 250 MiB", "Goal < 200 MiB: MISSED",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	sum := r.Summary()
+	for _, want := range []string{"sqlite_failover_max_ms=20", "sqlite_sigstop_max_ms=2100", "e2e_http_ratio=0.85", "e2e_file_eps=150000", "rss_max_mib=250"} {
+		if !strings.Contains(sum, want) {
+			t.Errorf("summary %q lacks %q", sum, want)
+		}
 	}
 }
 

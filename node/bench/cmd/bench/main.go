@@ -1,6 +1,7 @@
 // Command bench is `make bench`: failover and switchover times, ingest throughput per mode,
 // snapshot and promotion costs and the Lambda's warm duration under aws-lambda-rie, measured in
-// one run on this machine. It prints a table, writes report.md and PNG charts into the results
+// one run on this machine, plus end-to-end sink throughput, memory under a slow sink and failover
+// on PostgreSQL and SQLite. It prints a table, writes report.md and PNG charts into the results
 // folder and ends with one summary line. BENCH_QUICK=1 runs a reduced version.
 package main
 
@@ -22,7 +23,7 @@ func main() {
 	out := flag.String("out", "results/bench", "results folder")
 	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "reduced run (BENCH_QUICK=1)")
 	kafkaOnly := flag.Bool("kafka-only", false, "only the Kafka source → filter → Kafka sink run (ha-ack), printed")
-	only := flag.String("only", "", "run one scenario only: scale (the state-at-scale scenario)")
+	only := flag.String("only", "", "run one scenario only: scale (the state-at-scale scenario), sinks or failover (short looks, logged)")
 	flag.Parse()
 	logf := func(format string, args ...any) {
 		fmt.Printf("%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
@@ -71,20 +72,47 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	} else if *only == "sinks" || *only == "failover" {
+		// A short look at the sink or failover scenarios alone (the figures are logged).
+		l := bench.Load{Conns: 8, Batch: 100, Warmup: 500 * time.Millisecond, Duration: 2 * time.Second}
+		var err error
+		if *only == "sinks" {
+			if _, err = env.EndToEnd(l, logf); err == nil {
+				_, err = env.RSS(l, 50*time.Millisecond, 10*time.Second, logf)
+			}
+		} else {
+			var url string
+			if url, err = env.NewDB(); err == nil {
+				var run bench.FailoverRun
+				if run, err = env.Failover(abs(*demoApps), url, 3, 1, 3, logf); err == nil {
+					logf("postgresql: client load %.0f events/s", run.LoadEPS)
+					run, err = env.Failover(abs(*demoApps), "", 3, 1, 0, logf)
+					logf("sqlite: client load %.0f events/s", run.LoadEPS)
+				}
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
 	} else if *only != "" {
-		fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want scale)\n", *only)
+		fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want scale, sinks or failover)\n", *only)
 		os.Exit(2)
 	}
 
-	// Failovers take seconds each: 20 of them give a median and a maximum, not a p99.
-	// Switchovers and Lambda invocations are cheap enough for the 100+ samples a p99 needs.
-	kills, switches, lambdaN := 20, 100, 200
+	// Failovers take seconds each: 20 of them per database give a median and a maximum, not a
+	// p99. Switchovers (on PostgreSQL) and Lambda invocations are cheap enough for the 100+
+	// samples a p99 needs. SIGSTOP runs wait out the lease: a few give its maximum.
+	kills, pauses, switches, lambdaN := 20, 5, 100, 200
+	rssFor := 2 * time.Minute
 	tcp := bench.Load{Conns: 2, Batch: 1000, Depth: 32, Warmup: time.Second, Duration: 5 * time.Second}
 	httpL := bench.Load{Conns: 8, Batch: 100, Warmup: time.Second, Duration: 5 * time.Second}
 	keys := []int{10_000, 100_000, 1_000_000}
 	queued := []int{10_000, 100_000, 1_000_000}
 	if *quick {
-		kills, switches, lambdaN = 5, 10, 30
+		kills, pauses, switches, lambdaN = 5, 2, 10, 30
+		rssFor = 30 * time.Second
 		tcp.Warmup, tcp.Duration = 500*time.Millisecond, 2*time.Second
 		httpL.Warmup, httpL.Duration = 500*time.Millisecond, 2*time.Second
 		keys, queued = []int{10_000, 100_000}, []int{10_000, 100_000}
@@ -107,8 +135,22 @@ func main() {
 	}
 	r.Rates, r.Profile, err = env.Throughput(abs(*benchApps), tcp, httpL, "ha-ack", logf)
 	note(err)
-	r.Failover, r.Switchover, err = env.Failover(abs(*demoApps), kills, switches, logf)
+	r.E2E, err = env.EndToEnd(httpL, logf)
 	note(err)
+	rss, err := env.RSS(httpL, 50*time.Millisecond, rssFor, logf)
+	note(err)
+	r.RSS = &rss
+	pgURL, err := env.NewDB()
+	note(err)
+	if err == nil {
+		run, err := env.Failover(abs(*demoApps), pgURL, kills, pauses, switches, logf)
+		note(err)
+		r.Runs = append(r.Runs, run)
+		r.Failover, r.Switchover = run.Kill, run.Switch
+	}
+	run, err := env.Failover(abs(*demoApps), "", kills, pauses, 0, logf)
+	note(err)
+	r.Runs = append(r.Runs, run)
 	db, err := func() (string, error) { return pgDB(env) }()
 	note(err)
 	r.Snaps, err = bench.Snapshots(keys, db)
