@@ -9,6 +9,7 @@
 package deploy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -160,14 +161,7 @@ func (e *Env) boolFn(c any, rule bool) (bool, error) {
 		case fn == "Condition" && !rule:
 			return e.Condition(fmt.Sprint(arg))
 		case fn == "Fn::Equals":
-			if len(args) != 2 {
-				return false, fmt.Errorf("Fn::Equals wants 2 arguments")
-			}
-			a, err := e.Eval(args[0])
-			if err != nil {
-				return false, err
-			}
-			b, err := e.Eval(args[1])
+			a, b, err := e.evalPair(args, "Fn::Equals wants 2 arguments")
 			if err != nil {
 				return false, err
 			}
@@ -608,16 +602,25 @@ func (e *Env) CheckRules() error {
 
 func (e *Env) ruleBool(c any) (bool, error) { return e.boolFn(c, true) }
 
+// evalPair evaluates a two-argument function's arguments; usage is the error for another count.
+func (e *Env) evalPair(args []any, usage string) (any, any, error) {
+	if len(args) != 2 {
+		return nil, nil, errors.New(usage)
+	}
+	a, err := e.Eval(args[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := e.Eval(args[1])
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
 // contains is the rule function Fn::Contains: [list, string].
 func (e *Env) contains(args []any) (bool, error) {
-	if len(args) != 2 {
-		return false, fmt.Errorf("Fn::Contains wants [list, string]")
-	}
-	l, err := e.Eval(args[0])
-	if err != nil {
-		return false, err
-	}
-	v, err := e.Eval(args[1])
+	l, v, err := e.evalPair(args, "Fn::Contains wants [list, string]")
 	if err != nil {
 		return false, err
 	}
