@@ -128,30 +128,9 @@ func startPair(t *testing.T) *pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, p := range c.Nodes {
-				if b, err := os.ReadFile(p.LogPath); err == nil {
-					if len(b) > 6000 {
-						b = b[len(b)-6000:]
-					}
-					t.Logf("---- %s log (tail) ----\n%s", p.ID, b)
-				}
-			}
-		}
-	})
+	hatest.Cleanup(t, c)
 	ctx := context.Background()
-	if err := c.Nodes[0].Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitActive(ctx, 60*time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Nodes[1].Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitPeerConnected(ctx, 60*time.Second); err != nil {
+	if err := c.StartPair(ctx, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	p := &pair{c: c, client: hatest.NewClient(c), done: make(chan struct{})}
