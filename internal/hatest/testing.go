@@ -37,3 +37,22 @@ func (c *Cluster) StartPair(ctx context.Context, timeout time.Duration) error {
 	}
 	return c.WaitPeerConnected(ctx, timeout)
 }
+
+// CheckNoLoss checks c's accepted.jsonl outputs against every event cl had acknowledged and
+// fails the test when one is lost, or when nothing was acknowledged (the run proves nothing).
+func CheckNoLoss(t testing.TB, c *Cluster, cl *Client) Report {
+	t.Helper()
+	_, acked, _, _, ids := cl.Snapshot()
+	rep, err := Check(c, "accepted.jsonl", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", rep)
+	if acked == 0 {
+		t.Fatal("nothing was acknowledged: the test proves nothing")
+	}
+	if !rep.OK() {
+		t.Fatalf("%d acknowledged events lost, first %v", len(rep.Lost), rep.Lost[:min(10, len(rep.Lost))])
+	}
+	return rep
+}

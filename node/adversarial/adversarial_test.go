@@ -340,18 +340,7 @@ func TestAttacks(t *testing.T) {
 		}
 	}
 	w.check(t, "every attack")
-	_, acked, _, _, ids := p.client.Snapshot()
-	rep, err := hatest.Check(p.c, "accepted.jsonl", ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s", rep)
-	if acked == 0 {
-		t.Fatal("nothing was acknowledged: the test proves nothing")
-	}
-	if !rep.OK() {
-		t.Fatalf("%d acknowledged events lost, first %v", len(rep.Lost), rep.Lost[:min(10, len(rep.Lost))])
-	}
+	hatest.CheckNoLoss(t, p.c, p.client)
 }
 
 // prlimitNofile sets the soft RLIMIT_NOFILE of pid (the hard one stays, so it can be raised

@@ -74,18 +74,7 @@ func (p *pair) finish() hatest.Report {
 			p.t.Errorf("clean stop: %v", err)
 		}
 	}
-	_, acked, _, _, ids := p.client.Snapshot()
-	rep, err := hatest.Check(p.c, "accepted.jsonl", ids)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.t.Logf("%s", rep)
-	if acked == 0 {
-		p.t.Fatal("nothing was acknowledged: the test proves nothing")
-	}
-	if !rep.OK() {
-		p.t.Fatalf("%d acknowledged events lost, first %v", len(rep.Lost), rep.Lost[:min(10, len(rep.Lost))])
-	}
+	rep := hatest.CheckNoLoss(p.t, p.c, p.client)
 	if rep.DupEvents != 0 {
 		p.t.Fatalf("%d events applied twice despite idempotency keys", rep.DupEvents)
 	}
