@@ -9,6 +9,7 @@
 package deploy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -140,39 +141,41 @@ func (e *Env) Condition(name string) (bool, error) {
 	return v, nil
 }
 
-func (e *Env) cond(c any) (bool, error) {
+func (e *Env) cond(c any) (bool, error) { return e.boolFn(c, false) }
+
+// boolFn evaluates a boolean function: a template Condition (Condition, Equals, Not, And, Or)
+// or, when rule is set, a Rules condition (Equals, Not, And, Or, Contains). The two grammars
+// share everything but their one extra function, so one evaluator serves both.
+func (e *Env) boolFn(c any, rule bool) (bool, error) {
+	what := "condition"
+	if rule {
+		what = "rule condition"
+	}
 	m := mapOf(c)
 	if len(m) != 1 {
-		return false, fmt.Errorf("not a condition: %v", c)
+		return false, fmt.Errorf("not a %s: %v", what, c)
 	}
 	for fn, arg := range m {
 		args, _ := arg.([]any)
-		switch fn {
-		case "Condition":
+		switch {
+		case fn == "Condition" && !rule:
 			return e.Condition(fmt.Sprint(arg))
-		case "Fn::Equals":
-			if len(args) != 2 {
-				return false, fmt.Errorf("Fn::Equals wants 2 arguments")
-			}
-			a, err := e.Eval(args[0])
-			if err != nil {
-				return false, err
-			}
-			b, err := e.Eval(args[1])
+		case fn == "Fn::Equals":
+			a, b, err := e.evalPair(args, "Fn::Equals wants 2 arguments")
 			if err != nil {
 				return false, err
 			}
 			return fmt.Sprint(a) == fmt.Sprint(b), nil
-		case "Fn::Not":
+		case fn == "Fn::Not":
 			if len(args) != 1 {
 				return false, fmt.Errorf("Fn::Not wants 1 argument")
 			}
-			v, err := e.cond(args[0])
+			v, err := e.boolFn(args[0], rule)
 			return !v, err
-		case "Fn::And", "Fn::Or":
+		case fn == "Fn::And", fn == "Fn::Or":
 			and := fn == "Fn::And"
 			for _, a := range args {
-				v, err := e.cond(a)
+				v, err := e.boolFn(a, rule)
 				if err != nil {
 					return false, err
 				}
@@ -181,8 +184,10 @@ func (e *Env) cond(c any) (bool, error) {
 				}
 			}
 			return and, nil
+		case fn == "Fn::Contains" && rule:
+			return e.contains(args)
 		}
-		return false, fmt.Errorf("unsupported condition function %s", fn)
+		return false, fmt.Errorf("unsupported %s function %s", strings.TrimSuffix(what, " condition"), fn)
 	}
 	return false, nil
 }
@@ -595,66 +600,38 @@ func (e *Env) CheckRules() error {
 	return nil
 }
 
-func (e *Env) ruleBool(c any) (bool, error) {
-	m := mapOf(c)
-	for fn, arg := range m {
-		args, _ := arg.([]any)
-		switch fn {
-		case "Fn::Equals":
-			if len(args) != 2 {
-				return false, fmt.Errorf("Fn::Equals wants 2 arguments")
-			}
-			a, err := e.Eval(args[0])
-			if err != nil {
-				return false, err
-			}
-			b, err := e.Eval(args[1])
-			if err != nil {
-				return false, err
-			}
-			return fmt.Sprint(a) == fmt.Sprint(b), nil
-		case "Fn::Not":
-			if len(args) != 1 {
-				return false, fmt.Errorf("Fn::Not wants 1 argument")
-			}
-			v, err := e.ruleBool(args[0])
-			return !v, err
-		case "Fn::And", "Fn::Or":
-			and := fn == "Fn::And"
-			for _, a := range args {
-				v, err := e.ruleBool(a)
-				if err != nil {
-					return false, err
-				}
-				if v != and {
-					return !and, nil
-				}
-			}
-			return and, nil
-		case "Fn::Contains":
-			if len(args) != 2 {
-				return false, fmt.Errorf("Fn::Contains wants [list, string]")
-			}
-			l, err := e.Eval(args[0])
-			if err != nil {
-				return false, err
-			}
-			v, err := e.Eval(args[1])
-			if err != nil {
-				return false, err
-			}
-			items := asList(l)
-			if len(items) == 0 { // an empty CommaDelimitedList is [""] to CloudFormation
-				items = []any{""}
-			}
-			for _, x := range items {
-				if fmt.Sprint(x) == fmt.Sprint(v) {
-					return true, nil
-				}
-			}
-			return false, nil
-		}
-		return false, fmt.Errorf("unsupported rule function %s", fn)
+func (e *Env) ruleBool(c any) (bool, error) { return e.boolFn(c, true) }
+
+// evalPair evaluates a two-argument function's arguments; usage is the error for another count.
+func (e *Env) evalPair(args []any, usage string) (any, any, error) {
+	if len(args) != 2 {
+		return nil, nil, errors.New(usage)
 	}
-	return false, fmt.Errorf("not a rule condition: %v", c)
+	a, err := e.Eval(args[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := e.Eval(args[1])
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// contains is the rule function Fn::Contains: [list, string].
+func (e *Env) contains(args []any) (bool, error) {
+	l, v, err := e.evalPair(args, "Fn::Contains wants [list, string]")
+	if err != nil {
+		return false, err
+	}
+	items := asList(l)
+	if len(items) == 0 { // an empty CommaDelimitedList is [""] to CloudFormation
+		items = []any{""}
+	}
+	for _, x := range items {
+		if fmt.Sprint(x) == fmt.Sprint(v) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

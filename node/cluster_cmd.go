@@ -50,36 +50,14 @@ type clusterArgs struct {
 
 func parseClusterArgs(args []string) (clusterArgs, []string, error) {
 	ca := clusterArgs{timeout: 30 * time.Second, interval: time.Second}
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") {
-			rest = append(rest, a)
-			continue
-		}
-		switch name {
-		case "group", "since", "to", "url", "timeout", "interval", "count":
-		case "json":
-			ca.json = true
-			continue
-		default:
-			rest = append(rest, a)
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return ca, nil, fmt.Errorf("--%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		}
+	valued := []string{"group", "since", "to", "url", "timeout", "interval", "count"}
+	rest, err := takeFlags(args, valued, []string{"json"}, func(name, val string) error {
 		var err error
 		switch name {
+		case "json":
+			ca.json = true
 		case "group":
 			ca.group = val
-			// Also the configuration's group, for switchover.
-			rest = append(rest, "--group", val)
 		case "to":
 			ca.to = val
 		case "url":
@@ -97,10 +75,15 @@ func parseClusterArgs(args []string) (clusterArgs, []string, error) {
 			}
 		}
 		if err != nil {
-			return ca, nil, fmt.Errorf("--%s %q: %w", name, val, err)
+			return fmt.Errorf("--%s %q: %w", name, val, err)
 		}
+		return nil
+	})
+	if err == nil && ca.group != "" {
+		// Also the configuration's group, for switchover.
+		rest = append(rest, "--group", ca.group)
 	}
-	return ca, rest, nil
+	return ca, rest, err
 }
 
 // parsePositiveDuration reads a Go duration, or a number of days with a d suffix (7d).

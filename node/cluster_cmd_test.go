@@ -42,16 +42,7 @@ func testClusterCommands(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, p := range c.Nodes {
-				if b, err := os.ReadFile(p.LogPath); err == nil {
-					t.Logf("---- %s log ----\n%s", p.ID, b[max(0, len(b)-3000):])
-				}
-			}
-		}
-	})
+	hatest.Cleanup(t, c)
 	node := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := run(append(args, "--cluster_db", url, "--log_format", "text"), nil, &out, &errb)

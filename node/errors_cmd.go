@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/streamha/streamha/node/cluster"
-	"github.com/streamha/streamha/node/daemon"
 	"github.com/streamha/streamha/node/ha"
 	"github.com/streamha/streamha/node/rest"
 	"github.com/streamha/streamha/node/store"
@@ -44,41 +43,19 @@ type errorsArgs struct {
 
 func parseErrorsArgs(args []string, now time.Time) (errorsArgs, []string, error) {
 	var ea errorsArgs
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") {
-			rest = append(rest, a)
-			continue
-		}
+	rest, err := takeFlags(args, []string{"app", "id", "before"}, []string{"all", "json"}, func(name, val string) error {
 		switch name {
-		case "app", "id", "before":
 		case "all":
 			ea.all = true
-			continue
 		case "json":
 			ea.json = true
-			continue
-		default:
-			rest = append(rest, a)
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return ea, nil, fmt.Errorf("--%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		}
-		switch name {
 		case "app":
 			ea.app = val
 		case "id":
 			for _, p := range strings.Split(val, ",") {
 				id, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
 				if err != nil || id < 1 {
-					return ea, nil, fmt.Errorf("--id %q: want row ids (1 or more), comma separated", val)
+					return fmt.Errorf("--id %q: want row ids (1 or more), comma separated", val)
 				}
 				ea.ids = append(ea.ids, id)
 			}
@@ -88,11 +65,12 @@ func parseErrorsArgs(args []string, now time.Time) (errorsArgs, []string, error)
 			} else if t, err := time.Parse(time.RFC3339, val); err == nil {
 				ea.before = t
 			} else {
-				return ea, nil, fmt.Errorf("--before %q: want an RFC 3339 time or a duration ago (24h)", val)
+				return fmt.Errorf("--before %q: want an RFC 3339 time or a duration ago (24h)", val)
 			}
 		}
-	}
-	return ea, rest, nil
+		return nil
+	})
+	return ea, rest, err
 }
 
 func cmdErrors(args []string, stdout, stderr io.Writer) int {
@@ -122,23 +100,14 @@ func cmdErrors(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node errors: unknown command %q\n%s", sub, errorsUsage)
 		return 2
 	}
-	c, _, code := loadConfig("errors "+sub, flags, stderr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, dbs, code := openPersistence(ctx, "errors "+sub, flags, stderr)
 	if code >= 0 {
 		return code
 	}
-	dbs, err := daemon.OpenDatabases(c)
-	if err != nil {
-		fmt.Fprintf(stderr, "node errors %s: %v\n", sub, err)
-		return 2
-	}
 	defer dbs.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	db := dbs.Persistence
-	if _, err := db.Migrate(ctx); err != nil {
-		fmt.Fprintf(stderr, "node errors %s: %v\n", sub, err)
-		return 1
-	}
 	g := c.Group
 	switch sub {
 	case "list":

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -41,31 +40,10 @@ type snapshotArgs struct {
 
 func parseSnapshotArgs(args []string) (snapshotArgs, []string, error) {
 	var sa snapshotArgs
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") {
-			rest = append(rest, a)
-			continue
-		}
+	rest, err := takeFlags(args, []string{"app", "revision", "reason"}, []string{"cancel"}, func(name, val string) error {
 		switch name {
-		case "app", "revision", "reason":
 		case "cancel":
 			sa.cancel = true
-			continue
-		default:
-			rest = append(rest, a)
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return sa, nil, fmt.Errorf("--%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		}
-		switch name {
 		case "app":
 			sa.app = val
 		case "reason":
@@ -73,12 +51,13 @@ func parseSnapshotArgs(args []string) (snapshotArgs, []string, error) {
 		case "revision":
 			r, err := strconv.ParseInt(val, 10, 64)
 			if err != nil || r < 1 {
-				return sa, nil, fmt.Errorf("--revision %q: want a revision number (1 or more)", val)
+				return fmt.Errorf("--revision %q: want a revision number (1 or more)", val)
 			}
 			sa.revision = r
 		}
-	}
-	return sa, rest, nil
+		return nil
+	})
+	return sa, rest, err
 }
 
 func cmdSnapshot(args []string, stdout, stderr io.Writer) int {
@@ -108,23 +87,14 @@ func cmdSnapshot(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node snapshot: unknown command %q\n%s", sub, snapshotUsage)
 		return 2
 	}
-	c, _, code := loadConfig("snapshot "+sub, rest, stderr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, dbs, code := openPersistence(ctx, "snapshot "+sub, rest, stderr)
 	if code >= 0 {
 		return code
 	}
-	dbs, err := daemon.OpenDatabases(c)
-	if err != nil {
-		fmt.Fprintf(stderr, "node snapshot %s: %v\n", sub, err)
-		return 2
-	}
 	defer dbs.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	db := dbs.Persistence
-	if _, err := db.Migrate(ctx); err != nil {
-		fmt.Fprintf(stderr, "node snapshot %s: %v\n", sub, err)
-		return 1
-	}
 	g := c.Group
 	switch sub {
 	case "quarantine":

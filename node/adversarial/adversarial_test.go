@@ -128,30 +128,9 @@ func startPair(t *testing.T) *pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, p := range c.Nodes {
-				if b, err := os.ReadFile(p.LogPath); err == nil {
-					if len(b) > 6000 {
-						b = b[len(b)-6000:]
-					}
-					t.Logf("---- %s log (tail) ----\n%s", p.ID, b)
-				}
-			}
-		}
-	})
+	hatest.Cleanup(t, c)
 	ctx := context.Background()
-	if err := c.Nodes[0].Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitActive(ctx, 60*time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Nodes[1].Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitPeerConnected(ctx, 60*time.Second); err != nil {
+	if err := c.StartPair(ctx, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	p := &pair{c: c, client: hatest.NewClient(c), done: make(chan struct{})}
@@ -361,18 +340,7 @@ func TestAttacks(t *testing.T) {
 		}
 	}
 	w.check(t, "every attack")
-	_, acked, _, _, ids := p.client.Snapshot()
-	rep, err := hatest.Check(p.c, "accepted.jsonl", ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s", rep)
-	if acked == 0 {
-		t.Fatal("nothing was acknowledged: the test proves nothing")
-	}
-	if !rep.OK() {
-		t.Fatalf("%d acknowledged events lost, first %v", len(rep.Lost), rep.Lost[:min(10, len(rep.Lost))])
-	}
+	hatest.CheckNoLoss(t, p.c, p.client)
 }
 
 // prlimitNofile sets the soft RLIMIT_NOFILE of pid (the hard one stays, so it can be raised

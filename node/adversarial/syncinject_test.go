@@ -62,18 +62,7 @@ func TestSyncInjectionRefused(t *testing.T) {
 	if err := p.passive.Stop(60 * time.Second); err != nil {
 		t.Errorf("clean stop: %v", err)
 	}
-	_, acked, _, _, ids := p.client.Snapshot()
-	rep, err := hatest.Check(p.c, "accepted.jsonl", ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s", rep)
-	if acked == 0 {
-		t.Fatal("nothing was acknowledged: the test proves nothing")
-	}
-	if !rep.OK() {
-		t.Fatalf("%d acknowledged events lost, first %v", len(rep.Lost), rep.Lost[:min(10, len(rep.Lost))])
-	}
+	hatest.CheckNoLoss(t, p.c, p.client)
 	if b, _ := os.ReadFile(p.passive.LogPath); strings.Contains(string(b), "replay gap") {
 		t.Fatal("the promoted passive logged a replay gap")
 	}

@@ -2,12 +2,10 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamha/streamha/internal/hatest"
-	kafkasink "github.com/streamha/streamha/node/sink/kafka"
+	"github.com/streamha/streamha/internal/kafkatest"
 )
 
 // Sources the suite can feed the pair from (Config.Source).
@@ -67,9 +65,9 @@ type KafkaLoad struct {
 
 // newKafkaLoad starts the cluster with topics in (4 partitions) and out (2).
 func newKafkaLoad() (*KafkaLoad, error) {
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(kafkaPartitions, "in"), kfake.SeedTopics(2, "out"))
+	kc, err := kafkatest.NewCluster(kafkaPartitions)
 	if err != nil {
-		return nil, fmt.Errorf("kafka cluster: %w", err)
+		return nil, err
 	}
 	return &KafkaLoad{Cluster: kc, produced: map[int64]kafkaPos{}, seqs: map[int64]map[string]bool{},
 		outIDs: map[string]bool{}, newest: map[int32]int64{}}, nil
@@ -93,7 +91,7 @@ func (k *KafkaLoad) env() []string {
 // one batch per interval, until ctx ends. A record counts as acknowledged once ProduceSync
 // returned without error for its batch.
 func (k *KafkaLoad) produce(ctx context.Context, batch int, interval time.Duration) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Cluster.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := kafkatest.Producer(k.Cluster)
 	if err != nil {
 		k.setErr(fmt.Errorf("producer: %w", err))
 		return
@@ -143,8 +141,7 @@ func (k *KafkaLoad) setErr(err error) {
 
 // read consumes topic out from its start with read_committed until ctx ends.
 func (k *KafkaLoad) read(ctx context.Context) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.Cluster.ListenAddrs()...), kgo.ConsumeTopics("out"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kafkatest.Reader(k.Cluster)
 	if err != nil {
 		k.setErr(fmt.Errorf("output reader: %w", err))
 		return
@@ -168,21 +165,8 @@ func (k *KafkaLoad) read(ctx context.Context) {
 // input id under two input sequences was applied twice; a term below one already seen on the
 // partition is output of a deposed active committed after its successor's.
 func (k *KafkaLoad) observe(r *kgo.Record) {
-	var id, term string
-	for _, h := range r.Headers {
-		switch h.Key {
-		case kafkasink.OutputIDHeader:
-			id = string(h.Value)
-		case kafkasink.TermHeader:
-			term = string(h.Value)
-		}
-	}
-	var v struct {
-		Event struct{ ID int64 } `json:"event"`
-	}
-	_ = json.Unmarshal(r.Value, &v)
-	tm, _ := strconv.ParseInt(term, 10, 64)
-	parts := strings.Split(id, "/") // app/query/seq/index
+	o, _ := kafkatest.ParseOutput(r)
+	id, tm := o.ID, o.Term
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.lines++
@@ -195,14 +179,14 @@ func (k *KafkaLoad) observe(r *kgo.Record) {
 			id, tm, r.Partition, r.Offset, k.newest[r.Partition]))
 	}
 	k.newest[r.Partition] = max(k.newest[r.Partition], tm)
-	seq := id
-	if len(parts) == 4 {
-		seq = parts[2]
+	seq := o.InputSeq
+	if seq == "" {
+		seq = id
 	}
-	if k.seqs[v.Event.ID] == nil {
-		k.seqs[v.Event.ID] = map[string]bool{}
+	if k.seqs[o.EventID] == nil {
+		k.seqs[o.EventID] = map[string]bool{}
 	}
-	k.seqs[v.Event.ID][seq] = true
+	k.seqs[o.EventID][seq] = true
 }
 
 // missing counts acknowledged records without an output yet.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,16 +26,7 @@ func TestCorruptSnapshotDoesNotChurnTheLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, p := range c.Nodes {
-				if b, err := os.ReadFile(p.LogPath); err == nil {
-					t.Logf("---- %s log (last 4KB) ----\n%s", p.ID, tail(b, 4096))
-				}
-			}
-		}
-	})
+	hatest.Cleanup(t, c)
 	a, b := c.Nodes[0], c.Nodes[1]
 	ctx := context.Background()
 	if err := a.Start(); err != nil {

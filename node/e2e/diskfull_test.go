@@ -62,14 +62,7 @@ func TestFullDiskLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(c.Nodes[0].LogPath); err == nil {
-				t.Logf("---- node log (last 4KB) ----\n%s", tail(b, 4096))
-			}
-		}
-	})
+	hatest.Cleanup(t, c)
 	node := c.Nodes[0]
 	if err := node.Start(); err != nil {
 		t.Fatal(err)

@@ -42,27 +42,9 @@ func startPair(t *testing.T, url string, extra ...string) *pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, p := range c.Nodes {
-				if b, err := os.ReadFile(p.LogPath); err == nil {
-					t.Logf("---- %s log (last 4KB) ----\n%s", p.ID, tail(b, 4096))
-				}
-			}
-		}
-	})
-	if err := c.Nodes[0].Start(); err != nil {
-		t.Fatal(err)
-	}
+	hatest.Cleanup(t, c)
 	ctx := context.Background()
-	if _, err := c.WaitActive(ctx, 30*time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Nodes[1].Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+	if err := c.StartPair(ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	p := &pair{t: t, c: c, client: hatest.NewClient(c), done: make(chan struct{})}
@@ -92,18 +74,7 @@ func (p *pair) finish() hatest.Report {
 			p.t.Errorf("clean stop: %v", err)
 		}
 	}
-	_, acked, _, _, ids := p.client.Snapshot()
-	rep, err := hatest.Check(p.c, "accepted.jsonl", ids)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.t.Logf("%s", rep)
-	if acked == 0 {
-		p.t.Fatal("nothing was acknowledged: the test proves nothing")
-	}
-	if !rep.OK() {
-		p.t.Fatalf("%d acknowledged events lost, first %v", len(rep.Lost), rep.Lost[:min(10, len(rep.Lost))])
-	}
+	rep := hatest.CheckNoLoss(p.t, p.c, p.client)
 	if rep.DupEvents != 0 {
 		p.t.Fatalf("%d events applied twice despite idempotency keys", rep.DupEvents)
 	}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -26,14 +25,7 @@ func TestLoneActiveKilledRestoresFromSnapshotAndLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(c.Nodes[0].LogPath); err == nil {
-				t.Logf("---- log (last 4KB) ----\n%s", tail(b, 4096))
-			}
-		}
-	})
+	hatest.Cleanup(t, c)
 	a := c.Nodes[0]
 	ctx := context.Background()
 	if err := a.Start(); err != nil {

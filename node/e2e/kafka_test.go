@@ -18,8 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamha/streamha/internal/hatest"
+	"github.com/streamha/streamha/internal/kafkatest"
 	"github.com/streamha/streamha/internal/pgtest"
-	kafkasink "github.com/streamha/streamha/node/sink/kafka"
 )
 
 // kafkaApp reads topic in and writes topic out; the brokers and the partitions of each pair
@@ -48,27 +48,9 @@ func kafkaPair(t *testing.T, kc *kfake.Cluster, dbURL, group, partitions string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, p := range c.Nodes {
-				if b, err := os.ReadFile(p.LogPath); err == nil {
-					t.Logf("---- %s/%s log (last 4KB) ----\n%s", group, p.ID, tail(b, 4096))
-				}
-			}
-		}
-	})
+	hatest.Cleanup(t, c)
 	ctx := context.Background()
-	if err := c.Nodes[0].Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitActive(ctx, 30*time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Nodes[1].Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+	if err := c.StartPair(ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -83,7 +65,7 @@ type producer struct {
 }
 
 func (p *producer) run(ctx context.Context, t *testing.T, kc *kfake.Cluster, partitions int32) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := kafkatest.Producer(kc)
 	if err != nil {
 		t.Error(err)
 		return
@@ -135,8 +117,7 @@ type outReader struct {
 }
 
 func (o *outReader) run(ctx context.Context, t *testing.T, kc *kfake.Cluster) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.ConsumeTopics("out"),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kafkatest.Reader(kc)
 	if err != nil {
 		t.Error(err)
 		return
@@ -145,25 +126,11 @@ func (o *outReader) run(ctx context.Context, t *testing.T, kc *kfake.Cluster) {
 	for ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
 		fs.EachRecord(func(r *kgo.Record) {
-			var id, term, group string
-			for _, h := range r.Headers {
-				switch h.Key {
-				case kafkasink.OutputIDHeader:
-					id = string(h.Value)
-				case kafkasink.TermHeader:
-					term = string(h.Value)
-				case kafkasink.GroupHeader:
-					group = string(h.Value)
-				}
+			out, err := kafkatest.ParseOutput(r)
+			if err != nil {
+				t.Error(err)
 			}
-			var v struct {
-				Event struct{ ID int64 } `json:"event"`
-			}
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				t.Errorf("output %q: %v", r.Value, err)
-			}
-			tm, _ := strconv.ParseInt(term, 10, 64)
-			parts := strings.Split(id, "/") // app/query/seq/index
+			id, tm, group := out.ID, out.Term, out.Group
 			o.mu.Lock()
 			o.lines++
 			if o.ids[group+"/"+id] {
@@ -175,11 +142,11 @@ func (o *outReader) run(ctx context.Context, t *testing.T, kc *kfake.Cluster) {
 				o.deposed = append(o.deposed, fmt.Sprintf("group %s term %d output %s after term %d", group, tm, id, o.newest[gp]))
 			}
 			o.newest[gp] = max(o.newest[gp], tm)
-			if len(parts) == 4 {
-				if o.seqs[v.Event.ID] == nil {
-					o.seqs[v.Event.ID] = map[string]bool{}
+			if out.InputSeq != "" {
+				if o.seqs[out.EventID] == nil {
+					o.seqs[out.EventID] = map[string]bool{}
 				}
-				o.seqs[v.Event.ID][group+"/"+parts[2]] = true
+				o.seqs[out.EventID][group+"/"+out.InputSeq] = true
 			}
 			o.mu.Unlock()
 			o.n.Add(1)
@@ -223,6 +190,34 @@ func waitGrow(t *testing.T, what string, n *atomic.Int64, more int64) {
 	}
 }
 
+// kafkaLoad is a producer of numbered records into topic in (4 partitions) and a reader of
+// topic out, running until the test ends.
+type kafkaLoad struct {
+	prod          *producer
+	out           *outReader
+	stopProducing context.CancelFunc
+}
+
+// startKafkaLoad starts the producer and the reader; the test's cleanup stops both and waits.
+func startKafkaLoad(t *testing.T, kc *kfake.Cluster) *kafkaLoad {
+	ctx, stop := context.WithCancel(context.Background())
+	pctx, stopProducing := context.WithCancel(ctx)
+	l := &kafkaLoad{prod: &producer{produced: map[int64]bool{}}, out: newOutReader(), stopProducing: stopProducing}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); l.prod.run(pctx, t, kc, 4) }()
+	go func() { defer wg.Done(); l.out.run(ctx, t, kc) }()
+	t.Cleanup(func() { stop(); wg.Wait() })
+	return l
+}
+
+// finish stops producing and checks that every produced record has its output (waitAll).
+func (l *kafkaLoad) finish(t *testing.T) {
+	t.Helper()
+	l.stopProducing()
+	waitAll(t, l.out, l.prod)
+}
+
 // waitAll waits until every produced id has an output, then checks the verdict.
 func waitAll(t *testing.T, out *outReader, p *producer) {
 	t.Helper()
@@ -252,21 +247,15 @@ func waitAll(t *testing.T, out *outReader, p *producer) {
 // instead of the state's position.
 func TestKafkaExactlyOnceAcrossFailovers(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in"), kfake.SeedTopics(2, "out"))
+	kc, err := kafkatest.NewCluster(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kc.Close()
+	t.Cleanup(kc.Close)
 	c := kafkaPair(t, kc, url, "kf", "0,1,2,3")
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	prod := &producer{produced: map[int64]bool{}}
-	out := newOutReader()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	pctx, stopProducing := context.WithCancel(ctx)
-	go func() { defer wg.Done(); prod.run(pctx, t, kc, 4) }()
-	go func() { defer wg.Done(); out.run(ctx, t, kc) }()
+	ctx := context.Background()
+	load := startKafkaLoad(t, kc)
+	out := load.out
 	for round := 0; round < 4; round++ {
 		waitGrow(t, "outputs", &out.n, 300)
 		old := c.Active()
@@ -300,10 +289,7 @@ func TestKafkaExactlyOnceAcrossFailovers(t *testing.T) {
 			t.Fatalf("round %d: %v", round, err)
 		}
 	}
-	stopProducing()
-	waitAll(t, out, prod)
-	stop()
-	wg.Wait()
+	load.finish(t)
 }
 
 // TestKafkaScaleOutPairs: two pairs (cluster groups) on one cluster database share a topic of
@@ -312,22 +298,16 @@ func TestKafkaExactlyOnceAcrossFailovers(t *testing.T) {
 // touching the other; each pair consumed only its partitions.
 func TestKafkaScaleOutPairs(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "in"), kfake.SeedTopics(2, "out"))
+	kc, err := kafkatest.NewCluster(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kc.Close()
+	t.Cleanup(kc.Close)
 	p1 := kafkaPair(t, kc, url, "kf-1", "0,1")
 	p2 := kafkaPair(t, kc, url, "kf-2", "2,3")
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	prod := &producer{produced: map[int64]bool{}}
-	out := newOutReader()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	pctx, stopProducing := context.WithCancel(ctx)
-	go func() { defer wg.Done(); prod.run(pctx, t, kc, 4) }()
-	go func() { defer wg.Done(); out.run(ctx, t, kc) }()
+	ctx := context.Background()
+	load := startKafkaLoad(t, kc)
+	out := load.out
 	waitGrow(t, "outputs", &out.n, 500)
 	old := p1.Active()
 	if err := old.Kill(); err != nil {
@@ -337,8 +317,7 @@ func TestKafkaScaleOutPairs(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitGrow(t, "outputs after the kill", &out.n, 500)
-	stopProducing()
-	waitAll(t, out, prod)
+	load.finish(t)
 	// Each pair's state holds positions of its own partitions only.
 	for _, pc := range []struct {
 		c    *hatest.Cluster
@@ -360,6 +339,4 @@ func TestKafkaScaleOutPairs(t *testing.T) {
 			t.Fatalf("group %v: positions %v, want partitions %v", st["group"], pos, pc.want)
 		}
 	}
-	stop()
-	wg.Wait()
 }

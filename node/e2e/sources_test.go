@@ -82,27 +82,9 @@ func TestSourcesFollowTheActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, p := range c.Nodes {
-				if b, err := os.ReadFile(p.LogPath); err == nil {
-					t.Logf("---- %s log (last 4KB) ----\n%s", p.ID, tail(b, 4096))
-				}
-			}
-		}
-	})
+	hatest.Cleanup(t, c)
 	ctx := context.Background()
-	if err := c.Nodes[0].Start(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitActive(ctx, 30*time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Nodes[1].Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
+	if err := c.StartPair(ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 

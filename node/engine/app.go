@@ -4,7 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 )
 
 // Attr is one attribute of a stream schema.
@@ -143,4 +146,24 @@ func (a *App) QueryNames() []string {
 		out[i] = q.name
 	}
 	return out
+}
+
+// CheckOptions fails on the first option (in name order) that known does not list, naming the
+// supported ones: each source type checks its @source against its own option table.
+func (s SourceSpec) CheckOptions(known map[string]string) error {
+	for _, k := range sortedKeys(s.Options) {
+		if _, ok := known[k]; !ok {
+			return fmt.Errorf("unknown option %q for @source(type='%s') (supported: %s)", k, s.Type, strings.Join(sortedKeys(known), ", "))
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

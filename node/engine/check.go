@@ -208,83 +208,71 @@ func (a *App) bindOutput(q *queryDecl, qp *queryPlan, attrs []Attr) error {
 
 // sourceSpec records a @source annotation and its @map; the node checks the options.
 func sourceSpec(an *annotation) (SourceSpec, error) {
-	t, ok := an.kv["type"]
-	if !ok {
-		return SourceSpec{}, errAt(an.p, "@source needs a type, e.g. @source(type='http', receiver.url='http://0.0.0.0:8006/in')")
-	}
-	src := SourceSpec{Type: t, Options: map[string]string{}, Line: an.p.line, Col: an.p.col}
-	for k, v := range an.kv {
-		if k != "type" {
-			src.Options[k] = v
-		}
-	}
-	for _, sub := range an.sub {
-		if sub.name != "map" {
-			return SourceSpec{}, errAt(sub.p, "@source takes only a nested @map, not @%s", sub.name)
-		}
-		if src.Map.Type != "" {
-			return SourceSpec{}, errAt(sub.p, "@source has two @map annotations")
-		}
-		mt, ok := sub.kv["type"]
-		if !ok {
-			return SourceSpec{}, errAt(sub.p, "@map needs a type, e.g. @map(type='json')")
-		}
-		src.Map = MapSpec{Type: mt, Options: map[string]string{}}
-		for k, v := range sub.kv {
-			if k != "type" {
-				src.Map.Options[k] = v
+	spec, err := ioSpec(an, "@source", "@source(type='http', receiver.url='http://0.0.0.0:8006/in')",
+		func(sub *annotation, m *MapSpec) error {
+			for _, at := range sub.sub {
+				if at.name != "attributes" {
+					m.Other = append(m.Other, at.name)
+					continue
+				}
+				m.Attributes = at.kv
+				m.Positional = at.pos
 			}
-		}
-		for _, at := range sub.sub {
-			if at.name != "attributes" {
-				src.Map.Other = append(src.Map.Other, at.name)
-				continue
-			}
-			src.Map.Attributes = at.kv
-			src.Map.Positional = at.pos
-		}
-	}
-	return src, nil
+			return nil
+		})
+	return SourceSpec(spec), err
 }
 
 // sinkSpec records a @sink annotation and its nested @map; the node checks the options and the
 // mapping (node/sink).
 func sinkSpec(an *annotation) (SinkSpec, error) {
+	return ioSpec(an, "@sink", "@sink(type='log')", func(sub *annotation, m *MapSpec) error {
+		for _, at := range sub.sub {
+			m.Other = append(m.Other, at.name)
+		}
+		if len(sub.pos) > 0 {
+			return errAt(sub.p, "@map of a @sink takes name='value' options only")
+		}
+		return nil
+	})
+}
+
+// ioSpec reads what @source and @sink (kind) share: the type, the other options verbatim and at
+// most one nested @map with its type and options; mapped reads the rest of that @map.
+func ioSpec(an *annotation, kind, example string, mapped func(sub *annotation, m *MapSpec) error) (SinkSpec, error) {
 	t, ok := an.kv["type"]
 	if !ok {
-		return SinkSpec{}, errAt(an.p, "@sink needs a type, e.g. @sink(type='log')")
+		return SinkSpec{}, errAt(an.p, "%s needs a type, e.g. %s", kind, example)
 	}
-	sk := SinkSpec{Type: t, Options: map[string]string{}, Line: an.p.line, Col: an.p.col}
-	for k, v := range an.kv {
-		if k != "type" {
-			sk.Options[k] = v
-		}
-	}
+	spec := SinkSpec{Type: t, Options: optionsBut(an.kv, "type"), Line: an.p.line, Col: an.p.col}
 	for _, sub := range an.sub {
 		if sub.name != "map" {
-			return SinkSpec{}, errAt(sub.p, "@sink takes only a nested @map, not @%s", sub.name)
+			return SinkSpec{}, errAt(sub.p, "%s takes only a nested @map, not @%s", kind, sub.name)
 		}
-		if sk.Map.Type != "" {
-			return SinkSpec{}, errAt(sub.p, "@sink has two @map annotations")
+		if spec.Map.Type != "" {
+			return SinkSpec{}, errAt(sub.p, "%s has two @map annotations", kind)
 		}
 		mt, ok := sub.kv["type"]
 		if !ok {
 			return SinkSpec{}, errAt(sub.p, "@map needs a type, e.g. @map(type='json')")
 		}
-		sk.Map = MapSpec{Type: mt, Options: map[string]string{}}
-		for k, v := range sub.kv {
-			if k != "type" {
-				sk.Map.Options[k] = v
-			}
-		}
-		for _, at := range sub.sub {
-			sk.Map.Other = append(sk.Map.Other, at.name)
-		}
-		if len(sub.pos) > 0 {
-			return SinkSpec{}, errAt(sub.p, "@map of a @sink takes name='value' options only")
+		spec.Map = MapSpec{Type: mt, Options: optionsBut(sub.kv, "type")}
+		if err := mapped(sub, &spec.Map); err != nil {
+			return SinkSpec{}, err
 		}
 	}
-	return sk, nil
+	return spec, nil
+}
+
+// optionsBut copies kv without the key skip.
+func optionsBut(kv map[string]string, skip string) map[string]string {
+	out := make(map[string]string, len(kv))
+	for k, v := range kv {
+		if k != skip {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // sourceMap reads fail.on.missing.attribute of a @source's @map into def.

@@ -43,18 +43,7 @@ func (e *envelope) encode() []byte {
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Outbox)))
 	for _, o := range e.Outbox {
-		b = appendBytes(b, []byte(o.Stream))
-		b = appendBytes(b, []byte(o.ID))
-		b = appendBytes(b, []byte(o.Query))
-		b = binary.BigEndian.AppendUint64(b, o.Seq)
-		b = binary.BigEndian.AppendUint32(b, uint32(o.Index))
-		b = binary.BigEndian.AppendUint64(b, uint64(o.TS))
-		exp := byte(0)
-		if o.Expired {
-			exp = 1
-		}
-		b = append(b, exp)
-		b = appendBytes(b, engine.AppendValues(nil, o.Data))
+		b = appendOutput(b, o)
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Positions)))
 	for _, p := range e.Positions {
@@ -62,6 +51,36 @@ func (e *envelope) encode() []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(p.Offset))
 	}
 	return b
+}
+
+// appendOutput encodes one outbox entry: the envelope's outbox and the error store's stored
+// outputs share this format.
+func appendOutput(b []byte, o *engine.Output) []byte {
+	b = appendBytes(b, []byte(o.Stream))
+	b = appendBytes(b, []byte(o.ID))
+	b = appendBytes(b, []byte(o.Query))
+	b = binary.BigEndian.AppendUint64(b, o.Seq)
+	b = binary.BigEndian.AppendUint32(b, uint32(o.Index))
+	b = binary.BigEndian.AppendUint64(b, uint64(o.TS))
+	exp := byte(0)
+	if o.Expired {
+		exp = 1
+	}
+	b = append(b, exp)
+	return appendBytes(b, engine.AppendValues(nil, o.Data))
+}
+
+// output reads appendOutput's bytes back: the output without its data, and the encoded values
+// to decode with the stream's schema. r.err tells a short read.
+func (r *reader) output() (*engine.Output, []byte) {
+	o := &engine.Output{Stream: string(r.bytes()), ID: string(r.bytes()), Query: string(r.bytes())}
+	o.Seq = r.u64()
+	o.Index = int(r.u32())
+	o.TS = int64(r.u64())
+	if p := r.take(1); p != nil {
+		o.Expired = p[0] == 1
+	}
+	return o, r.bytes()
 }
 
 func appendBytes(b, p []byte) []byte {
@@ -127,14 +146,7 @@ func decodeEnvelope(app *engine.App, p []byte) (*envelope, error) {
 		return nil, fmt.Errorf("%w: outbox count", errEnvelope)
 	}
 	for i := 0; i < n && r.err == nil; i++ {
-		o := &engine.Output{Stream: string(r.bytes()), ID: string(r.bytes()), Query: string(r.bytes())}
-		o.Seq = r.u64()
-		o.Index = int(r.u32())
-		o.TS = int64(r.u64())
-		if p := r.take(1); p != nil {
-			o.Expired = p[0] == 1
-		}
-		vals := r.bytes()
+		o, vals := r.output()
 		if r.err != nil {
 			break
 		}

@@ -2,7 +2,6 @@ package ha
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -285,19 +284,7 @@ const storedOutputVersion = 1
 // encodeStoredOutput is an output in the error store's Data: the snapshot envelope's encoding of
 // one outbox entry, after a version byte.
 func encodeStoredOutput(o *engine.Output) []byte {
-	b := []byte{storedOutputVersion}
-	b = appendBytes(b, []byte(o.Stream))
-	b = appendBytes(b, []byte(o.ID))
-	b = appendBytes(b, []byte(o.Query))
-	b = binary.BigEndian.AppendUint64(b, o.Seq)
-	b = binary.BigEndian.AppendUint32(b, uint32(o.Index))
-	b = binary.BigEndian.AppendUint64(b, uint64(o.TS))
-	exp := byte(0)
-	if o.Expired {
-		exp = 1
-	}
-	b = append(b, exp)
-	return appendBytes(b, engine.AppendValues(nil, o.Data))
+	return appendOutput([]byte{storedOutputVersion}, o)
 }
 
 // decodeStoredOutput reads encodeStoredOutput's bytes back, with app's schema of the stream.
@@ -306,14 +293,7 @@ func decodeStoredOutput(app *engine.App, p []byte) (*engine.Output, error) {
 		return nil, errors.New("stored output: no replay data or an unknown version")
 	}
 	r := &reader{b: p[1:]}
-	o := &engine.Output{Stream: string(r.bytes()), ID: string(r.bytes()), Query: string(r.bytes())}
-	o.Seq = r.u64()
-	o.Index = int(r.u32())
-	o.TS = int64(r.u64())
-	if e := r.take(1); e != nil {
-		o.Expired = e[0] == 1
-	}
-	vals := r.bytes()
+	o, vals := r.output()
 	if r.err != nil {
 		return nil, fmt.Errorf("stored output: %w", r.err)
 	}

@@ -186,20 +186,11 @@ func (n *Node) decideAll(ctx context.Context, q *eventsync.Queue, term int64) (m
 		if !c.Hot && !c.Kept {
 			continue // cold
 		}
-		list, err := n.opts.Snapshots.ListSnapshots(ctx, n.cfg.Group, a.name)
-		if err != nil {
-			return nil, fmt.Errorf("app %s: list snapshots: %w", a.name, err)
-		}
-		logged, err := n.readInputLog(ctx, a.name)
+		list, logged, present, err := n.heldInputs(ctx, a.name, q)
 		if err != nil {
 			return nil, err
 		}
-		present := q.Last(a.name)
-		if len(logged) > 0 {
-			present = max(present, logged[len(logged)-1].Seq)
-		}
 		for _, s := range list {
-			present = max(present, s.LastSeq)
 			c.StoredTerm = max(c.StoredTerm, s.Term)
 			if s.Revision > d.newest.Revision {
 				d.newest = s

@@ -66,21 +66,12 @@ type appPlan struct {
 // stored revision (quarantined ones included) or the queue has seen. When no candidate is
 // lossless, mayLose picks the best readable one; else a *RestoreError.
 func (n *Node) planApp(ctx context.Context, a *appState, q *eventsync.Queue, mayLose bool) (*appPlan, error) {
-	list, err := n.opts.Snapshots.ListSnapshots(ctx, n.cfg.Group, a.name)
-	if err != nil {
-		return nil, fmt.Errorf("app %s: list snapshots: %w", a.name, err)
-	}
-	logged, err := n.readInputLog(ctx, a.name)
+	list, logged, present, err := n.heldInputs(ctx, a.name, q)
 	if err != nil {
 		return nil, err
 	}
-	present := q.Last(a.name)
-	if len(logged) > 0 {
-		present = max(present, logged[len(logged)-1].Seq)
-	}
 	var newest int64
 	for _, s := range list {
-		present = max(present, s.LastSeq)
 		newest = max(newest, s.Revision)
 	}
 	var reasons []string
@@ -151,6 +142,28 @@ func restoreRevision(a *appState, s store.Snapshot) (*appPlan, error) {
 		return nil, fmt.Errorf("engine restore: %w", err)
 	}
 	return &appPlan{snap: s, has: true, rt: rt, env: env}, nil
+}
+
+// heldInputs reads what a restore of app can start from: its stored revisions, its input log,
+// and the present, the highest input sequence the queue q, the input log or any revision
+// (quarantined ones included) has seen.
+func (n *Node) heldInputs(ctx context.Context, app string, q *eventsync.Queue) ([]store.Snapshot, []eventsync.Entry, uint64, error) {
+	list, err := n.opts.Snapshots.ListSnapshots(ctx, n.cfg.Group, app)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("app %s: list snapshots: %w", app, err)
+	}
+	logged, err := n.readInputLog(ctx, app)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	present := q.Last(app)
+	if len(logged) > 0 {
+		present = max(present, logged[len(logged)-1].Seq)
+	}
+	for _, s := range list {
+		present = max(present, s.LastSeq)
+	}
+	return list, logged, present, nil
 }
 
 // replayFrom returns the inputs of app after seq after that the queue or the input log (logged,

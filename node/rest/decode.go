@@ -10,10 +10,8 @@ import (
 
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/ha"
+	"github.com/streamha/streamha/node/source/jsonmap"
 )
-
-// errBody is a request body that is not a JSON object or array of objects.
-var errBody = errors.New("body must be a JSON object or an array of JSON objects")
 
 // parsers are reused across requests: fastjson parses a body without allocating per value.
 var parsers fastjson.ParserPool
@@ -33,24 +31,9 @@ func DecodeEvents(def *engine.StreamDef, body []byte, maxEvents int) ([]ha.Event
 	}
 	p := parsers.Get()
 	defer parsers.Put(p)
-	v, err := p.ParseBytes(body)
+	objs, err := jsonmap.Events(p, body)
 	if err != nil {
-		if len(body) == 0 {
-			return nil, fmt.Errorf("%w: empty body", errBody)
-		}
-		return nil, fmt.Errorf("malformed JSON: %w", err)
-	}
-	var objs []*fastjson.Value
-	switch v.Type() {
-	case fastjson.TypeObject:
-		objs = []*fastjson.Value{v}
-	case fastjson.TypeArray:
-		objs, _ = v.Array()
-		if len(objs) == 0 {
-			return nil, fmt.Errorf("%w: empty array", errBody)
-		}
-	default:
-		return nil, errBody
+		return nil, err
 	}
 	n := len(def.Attrs)
 	slab := make([]engine.Value, len(objs)*n)
@@ -98,13 +81,7 @@ func decodeObject(def *engine.StreamDef, o *fastjson.Value, vals []engine.Value,
 			return
 		}
 		seen[i] = true
-		t := def.Attrs[i].Type
-		if t == engine.TypeString && val.Type() == fastjson.TypeString {
-			vals[i] = engine.StringValue(string(val.GetStringBytes()))
-			return
-		}
-		*scratch = val.MarshalTo((*scratch)[:0])
-		x, err := engine.DecodeJSONValue(*scratch, t)
+		x, err := jsonmap.Value(val, def.Attrs[i].Type, scratch)
 		if err != nil {
 			ferr = fmt.Errorf("stream %s: attribute %s: %w", def.Name, key, err)
 			return

@@ -157,34 +157,20 @@ func (d *DB) saveChunked(ctx context.Context, s Snapshot, keep int) (rev int64, 
 			burst = time.Now()
 		}
 	}
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("save snapshot %s/%s: begin: %w", s.Group, s.App, err)
+	check := func(tx *sql.Tx) error {
+		var have, bytes int64
+		if err := tx.QueryRowContext(ctx, q.countChunks, s.Group, s.App, upload).Scan(&have, &bytes); err != nil {
+			return fmt.Errorf("save snapshot %s/%s: count chunks: %w", s.Group, s.App, err)
+		}
+		if have != int64(n) || bytes != int64(len(s.Payload)) {
+			return fmt.Errorf("save snapshot %s/%s: %d of %d chunks (%d of %d bytes) stored: deleted by a concurrent writer", s.Group, s.App, have, n, bytes, len(s.Payload))
+		}
+		return nil
 	}
-	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	if err := d.fenceTx(ctx, tx, s); err != nil {
-		return 0, err
-	}
-	var have, bytes int64
-	if err := tx.QueryRowContext(ctx, q.countChunks, s.Group, s.App, upload).Scan(&have, &bytes); err != nil {
-		return 0, fmt.Errorf("save snapshot %s/%s: count chunks: %w", s.Group, s.App, err)
-	}
-	if have != int64(n) || bytes != int64(len(s.Payload)) {
-		return 0, fmt.Errorf("save snapshot %s/%s: %d of %d chunks (%d of %d bytes) stored: deleted by a concurrent writer", s.Group, s.App, have, n, bytes, len(s.Payload))
-	}
-	if err := tx.QueryRowContext(ctx, d.q.nextRevision, s.Group, s.App).Scan(&rev); err != nil {
-		return 0, fmt.Errorf("save snapshot %s/%s: next revision: %w", s.Group, s.App, err)
-	}
-	if _, err := tx.ExecContext(ctx, q.insertChunked, s.Group, s.App, rev, s.Term, int64(s.LastSeq), int64(len(s.Payload)), Checksum(s.Payload), upload, n); err != nil {
-		return 0, fmt.Errorf("save snapshot %s/%s: insert: %w", s.Group, s.App, err)
-	}
-	if _, err := tx.ExecContext(ctx, d.q.trim, s.Group, s.App, rev-int64(keep)); err != nil {
-		return 0, fmt.Errorf("save snapshot %s/%s: trim: %w", s.Group, s.App, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("save snapshot %s/%s: commit: %w", s.Group, s.App, err)
-	}
-	return rev, nil
+	return d.saveTx(ctx, s, keep, check, func(tx *sql.Tx, rev int64) error {
+		_, err := tx.ExecContext(ctx, q.insertChunked, s.Group, s.App, rev, s.Term, int64(s.LastSeq), int64(len(s.Payload)), Checksum(s.Payload), upload, n)
+		return err
+	})
 }
 
 // fenceTx checks (and raises) the fence inside a snapshot's commit transaction.

@@ -114,6 +114,15 @@ func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot, keep int) (int64, err
 
 // saveInline stores a small payload in its ha_snapshot row, in one transaction.
 func (d *DB) saveInline(ctx context.Context, s Snapshot, keep int) (int64, error) {
+	return d.saveTx(ctx, s, keep, nil, func(tx *sql.Tx, rev int64) error {
+		_, err := tx.ExecContext(ctx, d.q.insertSnapshot, s.Group, s.App, rev, s.Term, int64(s.LastSeq), int64(len(s.Payload)), s.Payload, Checksum(s.Payload))
+		return err
+	})
+}
+
+// saveTx is the transaction that commits a revision of s: the fence check, check (when not
+// nil), the next revision number, insert of its row, the trim to keep revisions, the commit.
+func (d *DB) saveTx(ctx context.Context, s Snapshot, keep int, check func(*sql.Tx) error, insert func(*sql.Tx, int64) error) (int64, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("save snapshot %s/%s: begin: %w", s.Group, s.App, err)
@@ -122,11 +131,16 @@ func (d *DB) saveInline(ctx context.Context, s Snapshot, keep int) (int64, error
 	if err := d.fenceTx(ctx, tx, s); err != nil {
 		return 0, err
 	}
+	if check != nil {
+		if err := check(tx); err != nil {
+			return 0, err
+		}
+	}
 	var rev int64
 	if err := tx.QueryRowContext(ctx, d.q.nextRevision, s.Group, s.App).Scan(&rev); err != nil {
 		return 0, fmt.Errorf("save snapshot %s/%s: next revision: %w", s.Group, s.App, err)
 	}
-	if _, err := tx.ExecContext(ctx, d.q.insertSnapshot, s.Group, s.App, rev, s.Term, int64(s.LastSeq), int64(len(s.Payload)), s.Payload, Checksum(s.Payload)); err != nil {
+	if err := insert(tx, rev); err != nil {
 		return 0, fmt.Errorf("save snapshot %s/%s: insert: %w", s.Group, s.App, err)
 	}
 	if _, err := tx.ExecContext(ctx, d.q.trim, s.Group, s.App, rev-int64(keep)); err != nil {
@@ -138,57 +152,62 @@ func (d *DB) saveInline(ctx context.Context, s Snapshot, keep int) (int64, error
 	return rev, nil
 }
 
+// snapshotRow holds the columns of a snapshot read that fillSnapshot turns into fields.
+type snapshotRow struct {
+	seq, createdMS, size int64
+	sum, upload          sql.NullString
+	chunks               sql.NullInt64
+}
+
+// fillSnapshot sets s's fields from r and reads a chunked payload; ok is false when its chunks
+// are gone (the revision was trimmed meanwhile).
+func (d *DB) fillSnapshot(ctx context.Context, s *Snapshot, r snapshotRow) (bool, error) {
+	s.LastSeq = uint64(r.seq)
+	s.CreatedAt = time.UnixMilli(r.createdMS)
+	s.Checksum = r.sum.String
+	if r.upload.Valid {
+		ok, err := d.readChunks(ctx, s, r.upload.String, r.chunks.Int64, r.size)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	s.Size = int64(len(s.Payload))
+	return true, nil
+}
+
 // LatestSnapshot returns the newest revision of app that is not quarantined; ok is false when
 // there is none. The payload is not verified: see Snapshot.Verify.
 func (d *DB) LatestSnapshot(ctx context.Context, group, app string) (Snapshot, bool, error) {
 	s := Snapshot{Group: group, App: app}
-	var seq, createdMS, size int64
-	var sum, upload sql.NullString
-	var chunks sql.NullInt64
-	err := d.db.QueryRowContext(ctx, d.q.latestSnapshot, group, app).Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Payload, &sum, &size, &upload, &chunks)
+	var r snapshotRow
+	err := d.db.QueryRowContext(ctx, d.q.latestSnapshot, group, app).Scan(&s.Revision, &s.Term, &r.seq, &r.createdMS, &s.Payload, &r.sum, &r.size, &r.upload, &r.chunks)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, false, nil
 	}
 	if err != nil {
 		return s, false, fmt.Errorf("read snapshot %s/%s: %w", group, app, err)
 	}
-	s.LastSeq = uint64(seq)
-	s.CreatedAt = time.UnixMilli(createdMS)
-	s.Checksum = sum.String
-	if upload.Valid {
-		ok, err := d.readChunks(ctx, &s, upload.String, chunks.Int64, size)
-		if err != nil || !ok {
-			return s, false, err
-		}
-	}
-	s.Size = int64(len(s.Payload))
-	return s, true, nil
+	ok, err := d.fillSnapshot(ctx, &s, r)
+	return s, ok, err
 }
 
 // ReadSnapshot returns one revision of app with its payload, quarantined or not; ok is false when
 // it does not exist. The payload is not verified: see Snapshot.Verify.
 func (d *DB) ReadSnapshot(ctx context.Context, group, app string, revision int64) (Snapshot, bool, error) {
 	s := Snapshot{Group: group, App: app}
-	var seq, createdMS, size int64
-	var sum, reason, upload sql.NullString
-	var qMS, chunks sql.NullInt64
-	err := d.db.QueryRowContext(ctx, d.q.readSnapshot, group, app, revision).Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Payload, &sum, &qMS, &reason, &size, &upload, &chunks)
+	var r snapshotRow
+	var reason sql.NullString
+	var qMS sql.NullInt64
+	err := d.db.QueryRowContext(ctx, d.q.readSnapshot, group, app, revision).Scan(&s.Revision, &s.Term, &r.seq, &r.createdMS, &s.Payload, &r.sum, &qMS, &reason, &r.size, &r.upload, &r.chunks)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, false, nil
 	}
 	if err != nil {
 		return s, false, fmt.Errorf("read snapshot %s/%s revision %d: %w", group, app, revision, err)
 	}
-	s.LastSeq = uint64(seq)
-	s.CreatedAt = time.UnixMilli(createdMS)
-	s.Checksum = sum.String
-	if upload.Valid {
-		ok, err := d.readChunks(ctx, &s, upload.String, chunks.Int64, size)
-		if err != nil || !ok {
-			return s, false, err
-		}
+	if ok, err := d.fillSnapshot(ctx, &s, r); err != nil || !ok {
+		return s, false, err
 	}
-	s.Size = int64(len(s.Payload))
 	if qMS.Valid {
 		s.QuarantinedAt, s.QuarantineReason = time.UnixMilli(qMS.Int64), reason.String
 	}

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -48,15 +47,8 @@ type Endpoint struct {
 
 // NewEndpoint checks a @source(type='http') of stream def in app and returns its endpoint.
 func NewEndpoint(app string, def *engine.StreamDef, spec engine.SourceSpec) (*Endpoint, error) {
-	keys := make([]string, 0, len(spec.Options))
-	for k := range spec.Options {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if _, ok := Options[k]; !ok {
-			return nil, fmt.Errorf("unknown option %q for @source(type='http') (supported: basic.auth.enabled, receiver.url)", k)
-		}
+	if err := spec.CheckOptions(Options); err != nil {
+		return nil, err
 	}
 	e := &Endpoint{App: app, Stream: def.Name, Auth: true}
 	raw := spec.Options["receiver.url"]

@@ -144,12 +144,9 @@ func (m *Mapper) Count(body []byte) int {
 	return max(len(a), 1)
 }
 
-// Decode reads a body: one event or an array of events. With the default mapping an event is
-// Siddhi's {"event":{…}} or a bare object keyed by attribute name; with @attributes each path
-// is read from the event object. Errors name the event index and the attribute.
-func (m *Mapper) Decode(body []byte) ([]ha.Event, error) {
-	p := parsers.Get()
-	defer parsers.Put(p)
+// Events parses body with p into its events: the one JSON object, or the elements of a
+// non-empty array (the caller checks each is an object). They live until p parses again.
+func Events(p *fastjson.Parser, body []byte) ([]*fastjson.Value, error) {
 	v, err := p.ParseBytes(body)
 	if err != nil {
 		if len(body) == 0 {
@@ -168,6 +165,19 @@ func (m *Mapper) Decode(body []byte) ([]ha.Event, error) {
 		}
 	default:
 		return nil, errBody
+	}
+	return objs, nil
+}
+
+// Decode reads a body: one event or an array of events. With the default mapping an event is
+// Siddhi's {"event":{…}} or a bare object keyed by attribute name; with @attributes each path
+// is read from the event object. Errors name the event index and the attribute.
+func (m *Mapper) Decode(body []byte) ([]ha.Event, error) {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	objs, err := Events(p, body)
+	if err != nil {
+		return nil, err
 	}
 	n := len(m.def.Attrs)
 	slab := make([]engine.Value, len(objs)*n)
@@ -249,15 +259,20 @@ func (m *Mapper) decodePaths(o *fastjson.Value, vals []engine.Value, scratch *[]
 
 func (m *Mapper) value(i int, val *fastjson.Value, vals []engine.Value, scratch *[]byte) error {
 	a := m.def.Attrs[i]
-	if a.Type == engine.TypeString && val.Type() == fastjson.TypeString {
-		vals[i] = engine.StringValue(string(val.GetStringBytes()))
-		return nil
-	}
-	*scratch = val.MarshalTo((*scratch)[:0])
-	x, err := engine.DecodeJSONValue(*scratch, a.Type)
+	x, err := Value(val, a.Type, scratch)
 	if err != nil {
 		return fmt.Errorf("stream %s: attribute %s: %w", m.def.Name, a.Name, err)
 	}
 	vals[i] = x
 	return nil
+}
+
+// Value decodes one attribute value of type t; a JSON string for a string attribute is taken
+// without re-encoding. scratch is a buffer reused across calls.
+func Value(val *fastjson.Value, t engine.Type, scratch *[]byte) (engine.Value, error) {
+	if t == engine.TypeString && val.Type() == fastjson.TypeString {
+		return engine.StringValue(string(val.GetStringBytes())), nil
+	}
+	*scratch = val.MarshalTo((*scratch)[:0])
+	return engine.DecodeJSONValue(*scratch, t)
 }

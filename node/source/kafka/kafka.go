@@ -9,7 +9,6 @@ package kafkasource
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -48,20 +47,8 @@ type Source struct {
 
 // Check validates a @source(type='kafka') of stream def in app, ${NAME} references expanded.
 func Check(app string, def *engine.StreamDef, spec engine.SourceSpec) (*Source, error) {
-	keys := make([]string, 0, len(spec.Options))
-	for k := range spec.Options {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	supported := make([]string, 0, len(Options))
-	for k := range Options {
-		supported = append(supported, k)
-	}
-	sort.Strings(supported)
-	for _, k := range keys {
-		if _, ok := Options[k]; !ok {
-			return nil, fmt.Errorf("unknown option %q for @source(type='kafka') (supported: %s)", k, strings.Join(supported, ", "))
-		}
+	if err := spec.CheckOptions(Options); err != nil {
+		return nil, err
 	}
 	opts, err := kafkaconf.ExpandAll(spec.Options)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -42,15 +41,8 @@ type Stream struct {
 
 // NewStream checks a @source(type='wso2event') of stream def in app.
 func NewStream(app string, def *engine.StreamDef, spec engine.SourceSpec) (*Stream, error) {
-	keys := make([]string, 0, len(spec.Options))
-	for k := range spec.Options {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if _, ok := Options[k]; !ok {
-			return nil, fmt.Errorf("unknown option %q for @source(type='wso2event') (supported: version)", k)
-		}
+	if err := spec.CheckOptions(Options); err != nil {
+		return nil, err
 	}
 	switch {
 	case spec.Map.Type != "" && spec.Map.Type != "wso2event":
