@@ -86,6 +86,9 @@ func TestRunRefusesWithoutSecret(t *testing.T) {
 		{append([]string{"run"}, base...), "auth_token: not set"},
 		{append([]string{"run", "--auth_token", "s3cret"}, base...), "auth_token: the secret is 6 bytes"},
 		{append([]string{"check-config"}, base...), "auth_token: not set"},
+		// An unusable certificate pair for the sources' TLS ports, at start and in check-config.
+		{append([]string{"run", "--auth_token", testSecret, "--source_tls_cert_file", filepath.Join(t.TempDir(), "absent.pem"), "--source_tls_key_file", "k.pem"}, base...), "source_tls_cert_file"},
+		{append([]string{"check-config", "--auth_token", testSecret, "--source_tls_cert_file", "c.pem"}, base...), "source_tls_key_file: is empty"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), tc.want) {

@@ -35,6 +35,9 @@ func Dial(addr string) (*Client, error) {
 	return &Client{c: c, r: bufio.NewReader(c)}, nil
 }
 
+// NewClient speaks the protocol on an open connection, e.g. a tls.Client for a TLS port.
+func NewClient(c net.Conn) *Client { return &Client{c: c, r: bufio.NewReader(c)} }
+
 // Close closes the connection.
 func (cl *Client) Close() error { return cl.c.Close() }
 

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,9 @@ type Config struct {
 	AuthToken             string
 	AuthTokenFile         string
 	DatabridgeListen      string
+	DatabridgeTLSListen   string
+	SourceTLSCertFile     string
+	SourceTLSKeyFile      string
 	SourceUsers           string
 	OutputDir             string
 	LogLevel              string
@@ -131,6 +135,9 @@ func (c *Config) Validate() error {
 	if c.AdminListen != "" && c.AdminListen == c.RESTListen {
 		return &Error{Key: "admin_listen", Err: fmt.Errorf("%s is also rest_listen: the admin API needs its own listener", c.AdminListen)}
 	}
+	if c.SourceTLSCertFile != "" && c.DatabridgeTLSListen != "" && c.DatabridgeTLSListen == c.DatabridgeListen {
+		return &Error{Key: "databridge_tls_listen", Err: fmt.Errorf("%s is also databridge_listen: the TLS receiver needs its own port", c.DatabridgeTLSListen)}
+	}
 	if c.HeartbeatInterval >= c.RenewDeadline {
 		return &Error{Key: "heartbeat_interval", Err: fmt.Errorf("%s must be shorter than renew_deadline (%s), or the lease could never be renewed in time", c.HeartbeatInterval, c.RenewDeadline)}
 	}
@@ -192,6 +199,32 @@ func (c *Config) resolveTokenFile() error {
 		c.warnings = append(c.warnings, fmt.Sprintf("auth_token_file %s is readable by every user (mode %04o): chmod 600 it", c.AuthTokenFile, perm))
 	}
 	return nil
+}
+
+// SourceTLS is the TLS configuration of the sources' encrypted ports, from source_tls_cert_file
+// and source_tls_key_file (PEM); nil when neither is set. Errors name the key at fault.
+func (c *Config) SourceTLS() (*tls.Config, error) {
+	switch {
+	case c.SourceTLSCertFile == "" && c.SourceTLSKeyFile == "":
+		return nil, nil
+	case c.SourceTLSCertFile == "":
+		return nil, &Error{Key: "source_tls_cert_file", Err: errors.New("is empty, but source_tls_key_file is set: set both or neither")}
+	case c.SourceTLSKeyFile == "":
+		return nil, &Error{Key: "source_tls_key_file", Err: errors.New("is empty, but source_tls_cert_file is set: set both or neither")}
+	}
+	certPEM, err := os.ReadFile(c.SourceTLSCertFile)
+	if err != nil {
+		return nil, &Error{Key: "source_tls_cert_file", Err: err}
+	}
+	keyPEM, err := os.ReadFile(c.SourceTLSKeyFile)
+	if err != nil {
+		return nil, &Error{Key: "source_tls_key_file", Err: err}
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, &Error{Key: "source_tls_cert_file", Err: fmt.Errorf("%s with source_tls_key_file %s: not a usable PEM certificate and key pair: %w", c.SourceTLSCertFile, c.SourceTLSKeyFile, err)}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // PersistenceURL is persistence_db, or cluster_db when unset (one database for both roles).

@@ -64,6 +64,9 @@ func Load(name string, args []string, env func(string) (string, bool), stderr io
 	if err := c.resolveTokenFile(); err != nil {
 		return Config{}, nil, err
 	}
+	if _, err := c.SourceTLS(); err != nil {
+		return Config{}, nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, nil, err
 	}

@@ -170,7 +170,7 @@ func TestHTTPSourceClosedOnPassive(t *testing.T) {
 func TestSourceOptionTables(t *testing.T) {
 	for _, c := range []struct{ ann, want string }{
 		{`@source(type='http', receiver.url='http://0.0.0.0:8006/x', worker.count='4')`, `unknown option "worker.count" for @source(type='http')`},
-		{`@source(type='http', receiver.url='https://0.0.0.0:8006/x')`, "https is not supported"},
+		{`@source(type='http', receiver.url='ftp://0.0.0.0:8006/x')`, "want http://host:port/path or https://"},
 		{`@source(type='http', receiver.url='http://0.0.0.0/x')`, "needs a port"},
 		{`@source(type='http', basic.auth.enabled='yes')`, "basic.auth.enabled"},
 		{`@source(type='http', @map(type='xml'))`, "@map(type='xml') is not supported"},

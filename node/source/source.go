@@ -6,6 +6,7 @@ package source
 
 import (
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,8 @@ type Manager struct {
 	http       []*httpsource.Server
 	bridge     *wso2event.Server
 	bridgeAddr string
+	bridgeTLS  string // databridge_tls_listen when a certificate is configured, else ""
+	tls        *tls.Config
 	kafka      []*kafkasource.Consumer
 	rejects    *kafkasource.StoreRejects
 	retry      time.Duration
@@ -113,6 +116,10 @@ type Config struct {
 	Users map[string]string
 	// DatabridgeListen is databridge_listen ("" disables the receiver).
 	DatabridgeListen string
+	// DatabridgeTLSListen is databridge_tls_listen: the receiver's TLS port, open when TLS is set.
+	DatabridgeTLSListen string
+	// TLS is the sources' certificate (source_tls_cert_file, source_tls_key_file); nil: no TLS.
+	TLS *tls.Config
 	// RejectsPath is the JSON-lines file where kafka sources store the records that do not
 	// map to their stream when the node has no error store (ConfigFrom:
 	// <output_dir>/kafka-rejected.jsonl); normally they go to the error store.
@@ -134,7 +141,12 @@ func ConfigFrom(c config.Config, log *slog.Logger) (Config, error) {
 	if out == "" {
 		out = c.AppsDir
 	}
+	tc, err := c.SourceTLS()
+	if err != nil {
+		return Config{}, err
+	}
 	return Config{NodeID: c.NodeID, Users: users, DatabridgeListen: c.DatabridgeListen, Logger: log,
+		DatabridgeTLSListen: c.DatabridgeTLSListen, TLS: tc,
 		RejectsPath: filepath.Join(out, "kafka-rejected.jsonl"), MaxBatchEvents: c.MaxEventsPerRequest}, nil
 }
 
@@ -170,7 +182,14 @@ func New(apps []*engine.App, cfg Config) (*Manager, error) {
 		eq := subtle.ConstantTimeCompare([]byte(pw), []byte(want)) == 1
 		return ok && eq
 	}
-	m := &Manager{log: cfg.Logger.With("component", "sources"), retry: 250 * time.Millisecond, bound: map[string]bool{}}
+	m := &Manager{log: cfg.Logger.With("component", "sources"), retry: 250 * time.Millisecond, bound: map[string]bool{}, tls: cfg.TLS}
+	bridgeTLS := ""
+	if cfg.TLS != nil && len(p.streams) > 0 {
+		bridgeTLS = cfg.DatabridgeTLSListen
+		if bridgeTLS == cfg.DatabridgeListen {
+			return nil, &config.Error{Key: "databridge_tls_listen", Err: fmt.Errorf("%s is also databridge_listen: the TLS receiver needs its own port", bridgeTLS)}
+		}
+	}
 	addrs := make([]string, 0, len(p.http))
 	for a := range p.http {
 		addrs = append(addrs, a)
@@ -180,7 +199,18 @@ func New(apps []*engine.App, cfg Config) (*Manager, error) {
 		if a == cfg.DatabridgeListen && len(p.streams) > 0 {
 			return nil, &config.Error{Key: "databridge_listen", Err: fmt.Errorf("%s is also an http source's receiver.url port", a)}
 		}
-		s, err := httpsource.NewServer(a, p.http[a], nil, httpsource.Config{NodeID: cfg.NodeID, Authenticate: auth, Logger: cfg.Logger})
+		if a == bridgeTLS {
+			return nil, &config.Error{Key: "databridge_tls_listen", Err: fmt.Errorf("%s is also an http source's receiver.url port", a)}
+		}
+		hc := httpsource.Config{NodeID: cfg.NodeID, Authenticate: auth, Logger: cfg.Logger}
+		if p.http[a][0].TLS {
+			if cfg.TLS == nil {
+				e := p.http[a][0]
+				return nil, &config.Error{Key: "source_tls_cert_file", Err: fmt.Errorf("is empty, but http source %s/%s has an https receiver.url (%s)", e.App, e.Stream, a)}
+			}
+			hc.TLS = cfg.TLS
+		}
+		s, err := httpsource.NewServer(a, p.http[a], nil, hc)
 		if err != nil {
 			return nil, &config.Error{Key: "apps_dir", Err: err}
 		}
@@ -191,7 +221,7 @@ func New(apps []*engine.App, cfg Config) (*Manager, error) {
 		if err != nil {
 			return nil, &config.Error{Key: "apps_dir", Err: err}
 		}
-		m.bridge, m.bridgeAddr = b, cfg.DatabridgeListen
+		m.bridge, m.bridgeAddr, m.bridgeTLS = b, cfg.DatabridgeListen, bridgeTLS
 	}
 	if len(p.kafka) > 0 {
 		if cfg.RejectsPath == "" {
@@ -261,6 +291,17 @@ func (m *Manager) Open(term int64) {
 			m.log.Info("databridge receiver open", "addr", m.bridgeAddr)
 			return nil
 		})
+		if m.bridgeTLS != "" {
+			m.keepTrying(m.bridgeTLS, stop, func() error {
+				ln, err := net.Listen("tcp", m.bridgeTLS)
+				if err != nil {
+					return fmt.Errorf("databridge TLS: listen %s: %w", m.bridgeTLS, err)
+				}
+				m.bridge.Start(tls.NewListener(ln, m.tls))
+				m.log.Info("databridge TLS receiver open", "addr", m.bridgeTLS)
+				return nil
+			})
+		}
 	}
 	for _, k := range m.kafka {
 		k.Start(term)

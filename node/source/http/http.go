@@ -5,6 +5,7 @@ package httpsource
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +25,7 @@ import (
 
 // Options is the option table of @source(type='http'); any other option is an error.
 var Options = map[string]string{
-	"receiver.url":       "http://0.0.0.0:9763/<app>/<stream> (Siddhi's default); https is not supported",
+	"receiver.url":       "http://0.0.0.0:9763/<app>/<stream> (Siddhi's default); https:// serves TLS with source_tls_cert_file",
 	"basic.auth.enabled": "true (default here; Siddhi's is false) or false",
 }
 
@@ -42,6 +43,7 @@ type Endpoint struct {
 	App, Stream string
 	Addr, Path  string // listen address (host:port) and URL path
 	Auth        bool   // basic.auth.enabled
+	TLS         bool   // receiver.url is https://: served with the sources' certificate
 	mapper      *jsonmap.Mapper
 }
 
@@ -60,16 +62,14 @@ func NewEndpoint(app string, def *engine.StreamDef, spec engine.SourceSpec) (*En
 		return nil, fmt.Errorf("receiver.url %q: %w", raw, err)
 	}
 	switch {
-	case u.Scheme == "https":
-		return nil, fmt.Errorf("receiver.url %q: https is not supported yet (terminate TLS in front of the node)", raw)
-	case u.Scheme != "http":
-		return nil, fmt.Errorf("receiver.url %q: want http://host:port/path", raw)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("receiver.url %q: want http://host:port/path or https://host:port/path", raw)
 	case u.Port() == "":
 		return nil, fmt.Errorf("receiver.url %q: needs a port", raw)
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, fmt.Errorf("receiver.url %q: no query or fragment allowed", raw)
 	}
-	e.Addr, e.Path = u.Host, u.Path
+	e.Addr, e.Path, e.TLS = u.Host, u.Path, u.Scheme == "https"
 	if e.Path == "" {
 		e.Path = "/"
 	}
@@ -100,6 +100,8 @@ type Config struct {
 	// Authenticate checks basic auth credentials against the node's source_users.
 	Authenticate func(user, password string) bool
 	Logger       *slog.Logger
+	// TLS, when set, serves the port with TLS (the endpoints' receiver.url is https://).
+	TLS *tls.Config
 }
 
 // Server serves the http sources that share one listen address.
@@ -121,6 +123,12 @@ func NewServer(addr string, eps []*Endpoint, node Node, cfg Config) (*Server, er
 	}
 	s := &Server{addr: addr, cfg: cfg, node: node, eps: map[string]*Endpoint{}}
 	for _, e := range eps {
+		if e.TLS != eps[0].TLS {
+			return nil, fmt.Errorf("http sources %s/%s and %s/%s share %s, one with http and one with https", eps[0].App, eps[0].Stream, e.App, e.Stream, addr)
+		}
+		if e.TLS && cfg.TLS == nil {
+			return nil, fmt.Errorf("http source %s/%s: receiver.url is https but no certificate is configured (source_tls_cert_file, source_tls_key_file)", e.App, e.Stream)
+		}
 		if prev, dup := s.eps[e.Path]; dup {
 			return nil, fmt.Errorf("http sources %s/%s and %s/%s both use %s%s", prev.App, prev.Stream, e.App, e.Stream, addr, e.Path)
 		}
@@ -151,6 +159,9 @@ func (s *Server) Open() error {
 		Handler: s, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
 	}
 	s.srv, s.ln = srv, ln
 	go func() {
@@ -227,7 +238,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		writeJSON(w, http.StatusOK, ans)
 	case errors.As(err, &na):
-		active := sameSourceOn(na.ActiveURL, s.addr, e.Path)
+		active := sameSourceOn(na.ActiveURL, s.addr, e.Path, e.TLS)
 		if active != "" {
 			w.Header().Set("X-HA-Active", active)
 		}
@@ -243,7 +254,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // sameSourceOn is this source's URL on the active node: its REST host with this port and path.
-func sameSourceOn(activeREST, addr, path string) string {
+func sameSourceOn(activeREST, addr, path string, https bool) string {
 	u, err := url.Parse(activeREST)
 	if err != nil || u.Hostname() == "" {
 		return ""
@@ -252,7 +263,11 @@ func sameSourceOn(activeREST, addr, path string) string {
 	if err != nil {
 		return ""
 	}
-	return "http://" + net.JoinHostPort(u.Hostname(), port) + path
+	scheme := "http://"
+	if https {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(u.Hostname(), port) + path
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

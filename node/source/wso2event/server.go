@@ -80,7 +80,7 @@ type Server struct {
 	streams map[string]*Stream
 
 	mu       sync.Mutex
-	ln       net.Listener
+	lns      map[net.Listener]struct{} // open listeners: plain, and TLS when configured
 	conns    map[net.Conn]struct{}
 	sessions map[string]string // session id → user
 	order    []string          // session ids, oldest first
@@ -111,13 +111,16 @@ func NewServer(streams []*Stream, node Node, cfg Config) (*Server, error) {
 // SetNode sets the node the streams feed, before the first Start.
 func (s *Server) SetNode(n Node) { s.node = n }
 
-// Start accepts publishers on ln, in the background, until Close; a new Start after Close
-// begins with no sessions. ln is registered before Start returns, so a Close right after
-// closes it.
+// Start accepts publishers on ln, in the background, until Close; a plain and a TLS listener
+// may both be started and share the sessions. The first Start after Close begins with no
+// sessions. ln is registered before Start returns, so a Close right after closes it.
 func (s *Server) Start(ln net.Listener) {
 	s.mu.Lock()
-	s.ln, s.conns = ln, map[net.Conn]struct{}{}
-	s.sessions, s.order = map[string]string{}, nil
+	if len(s.lns) == 0 {
+		s.lns, s.conns = map[net.Listener]struct{}{}, map[net.Conn]struct{}{}
+		s.sessions, s.order = map[string]string{}, nil
+	}
+	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
 	go s.accept(ln)
 }
@@ -133,7 +136,7 @@ func (s *Server) accept(ln net.Listener) {
 			return
 		}
 		s.mu.Lock()
-		if s.ln != ln {
+		if _, ok := s.lns[ln]; !ok {
 			s.mu.Unlock()
 			c.Close()
 			return
@@ -144,20 +147,19 @@ func (s *Server) accept(ln net.Listener) {
 	}
 }
 
-// Close closes the port at once and forgets every session. A connection finishes the message
+// Close closes the ports at once and forgets every session. A connection finishes the message
 // it is processing (its answer is written) and is then closed.
 func (s *Server) Close() {
 	s.mu.Lock()
-	ln := s.ln
-	s.ln = nil
+	lns := s.lns
+	s.lns = nil
 	s.sessions, s.order = map[string]string{}, nil
 	conns := s.conns
 	s.conns = nil
 	s.mu.Unlock()
-	if ln == nil {
-		return
+	for ln := range lns {
+		ln.Close()
 	}
-	ln.Close()
 	for c := range conns {
 		_ = c.SetReadDeadline(time.Now()) // unblocks a read between messages; a publish under way is answered
 	}
@@ -166,7 +168,8 @@ func (s *Server) Close() {
 func (s *Server) open(ln net.Listener) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.ln == ln
+	_, ok := s.lns[ln]
+	return ok
 }
 
 func (s *Server) serve(c net.Conn, ln net.Listener) {
