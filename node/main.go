@@ -52,14 +52,26 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	// With that headroom, keep the heap inside the container: a soft limit at 80% of the
-	// cgroup's memory makes the collector work harder before the task is killed for memory.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		if limit, ok := cgroupMemoryLimit(); ok {
-			debug.SetMemoryLimit(limit / 10 * 8)
-		}
-	}
+	// That headroom needs a soft memory limit to stay inside the container: see memoryLimit,
+	// applied once the configuration is loaded (cmdRun).
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// memoryLimit is the Go runtime's soft memory limit for a node: GOMEMLIMIT (env, set) wins, then
+// memory_limit (configured, 0 when unset), then 80% of the container's cgroup limit; false:
+// leave the runtime's. With GOGC=400 the heap grows to five times the live data: the limit
+// makes the collector work before that passes the container's (or the operator's) bound.
+func memoryLimit(env string, configured int64, cgroup func() (int64, bool)) (int64, bool) {
+	if env != "" {
+		return 0, false
+	}
+	if configured > 0 {
+		return configured, true
+	}
+	if limit, ok := cgroup(); ok {
+		return limit / 10 * 8, true
+	}
+	return 0, false
 }
 
 // cgroupMemoryLimit reads the container's memory limit (cgroup v2), if there is one.
@@ -128,6 +140,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log := daemon.NewLogger(c, stderr)
+	if limit, ok := memoryLimit(os.Getenv("GOMEMLIMIT"), c.MemoryLimit, cgroupMemoryLimit); ok {
+		debug.SetMemoryLimit(limit)
+		log.Info("memory limit", "bytes", limit)
+	}
 	if err := daemon.Run(ctx, c, version, log); err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {

@@ -108,3 +108,26 @@ func TestRunRefusesWithoutSecret(t *testing.T) {
 		t.Fatalf("check-config with a world-readable secret file: exit %d, stderr %q", code, errb.String())
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	cg := func(n int64) func() (int64, bool) { return func() (int64, bool) { return n, n > 0 } }
+	for _, c := range []struct {
+		name       string
+		env        string
+		configured int64
+		cgroup     int64
+		want       int64
+		ok         bool
+	}{
+		{"memory_limit without a container limit", "", 160 << 20, 0, 160 << 20, true},
+		{"memory_limit over the container's", "", 160 << 20, 1 << 30, 160 << 20, true},
+		{"the container's 80% by default", "", 0, 1000 << 20, 800 << 20, true},
+		{"GOMEMLIMIT wins", "100MiB", 160 << 20, 1 << 30, 0, false},
+		{"nothing", "", 0, 0, 0, false},
+	} {
+		got, ok := memoryLimit(c.env, c.configured, cg(c.cgroup))
+		if got != c.want || ok != c.ok {
+			t.Errorf("%s: memoryLimit = %d, %v; want %d, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -194,7 +194,10 @@ func (e *Env) RSS(l Load, delay, d time.Duration, log func(string, ...any)) (RSS
 	if err != nil {
 		return row, err
 	}
-	c, err := e.pair("rss", apps, 2, "--sync_mode", "ack")
+	// The nodes get the soft memory limit a 200 MiB container would give them (80% of it): the
+	// bench runs them outside any cgroup limit, where GOGC=400 alone lets the heap grow to five
+	// times the live data.
+	c, err := e.pair("rss", apps, 2, "--sync_mode", "ack", "--memory_limit", "160MiB")
 	if err != nil {
 		return row, fmt.Errorf("rss: %w", err)
 	}

@@ -39,16 +39,19 @@ type Config struct {
 	// MaxPendingOutputBytes bounds the outputs held for the sinks (estimated bytes, all apps):
 	// past it, ingest waits for the sinks instead of memory growing.
 	MaxPendingOutputBytes int64
-	AuthToken             string
-	AuthTokenFile         string
-	DatabridgeListen      string
-	DatabridgeTLSListen   string
-	SourceTLSCertFile     string
-	SourceTLSKeyFile      string
-	SourceUsers           string
-	OutputDir             string
-	LogLevel              string
-	LogFormat             string
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: 80% of the container's
+	// cgroup limit, if any): without one, GOGC=400 lets the heap grow to five times the live data.
+	MemoryLimit         int64
+	AuthToken           string
+	AuthTokenFile       string
+	DatabridgeListen    string
+	DatabridgeTLSListen string
+	SourceTLSCertFile   string
+	SourceTLSKeyFile    string
+	SourceUsers         string
+	OutputDir           string
+	LogLevel            string
+	LogFormat           string
 
 	// Input limits: bounded memory whatever clients send (README "Limits").
 	MaxRequestBytes       int64

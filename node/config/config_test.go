@@ -95,6 +95,15 @@ func TestSizesAndUnknownEnv(t *testing.T) {
 	if err != nil || c.PassiveQueueMaxBytes != 64<<20 {
 		t.Fatalf("64MiB = %d, %v", c.PassiveQueueMaxBytes, err)
 	}
+	for v, want := range map[string]int64{"160MiB": 160 << 20, "0": 0, "1GiB": 1 << 30} {
+		c, _, err := config.Load("run", []string{"--memory_limit", v}, envOf(nil), io.Discard)
+		if err != nil || c.MemoryLimit != want {
+			t.Fatalf("memory_limit %s = %d, %v", v, c.MemoryLimit, err)
+		}
+	}
+	if _, _, err := config.Load("run", []string{"--memory_limit", "16MiB"}, envOf(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "memory_limit") {
+		t.Fatalf("memory_limit 16MiB: err %v, want one naming the key", err)
+	}
 	bad := config.UnknownEnv([]string{"NODE_LEASE=1s", "NODE_LAESE=2s", "NODE_OPTIONS=x", "PATH=/bin"})
 	if len(bad) != 1 || bad[0] != "NODE_LAESE" {
 		t.Fatalf("unknown env = %v", bad)

@@ -64,6 +64,22 @@ func integer(put func(*Config, int64), get func(*Config) int64, minimum int64) (
 		}
 }
 
+// minMemoryLimit is the smallest memory_limit accepted: below it the collector would run
+// continuously on the node's own baseline.
+const minMemoryLimit = 32 << 20
+
+func setMemoryLimit(c *Config, v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	if n != 0 && n < minMemoryLimit {
+		return fmt.Errorf("%d is below the minimum %d (or 0 for the container's limit)", n, minMemoryLimit)
+	}
+	c.MemoryLimit = n
+	return nil
+}
+
 // parseSize reads an integer with an optional KiB/MiB/GiB suffix.
 func parseSize(v string) (int64, error) {
 	s := strings.TrimSpace(v)
@@ -156,6 +172,7 @@ var keys = func() []key {
 	add(k("rest_read_timeout", "30s", "Time a REST client has to send a whole request (headers and body); a slower one is cut off.", s, g))
 	s, g = integer(func(c *Config, n int64) { c.MaxPendingOutputBytes = n }, func(c *Config) int64 { return c.MaxPendingOutputBytes }, 1<<20)
 	add(k("max_pending_output_bytes", "67108864", "Bound of the outputs waiting for their sinks, in bytes, over all apps; past it ingest waits (KiB/MiB/GiB suffixes allowed).", s, g))
+	add(k("memory_limit", "0", "Soft memory limit of the Go runtime in bytes (KiB/MiB/GiB suffixes allowed; at least 32 MiB): the collector works harder as the heap nears it. 0: 80% of the container's cgroup memory limit, if any. GOMEMLIMIT in the environment wins.", setMemoryLimit, func(c *Config) string { return strconv.FormatInt(c.MemoryLimit, 10) }))
 	s, g = str(func(c *Config) *string { return &c.AuthToken }, nil)
 	add(k("auth_token", "", "Shared secret (required, at least 16 bytes, the same on both nodes): authenticates the sync handshake and is the bearer token of the admin API (/ha/switchover, /ha/persist).", s, g))
 	s, g = str(func(c *Config) *string { return &c.AuthTokenFile }, nil)
