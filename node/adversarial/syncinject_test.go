@@ -48,15 +48,24 @@ func TestSyncInjectionRefused(t *testing.T) {
 	if err := p.c.WaitPeerConnected(context.Background(), 10*time.Second); err != nil {
 		t.Fatalf("after the attempts: %v", err)
 	}
-	time.Sleep(500 * time.Millisecond) // let the client get more acknowledgements in before the kill
+	// More acknowledgements after the attempts, so the kill cuts through acknowledged input.
+	_, ackedBefore, _, _, _ := p.client.Snapshot()
+	waitUntil(t, "acknowledgements after the attempts", func() bool {
+		_, acked, _, _, _ := p.client.Snapshot()
+		return acked >= ackedBefore+100
+	})
 	old := p.active
 	if err := old.Kill(); err != nil {
 		t.Fatal(err)
 	}
+	killedAt := time.Now()
 	if _, err := p.c.WaitActive(context.Background(), 30*time.Second, old); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // acknowledgements from the new active
+	waitUntil(t, "an acknowledgement from the new active", func() bool {
+		_, ok := p.client.FirstAckAfter(killedAt, old.ID)
+		return ok
+	})
 	p.stop()
 	<-p.done
 	if err := p.passive.Stop(60 * time.Second); err != nil {
@@ -65,5 +74,17 @@ func TestSyncInjectionRefused(t *testing.T) {
 	hatest.CheckNoLoss(t, p.c, p.client)
 	if b, _ := os.ReadFile(p.passive.LogPath); strings.Contains(string(b), "replay gap") {
 		t.Fatal("the promoted passive logged a replay gap")
+	}
+}
+
+// waitUntil polls cond every 10 ms and fails t if it is still false after 30 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
