@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/streamha/streamha/node/cluster"
+	"github.com/streamha/streamha/node/config"
+	"github.com/streamha/streamha/node/daemon"
 	"github.com/streamha/streamha/node/ha"
 	"github.com/streamha/streamha/node/rest"
 	"github.com/streamha/streamha/node/store"
@@ -100,99 +102,94 @@ func cmdErrors(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node errors: unknown command %q\n%s", sub, errorsUsage)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, dbs, code := openPersistence(ctx, "errors "+sub, flags, stderr)
-	if code >= 0 {
-		return code
-	}
-	defer dbs.Close()
-	db := dbs.Persistence
-	g := c.Group
-	switch sub {
-	case "list":
-		recs, err := db.ListErrors(ctx, g, store.ErrorFilter{App: ea.app})
-		if err != nil {
-			fmt.Fprintf(stderr, "node errors list: %v\n", err)
-			return 1
-		}
-		if ea.json {
-			views := make([]store.ErrorView, 0, len(recs))
-			for _, r := range recs {
-				views = append(views, r.View())
+	return withPersistence("errors "+sub, flags, stderr, func(ctx context.Context, c config.Config, dbs *daemon.Databases) int {
+		db := dbs.Persistence
+		g := c.Group
+		switch sub {
+		case "list":
+			recs, err := db.ListErrors(ctx, g, store.ErrorFilter{App: ea.app})
+			if err != nil {
+				fmt.Fprintf(stderr, "node errors list: %v\n", err)
+				return 1
 			}
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(views)
+			if ea.json {
+				views := make([]store.ErrorView, 0, len(recs))
+				for _, r := range recs {
+					views = append(views, r.View())
+				}
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(views)
+				return 0
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tKIND\tAPP\tENDPOINT\tREF\tATTEMPTS\tTIME\tERROR")
+			for _, r := range recs {
+				msg := r.Error
+				if len(msg) > 120 {
+					msg = msg[:117] + "..."
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Kind, r.App, r.Endpoint, r.Ref, r.Attempts,
+					r.Time.UTC().Format(time.RFC3339), msg)
+			}
+			tw.Flush()
+			fmt.Fprintf(stdout, "%d stored\n", len(recs))
+			return 0
+		case "purge":
+			n, err := db.PurgeErrors(ctx, g, store.ErrorFilter{App: ea.app, IDs: ea.ids, Before: ea.before})
+			if err != nil {
+				fmt.Fprintf(stderr, "node errors purge: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "%d purged\n", n)
 			return 0
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tKIND\tAPP\tENDPOINT\tREF\tATTEMPTS\tTIME\tERROR")
-		for _, r := range recs {
-			msg := r.Error
-			if len(msg) > 120 {
-				msg = msg[:117] + "..."
+		// replay: on the active, which owns the sinks.
+		if err := c.CheckAuthToken(); err != nil {
+			fmt.Fprintf(stderr, "node errors replay: %v\n", err)
+			return 2
+		}
+		base, err := activeURL(ctx, dbs.Cluster, g)
+		if err != nil {
+			fmt.Fprintf(stderr, "node errors replay: %v\n", err)
+			return 1
+		}
+		body, _ := json.Marshal(rest.ErrorsRequest{App: ea.app, IDs: ea.ids, All: ea.all})
+		var res struct {
+			ha.ReplayResult
+			Error string `json:"error"`
+		}
+		for hop := 0; ; hop++ {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+rest.ErrorsReplayPath, bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+c.AuthToken)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				fmt.Fprintf(stderr, "node errors replay: %s: %v\n", base, err)
+				return 1
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Kind, r.App, r.Endpoint, r.Ref, r.Attempts,
-				r.Time.UTC().Format(time.RFC3339), msg)
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+			resp.Body.Close()
+			if next := resp.Header.Get("X-HA-Active"); resp.StatusCode == http.StatusServiceUnavailable && next != "" && next != base && hop < 2 {
+				base = next
+				continue
+			}
+			_ = json.Unmarshal(b, &res)
+			if resp.StatusCode != http.StatusOK {
+				fmt.Fprintf(stderr, "node errors replay: %s: %d %s\n", base, resp.StatusCode, strings.TrimSpace(string(b)))
+				return 1
+			}
+			break
 		}
-		tw.Flush()
-		fmt.Fprintf(stdout, "%d stored\n", len(recs))
+		fmt.Fprintf(stdout, "%d selected, %d replayed and removed, %d still stored\n", res.Selected, res.Replayed, res.Failed)
+		for _, f := range res.Failures {
+			fmt.Fprintf(stdout, "  %d %s/%s: %s\n", f.ID, f.App, f.Ref, f.Error)
+		}
+		if res.Failed > 0 {
+			return 1
+		}
 		return 0
-	case "purge":
-		n, err := db.PurgeErrors(ctx, g, store.ErrorFilter{App: ea.app, IDs: ea.ids, Before: ea.before})
-		if err != nil {
-			fmt.Fprintf(stderr, "node errors purge: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%d purged\n", n)
-		return 0
-	}
-	// replay: on the active, which owns the sinks.
-	if err := c.CheckAuthToken(); err != nil {
-		fmt.Fprintf(stderr, "node errors replay: %v\n", err)
-		return 2
-	}
-	base, err := activeURL(ctx, dbs.Cluster, g)
-	if err != nil {
-		fmt.Fprintf(stderr, "node errors replay: %v\n", err)
-		return 1
-	}
-	body, _ := json.Marshal(rest.ErrorsRequest{App: ea.app, IDs: ea.ids, All: ea.all})
-	var res struct {
-		ha.ReplayResult
-		Error string `json:"error"`
-	}
-	for hop := 0; ; hop++ {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+rest.ErrorsReplayPath, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+c.AuthToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			fmt.Fprintf(stderr, "node errors replay: %s: %v\n", base, err)
-			return 1
-		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-		resp.Body.Close()
-		if next := resp.Header.Get("X-HA-Active"); resp.StatusCode == http.StatusServiceUnavailable && next != "" && next != base && hop < 2 {
-			base = next
-			continue
-		}
-		_ = json.Unmarshal(b, &res)
-		if resp.StatusCode != http.StatusOK {
-			fmt.Fprintf(stderr, "node errors replay: %s: %d %s\n", base, resp.StatusCode, strings.TrimSpace(string(b)))
-			return 1
-		}
-		break
-	}
-	fmt.Fprintf(stdout, "%d selected, %d replayed and removed, %d still stored\n", res.Selected, res.Replayed, res.Failed)
-	for _, f := range res.Failures {
-		fmt.Fprintf(stdout, "  %d %s/%s: %s\n", f.ID, f.App, f.Ref, f.Error)
-	}
-	if res.Failed > 0 {
-		return 1
-	}
-	return 0
+	})
 }
 
 // activeURL is the REST address the lease holder registered in the cluster database.

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/daemon"
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/ha"
@@ -87,76 +88,71 @@ func cmdSnapshot(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node snapshot: unknown command %q\n%s", sub, snapshotUsage)
 		return 2
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c, dbs, code := openPersistence(ctx, "snapshot "+sub, rest, stderr)
-	if code >= 0 {
-		return code
-	}
-	defer dbs.Close()
-	db := dbs.Persistence
-	g := c.Group
-	switch sub {
-	case "quarantine":
-		reason := sa.reason
-		if reason == "" {
-			reason = "quarantined by an operator"
-		}
-		if err := db.Quarantine(ctx, g, sa.app, sa.revision, reason); err != nil {
-			fmt.Fprintf(stderr, "node snapshot quarantine: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s/%s revision %d quarantined: no node restores it; `node snapshot unquarantine` undoes it\n", g, sa.app, sa.revision)
-		return 0
-	case "unquarantine":
-		if err := db.Unquarantine(ctx, g, sa.app, sa.revision); err != nil {
-			fmt.Fprintf(stderr, "node snapshot unquarantine: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s/%s revision %d usable again\n", g, sa.app, sa.revision)
-		return 0
-	case "accept-loss":
-		if sa.cancel {
-			if err := db.ClearAcceptLoss(ctx, g, sa.app); err != nil {
+	return withPersistence("snapshot "+sub, rest, stderr, func(ctx context.Context, c config.Config, dbs *daemon.Databases) int {
+		db := dbs.Persistence
+		g := c.Group
+		switch sub {
+		case "quarantine":
+			reason := sa.reason
+			if reason == "" {
+				reason = "quarantined by an operator"
+			}
+			if err := db.Quarantine(ctx, g, sa.app, sa.revision, reason); err != nil {
+				fmt.Fprintf(stderr, "node snapshot quarantine: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "%s/%s revision %d quarantined: no node restores it; `node snapshot unquarantine` undoes it\n", g, sa.app, sa.revision)
+			return 0
+		case "unquarantine":
+			if err := db.Unquarantine(ctx, g, sa.app, sa.revision); err != nil {
+				fmt.Fprintf(stderr, "node snapshot unquarantine: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "%s/%s revision %d usable again\n", g, sa.app, sa.revision)
+			return 0
+		case "accept-loss":
+			if sa.cancel {
+				if err := db.ClearAcceptLoss(ctx, g, sa.app); err != nil {
+					fmt.Fprintf(stderr, "node snapshot accept-loss: %v\n", err)
+					return 1
+				}
+				fmt.Fprintf(stdout, "%s/%s: accept-loss withdrawn\n", g, sa.app)
+				return 0
+			}
+			if err := db.RequestAcceptLoss(ctx, g, sa.app, sa.reason); err != nil {
 				fmt.Fprintf(stderr, "node snapshot accept-loss: %v\n", err)
 				return 1
 			}
-			fmt.Fprintf(stdout, "%s/%s: accept-loss withdrawn\n", g, sa.app)
+			fmt.Fprintf(stdout, "%s/%s: the next promotion may restore with a gap (it logs the gap at error level and counts it in streamha_replay_gaps); a node backing off picks this up at its next check\n", g, sa.app)
 			return 0
 		}
-		if err := db.RequestAcceptLoss(ctx, g, sa.app, sa.reason); err != nil {
-			fmt.Fprintf(stderr, "node snapshot accept-loss: %v\n", err)
+		var apps map[string]*engine.App
+		if sub == "verify" && c.AppsDir != "" {
+			if _, err := os.Stat(c.AppsDir); err == nil {
+				list, err := daemon.LoadApps(c.AppsDir)
+				if err != nil {
+					fmt.Fprintf(stderr, "node snapshot verify: %v\n", err)
+					return 2
+				}
+				apps = map[string]*engine.App{}
+				for _, a := range list {
+					apps[a.Name()] = a
+				}
+			} else {
+				fmt.Fprintf(stderr, "node snapshot verify: apps_dir %s not found here: checksums only, payloads not decoded\n", c.AppsDir)
+			}
+		}
+		bad, err := listSnapshots(ctx, db, g, sa, apps, sub == "verify", stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "node snapshot %s: %v\n", sub, err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s/%s: the next promotion may restore with a gap (it logs the gap at error level and counts it in streamha_replay_gaps); a node backing off picks this up at its next check\n", g, sa.app)
-		return 0
-	}
-	var apps map[string]*engine.App
-	if sub == "verify" && c.AppsDir != "" {
-		if _, err := os.Stat(c.AppsDir); err == nil {
-			list, err := daemon.LoadApps(c.AppsDir)
-			if err != nil {
-				fmt.Fprintf(stderr, "node snapshot verify: %v\n", err)
-				return 2
-			}
-			apps = map[string]*engine.App{}
-			for _, a := range list {
-				apps[a.Name()] = a
-			}
-		} else {
-			fmt.Fprintf(stderr, "node snapshot verify: apps_dir %s not found here: checksums only, payloads not decoded\n", c.AppsDir)
+		if sub == "verify" && bad > 0 {
+			fmt.Fprintf(stderr, "node snapshot verify: %d bad revision(s)\n", bad)
+			return 1
 		}
-	}
-	bad, err := listSnapshots(ctx, db, g, sa, apps, sub == "verify", stdout)
-	if err != nil {
-		fmt.Fprintf(stderr, "node snapshot %s: %v\n", sub, err)
-		return 1
-	}
-	if sub == "verify" && bad > 0 {
-		fmt.Fprintf(stderr, "node snapshot verify: %d bad revision(s)\n", bad)
-		return 1
-	}
-	return 0
+		return 0
+	})
 }
 
 // listSnapshots prints one line per revision, reading each payload back to check it; it returns

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/daemon"
@@ -66,4 +67,18 @@ func openPersistence(ctx context.Context, name string, flags []string, stderr io
 		return c, nil, 1
 	}
 	return c, dbs, -1
+}
+
+// withPersistence runs fn on persistence_db opened by openPersistence under a five-minute
+// timeout, closing the databases after; it returns fn's exit code, or openPersistence's where
+// that stops the command.
+func withPersistence(name string, flags []string, stderr io.Writer, fn func(ctx context.Context, c config.Config, dbs *daemon.Databases) int) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, dbs, code := openPersistence(ctx, name, flags, stderr)
+	if code >= 0 {
+		return code
+	}
+	defer dbs.Close()
+	return fn(ctx, c, dbs)
 }
