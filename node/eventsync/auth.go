@@ -31,16 +31,22 @@ func checkToken(token string) error {
 // fields, keyed by the shared auth_token. The token itself never crosses the wire, and the
 // nonce is fresh for every connection, so a captured hello is worthless on another one.
 func mac(token string, nonce []byte, h *hello) []byte {
+	return sessionMAC(token, nonce, []string{h.Group, h.From, h.To}, uint64(h.Term))
+}
+
+// sessionMAC is HMAC-SHA256, keyed by token, over prefix, then each field behind its length
+// (two bytes, big-endian), then term (eight bytes, big-endian): the body of mac and welcomeMAC.
+func sessionMAC(token string, prefix []byte, fields []string, term uint64) []byte {
 	m := hmac.New(sha256.New, []byte(token))
-	m.Write(nonce)
-	for _, s := range []string{h.Group, h.From, h.To} {
+	m.Write(prefix)
+	for _, s := range fields {
 		var n [2]byte
 		binary.BigEndian.PutUint16(n[:], uint16(len(s)))
 		m.Write(n[:])
 		m.Write([]byte(s))
 	}
 	var t [8]byte
-	binary.BigEndian.PutUint64(t[:], uint64(h.Term))
+	binary.BigEndian.PutUint64(t[:], term)
 	m.Write(t[:])
 	return m.Sum(nil)
 }
@@ -55,19 +61,8 @@ const welcomeLabel = "streamha eventsync welcome v4"
 // node that took over the passive's sync address cannot accept a session (and acknowledge
 // inputs it does not hold), nor replay a welcome captured on another connection.
 func welcomeMAC(token string, activeNonce []byte, h *hello) []byte {
-	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte(welcomeLabel))
-	m.Write(activeNonce)
-	for _, s := range []string{h.Group, h.To, h.From} {
-		var n [2]byte
-		binary.BigEndian.PutUint16(n[:], uint16(len(s)))
-		m.Write(n[:])
-		m.Write([]byte(s))
-	}
-	var t [8]byte
-	binary.BigEndian.PutUint64(t[:], uint64(h.Term))
-	m.Write(t[:])
-	return m.Sum(nil)
+	prefix := append([]byte(welcomeLabel), activeNonce...)
+	return sessionMAC(token, prefix, []string{h.Group, h.To, h.From}, uint64(h.Term))
 }
 
 // newNonce draws a challenge from crypto/rand (which never fails on supported platforms; it
