@@ -199,12 +199,6 @@ type leaseRow struct {
 	down   bool
 }
 
-func (l *leaseRow) set(holder string, term int64) {
-	l.mu.Lock()
-	l.holder, l.term = holder, term
-	l.mu.Unlock()
-}
-
 func (l *leaseRow) verify(_ context.Context, term int64, from string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

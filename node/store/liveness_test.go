@@ -146,7 +146,10 @@ func TestPostgresLockLostAndBroken(t *testing.T) {
 	}
 	// a is deposed by expiry but its session lingers with the lock.
 	var l2 cluster.Lease
-	for {
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("b never took the expired lease")
+		}
 		var ok bool
 		if l2, ok, err = db.Acquire(ctx, "g", "b", time.Minute); err != nil {
 			t.Fatal(err)
