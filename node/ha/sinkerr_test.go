@@ -91,19 +91,10 @@ func TestFullDiskKeepsOutputsPending(t *testing.T) {
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
 	const n = 20
 	for i := 1; i <= n; i++ {
-		ev := ha.Event{Data: []engine.Value{engine.LongValue(int64(i)), engine.DoubleValue(1)}}
-		if _, err := a.node.Ingest(context.Background(), "T", "S", []ha.Event{ev}, ""); err != nil {
-			t.Fatal(err)
-		}
+		ingestOne(t, a, int64(i))
 	}
 	// Three failed writes: the sink is retried, and it failed again each time.
-	for i := 0; i < 3; i++ {
-		select {
-		case <-d.failed:
-		case <-time.After(15 * time.Second):
-			t.Fatalf("the sink was not retried after %d failed writes: outputs reported delivered?", i)
-		}
-	}
+	waitFailures(t, d.failed, 3, "the sink was not retried after %d failed writes: outputs reported delivered?")
 	st := a.node.Status().Apps["T"]
 	if st.Outbox != n || st.DeliveredSeq >= st.LastSeq || st.LastSeq < n {
 		t.Fatalf("disk full, yet outputs_pending %d (want %d), delivered_seq %d of last_seq %d", st.Outbox, n, st.DeliveredSeq, st.LastSeq)
@@ -191,17 +182,8 @@ func TestReadOnlySinkIsRetried(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
 	a := startNodeSinks(t, url, "a", tok, appSrc, sc)
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })
-	ev := ha.Event{Data: []engine.Value{engine.LongValue(1), engine.DoubleValue(1)}}
-	if _, err := a.node.Ingest(context.Background(), "T", "S", []ha.Event{ev}, ""); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 2; i++ {
-		select {
-		case <-d.failed:
-		case <-time.After(15 * time.Second):
-			t.Fatalf("opening the sink was not retried after %d failures", i)
-		}
-	}
+	ingestOne(t, a, 1)
+	waitFailures(t, d.failed, 2, "opening the sink was not retried after %d failures")
 	waitFor(t, "the open error in the status", func() bool { return a.node.Status().Apps["T"].SinkErrorKind != "" })
 	st := a.node.Status().Apps["T"]
 	if st.SinkErrorKind != sink.KindReadOnly || !strings.Contains(st.SinkError, "O:file: open") || st.Outbox != 1 || st.DeliveredSeq >= st.LastSeq {
@@ -217,5 +199,27 @@ func TestReadOnlySinkIsRetried(t *testing.T) {
 	d.mu.Unlock()
 	if ids := fileIDs(t, path); strings.Join(ids, " ") != "T/q1/1/0" {
 		t.Fatalf("file holds %v", ids)
+	}
+}
+
+// ingestOne ingests one event (id, 1) into T.S on a and fails the test on an error.
+func ingestOne(t *testing.T, a *inproc, id int64) {
+	t.Helper()
+	ev := ha.Event{Data: []engine.Value{engine.LongValue(id), engine.DoubleValue(1)}}
+	if _, err := a.node.Ingest(context.Background(), "T", "S", []ha.Event{ev}, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFailures waits for n reports on failed, 15 s for each; msg (with %d, the failures seen)
+// fails the test when one does not come.
+func waitFailures(t *testing.T, failed <-chan struct{}, n int, msg string) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		select {
+		case <-failed:
+		case <-time.After(15 * time.Second):
+			t.Fatalf(msg, i)
+		}
 	}
 }
