@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +25,7 @@ import (
 	"unsafe"
 
 	"github.com/streamha/streamha/internal/hatest"
+	"github.com/streamha/streamha/internal/procstat"
 	"github.com/streamha/streamha/node/tcpingest"
 )
 
@@ -40,21 +40,6 @@ const rssLimit = 512 << 20
 
 // readTimeout is the nodes' rest_read_timeout: stalled uploads are cut after it.
 const readTimeout = 2 * time.Second
-
-// rss reads a process's resident set size from /proc/<pid>/status.
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmRSS line")
-}
 
 // rssWatch samples the nodes' RSS until stopped and keeps the peak of each.
 type rssWatch struct {
@@ -73,7 +58,7 @@ func watchRSS(c *hatest.Cluster) *rssWatch {
 		for {
 			for _, p := range c.Nodes {
 				if pid := p.PID(); pid != 0 {
-					if n, err := rss(pid); err == nil {
+					if n, err := procstat.RSS(pid); err == nil {
 						w.mu.Lock()
 						w.peak[p.ID] = max(w.peak[p.ID], n)
 						w.mu.Unlock()

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/streamha/streamha/internal/procstat"
 )
 
 // E2ERow is one sink's end-to-end figure: outputs the receiver got per second while the client
@@ -165,21 +167,6 @@ func (e *Env) EndToEnd(l Load, log func(string, ...any)) ([]E2ERow, error) {
 	return rows, nil
 }
 
-// vmRSS is pid's resident set size from /proc/<pid>/status, in bytes.
-func vmRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-}
-
 // RSS drives full-rate HTTP ingest (l's connections and batch) for d on an HA ack pair whose
 // http sink (batch.size=500) posts to a receiver answering each request after delay, and samples
 // both nodes' VmRSS every 250 ms: the sink falls behind, so max_pending_output_bytes must hold.
@@ -213,7 +200,7 @@ func (e *Env) RSS(l Load, delay, d time.Duration, log func(string, ...any)) (RSS
 		defer t.Stop()
 		for {
 			for _, p := range c.Nodes {
-				v, err := vmRSS(p.PID())
+				v, err := procstat.RSS(p.PID())
 				mu.Lock()
 				if err != nil && sampleErr == nil {
 					sampleErr = fmt.Errorf("%s: %w", p.ID, err)
