@@ -279,8 +279,6 @@ func (p *parser) patternInput() (*patternInput, error) {
 		paired := el.logic != 0 || (i > 0 && pi.elems[i-1].logic != 0)
 		if el.absent {
 			switch {
-			case pi.sequence:
-				return nil, newCompileError(el.p, "absent elements (not ... for) are only supported in patterns (elements separated by '->')")
 			case allAbsent:
 				return nil, newCompileError(el.p, "an absent element needs a matching element in the pattern (e.g. e1=A -> not B[..] for 10 sec)")
 			case i > 0 && pi.elems[i-1].quant != 0:

@@ -256,8 +256,8 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 		}
 	} else if st.absent {
 		if st.stream == def && s.try(pm, pm.next, ev) {
-			if pm.next > 0 {
-				return false // the absence failed
+			if pm.next > 0 || (s.p.sequence && !st.every) {
+				return false // the absence failed; a sequence does not restart its first wait
 			}
 			pm.start, pm.deadline = r.clock, addSat(r.clock, st.wait) // the silence restarts
 		}
