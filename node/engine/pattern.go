@@ -260,6 +260,8 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 				return false // the absence failed; a sequence does not restart its first wait
 			}
 			pm.start, pm.deadline = r.clock, addSat(r.clock, st.wait) // the silence restarts
+		} else if s.p.sequence && pm.next > 0 && st.stream != def {
+			return false // another stream's event breaks a sequence waiting out an absence
 		}
 		return true
 	} else if st.stream == def && s.try(pm, pm.next, ev) {
@@ -397,7 +399,7 @@ func (s *patternRT) deadline() (int64, bool) {
 	for _, pm := range s.partials {
 		if s.p.absentPair(pm.next) {
 			for _, pd := range [2]int64{pm.deadline, pm.deadline2} {
-				if pd != proven && pd != never && (!ok || pd < d) {
+				if pd != proven && pd != never && pd != idle && (!ok || pd < d) {
 					d, ok = pd, true
 				}
 			}
@@ -416,6 +418,10 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 	last := len(s.p.states) - 1
 	keep := s.partials[:0]
 	var moved []*partial // copies passing an 'every' absent state, after the others
+	var seqAt []bool
+	if s.p.sequence {
+		seqAt = s.waiting()
+	}
 	for _, pm := range s.partials {
 		switch {
 		case s.p.absentPair(pm.next):
@@ -430,15 +436,22 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 		case s.p.within > 0 && s.expired(pm, d):
 		case s.p.states[pm.next].every:
 			// every not B for T: the match passes (or completes) and the wait repeats
-			if pm.next == last {
+			switch {
+			case pm.next == last:
 				s.complete(r, q, pm.caps, pm.lists, &ev)
-			} else {
+			case seqAt != nil && seqAt[pm.next+1]:
+				// a sequence takes one new arrival per state until its next event, as Siddhi's
+				// sequence state processors do: the copy that passed earlier keeps waiting
+			default:
 				cp := s.clonePartial(pm)
 				if cp.next == 0 {
 					cp.start = unstarted
 				}
 				s.moveTo(cp, cp.next+1, d)
 				moved = append(moved, cp)
+				if seqAt != nil {
+					seqAt[cp.next] = true
+				}
 			}
 			again := d
 			if s.periods++; s.periods >= maxPeriods && s.until > d {
@@ -464,6 +477,15 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 	clear(s.spawned)
 	s.spawned = s.spawned[:0]
 	s.arm(d)
+}
+
+// waiting reports, per state, whether some partial waits at it.
+func (s *patternRT) waiting() []bool {
+	at := make([]bool, len(s.p.states))
+	for _, pm := range s.partials {
+		at[pm.next] = true
+	}
+	return at
 }
 
 func (s *patternRT) complete(r *Runtime, q *queryRT, caps [][]Value, lists [][][]Value, ev *event) {
@@ -500,6 +522,9 @@ func (s *patternRT) complete(r *Runtime, q *queryRT, caps [][]Value, lists [][][
 const (
 	proven = math.MinInt64 // an absent side's deadline once its absence is proven
 	never  = math.MaxInt64 // an absent side's deadline when no time proves it
+	// idle: both deadlines of a sequence's 'every' logical first element whose absent side
+	// failed; as in Siddhi, it waits again only from the event after the failing one
+	idle = math.MinInt64 + 1
 )
 
 // sideWait is the deadline of side j of a logical pair entered at now.
@@ -522,6 +547,10 @@ func sideDeadline(pm *partial, j int) *int64 {
 // stepLogicAbsent offers ev to the logical pair with an absent side pm waits at.
 func (s *patternRT) stepLogicAbsent(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev *event) (matched, keep bool) {
 	i := pm.next
+	if pm.deadline == idle {
+		s.moveTo(pm, i, r.clock)
+		return false, true
+	}
 	or := s.p.states[i].logic == '|'
 	bound := false
 	for j := i; j <= i+1; j++ {
@@ -545,6 +574,10 @@ func (s *patternRT) stepLogicAbsent(r *Runtime, q *queryRT, pm *partial, def *St
 		switch {
 		case i == 0 && st.wait > 0:
 			*dl = addSat(r.clock, st.wait) // the silence restarts
+		case !or && i == 0 && s.p.sequence && s.p.states[i].every:
+			pm.deadline, pm.deadline2, pm.caps[i], pm.caps[i+1] = idle, idle, nil, nil
+			pm.start = unstarted
+			return true, true
 		case !or:
 			return true, false // the absence failed
 		default:
