@@ -552,6 +552,9 @@ func (s *patternRT) stepLogicAbsent(r *Runtime, q *queryRT, pm *partial, def *St
 		return false, true
 	}
 	or := s.p.states[i].logic == '|'
+	if s.p.sequence && i > 0 && s.p.states[i].stream != def && s.p.states[i+1].stream != def {
+		return false, false // another stream's event breaks the sequence
+	}
 	bound := false
 	for j := i; j <= i+1; j++ {
 		st := &s.p.states[j]
@@ -580,6 +583,8 @@ func (s *patternRT) stepLogicAbsent(r *Runtime, q *queryRT, pm *partial, def *St
 			return true, true
 		case !or:
 			return true, false // the absence failed
+		case s.p.sequence:
+			return true, false // in a sequence an absent side's event fails 'or' too
 		default:
 			*dl = never
 			o := 2*i + 1 - j // the other side
