@@ -428,7 +428,7 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 			if s.p.within > 0 && s.expired(pm, d) {
 				continue
 			}
-			if s.fireLogic(r, q, pm, d) {
+			if s.fireLogic(r, q, pm, d, seqAt) {
 				keep = append(keep, pm)
 			}
 		case !s.p.states[pm.next].absent || pm.deadline != d:
@@ -648,8 +648,8 @@ func (s *patternRT) passLogic(r *Runtime, q *queryRT, pm *partial, ev *event) bo
 }
 
 // fireLogic proves the absent sides of pm's logical pair whose deadline is d; it reports
-// whether pm stays pending.
-func (s *patternRT) fireLogic(r *Runtime, q *queryRT, pm *partial, d int64) bool {
+// whether pm stays pending. seqAt (sequences only) marks the states some partial waits at.
+func (s *patternRT) fireLogic(r *Runtime, q *queryRT, pm *partial, d int64, seqAt []bool) bool {
 	n := 0
 	if pm.deadline == d {
 		pm.deadline, n = proven, n+1
@@ -665,6 +665,14 @@ func (s *patternRT) fireLogic(r *Runtime, q *queryRT, pm *partial, d int64) bool
 	if s.p.states[pm.next].every {
 		if !or {
 			n = 1 // 'or' passes once per side whose wait elapsed, 'and' once
+		}
+		if to := pm.next + 2; seqAt != nil && to < len(seqAt) {
+			// a sequence takes one new arrival per state (see fire)
+			if seqAt[to] {
+				n = 0
+			} else {
+				n, seqAt[to] = 1, true
+			}
 		}
 		again := d
 		if s.periods++; s.periods >= maxPeriods && s.until > d {
