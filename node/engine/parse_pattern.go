@@ -281,8 +281,8 @@ func (p *parser) patternInput() (*patternInput, error) {
 			switch {
 			case allAbsent:
 				return nil, newCompileError(el.p, "an absent element needs a matching element in the pattern (e.g. e1=A -> not B[..] for 10 sec)")
-			case i > 0 && pi.elems[i-1].quant != 0:
-				return nil, newCompileError(el.p, "an absent element right after a counting element is not supported")
+			case i > 0 && pi.elems[i-1].quant != 0 && !(pi.sequence && pi.elems[i-1].quant == '+' && !paired && !el.every):
+				return nil, newCompileError(el.p, "an absent element right after a counting element is only supported after a '+' element of a sequence (e1=A+, not B for 10 sec)")
 			case paired:
 			case i > 0 && pi.elems[i-1].absent && pi.elems[i-1].logic == 0 && (i < 2 || pi.elems[i-2].logic == 0):
 				return nil, newCompileError(el.p, "two absent elements in a row are not supported")

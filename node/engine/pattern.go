@@ -159,6 +159,9 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		pm := s.newPartial(now)
 		pm.next = 0
 		pm.lists[0] = append(pm.lists[0], r.copyVals(ev.vals))
+		if s.p.quantAbsent(0) && first.min() <= 1 {
+			pm.deadline = addSat(now, s.p.states[1].wait)
+		}
 		if len(s.p.states) == 1 && first.min() <= 1 {
 			s.complete(r, q, pm.caps, pm.lists, ev)
 			return
@@ -241,7 +244,7 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 	if st.quant != 0 {
 		cnt := len(pm.lists[pm.next])
 		last := pm.next == len(s.p.states)-1
-		if !last && cnt >= st.min() && s.p.states[pm.next+1].stream == def && s.try(pm, pm.next+1, ev) {
+		if !last && cnt >= st.min() && !s.p.states[pm.next+1].absent && s.p.states[pm.next+1].stream == def && s.try(pm, pm.next+1, ev) {
 			return s.advance(r, q, pm, pm.next+1, ev)
 		}
 		if st.stream == def && !st.maxed(cnt) && s.try(pm, pm.next, ev) {
@@ -251,8 +254,14 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 				s.complete(r, q, pm.caps, pm.lists, ev)
 				return false
 			}
+			if s.p.quantAbsent(pm.next) && cnt+1 >= st.min() {
+				pm.deadline = addSat(r.clock, s.p.states[pm.next+1].wait) // the silence restarts
+			}
 			s.used = true
 			return true
+		}
+		if s.waitsOut(pm) && s.p.states[pm.next+1].stream == def && s.try(pm, pm.next+1, ev) {
+			return false // the absence after the collected events failed
 		}
 	} else if st.absent {
 		if st.stream == def && s.try(pm, pm.next, ev) {
@@ -405,7 +414,7 @@ func (s *patternRT) deadline() (int64, bool) {
 			}
 			continue
 		}
-		if s.p.states[pm.next].absent && (!ok || pm.deadline < d) {
+		if (s.p.states[pm.next].absent || s.waitsOut(pm)) && (!ok || pm.deadline < d) {
 			d, ok = pm.deadline, true
 		}
 	}
@@ -429,6 +438,16 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 				continue
 			}
 			if s.fireLogic(r, q, pm, d, seqAt) {
+				keep = append(keep, pm)
+			}
+		case s.waitsOut(pm) && pm.deadline == d:
+			// the silence after a quantified element's events passed its absent state
+			switch {
+			case s.p.within > 0 && s.expired(pm, d):
+			case pm.next+1 == last:
+				s.complete(r, q, pm.caps, pm.lists, &ev)
+			default:
+				s.moveTo(pm, pm.next+2, d)
 				keep = append(keep, pm)
 			}
 		case !s.p.states[pm.next].absent || pm.deadline != d:
@@ -477,6 +496,12 @@ func (s *patternRT) fire(r *Runtime, q *queryRT, d int64) {
 	clear(s.spawned)
 	s.spawned = s.spawned[:0]
 	s.arm(d)
+}
+
+// waitsOut reports whether pm, at a quantified sequence element followed by an absent one
+// ("e1=A+, not B for T"), holds enough events that the absence's wait runs (to pm.deadline).
+func (s *patternRT) waitsOut(pm *partial) bool {
+	return s.p.quantAbsent(pm.next) && len(pm.lists[pm.next]) >= s.p.states[pm.next].min()
 }
 
 // waiting reports, per state, whether some partial waits at it.

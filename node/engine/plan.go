@@ -134,6 +134,12 @@ type patPlan struct {
 	logicAbsent bool
 }
 
+// quantAbsent reports whether state i is a quantified element followed by a lone absent one
+// ("e1=A+, not B for T", sequences only): the absence's wait runs from its last event.
+func (p *patPlan) quantAbsent(i int) bool {
+	return p.states[i].quant != 0 && i+1 < len(p.states) && p.states[i+1].absent && p.states[i+1].logic == 0
+}
+
 // absentPair reports whether the logical pair starting at state i has an absent side.
 func (p *patPlan) absentPair(i int) bool {
 	return p.states[i].logic != 0 && (p.states[i].absent || p.states[i+1].absent)

@@ -102,6 +102,12 @@ from S#window.length(1) join PK{i} as t on t.vol >= S.vol select S.sym as sym, t
 	`from every e1=S[vol == 7] -> not S[vol == 0] and e3=S[sym == e1.sym] select e1.sym as a, e3.vol as v insert into XN{i};`,
 	`from not S[vol == 3] for 400 ms and e2=S[vol == 6] -> e3=S[vol < 2] within 2 sec select e2.sym as b, e3.sym as c insert into XS{i};`,
 	`from every (not S[vol == 0] for 300 ms or e2=S[vol == 5]) -> e3=S[sym == 'b'] within 1 sec select e2.sym as b, e3.vol as v insert into XE{i};`,
+	// absent elements in sequences (',')
+	`from every e1=S[vol > 5], not S[sym == e1.sym and vol < 3] for 400 ms, e3=S[vol < 5] select e1.sym as a, e3.vol as v insert into YA{i};`,
+	`from every not S[vol > 8] for 300 ms, e2=S[vol < 5] within 1 sec select e2.sym as s, e2.vol as v insert into YE{i};`,
+	`from every (not S[vol == 0] for 300 ms or e2=S[vol == 5]), e3=S select e2.sym as b, e3.vol as v insert into YL{i};`,
+	`from every (not S[vol == 9] and e2=S[vol > 4]), e3=S[vol < 3] select e2.sym as b, e3.sym as c insert into YN{i};`,
+	`from every e1=S[vol > 3]+, not S[vol < 2] for 250 ms, e3=S select e1[0].vol as a, e1[last].vol as b, e3.sym as c insert into YQ{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.
