@@ -18,6 +18,15 @@ import "math"
 // In a sequence with 'every', an event that a pending partial took (and still waits on) does
 // not also start a new match, as in Siddhi: "every e1=A, e2=A[..]+, e3=A[..]" starts no match
 // at the events collected by e2, but does at the one that completes e3.
+//
+// Absent elements in sequences follow Siddhi's sequence state processors (worked out from the
+// expected outputs of its absent sequence tests): waiting out an absence, a partial is dropped
+// by an event of another of the query's streams (one of the absent stream failing its
+// condition is ignored); a matching event on an absent first element drops the partial rather
+// than restarting the wait (unless 'every'), and on either absent side drops an 'or' pair too;
+// elapsed waits pass at most one new partial to a state until the next event (Siddhi's sequence
+// addState keeps one new arrival); "every (not A and e2=B), e3=C" re-arms only from the event
+// after the A that failed it (idle); "e1=A+, not B for T" waits from A's last event.
 
 // unstarted is the start of a partial that passed an absent first element and bound no event
 // yet: 'within' counts from the first event a match binds, as in Siddhi.
