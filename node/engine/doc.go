@@ -54,7 +54,7 @@
 // not start another), and it is also collected by the pending ones. First and last counting elements need n >= 1; two counting
 // elements in a row and counting elements in sequences are compile errors.
 //
-// Absent elements ("->" patterns only): "not B[cond] for T" (no alias; cond may read earlier
+// Absent elements: "not B[cond] for T" (no alias; cond may read earlier
 // aliases and B's attributes). A partial reaching it waits T on the logical clock: a B event that
 // satisfies cond during the wait drops the partial; when the clock reaches the end of the wait
 // (a timer, fired before the input that moved the clock, so a B at exactly that time comes too
@@ -68,10 +68,14 @@
 // A restarts the wait rather than dropping the partial, so the pattern needs T without A (its
 // "within" counts from the first event the match binds after the wait, as in Siddhi). Pending waits are part of snapshots; apps with
 // absent elements use time (UsesTime). Timers due at the same time fire rate limiter period
-// ends, then window timers, then absent waits, each kind in query order. Compile errors: an
-// absent element without "for", alone, right after another absent or a counting element, in a
-// sequence, "every" on a non-absent later element, and the logical forms
-// "not A[..] and e2=B" and "... or ...".
+// ends, then window timers, then absent waits, each kind in query order. In "," sequences
+// absent and logical absent elements follow Siddhi's sequences: another stream's event drops a
+// partial waiting out an absence, a B on an absent first element drops the partial rather than
+// restarting the wait (without "every"), a B on either absent side drops an "or" pair, elapsed
+// waits pass at most one new partial to a state until the next event, and "e1=A+, not B for T"
+// waits from A's last event. Compile errors: an absent element without "for", alone, right
+// after another absent or a counting element (but "e1=A+, not B for T" in a sequence), "every"
+// on a non-absent later element, and the logical forms "not A[..] and e2=B" and "... or ...".
 //
 // Logical elements: "e2=B[..] and e3=C[..]" binds, for each side, the first event satisfying
 // it (one event may bind both) and moves on once both are bound; "e2=B[..] or e3=C[..]" moves
