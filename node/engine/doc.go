@@ -75,7 +75,8 @@
 // waits pass at most one new partial to a state until the next event, and "e1=A+, not B for T"
 // waits from A's last event. Compile errors: an absent element without "for", alone, right
 // after another absent or a counting element (but "e1=A+, not B for T" in a sequence), "every"
-// on a non-absent later element, and the logical forms "not A[..] and e2=B" and "... or ...".
+// on a non-absent later element, and an absent side without "for" joined by "or" or to another
+// absent side.
 //
 // Logical elements: "e2=B[..] and e3=C[..]" binds, for each side, the first event satisfying
 // it (one event may bind both) and moves on once both are bound; "e2=B[..] or e3=C[..]" moves
