@@ -158,6 +158,9 @@ func (r *Runtime) Apply(in Input, emit func(*Output)) error {
 // rate limiter periods end first, then window timers fire, then absent pattern elements, each
 // kind in query order. Patterns starting with an absent element are armed at the first input.
 func (r *Runtime) advance(ts int64) {
+	for _, q := range r.limited {
+		q.stage.lim.fires, q.stage.lim.until = 0, ts
+	}
 	if ts <= r.clock {
 		return
 	}
