@@ -32,6 +32,9 @@ func (c *exprCompiler) call(e *exCall) (cexpr, error) {
 	if k, ok := aggNames[lname]; ok {
 		return c.aggregate(e, k)
 	}
+	if ce, ok, err := c.moreCall(e, lname); ok {
+		return ce, err
+	}
 	args := make([]cexpr, len(e.args))
 	for i, a := range e.args {
 		ca, err := c.compile(a)

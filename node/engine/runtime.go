@@ -98,6 +98,7 @@ func NewRuntime(a *App) *Runtime {
 		}
 		q.sel = newSelector(p, q)
 		q.sel.f.tabs = r.tables
+		q.sel.f.gen = &uuidGen{r: r, prefix: q.prefix}
 		if q.stage = newOutStage(p); q.stage != nil && q.stage.snapshot() {
 			q.sel.snap = q.stage.lim
 		}
