@@ -41,10 +41,13 @@ func (c *exprCompiler) instanceOf(e *exCall, t Type) (cexpr, error) {
 	if err != nil {
 		return a, err
 	}
+	fn := a.fn
+	if a.t == TypeObject { // known only at run time
+		return cexpr{func(f *frame) Value { return BoolValue(fn(f).t == t) }, TypeBool}, nil
+	}
 	if a.t != t {
 		return cexpr{func(*frame) Value { return BoolValue(false) }, TypeBool}, nil
 	}
-	fn := a.fn
 	return cexpr{func(f *frame) Value { return BoolValue(!fn(f).IsNull()) }, TypeBool}, nil
 }
 
