@@ -133,7 +133,8 @@ type heldRow struct {
 // limiter implements 'output all|first|last every N events | <time>' and 'output snapshot every
 // <time>'. Event-count limiting counts the rows it is offered (current and expired alike) in
 // groups of N; 'first' with group by counts each key's rows on their own. Time-based limiting uses periods of the logical clock: the first period starts at
-// the clock of the first row, later ones follow back to back (a period with no rows is skipped).
+// the clock of the first row (snapshot: of the first event reaching the query), later ones
+// follow back to back (a period with no rows is skipped).
 type limiter struct {
 	p       *ratePlan
 	count   int64               // rows in the open group (event-count limiting)

@@ -59,3 +59,14 @@ func TestUUIDDeterministic(t *testing.T) {
 		seen[u] = true
 	}
 }
+
+// TestSnapshotBatchCurrentOnly checks output snapshot over a batch window of a query that
+// outputs current events only (the window keeps no expired batch): the last batch is emitted.
+func TestSnapshotBatchCurrentOnly(t *testing.T) {
+	a := mustCompile(t, "@app:name('A')\n"+schema+`from S#window.lengthBatch(2) select sym, sum(vol) as v output snapshot every 1 sec insert into O;`)
+	outs := runLines(t, a, []string{ev(0, "a", 0, 1), ev(1, "b", 0, 2), ev(2, "c", 0, 3), ev(3, "d", 0, 4), ev(4, "e", 0, 5), tick(1000)})
+	want := []string{"O@1000 c,7", "O@1000 d,7"}
+	if got := fmtAll(outs); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

@@ -280,6 +280,9 @@ func (q *queryRT) wants(k evKind) bool {
 }
 
 func (q *queryRT) onEvent(r *Runtime, def *StreamDef, ev *event) {
+	if st := q.stage; st != nil && st.snapshot() && !st.lim.started {
+		st.lim.roll(r, q) // snapshot periods start at the first event reaching the query
+	}
 	if q.multi != nil {
 		q.multi.onEvent(r, q, def, ev)
 		return
