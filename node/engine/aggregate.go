@@ -1,5 +1,7 @@
 package engine
 
+import "math"
+
 // Aggregate functions over a group: incremental add and remove, so sliding windows cost O(1)
 // amortised per event (min/max keep a monotonic deque; removals are FIFO in every window).
 
@@ -12,6 +14,11 @@ const (
 	aggMin
 	aggMax
 	aggDistinct
+	aggStdDev     // population standard deviation; fsum is the mean, isum the bits of M2
+	aggMaxForever // the extreme of every value ever added; removals are ignored
+	aggMinForever
+	aggAnd // isum counts the true values
+	aggOr
 )
 
 type aggSpec struct {
@@ -28,10 +35,12 @@ func (s aggSpec) resultType() Type {
 			return TypeLong
 		}
 		return TypeDouble
-	case aggAvg:
+	case aggAvg, aggStdDev:
 		return TypeDouble
-	case aggMin, aggMax:
+	case aggMin, aggMax, aggMaxForever, aggMinForever:
 		return s.argT
+	case aggAnd, aggOr:
+		return TypeBool
 	}
 	return TypeLong
 }
@@ -61,7 +70,7 @@ func (st *aggState) ext() *aggExt {
 // better reports whether a should displace b at the back of the deque.
 func (s *aggSpec) better(a, b Value) bool {
 	c := compareValues(a, b)
-	if s.kind == aggMin {
+	if s.kind == aggMin || s.kind == aggMinForever {
 		return c < 0
 	}
 	return c > 0
@@ -83,8 +92,19 @@ func (st *aggState) add(s *aggSpec, v Value, noRemove bool, buf []byte) []byte {
 		} else {
 			st.fsum += v.Double()
 		}
-	case aggMin, aggMax:
-		if noRemove {
+	case aggStdDev:
+		// Welford's update, reversible for removals
+		x := v.Double()
+		m2 := math.Float64frombits(uint64(st.isum))
+		d := x - st.fsum
+		st.fsum += d / float64(st.n)
+		st.isum = int64(math.Float64bits(m2 + d*(x-st.fsum)))
+	case aggAnd, aggOr:
+		if v.Bool() {
+			st.isum++
+		}
+	case aggMin, aggMax, aggMaxForever, aggMinForever:
+		if noRemove || s.kind == aggMaxForever || s.kind == aggMinForever {
 			if st.n == 1 || s.better(v, st.best(s)) {
 				if v.t == TypeInt || v.t == TypeLong {
 					st.isum = int64(v.n)
@@ -115,6 +135,9 @@ func (st *aggState) add(s *aggSpec, v Value, noRemove bool, buf []byte) []byte {
 }
 
 func (st *aggState) remove(s *aggSpec, v Value, buf []byte) []byte {
+	if s.kind == aggMaxForever || s.kind == aggMinForever {
+		return buf // the extreme of every value ever seen: a removal does not change it
+	}
 	if s.arg == nil {
 		st.n--
 		return buf
@@ -132,6 +155,20 @@ func (st *aggState) remove(s *aggSpec, v Value, buf []byte) []byte {
 		}
 		if st.n == 0 {
 			st.isum, st.fsum = 0, 0
+		}
+	case aggStdDev:
+		if st.n == 0 {
+			st.isum, st.fsum = 0, 0
+			break
+		}
+		x := v.Double()
+		m2 := math.Float64frombits(uint64(st.isum))
+		d := x - st.fsum
+		st.fsum -= d / float64(st.n)
+		st.isum = int64(math.Float64bits(max(m2-d*(x-st.fsum), 0)))
+	case aggAnd, aggOr:
+		if v.Bool() {
+			st.isum--
 		}
 	case aggMin, aggMax:
 		x := st.ext()
@@ -186,6 +223,14 @@ func (st *aggState) value(s *aggSpec) Value {
 			return DoubleValue(float64(st.isum) / float64(st.n))
 		}
 		return DoubleValue(st.fsum / float64(st.n))
+	case aggStdDev:
+		return DoubleValue(math.Sqrt(max(math.Float64frombits(uint64(st.isum))/float64(st.n), 0)))
+	case aggAnd:
+		return BoolValue(st.isum == st.n)
+	case aggOr:
+		return BoolValue(st.isum > 0)
+	case aggMaxForever, aggMinForever:
+		return st.best(s)
 	case aggMin, aggMax:
 		if st.x == nil {
 			return st.best(s)

@@ -1,5 +1,7 @@
 package engine
 
+import "strings"
+
 // Checks of the clauses after having: order by, limit, offset and output rate limiting.
 
 // checkOutputClauses compiles q's order by, limit, offset and output rate into qp; attrs is the
@@ -93,11 +95,19 @@ func (a *App) checkRate(q *queryDecl, qp *queryPlan) error {
 	rp := &ratePlan{kind: rd.kind, events: rd.events, dur: rd.dur}
 	switch rd.kind {
 	case rateSnapshot:
-		if len(qp.sel.aggs) == 0 {
-			return errAt(rd.p, "output snapshot needs aggregate functions in select (it emits the current aggregate of each group)")
-		}
 		if q.out == outExpired {
 			return errAt(rd.p, "output snapshot emits current events: use 'insert into' or 'insert all events into'")
+		}
+		windowed := qp.win != nil || (qp.join != nil && (qp.join.sides[0].win != nil || qp.join.sides[1].win != nil))
+		switch {
+		case !windowed && len(qp.sel.aggs) == 0:
+			rp.snap, rp.keyed = snapLast, len(q.groupBy) > 0
+		case !windowed || (len(qp.sel.aggs) > 0 && len(q.groupBy) > 0) || allAggregates(q):
+			rp.snap = snapGroups
+		case qp.join != nil:
+			return errAt(rd.p, "output snapshot over a join with windows needs aggregates with group by, or only aggregates in select (the joined rows in the windows are not tracked)")
+		default:
+			rp.snap, rp.in = snapWindow, qp.inputs[0]
 		}
 	case rateFirst, rateLast:
 		rp.keyed = len(q.groupBy) > 0
@@ -107,4 +117,22 @@ func (a *App) checkRate(q *queryDecl, qp *queryPlan) error {
 	}
 	qp.rate = rp
 	return nil
+}
+
+// allAggregates reports whether every select item is an aggregate call (sum(x) as s), which
+// makes output snapshot emit one row per group rather than every event in the window.
+func allAggregates(q *queryDecl) bool {
+	if q.star || len(q.items) == 0 {
+		return false
+	}
+	for _, it := range q.items {
+		c, ok := it.e.(*exCall)
+		if !ok {
+			return false
+		}
+		if _, agg := aggNames[strings.ToLower(c.name)]; !agg {
+			return false
+		}
+	}
+	return true
 }

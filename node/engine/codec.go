@@ -115,7 +115,7 @@ func (s *StreamDef) CheckValues(vals []Value) error {
 		return fmt.Errorf("stream %s: got %d values, want %d", s.Name, len(vals), len(s.Attrs))
 	}
 	for i, v := range vals {
-		if v.t != TypeNull && v.t != s.Attrs[i].Type {
+		if at := s.Attrs[i].Type; v.t != TypeNull && v.t != at && (at != TypeObject || v.t > TypeBool) {
 			return fmt.Errorf("stream %s: attribute %s: got %s, want %s", s.Name, s.Attrs[i].Name, v.t, s.Attrs[i].Type)
 		}
 	}

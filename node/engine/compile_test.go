@@ -102,7 +102,7 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int);\nfrom S select a output every 0 sec insert into O;", "2:30: output rate period must be positive"},
 		{"define stream S (a int);\nfrom S select a output last every events insert into O;", "2:35: expected an event count or a time period after 'every'"},
 		{"define stream S (a int);\nfrom S select a output last 5 events insert into O;", "2:29: expected 'every', found '5'"},
-		{"define stream S (a int);\nfrom S#window.length(2) select a output snapshot every 1 sec insert into O;", "2:34: output snapshot needs aggregate functions in select"},
+		{joinSchema + "from L#window.length(2) as l join R#window.length(2) as r on l.k == r.k select l.x output snapshot every 1 sec insert into O;", "3:84: output snapshot over a join with windows needs aggregates"},
 		{"define stream S (a int);\nfrom S select count() as c output snapshot every 1 sec insert expired events into O;", "2:28: output snapshot emits current events"},
 	}
 	for _, c := range cases {

@@ -260,6 +260,18 @@ func confValue(tok string, t engine.Type) (engine.Value, error) {
 	if tok == "null" {
 		return engine.NullValue(), nil
 	}
+	if t == engine.TypeObject { // an object attribute: a bool, a long, a double or a string
+		if b, err := strconv.ParseBool(strings.TrimPrefix(tok, "\x00")); err == nil && !strings.HasPrefix(tok, "\x00") {
+			return engine.BoolValue(b), nil
+		}
+		if x, err := strconv.ParseInt(tok, 10, 64); err == nil {
+			return engine.LongValue(x), nil
+		}
+		if x, err := strconv.ParseFloat(tok, 64); err == nil {
+			return engine.DoubleValue(x), nil
+		}
+		return engine.StringValue(strings.TrimPrefix(tok, "\x00")), nil
+	}
 	if strings.HasPrefix(tok, "\x00") {
 		if t != engine.TypeString {
 			return engine.Value{}, fmt.Errorf("string %q for a %s attribute", tok[1:], t)

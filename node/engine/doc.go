@@ -25,9 +25,12 @@
 // limit N offset N output ... insert [current|expired|all] events into T" (T is created with the
 // select's schema when not defined; a table is also written with delete, update and update or
 // insert into; s.x or S.x qualify attributes); windows length, lengthBatch, time, timeBatch,
-// externalTime, externalTimeBatch; aggregates count, sum, avg, min, max, distinctCount;
+// externalTime, externalTimeBatch; aggregates count, sum, avg, min, max, distinctCount, stdDev
+// (population), maxForever, minForever (removals ignored), and, or (of bools);
 // functions ifThenElse, coalesce, cast/convert (both convert; to bool, only "true" or 1 is true), concat, eventTimestamp,
-// "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" with
+// instanceOfBoolean/String/Integer/Long/Float/Double, maximum/minimum (one numeric type, nulls
+// skipped), UUID() (in select: a version-5 UUID of app, query, input seq and position, so that
+// a replay gives the same one), "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" with
 // counting and absent elements (below), and sequences with "," and the quantifiers + * ? on
 // any element but two in a row (e2[0].x, e2[last].x; a bare e2.x is e2[0].x; on an element that
 // matches one event, e2[0].x and e2[last].x are e2.x and other indexes null). With "every", an
@@ -184,12 +187,17 @@
 // key (the end of a run or period releases the keys' last rows in the order the keys first
 // appeared in it); "first every N events" then counts runs of N rows per key, as Siddhi does (a
 // key's first row is released, its Nth row ends its run), while "last every N events" counts
-// all rows. "output snapshot every <time>" needs aggregates: at the end of each period in
-// which an event reached the selector (arrivals and window expiries alike), it emits as current
-// events, timestamped with the period end, the last row computed for each group the query holds
-// (the groups of the events in the window; for batch windows, of the last batch) that passes
-// having, in an unspecified but deterministic order (add order by to sort them); periods without
-// such events emit nothing. Released rows keep their timestamps and kinds; a row released at a
+// all rows. "output snapshot every <time>" emits at the end of every period, as current events
+// timestamped with the period end, what Siddhi's snapshot limiters emit: without a window the
+// last row the query emitted (per group-by key); with a window and aggregates with group by, or
+// only aggregates in select, the last row computed for each group the query holds (the groups
+// of the events in the window; for batch windows, of the last batch) that passes having, in an
+// unspecified but deterministic order (add order by to sort them); with a window otherwise,
+// every event in the window (batch windows: the last batch), oldest first, selected with the
+// current aggregates, those passing having. As in Siddhi, periods without events emit too, until
+// the snapshot is empty; an event reaching the selector then re-arms the period holding the
+// clock. One clock advance emits at most 10000 snapshots; then the periods skip to the one
+// holding the new clock. Released rows keep their timestamps and kinds; a row released at a
 // period end gets the id of the input whose clock advance reached it. Period ends are timers: they
 // fire when the clock reaches them, before window timers due at the same time, and their state is
 // part of snapshots.

@@ -16,6 +16,7 @@ type frame struct {
 	ts    int64
 	tabs  []*tableRT // the runtime's tables, for "<condition> in Table"
 	trow  []Value    // the table row an 'in' condition is testing
+	gen   *uuidGen   // UUID() in a select; nil elsewhere
 }
 
 // evalFn is a compiled expression: a closure tree, no reflection and no boxing.

@@ -24,12 +24,16 @@ func unify(p pos, fname string, cs []cexpr) (Type, error) {
 
 var aggNames = map[string]aggKind{
 	"count": aggCount, "sum": aggSum, "avg": aggAvg, "min": aggMin, "max": aggMax, "distinctcount": aggDistinct,
+	"stddev": aggStdDev, "maxforever": aggMaxForever, "minforever": aggMinForever, "and": aggAnd, "or": aggOr,
 }
 
 func (c *exprCompiler) call(e *exCall) (cexpr, error) {
 	lname := strings.ToLower(e.name)
 	if k, ok := aggNames[lname]; ok {
 		return c.aggregate(e, k)
+	}
+	if ce, ok, err := c.moreCall(e, lname); ok {
+		return ce, err
 	}
 	args := make([]cexpr, len(e.args))
 	for i, a := range e.args {
@@ -155,8 +159,15 @@ func (c *exprCompiler) aggregate(e *exCall, k aggKind) (cexpr, error) {
 		if err != nil {
 			return a, err
 		}
-		if (k == aggSum || k == aggAvg || k == aggMin || k == aggMax) && !a.t.numeric() {
-			return a, errAt(e.args[0].at(), "%s needs a number, got %s", e.name, a.t)
+		switch k {
+		case aggSum, aggAvg, aggMin, aggMax, aggStdDev, aggMaxForever, aggMinForever:
+			if !a.t.numeric() {
+				return a, errAt(e.args[0].at(), "%s needs a number, got %s", e.name, a.t)
+			}
+		case aggAnd, aggOr:
+			if a.t != TypeBool {
+				return a, errAt(e.args[0].at(), "%s needs a bool, got %s", e.name, a.t)
+			}
 		}
 		spec.arg, spec.argT = a.fn, a.t
 	}

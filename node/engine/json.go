@@ -91,6 +91,22 @@ func decodeJSONValue(raw json.RawMessage, t Type) (Value, error) {
 		return Value{}, nil
 	}
 	want := func() error { return fmt.Errorf("want %s, got %s %s", t, jsonKind(raw), truncate(string(raw), 40)) }
+	if t == TypeObject {
+		// an object attribute takes a JSON string, bool or number (integral: long, else double)
+		switch {
+		case len(raw) > 0 && raw[0] == '"':
+			t = TypeString
+		case string(raw) == "true" || string(raw) == "false":
+			t = TypeBool
+		case len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'):
+			t = TypeDouble
+			if _, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+				t = TypeLong
+			}
+		default:
+			return Value{}, fmt.Errorf("want object (a JSON string, number or bool), got %s %s", jsonKind(raw), truncate(string(raw), 40))
+		}
+	}
 	switch t {
 	case TypeString:
 		if len(raw) == 0 || raw[0] != '"' {

@@ -42,7 +42,12 @@ func (st *outStage) snapshot() bool { return st.lim != nil && st.lim.p.kind == r
 // row takes one row the selector emits; q.rowKey holds its group-by key when the limiter is keyed.
 func (st *outStage) row(r *Runtime, q *queryRT, k evKind, ts int64, vals []Value) {
 	if st.snapshot() {
-		return // snapshot outputs are built from the selector's state at period ends
+		// snapshot outputs are built at period ends from the selector's state, or from the
+		// last rows (per key) kept here for a query without window and aggregates
+		if st.lim.p.snap == snapLast && k == kCurrent {
+			st.lim.keep(r, q, ts, q.rowKey, vals)
+		}
+		return
 	}
 	st.add(r, q, k, ts, q.rowKey, vals)
 }
@@ -128,7 +133,8 @@ type heldRow struct {
 // limiter implements 'output all|first|last every N events | <time>' and 'output snapshot every
 // <time>'. Event-count limiting counts the rows it is offered (current and expired alike) in
 // groups of N; 'first' with group by counts each key's rows on their own. Time-based limiting uses periods of the logical clock: the first period starts at
-// the clock of the first row, later ones follow back to back (a period with no rows is skipped).
+// the clock of the first row (snapshot: of the first event reaching the query), later ones
+// follow back to back (a period with no rows is skipped).
 type limiter struct {
 	p       *ratePlan
 	count   int64               // rows in the open group (event-count limiting)
@@ -138,8 +144,15 @@ type limiter struct {
 	seenN   map[string]int64    // first every N events with group by: rows counted per key
 	started bool                // time based: the first period has started
 	end     int64               // time based: end of the open period
-	dirty   bool                // snapshot: the aggregates changed since the last snapshot
+	dirty   bool                // snapshot: the period end is due (the snapshot was not empty)
+	track   fifo                // snapWindow: the events in the query's window, oldest first
+	fires   int                 // snapshot: periods fired in the clock advance under way
+	until   int64               // snapshot: the clock the advance under way moves to
 }
+
+// maxSnapshotPeriods bounds the snapshots one clock advance emits (a tick far ahead): past it
+// the periods skip to the one containing the new clock, as absent pattern waits do.
+const maxSnapshotPeriods = maxPeriods
 
 func newLimiter(p *ratePlan) *limiter {
 	return &limiter{p: p, heldIdx: map[string]int{}, seen: map[string]struct{}{}, seenN: map[string]int64{}}
@@ -199,10 +212,43 @@ func (l *limiter) offer(r *Runtime, q *queryRT, k evKind, ts int64, key string, 
 	}
 }
 
-// touch notes, before the selector processes an event, that the aggregates change (snapshot).
+// touch notes, before the selector processes an event, that the snapshot may change: an idle
+// limiter (its last snapshot was empty) is due again at the end of the period holding the clock.
 func (l *limiter) touch(r *Runtime, q *queryRT) {
 	l.roll(r, q)
 	l.dirty = true
+}
+
+// keep records the last current row of key (snapLast), what the snapshot emits every period.
+func (l *limiter) keep(r *Runtime, q *queryRT, ts int64, key string, vals []Value) {
+	l.touch(r, q)
+	if !l.p.keyed {
+		key = ""
+	}
+	if i, ok := l.heldIdx[key]; ok {
+		h := &l.held[i]
+		h.ts = ts
+		copy(h.vals, vals)
+		return
+	}
+	l.heldIdx[key] = len(l.held)
+	l.held = append(l.held, heldRow{kind: kCurrent, ts: ts, key: key, vals: slices.Clone(vals)})
+}
+
+// trackEvent follows the query's window (snapWindow): a current event enters, an expired one
+// leaves (windows expire in arrival order), a reset empties it.
+func (l *limiter) trackEvent(r *Runtime, k evKind, ev *event) {
+	switch k {
+	case kCurrent:
+		l.track.push(wevent{ts: ev.ts, vals: r.copyVals(ev.vals)})
+	case kExpired:
+		if l.track.len() > 0 {
+			l.track.pop()
+		}
+	default:
+		clear(l.track.items)
+		l.track = fifo{items: l.track.items[:0]}
+	}
 }
 
 // roll makes the open period contain the clock: it starts the first period, or closes an ended
@@ -225,10 +271,18 @@ func (l *limiter) deadline() (int64, bool) {
 	return l.end, len(l.held) > 0
 }
 
-// fire closes the period ending at l.end and opens the one containing the clock.
+// fire closes the period ending at l.end and opens the one containing the clock. A snapshot
+// limiter stays due while its snapshot is not empty, as Siddhi emits one every period even
+// when no event came; past maxSnapshotPeriods in one advance it skips to the new clock.
 func (l *limiter) fire(r *Runtime, q *queryRT) {
 	l.close(r, q)
 	l.end = alignEnd(l.end, r.clock, l.p.dur)
+	if l.p.kind == rateSnapshot && l.dirty {
+		l.fires++
+		if l.fires >= maxSnapshotPeriods && l.end <= l.until {
+			l.end = alignEnd(l.end, l.until, l.p.dur)
+		}
+	}
 }
 
 // close ends the open group or period: it releases the held rows (all, last) or the snapshot,
@@ -237,9 +291,8 @@ func (l *limiter) close(r *Runtime, q *queryRT) {
 	l.count = 0
 	clear(l.seen)
 	if l.p.kind == rateSnapshot {
-		if l.dirty {
-			l.dirty = false
-			q.sel.emitSnapshot(r, l.end)
+		if l.dirty && !l.emitSnapshot(r, q) {
+			l.dirty = false // idle until the next change
 		}
 		return
 	}
@@ -250,4 +303,20 @@ func (l *limiter) close(r *Runtime, q *queryRT) {
 	}
 	clear(held)
 	l.held = held[:0]
+}
+
+// emitSnapshot emits the snapshot at the end of the period (current rows at l.end) and
+// reports whether there was anything to emit (before having).
+func (l *limiter) emitSnapshot(r *Runtime, q *queryRT) bool {
+	switch l.p.snap {
+	case snapLast:
+		for _, h := range l.held {
+			q.stage.add(r, q, kCurrent, l.end, "", h.vals)
+		}
+		q.stage.endChunk(r, q)
+		return len(l.held) > 0
+	case snapWindow:
+		return q.sel.emitWindow(r, l.end, l.track.live())
+	}
+	return q.sel.emitSnapshot(r, l.end)
 }

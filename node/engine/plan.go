@@ -174,8 +174,25 @@ type ratePlan struct {
 	kind   rateKind
 	events int64 // group size of event-count limiting; 0 when time based
 	dur    int64 // period of time-based limiting (ms); 0 when event-count based
-	keyed  bool  // first/last apply per group-by key
+	keyed  bool  // first/last apply per group-by key; snapshot (snapLast): the last row per key
+	snap   snapMode
+	in     *StreamDef // snapWindow: the schema of the tracked window events
 }
+
+// snapMode is what 'output snapshot' emits at a period end, chosen as Siddhi chooses its
+// snapshot rate limiter from the query's window, group by and aggregates.
+type snapMode uint8
+
+const (
+	// snapGroups: the last row of each aggregate group (no window, or a window with group by
+	// and aggregates, or a window and only aggregates in select).
+	snapGroups snapMode = iota
+	// snapLast: the last row the query emitted, per group-by key (no window, no aggregates).
+	snapLast
+	// snapWindow: every event in the window, selected with the current aggregates (a window
+	// without aggregates, or with some aggregates and no group by).
+	snapWindow
+)
 
 // timer reports whether the limiter releases outputs at period ends (time-based all, last and
 // snapshot); time-based first releases on arrival and only needs the clock.

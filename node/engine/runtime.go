@@ -98,6 +98,7 @@ func NewRuntime(a *App) *Runtime {
 		}
 		q.sel = newSelector(p, q)
 		q.sel.f.tabs = r.tables
+		q.sel.f.gen = &uuidGen{r: r, prefix: q.prefix}
 		if q.stage = newOutStage(p); q.stage != nil && q.stage.snapshot() {
 			q.sel.snap = q.stage.lim
 		}
@@ -158,6 +159,9 @@ func (r *Runtime) Apply(in Input, emit func(*Output)) error {
 // rate limiter periods end first, then window timers fire, then absent pattern elements, each
 // kind in query order. Patterns starting with an absent element are armed at the first input.
 func (r *Runtime) advance(ts int64) {
+	for _, q := range r.limited {
+		q.stage.lim.fires, q.stage.lim.until = 0, ts
+	}
 	if ts <= r.clock {
 		return
 	}
@@ -276,6 +280,9 @@ func (q *queryRT) wants(k evKind) bool {
 }
 
 func (q *queryRT) onEvent(r *Runtime, def *StreamDef, ev *event) {
+	if st := q.stage; st != nil && st.snapshot() && !st.lim.started {
+		st.lim.roll(r, q) // snapshot periods start at the first event reaching the query
+	}
 	if q.multi != nil {
 		q.multi.onEvent(r, q, def, ev)
 		return

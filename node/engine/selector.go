@@ -57,7 +57,7 @@ func (s *selector) lookup(create bool) int {
 	g, added := s.groups.lookup(s.key, create)
 	if added {
 		s.states = append(s.states, make([]aggState, len(s.p.aggs))...)
-		if s.snap != nil {
+		if s.lastRowsOn() {
 			s.lastRows = append(s.lastRows, make([]Value, len(s.p.items))...)
 		}
 	}
@@ -68,7 +68,7 @@ func (s *selector) drop(g int) {
 	last := s.groups.len() - 1
 	s.groups.remove(g)
 	s.states = dropSlot(s.states, g, last, len(s.p.aggs))
-	if s.snap != nil {
+	if s.lastRowsOn() {
 		s.lastRows = dropSlot(s.lastRows, g, last, len(s.p.items))
 	}
 }
@@ -99,6 +99,9 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 	}
 	if k == kReset {
 		s.reset()
+		if s.tracks() {
+			s.snap.trackEvent(r, k, ev)
+		}
 		return
 	}
 	s.f.ev, s.f.ts = ev.vals, ev.ts
@@ -134,10 +137,17 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 			}
 		}
 	}
+	if s.tracks() {
+		s.snap.trackEvent(r, k, ev)
+		if g >= 0 && s.groups.recs[g].count <= 0 {
+			s.drop(g)
+		}
+		return // the snapshot selects the window's events at period ends
+	}
 	for i, fn := range s.p.items {
 		s.row[i] = fn(&s.f)
 	}
-	if s.snap != nil && g >= 0 {
+	if s.lastRowsOn() && g >= 0 {
 		copy(s.lastRows[g*len(s.row):], s.row)
 	}
 	if g >= 0 && s.groups.recs[g].count <= 0 {
@@ -207,9 +217,52 @@ func (s *selector) endBatch(r *Runtime) {
 	}
 }
 
+// lastRowsOn reports whether the selector keeps each group's last row for output snapshot.
+func (s *selector) lastRowsOn() bool { return s.snap != nil && s.snap.p.snap == snapGroups }
+
+// tracks reports whether output snapshot selects the window's events (snapWindow): the
+// selector then only updates the aggregates and hands the events to the limiter.
+func (s *selector) tracks() bool { return s.snap != nil && s.snap.p.snap == snapWindow }
+
+// emitWindow emits, as current events at ts, the select of each window event with the current
+// aggregates, those passing having (output snapshot of a window); it reports whether the
+// window held any event.
+func (s *selector) emitWindow(r *Runtime, ts int64, evs []wevent) bool {
+	if len(evs) == 0 {
+		return false
+	}
+	if len(s.p.aggs) > 0 {
+		s.f.ev, s.f.ts = evs[0].vals, evs[0].ts
+		g := s.lookup(false)
+		na := len(s.p.aggs)
+		for i := range s.p.aggs {
+			st := &aggState{}
+			if g >= 0 {
+				st = &s.states[g*na+i]
+			}
+			s.aggv[i] = st.value(&s.p.aggs[i])
+		}
+	}
+	for _, e := range evs {
+		s.f.ev, s.f.ts = e.vals, e.ts
+		for i, fn := range s.p.items {
+			s.row[i] = fn(&s.f)
+		}
+		if s.p.having != nil {
+			s.f.out = s.row
+			if !s.p.having(&s.f).Bool() {
+				continue
+			}
+		}
+		s.q.stage.add(r, s.q, kCurrent, ts, "", s.row)
+	}
+	s.q.stage.endChunk(r, s.q)
+	return true
+}
+
 // emitSnapshot emits, as current events at ts, the last row of every group that passes having,
-// in group table order (output snapshot limiting).
-func (s *selector) emitSnapshot(r *Runtime, ts int64) {
+// in group table order (output snapshot limiting); it reports whether there was any group.
+func (s *selector) emitSnapshot(r *Runtime, ts int64) bool {
 	w := len(s.p.items)
 	for g := range s.groups.len() {
 		row := s.lastRows[g*w : (g+1)*w]
@@ -222,4 +275,5 @@ func (s *selector) emitSnapshot(r *Runtime, ts int64) {
 		s.q.stage.add(r, s.q, kCurrent, ts, "", row)
 	}
 	s.q.stage.endChunk(r, s.q)
+	return s.groups.len() > 0
 }

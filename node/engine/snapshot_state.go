@@ -121,7 +121,7 @@ func (s *selector) encode(dst []byte) []byte {
 				dst = binary.AppendVarint(dst, c)
 			}
 		}
-		if s.snap != nil {
+		if s.lastRowsOn() {
 			w := len(s.p.items)
 			dst = appendVals(dst, s.lastRows[g*w:(g+1)*w])
 		}
@@ -172,7 +172,7 @@ func (s *selector) decode(d *decoder) error {
 				}
 			}
 		}
-		if s.snap != nil {
+		if s.lastRowsOn() {
 			s.lastRows = append(s.lastRows, d.vals(s.q.plan.out)...)
 		}
 	}
@@ -297,6 +297,9 @@ func (l *limiter) encode(dst []byte) []byte {
 			dst = binary.AppendVarint(dst, l.seenN[k])
 		}
 	}
+	if l.p.snap == snapWindow { // only apps with output snapshot over a window without group-by aggregates
+		dst = appendWevents(dst, l.track.live())
+	}
 	return dst
 }
 
@@ -309,7 +312,7 @@ func (l *limiter) decode(d *decoder, out *StreamDef) error {
 		d.fail("rate limiter count %d, dirty %v", l.count, l.dirty)
 	}
 	n := d.count(4)
-	if n > 0 && l.p.kind != rateAll && l.p.kind != rateLast {
+	if n > 0 && l.p.kind != rateAll && l.p.kind != rateLast && (l.p.kind != rateSnapshot || l.p.snap != snapLast) {
 		d.fail("%s rate limiter holds rows", rateNames[l.p.kind])
 	}
 	for i := 0; i < n && d.err == nil; i++ {
@@ -322,7 +325,7 @@ func (l *limiter) decode(d *decoder, out *StreamDef) error {
 			d.fail("rate limiter row kind %d", h.kind)
 		}
 		l.checkKey(d, h.key)
-		if l.p.kind == rateLast {
+		if l.p.kind == rateLast || l.p.kind == rateSnapshot {
 			if _, dup := l.heldIdx[h.key]; dup {
 				d.fail("rate limiter holds key %q twice", h.key)
 			}
@@ -353,6 +356,9 @@ func (l *limiter) decode(d *decoder, out *StreamDef) error {
 			}
 			l.seenN[k] = n
 		}
+	}
+	if l.p.snap == snapWindow {
+		l.track = fifo{items: d.wevents(l.p.in)}
 	}
 	return d.err
 }

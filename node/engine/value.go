@@ -18,9 +18,13 @@ const (
 	TypeDouble             // 64-bit float
 	TypeFloat              // 32-bit float
 	TypeBool               // boolean
+	// TypeObject is an attribute type only: an object attribute holds a value of any of the
+	// types above (never an Value of type TypeObject), read through cast/convert, instanceOf…,
+	// is null, or passed on as it is.
+	TypeObject
 )
 
-var typeNames = [...]string{"null", "string", "int", "long", "double", "float", "bool"}
+var typeNames = [...]string{"null", "string", "int", "long", "double", "float", "bool", "object"}
 
 // String returns the SiddhiQL name of the type ("string", "int", ...).
 func (t Type) String() string {
@@ -32,7 +36,7 @@ func (t Type) String() string {
 
 // parseType maps a SiddhiQL type name to a Type.
 func parseType(s string) (Type, bool) {
-	for i := TypeString; i <= TypeBool; i++ {
+	for i := TypeString; i <= TypeObject; i++ {
 		if typeNames[i] == s {
 			return i, true
 		}
@@ -249,7 +253,7 @@ func compareValues(a, b Value) int {
 // convertValue converts v to type t (numbers truncate, strings parse; to bool, only "true" and
 // 1 are true); a string that does not parse as a number yields null.
 func convertValue(v Value, t Type) Value {
-	if v.t == TypeNull || v.t == t {
+	if v.t == TypeNull || v.t == t || t == TypeObject {
 		return v
 	}
 	switch t {
