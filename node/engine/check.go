@@ -99,6 +99,9 @@ func check(d *appDecl) (*App, error) {
 		}
 	}
 	a.queries = plans
+	if err := a.checkPartitions(d, plans); err != nil {
+		return nil, err
+	}
 	if err := a.checkCycles(d); err != nil {
 		return nil, err
 	}
