@@ -1,6 +1,9 @@
 package engine
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Partitions: "partition with (symbol of S, price < 100 as 'low' or price >= 100 as 'high' of T)
 // begin <queries> end;". Inner streams (#Name) are written and read only inside their partition.
@@ -66,7 +69,7 @@ func (p *parser) partition(app *appDecl, anns []*annotation) error {
 	if err := p.expectKw("begin"); err != nil {
 		return err
 	}
-	p.part = pd
+	p.part, p.partN = pd, p.partN+1
 	defer func() { p.part = nil }()
 	for !p.isKw("end") {
 		if p.isPunct(";") {
@@ -161,7 +164,16 @@ func (p *parser) streamName(what string) (token, error) {
 	if p.part == nil {
 		return t, newCompileError(h.pos, "inner stream #%s is only visible inside a partition", t.text)
 	}
-	return token{kind: tkIdent, text: "#" + t.text, pos: h.pos}, nil
+	name := "#" + t.text
+	if first, ok := p.inner[name]; ok && first != p.partN {
+		name += "@" + strconv.Itoa(p.partN)
+	} else if !ok {
+		if p.inner == nil {
+			p.inner = map[string]int{}
+		}
+		p.inner[name] = p.partN
+	}
+	return token{kind: tkIdent, text: name, pos: h.pos}, nil
 }
 
 // outStream reads the stream an 'insert into' writes: a name, or "#Name" inside a partition.

@@ -11,6 +11,10 @@ type parser struct {
 	toks []token
 	i    int
 	part *partDecl // the partition being parsed; nil outside one
+	// partN numbers partitions from 1; inner maps an inner stream name to the partition that
+	// used it first (a later partition's stream of that name is named #Name@<partN>)
+	partN int
+	inner map[string]int
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
