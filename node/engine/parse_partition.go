@@ -164,16 +164,38 @@ func (p *parser) streamName(what string) (token, error) {
 	if p.part == nil {
 		return t, newCompileError(h.pos, "inner stream #%s is only visible inside a partition", t.text)
 	}
-	name := "#" + t.text
+	return token{kind: tkIdent, text: p.innerName(t.text), pos: h.pos}, nil
+}
+
+// innerName is the name of the current partition's inner stream #base: "#base", or
+// "#base@<partN>" when an earlier partition has an inner stream of that name.
+func (p *parser) innerName(base string) string {
+	name := "#" + base
 	if first, ok := p.inner[name]; ok && first != p.partN {
-		name += "@" + strconv.Itoa(p.partN)
+		return name + "@" + strconv.Itoa(p.partN)
 	} else if !ok {
 		if p.inner == nil {
 			p.inner = map[string]int{}
 		}
 		p.inner[name] = p.partN
 	}
-	return token{kind: tkIdent, text: name, pos: h.pos}, nil
+	return name
+}
+
+// innerAttr parses "#Inner.x" in an expression: x of the inner stream (or its qualifier).
+func (p *parser) innerAttr() (expr, error) {
+	t, err := p.streamName("inner stream name")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.expectPunct("."); err != nil {
+		return nil, err
+	}
+	a, err := p.ident("attribute name after '.'")
+	if err != nil {
+		return nil, err
+	}
+	return &exAttr{p: t.pos, qual: t.text, name: a.text}, nil
 }
 
 // outStream reads the stream an 'insert into' writes: a name, or "#Name" inside a partition.
