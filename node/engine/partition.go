@@ -1,6 +1,11 @@
 package engine
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+	"strconv"
+	"strings"
+)
 
 // Partitions. Each partition key gets its own instance of the partition's queries (windows,
 // aggregates, pattern partials, join windows, rate limiters), created at the key's first event,
@@ -19,6 +24,9 @@ type partPlan struct {
 	subs    map[*StreamDef][]int // per stream read in the partition, the reading queries' indexes
 	inner   []*StreamDef         // inner streams, in order of first output
 	innerIx map[*StreamDef]int
+	// @purge: every purgeEvery ms of the logical clock (from the app's first input), the
+	// instances no keyed event reached for purgeIdle ms are dropped; 0 without purging
+	purgeEvery, purgeIdle int64
 }
 
 // partKeyPlan maps an event of one partitioned stream to its keys.
@@ -40,10 +48,16 @@ func (a *App) checkPartitions(d *appDecl, plans []*queryPlan) error {
 	}
 	byDecl := make(map[*partDecl]*partPlan, len(d.parts))
 	for i, pd := range d.parts {
-		if pd.purge != nil {
-			return errAt(pd.purge.p, "@purge on partitions is not supported: partition instances are kept until the app is redeployed")
-		}
 		pp := &partPlan{idx: i, keys: map[*StreamDef]*partKeyPlan{}, subs: map[*StreamDef][]int{}, innerIx: map[*StreamDef]int{}}
+		if pd.purge != nil {
+			var err error
+			if pp.purgeEvery, pp.purgeIdle, err = purgeOptions(pd.purge); err != nil {
+				return err
+			}
+			if pp.purgeEvery > 0 {
+				a.usesTime = true
+			}
+		}
 		for _, k := range pd.keys {
 			if a.tableBy[k.stream] != nil {
 				return errAt(k.streamP, "table %s cannot be partitioned: partition with the attribute of a stream", k.stream)
@@ -113,11 +127,66 @@ func (a *App) checkPartitions(d *appDecl, plans []*queryPlan) error {
 	return nil
 }
 
+// purgeOptions reads @purge(enable='true', interval='1 sec', idle.period='1 min'); with
+// enable='false' both results are 0.
+func purgeOptions(a *annotation) (every, idle int64, err error) {
+	for _, k := range sortedKeys(a.kv) {
+		if k != "enable" && k != "interval" && k != "idle.period" {
+			return 0, 0, errAt(a.kvAt[k], "unknown @purge option %q (supported: enable, interval, idle.period)", k)
+		}
+	}
+	if len(a.pos) > 0 || len(a.sub) > 0 {
+		return 0, 0, errAt(a.p, "@purge takes name='value' options: @purge(enable='true', interval='10 sec', idle.period='1 hour')")
+	}
+	switch strings.ToLower(a.kv["enable"]) {
+	case "false":
+		return 0, 0, nil
+	case "true":
+	default:
+		return 0, 0, errAt(a.p, "@purge needs enable='true' or enable='false'")
+	}
+	for _, k := range []string{"interval", "idle.period"} {
+		v, ok := a.kv[k]
+		if !ok {
+			return 0, 0, errAt(a.p, "@purge(enable='true') needs %s, e.g. %s='10 sec'", k, k)
+		}
+		ms, ok := parseDuration(v)
+		if !ok || ms <= 0 {
+			return 0, 0, errAt(a.kvAt[k], "@purge %s %q is not a positive time (e.g. '10 sec', '1 min 30 sec')", k, v)
+		}
+		if k == "interval" {
+			every = ms
+		} else {
+			idle = ms
+		}
+	}
+	return every, idle, nil
+}
+
+// parseDuration reads a time such as "500 ms", "1 sec" or "1 min 30 sec" into milliseconds.
+func parseDuration(s string) (int64, bool) {
+	f := strings.Fields(s)
+	if len(f) == 0 || len(f)%2 != 0 {
+		return 0, false
+	}
+	var total int64
+	for i := 0; i < len(f); i += 2 {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		unit, ok := timeUnit(f[i+1])
+		if err != nil || !ok || n < 0 || n > math.MaxInt64/unit/4 {
+			return 0, false
+		}
+		total += n * unit
+	}
+	return total, total < math.MaxInt64/4
+}
+
 // partitions is the runtime state of an app's partitions.
 type partitions struct {
-	rts    []*partRT
-	order  []*partInst // every instance in creation order: the order of snapshots and timers
-	tables map[string]*tableRT
+	rts     []*partRT
+	order   []*partInst // every instance in creation order: the order of snapshots and timers
+	tables  map[string]*tableRT
+	purging bool // some partition has @purge
 }
 
 // partRT routes the events of the streams a partition reads to its instances.
@@ -128,6 +197,9 @@ type partRT struct {
 	ids    []*queryRT  // per query: the prefix and id counter its instances share
 	router *queryRT    // subscribed to the outer streams the partition reads
 	f      frame
+	// @purge: the next check (set at the app's first input; started false before)
+	purgeAt int64
+	started bool
 }
 
 // partInst is one partition key's instance of the partition's queries.
@@ -136,6 +208,7 @@ type partInst struct {
 	key   string
 	qs    []*queryRT
 	inner []*streamRT // per inner stream: its subscribers in this instance
+	last  int64       // clock of the last keyed event (for @purge)
 }
 
 // subscribePartition subscribes the router of p's partition to p's outer inputs (once per
@@ -155,6 +228,7 @@ func (r *Runtime) subscribePartition(p *queryPlan) {
 		}
 		pr.router = &queryRT{multi: pr}
 		r.part.rts[p.part.idx] = pr
+		r.part.purging = r.part.purging || p.part.purgeEvery > 0
 	}
 	for _, in := range p.inputs {
 		if isInner(in.Name) {
@@ -178,13 +252,17 @@ func (pr *partRT) onEvent(r *Runtime, _ *queryRT, def *StreamDef, ev *event) {
 	}
 	pr.f.ev, pr.f.ts, pr.f.tabs = ev.vals, ev.ts, r.tables
 	if kp.value != nil {
-		pr.instance(r, kp.value(&pr.f).String(), true).deliver(r, def, ev)
+		inst := pr.instance(r, kp.value(&pr.f).String(), true)
+		inst.last = r.clock
+		inst.deliver(r, def, ev)
 		return
 	}
 	for _, rg := range kp.ranges {
 		pr.f.ev, pr.f.ts = ev.vals, ev.ts
 		if rg.cond(&pr.f).Bool() {
-			pr.instance(r, rg.label, true).deliver(r, def, ev)
+			inst := pr.instance(r, rg.label, true)
+			inst.last = r.clock
+			inst.deliver(r, def, ev)
 		}
 	}
 }
@@ -238,16 +316,125 @@ func (pr *partRT) instance(r *Runtime, key string, arm bool) *partInst {
 	return inst
 }
 
+// advanceTo moves the clock to ts (Runtime.advance); with @purge it stops at each purge check
+// on the way, so timers due before a check fire before the check drops idle instances.
+func (r *Runtime) advanceTo(ts int64) {
+	if r.part == nil || !r.part.purging {
+		r.advance(ts)
+		return
+	}
+	for range maxPurgeSteps {
+		var next *partRT
+		for _, pr := range r.part.rts {
+			if pr == nil || pr.p.purgeEvery == 0 {
+				continue
+			}
+			if !pr.started {
+				pr.started, pr.purgeAt = true, addSat(ts, pr.p.purgeEvery)
+			}
+			if pr.purgeAt <= ts && (next == nil || pr.purgeAt < next.purgeAt) {
+				next = pr
+			}
+		}
+		if next == nil {
+			break
+		}
+		at := next.purgeAt
+		r.advance(at)
+		next.purge(r, at)
+		next.purgeAt = next.nextCheck(at)
+	}
+	r.advance(ts)
+}
+
+// maxPurgeSteps bounds the purge checks of one clock advance; past it the remaining checks
+// happen at the next input (nextCheck skips the checks that cannot drop anything, so it is
+// reached only when that many checks each drop instances).
+const maxPurgeSteps = 1 << 16
+
+// nextCheck is the first check after the one at 'at' that may drop an instance: one is idle
+// at the earliest purgeIdle after its last event, and instances created later (by events
+// after at) were idle for less. Checks in between would drop nothing, so they are skipped.
+func (pr *partRT) nextCheck(at int64) int64 {
+	earliest := at
+	for _, inst := range pr.insts {
+		earliest = min(earliest, inst.last)
+	}
+	due := addSat(earliest, pr.p.purgeIdle)
+	next := addSat(at, pr.p.purgeEvery)
+	if due > next {
+		k := (due - at + pr.p.purgeEvery - 1) / pr.p.purgeEvery
+		next = addSat(at, k*pr.p.purgeEvery)
+	}
+	return next
+}
+
+// purge drops the instances no keyed event reached in the idle period before now, with their
+// timers; a later event of the key starts a fresh instance.
+func (pr *partRT) purge(r *Runtime, now int64) {
+	keep := pr.insts[:0]
+	var dropped map[*queryRT]bool
+	for _, inst := range pr.insts {
+		if now-inst.last < pr.p.purgeIdle {
+			keep = append(keep, inst)
+			continue
+		}
+		if dropped == nil {
+			dropped = map[*queryRT]bool{}
+		}
+		for _, q := range inst.qs {
+			dropped[q] = true
+		}
+		delete(pr.byKey, inst.key)
+	}
+	clear(pr.insts[len(keep):])
+	pr.insts = keep
+	if dropped == nil {
+		return
+	}
+	order := r.part.order[:0]
+	for _, inst := range r.part.order {
+		if !dropped[inst.qs[0]] {
+			order = append(order, inst)
+		}
+	}
+	clear(r.part.order[len(order):])
+	r.part.order = order
+	r.timed = dropQueries(r.timed, dropped)
+	r.limited = dropQueries(r.limited, dropped)
+	r.absent = dropQueries(r.absent, dropped)
+}
+
+func dropQueries(qs []*queryRT, dropped map[*queryRT]bool) []*queryRT {
+	keep := qs[:0]
+	for _, q := range qs {
+		if !dropped[q] {
+			keep = append(keep, q)
+		}
+	}
+	clear(qs[len(keep):])
+	return keep
+}
+
 // encodePartitions appends the partition instances (in creation order) and their queries'
 // states to a snapshot; apps without partitions append nothing.
 func (r *Runtime) encodePartitions(b []byte) []byte {
 	if r.part == nil {
 		return b
 	}
+	for _, pr := range r.part.rts { // @purge: the next check of each purging partition
+		if pr != nil && pr.p.purgeEvery > 0 {
+			b = appendBool(b, pr.started)
+			b = binary.AppendVarint(b, pr.purgeAt)
+		}
+	}
 	b = binary.AppendUvarint(b, uint64(len(r.part.order)))
 	for _, inst := range r.part.order {
 		b = binary.AppendUvarint(b, uint64(inst.rt.p.idx))
 		b = appendStr(b, inst.key)
+		if inst.rt.p.purgeEvery > 0 {
+			b = binary.AppendVarint(b, inst.last)
+		}
 		for _, q := range inst.qs {
 			at := len(b)
 			b = append(b, make([]byte, 8)...) // section length, patched below
@@ -262,6 +449,11 @@ func (r *Runtime) encodePartitions(b []byte) []byte {
 func (r *Runtime) decodePartitions(d *decoder) {
 	if r.part == nil || d.err != nil {
 		return
+	}
+	for _, pr := range r.part.rts {
+		if pr != nil && pr.p.purgeEvery > 0 {
+			pr.started, pr.purgeAt = d.bool1(), d.varint()
+		}
 	}
 	n := d.count(2)
 	for range n {
@@ -280,6 +472,9 @@ func (r *Runtime) decodePartitions(d *decoder) {
 			return
 		}
 		inst := pr.instance(r, key, false)
+		if pr.p.purgeEvery > 0 {
+			inst.last = d.varint()
+		}
 		for _, q := range inst.qs {
 			sd := &decoder{b: d.section()}
 			if d.err != nil {

@@ -155,7 +155,7 @@ func (r *Runtime) Apply(in Input, emit func(*Output)) error {
 		}
 	}
 	r.emit, r.seq = emit, in.Seq
-	r.advance(in.TS)
+	r.advanceTo(in.TS)
 	if st != nil {
 		r.inEv = event{ts: in.TS, vals: in.Data}
 		r.dispatch(st, &r.inEv)
