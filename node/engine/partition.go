@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"container/heap"
 	"encoding/binary"
 	"math"
 	"strconv"
@@ -187,6 +188,9 @@ type partitions struct {
 	order   []*partInst // every instance in creation order: the order of snapshots and timers
 	tables  map[string]*tableRT
 	purging bool // some partition has @purge
+	timers  timerHeap
+	dirty   []*partInst // instances whose timers may have moved since the heap was fixed
+	created uint64      // instances created so far: orders timers due at the same time
 }
 
 // partRT routes the events of the streams a partition reads to its instances.
@@ -209,6 +213,10 @@ type partInst struct {
 	qs    []*queryRT
 	inner []*streamRT // per inner stream: its subscribers in this instance
 	last  int64       // clock of the last keyed event (for @purge)
+	// timers: the instance's window and rate limiter timers (nil without any); dirty: queued
+	// in partitions.dirty
+	timers []*ptimer
+	dirty  bool
 }
 
 // subscribePartition subscribes the router of p's partition to p's outer inputs (once per
@@ -269,6 +277,7 @@ func (pr *partRT) onEvent(r *Runtime, _ *queryRT, def *StreamDef, ev *event) {
 
 // deliver hands an event to the instance's queries reading its stream; each is one chunk.
 func (inst *partInst) deliver(r *Runtime, def *StreamDef, ev *event) {
+	r.part.touch(inst)
 	for _, i := range inst.rt.p.subs[def] {
 		q := inst.qs[i]
 		q.onEvent(r, def, ev)
@@ -297,7 +306,7 @@ func (pr *partRT) instance(r *Runtime, key string, arm bool) *partInst {
 		if j, ok := p.innerIx[qp.out]; ok && qp.tbl == nil {
 			out = inst.inner[j]
 		}
-		q := r.newQuery(qp, r.part.tables, out)
+		q := r.newQuery(qp, r.part.tables, out, true)
 		q.ids, q.prefix = pr.ids[i], pr.ids[i].prefix
 		if arm && q.pat != nil && qp.pat.absent {
 			q.pat.periods, q.pat.until = 0, r.clock
@@ -310,6 +319,17 @@ func (pr *partRT) instance(r *Runtime, key string, arm bool) *partInst {
 			inst.inner[j].subs = append(inst.inner[j].subs, inst.qs[i])
 		}
 	}
+	seq := r.part.created
+	r.part.created++
+	for _, q := range inst.qs {
+		if q.plan.rate.timer() {
+			inst.timers = append(inst.timers, &ptimer{q: q, kind: 1, seq: seq, inst: inst, idx: -1})
+		}
+		if q.win != nil && (q.plan.win.timed() || (q.join != nil && q.plan.join.timed())) {
+			inst.timers = append(inst.timers, &ptimer{q: q, kind: 2, seq: seq, inst: inst, idx: -1})
+		}
+	}
+	r.part.touch(inst)
 	pr.byKey[key] = inst
 	pr.insts = append(pr.insts, inst)
 	r.part.order = append(r.part.order, inst)
@@ -385,6 +405,12 @@ func (pr *partRT) purge(r *Runtime, now int64) {
 		for _, q := range inst.qs {
 			dropped[q] = true
 		}
+		for _, tm := range inst.timers {
+			if tm.idx >= 0 {
+				heap.Remove(&r.part.timers, tm.idx)
+			}
+		}
+		inst.timers = nil
 		delete(pr.byKey, inst.key)
 	}
 	clear(pr.insts[len(keep):])
@@ -403,6 +429,91 @@ func (pr *partRT) purge(r *Runtime, now int64) {
 	r.timed = dropQueries(r.timed, dropped)
 	r.limited = dropQueries(r.limited, dropped)
 	r.absent = dropQueries(r.absent, dropped)
+}
+
+// ptimer is a window or rate limiter timer of a partition instance's query.
+type ptimer struct {
+	q    *queryRT
+	kind int    // 1 rate limiter, 2 window (as in Runtime.advance)
+	seq  uint64 // the instance's creation number
+	d    int64  // deadline while in the heap
+	idx  int    // index in the heap; -1 when not in it (no deadline)
+	inst *partInst
+}
+
+// timerHeap orders instance timers by deadline, then kind, then instance creation.
+type timerHeap []*ptimer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	if a.d != b.d {
+		return a.d < b.d
+	}
+	if a.kind != b.kind {
+		return a.kind < b.kind
+	}
+	return a.seq < b.seq
+}
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*ptimer)
+	t.idx = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.idx = -1
+	return t
+}
+
+// touch queues an instance whose timers may move (an event reached it or a timer of it fires).
+func (ps *partitions) touch(inst *partInst) {
+	if !inst.dirty && len(inst.timers) > 0 {
+		inst.dirty = true
+		ps.dirty = append(ps.dirty, inst)
+	}
+}
+
+// earliest returns the instance timer due first by ts (deadline, kind and query to fire), after
+// moving the timers of the instances touched since the last call.
+func (ps *partitions) earliest(ts int64) (*queryRT, int64, int, bool) {
+	for i, inst := range ps.dirty {
+		inst.dirty = false
+		ps.dirty[i] = nil
+		for _, tm := range inst.timers {
+			var d int64
+			var ok bool
+			if tm.kind == 1 {
+				d, ok = tm.q.stage.lim.deadline()
+			} else {
+				d, ok = tm.q.win.deadline()
+			}
+			switch {
+			case ok && tm.idx >= 0:
+				tm.d = d
+				heap.Fix(&ps.timers, tm.idx)
+			case ok:
+				tm.d = d
+				heap.Push(&ps.timers, tm)
+			case tm.idx >= 0:
+				heap.Remove(&ps.timers, tm.idx)
+			}
+		}
+	}
+	ps.dirty = ps.dirty[:0]
+	if len(ps.timers) == 0 || ps.timers[0].d > ts {
+		return nil, 0, 0, false
+	}
+	tm := ps.timers[0]
+	ps.touch(tm.inst) // it may fire now: its deadlines move
+	return tm.q, tm.d, tm.kind, true
 }
 
 func dropQueries(qs []*queryRT, dropped map[*queryRT]bool) []*queryRT {

@@ -118,3 +118,26 @@ end;`)
 	}
 	runtime.KeepAlive(rt)
 }
+
+// BenchmarkPartitionTimeWindow applies events spread over 10K partition keys, each with its own
+// 1 sec time window: the instances' timers are kept in a heap, so an event costs about the same
+// as with few keys.
+func BenchmarkPartitionTimeWindow(b *testing.B) {
+	a := mustCompile(b, `define stream S (k string, p int);
+partition with (k of S) begin
+  from S#window.time(1 sec) select k, sum(p) as t insert into O;
+end;`)
+	const keys = 10_000
+	data := make([][]engine.Value, keys)
+	for i := range data {
+		data[i] = []engine.Value{engine.StringValue(fmt.Sprintf("key-%06d", i)), engine.IntValue(int32(i))}
+	}
+	rt := engine.NewRuntime(a)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := rt.Apply(engine.Input{Seq: uint64(i + 1), TS: int64(i), Stream: "S", Data: data[i%keys]}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -73,7 +73,7 @@ func NewRuntime(a *App) *Runtime {
 			r.subscribePartition(p)
 			continue
 		}
-		q := r.newQuery(p, tables, r.streams[p.out.Name])
+		q := r.newQuery(p, tables, r.streams[p.out.Name], false)
 		for _, in := range p.inputs {
 			st := r.streams[in.Name]
 			st.subs = append(st.subs, q)
@@ -84,8 +84,9 @@ func NewRuntime(a *App) *Runtime {
 }
 
 // newQuery creates the runtime state of query p writing to the stream out (unless it writes a
-// table) and registers its timers; the caller subscribes it to its inputs.
-func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *streamRT) *queryRT {
+// table) and registers its timers; the caller subscribes it to its inputs. The window and rate
+// limiter timers of a partition instance (inst) are kept by its partition (partition.go).
+func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *streamRT, inst bool) *queryRT {
 	q := &queryRT{plan: p, prefix: r.app.name + "/" + p.name + "/", outRT: out}
 	q.f.ev = nil
 	if p.tbl != nil {
@@ -101,12 +102,12 @@ func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *stream
 	case p.join != nil:
 		q.join = newJoinRT(p.join, p.outK, tables)
 		q.multi, q.win = q.join, q.join
-		if p.join.timed() {
+		if p.join.timed() && !inst {
 			r.timed = append(r.timed, q)
 		}
 	default:
 		q.win = newWindow(p.win, p.outK)
-		if p.win.timed() {
+		if p.win.timed() && !inst {
 			r.timed = append(r.timed, q)
 		}
 	}
@@ -119,7 +120,7 @@ func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *stream
 	if q.stage = newOutStage(p); q.stage != nil && q.stage.snapshot() {
 		q.sel.snap = q.stage.lim
 	}
-	if p.rate.timer() {
+	if p.rate.timer() && !inst {
 		r.limited = append(r.limited, q)
 	}
 	return q
@@ -194,6 +195,11 @@ func (r *Runtime) advance(ts int64) {
 		for _, q := range r.absent {
 			if d, ok := q.pat.deadline(); ok && d <= ts && (best == nil || d < bestD) {
 				best, bestD, kind = q, d, 3
+			}
+		}
+		if r.part != nil { // partition instances' windows and rate limiters, after the others' at a tie
+			if q, d, k, ok := r.part.earliest(ts); ok && (best == nil || d < bestD || (d == bestD && k < kind)) {
+				best, bestD, kind = q, d, k
 			}
 		}
 		if best == nil {
