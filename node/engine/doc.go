@@ -159,8 +159,8 @@
 // take it in source order. Inner streams ("insert into #I", "from #I", "#I.x") exist per
 // instance and only inside their partition (a later partition's #I is another stream, named
 // #I@<n> in outputs). Outputs to outer streams and tables are shared; a query's ids count over
-// all its instances. Timers of instances fire after those of queries outside partitions at equal
-// deadlines, then in instance creation order. "@purge(enable='true', interval='T1',
+// all its instances. At equal deadlines the order of timer kinds holds (below); within a kind,
+// queries outside partitions fire first, then instances in creation order. "@purge(enable='true', interval='T1',
 // idle.period='T2')" checks every T1 of the logical clock from the first input (before the input
 // whose clock reaches a check, after the timers due by then) and drops the instances no keyed
 // event reached for T2; a later event of the key starts afresh. Instances, in creation order,

@@ -441,7 +441,7 @@ type ptimer struct {
 	inst *partInst
 }
 
-// timerHeap orders instance timers by deadline, then kind, then instance creation.
+// timerHeap orders instance timers by deadline, then kind, then instance creation, then query.
 type timerHeap []*ptimer
 
 func (h timerHeap) Len() int { return len(h) }
@@ -453,7 +453,10 @@ func (h timerHeap) Less(i, j int) bool {
 	if a.kind != b.kind {
 		return a.kind < b.kind
 	}
-	return a.seq < b.seq
+	if a.seq != b.seq {
+		return a.seq < b.seq
+	}
+	return a.q.plan.partQ < b.q.plan.partQ
 }
 func (h timerHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
