@@ -191,6 +191,10 @@ type partitions struct {
 	timers  timerHeap
 	dirty   []*partInst // instances whose timers may have moved since the heap was fixed
 	created uint64      // instances created so far: orders timers due at the same time
+	// armq: instances with patterns waiting from their first input ("every (not A for T ->
+	// ...)") touched since the last clock advance, which may start their wait again then
+	armq  []*partInst
+	advTS int64 // the clock the current advance moves to
 }
 
 // partRT routes the events of the streams a partition reads to its instances.
@@ -217,6 +221,8 @@ type partInst struct {
 	// in partitions.dirty
 	timers []*ptimer
 	dirty  bool
+	armed  bool // has patterns waiting from their first input
+	queued bool // in partitions.armq
 }
 
 // subscribePartition subscribes the router of p's partition to p's outer inputs (once per
@@ -328,6 +334,10 @@ func (pr *partRT) instance(r *Runtime, key string, arm bool) *partInst {
 		if q.win != nil && (q.plan.win.timed() || (q.join != nil && q.plan.join.timed())) {
 			inst.timers = append(inst.timers, &ptimer{q: q, kind: 2, seq: seq, inst: inst, idx: -1})
 		}
+		if q.pat != nil && q.plan.pat.absent {
+			inst.timers = append(inst.timers, &ptimer{q: q, kind: 3, seq: seq, inst: inst, idx: -1})
+			inst.armed = inst.armed || q.plan.pat.armed()
+		}
 	}
 	r.part.touch(inst)
 	pr.byKey[key] = inst
@@ -434,7 +444,7 @@ func (pr *partRT) purge(r *Runtime, now int64) {
 // ptimer is a window or rate limiter timer of a partition instance's query.
 type ptimer struct {
 	q    *queryRT
-	kind int    // 1 rate limiter, 2 window (as in Runtime.advance)
+	kind int    // 1 rate limiter, 2 window, 3 absent pattern element (as in Runtime.advance)
 	seq  uint64 // the instance's creation number
 	d    int64  // deadline while in the heap
 	idx  int    // index in the heap; -1 when not in it (no deadline)
@@ -478,10 +488,41 @@ func (h *timerHeap) Pop() any {
 
 // touch queues an instance whose timers may move (an event reached it or a timer of it fires).
 func (ps *partitions) touch(inst *partInst) {
+	ps.moved(inst)
+	if inst.armed && !inst.queued {
+		inst.queued = true
+		ps.armq = append(ps.armq, inst)
+	}
+}
+
+// moved queues an instance whose timers' deadlines may have moved.
+func (ps *partitions) moved(inst *partInst) {
 	if !inst.dirty && len(inst.timers) > 0 {
 		inst.dirty = true
 		ps.dirty = append(ps.dirty, inst)
 	}
+}
+
+// rearm starts a clock advance to ts: as Runtime.advance does for the patterns outside
+// partitions, the absent patterns of the instances touched since the last advance start their
+// wait again when none is pending (instances not touched have not changed since they were).
+func (ps *partitions) rearm(ts int64) {
+	ps.advTS = ts
+	for i, inst := range ps.armq {
+		ps.armq[i] = nil
+		inst.queued = false
+		if inst.timers == nil { // purged
+			continue
+		}
+		for _, q := range inst.qs {
+			if q.pat != nil && q.plan.pat.absent {
+				q.pat.periods, q.pat.until = 0, ts
+				q.pat.arm(ts)
+			}
+		}
+		ps.moved(inst)
+	}
+	ps.armq = ps.armq[:0]
 }
 
 // earliest returns the instance timer due first by ts (deadline, kind and query to fire), after
@@ -493,10 +534,13 @@ func (ps *partitions) earliest(ts int64) (*queryRT, int64, int, bool) {
 		for _, tm := range inst.timers {
 			var d int64
 			var ok bool
-			if tm.kind == 1 {
+			switch tm.kind {
+			case 1:
 				d, ok = tm.q.stage.lim.deadline()
-			} else {
+			case 2:
 				d, ok = tm.q.win.deadline()
+			default:
+				d, ok = tm.q.pat.deadline()
 			}
 			switch {
 			case ok && tm.idx >= 0:
@@ -516,6 +560,9 @@ func (ps *partitions) earliest(ts int64) (*queryRT, int64, int, bool) {
 	}
 	tm := ps.timers[0]
 	ps.touch(tm.inst) // it may fire now: its deadlines move
+	if p := tm.q.pat; tm.kind == 3 && p.until != ps.advTS {
+		p.periods, p.until = 0, ps.advTS // as Runtime.advance does for patterns outside partitions
+	}
 	return tm.q, tm.d, tm.kind, true
 }
 

@@ -117,6 +117,11 @@ partition with (sym of S) begin
 from S#window.timeBatch(400 ms) select sym, count() as c insert into PB{i};
 from S#window.length(2) as a join PB{i}#window.length(1) as b on a.vol > 2 select a.sym as sym, b.c as c insert all events into PJ{i};
 end;`,
+	`partition with (sym of S) begin
+from every (not S[vol > 7] for 400 ms -> e2=S[vol < 2]) select e2.sym as s, e2.vol as v insert into PN{i};
+from not S[price > 90.0] for 600 ms -> e2=S select e2.sym as s insert into PF{i};
+from every e1=S[vol == 4] -> every not S[vol == 4] for 300 ms within 2 sec select e1.sym as s insert into PE{i};
+end;`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

@@ -85,7 +85,8 @@ func NewRuntime(a *App) *Runtime {
 
 // newQuery creates the runtime state of query p writing to the stream out (unless it writes a
 // table) and registers its timers; the caller subscribes it to its inputs. The window and rate
-// limiter timers of a partition instance (inst) are kept by its partition (partition.go).
+// limiter timers and absent waits of a partition instance (inst) are kept by its partition
+// (partition.go).
 func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *streamRT, inst bool) *queryRT {
 	q := &queryRT{plan: p, prefix: r.app.name + "/" + p.name + "/", outRT: out}
 	q.f.ev = nil
@@ -96,7 +97,7 @@ func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *stream
 	case p.pat != nil:
 		q.pat = newPatternRT(p.pat)
 		q.multi = q.pat
-		if p.pat.absent {
+		if p.pat.absent && !inst {
 			r.absent = append(r.absent, q)
 		}
 	case p.join != nil:
@@ -178,6 +179,9 @@ func (r *Runtime) advance(ts int64) {
 		q.pat.periods, q.pat.until = 0, ts
 		q.pat.arm(ts)
 	}
+	if r.part != nil {
+		r.part.rearm(ts)
+	}
 	for {
 		var best *queryRT
 		var bestD int64
@@ -197,7 +201,7 @@ func (r *Runtime) advance(ts int64) {
 				best, bestD, kind = q, d, 3
 			}
 		}
-		if r.part != nil { // partition instances' windows and rate limiters, after the others' at a tie
+		if r.part != nil { // partition instances' timers, after the others' of their kind at a tie
 			if q, d, k, ok := r.part.earliest(ts); ok && (best == nil || d < bestD || (d == bestD && k < kind)) {
 				best, bestD, kind = q, d, k
 			}
