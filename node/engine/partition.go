@@ -223,6 +223,7 @@ type partInst struct {
 	dirty  bool
 	armed  bool // has patterns waiting from their first input
 	queued bool // in partitions.armq
+	purged bool // dropped by @purge (it may still be queued)
 }
 
 // subscribePartition subscribes the router of p's partition to p's outer inputs (once per
@@ -403,42 +404,34 @@ func (pr *partRT) nextCheck(at int64) int64 {
 // timers; a later event of the key starts a fresh instance.
 func (pr *partRT) purge(r *Runtime, now int64) {
 	keep := pr.insts[:0]
-	var dropped map[*queryRT]bool
+	dropped := 0
 	for _, inst := range pr.insts {
 		if now-inst.last < pr.p.purgeIdle {
 			keep = append(keep, inst)
 			continue
-		}
-		if dropped == nil {
-			dropped = map[*queryRT]bool{}
-		}
-		for _, q := range inst.qs {
-			dropped[q] = true
 		}
 		for _, tm := range inst.timers {
 			if tm.idx >= 0 {
 				heap.Remove(&r.part.timers, tm.idx)
 			}
 		}
-		inst.timers = nil
+		inst.timers, inst.purged = nil, true
 		delete(pr.byKey, inst.key)
+		dropped++
 	}
 	clear(pr.insts[len(keep):])
 	pr.insts = keep
-	if dropped == nil {
+	if dropped == 0 {
 		return
 	}
 	order := r.part.order[:0]
 	for _, inst := range r.part.order {
-		if !dropped[inst.qs[0]] {
+		if !inst.purged {
 			order = append(order, inst)
 		}
 	}
 	clear(r.part.order[len(order):])
 	r.part.order = order
-	r.timed = dropQueries(r.timed, dropped)
-	r.limited = dropQueries(r.limited, dropped)
-	r.absent = dropQueries(r.absent, dropped)
 }
 
 // ptimer is a window or rate limiter timer of a partition instance's query.
@@ -511,7 +504,7 @@ func (ps *partitions) rearm(ts int64) {
 	for i, inst := range ps.armq {
 		ps.armq[i] = nil
 		inst.queued = false
-		if inst.timers == nil { // purged
+		if inst.purged {
 			continue
 		}
 		for _, q := range inst.qs {
@@ -564,17 +557,6 @@ func (ps *partitions) earliest(ts int64) (*queryRT, int64, int, bool) {
 		p.periods, p.until = 0, ps.advTS // as Runtime.advance does for patterns outside partitions
 	}
 	return tm.q, tm.d, tm.kind, true
-}
-
-func dropQueries(qs []*queryRT, dropped map[*queryRT]bool) []*queryRT {
-	keep := qs[:0]
-	for _, q := range qs {
-		if !dropped[q] {
-			keep = append(keep, q)
-		}
-	}
-	clear(qs[len(keep):])
-	return keep
 }
 
 // encodePartitions appends the partition instances (in creation order) and their queries'
