@@ -93,7 +93,7 @@ func check(d *appDecl) (*App, error) {
 			for i, q := range d.queries {
 				if !done[i] {
 					n, p := a.firstUnknown(q)
-					return nil, errAt(p, "unknown stream %s", n)
+					return nil, errAt(p, "%s", unknownStream(n))
 				}
 			}
 		}

@@ -208,5 +208,15 @@ func (p *parser) outStream(q *queryDecl) error {
 	return nil
 }
 
+// unknownStream says that no query writes stream name; for an inner stream, that inner streams
+// are only visible inside the partition writing them (a later partition's #I is named #I@<n>).
+func unknownStream(name string) string {
+	if !isInner(name) {
+		return "unknown stream " + name
+	}
+	base, _, _ := strings.Cut(name, "@")
+	return "unknown inner stream " + base + ": no query of this partition inserts into it (inner streams are only visible inside their partition)"
+}
+
 // isInner reports whether a stream name is a partition's inner stream.
 func isInner(name string) bool { return strings.HasPrefix(name, "#") }

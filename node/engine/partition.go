@@ -92,7 +92,8 @@ func (a *App) checkPartitions(d *appDecl, plans []*queryPlan) error {
 		byDecl[pd] = pp
 		a.parts = append(a.parts, pp)
 	}
-	owner := map[*StreamDef]*partDecl{}
+	// inner stream names are unique to their partition (the parser names a later partition's
+	// #I #I@<n>), so each inner stream belongs to the partition of the queries writing it
 	for i, q := range d.queries {
 		if q.part == nil {
 			continue
@@ -105,23 +106,9 @@ func (a *App) checkPartitions(d *appDecl, plans []*queryPlan) error {
 			pp.subs[in] = append(pp.subs[in], qp.partQ)
 		}
 		if out := qp.out; qp.tbl == nil && isInner(out.Name) {
-			if o := owner[out]; o != nil && o != q.part {
-				return errAt(q.targetP, "inner stream %s belongs to another partition", out.Name)
-			}
-			if owner[out] == nil {
-				owner[out] = q.part
+			if _, seen := pp.innerIx[out]; !seen {
 				pp.innerIx[out] = len(pp.inner)
 				pp.inner = append(pp.inner, out)
-			}
-		}
-	}
-	for i, q := range d.queries {
-		if q.part == nil {
-			continue
-		}
-		for _, in := range plans[i].inputs {
-			if isInner(in.Name) && owner[in] != q.part {
-				return errAt(q.p, "inner stream %s belongs to another partition", in.Name)
 			}
 		}
 	}

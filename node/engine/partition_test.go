@@ -26,7 +26,7 @@ func TestPartitionCompileErrors(t *testing.T) {
 		{s + "from #I select k insert into O;", "3:6: inner stream #I is only visible inside a partition"},
 		{s + "from S select k insert into #I;", "3:29: inner stream #I is only visible inside a partition"},
 		{s + "partition with (k of S) begin from S select k insert into #I; end;\nfrom S[k == #I.k] select k insert into O;", "4:13: inner stream #I is only visible inside a partition"},
-		{s + "partition with (k of S) begin from S select k insert into #I; end;\npartition with (k of S) begin from #I select k insert into O; end;", "4:36: unknown stream #I@2"},
+		{s + "partition with (k of S) begin from S select k insert into #I; end;\npartition with (k of S) begin from #I select k insert into O; end;", "4:36: unknown inner stream #I: no query of this partition inserts into it"},
 		{s + "partition with (k of S) begin from # I select k insert into O; end;", "3:36: write an inner stream as #I"},
 		{s + "partition with (k of S) begin partition with (k of S) begin end; end;", "3:31: partitions cannot be nested"},
 		{s + "partition with (k of S) begin define stream X (a int); end;", "3:31: definitions are not allowed inside a partition"},
