@@ -186,3 +186,43 @@ func TestPartitionOneKeyProperty(t *testing.T) {
 		}
 	})
 }
+
+// partitionApp has the partition templates of queryMenu (per-key windows, inner streams, range
+// keys with absent patterns, @purge, a stream every instance takes), for FuzzRestorePartition.
+func partitionApp(tb testing.TB) *engine.App {
+	var qs []string
+	for j, q := range queryMenu {
+		if strings.Contains(q, "partition with") {
+			qs = append(qs, menuQuery(j, j))
+		}
+	}
+	return mustCompile(tb, "@app:name('Part')\n"+schema+strings.Join(qs, "\n"))
+}
+
+// FuzzRestorePartition is FuzzRestore for an app with partitions.
+func FuzzRestorePartition(f *testing.F) {
+	a := partitionApp(f)
+	for _, b := range snapshotsOf(f, a) {
+		f.Add(b)
+	}
+	fuzzRestore(f, a)
+}
+
+// FuzzCompilePartition is FuzzCompile seeded with partition syntax: any source compiles or
+// fails with a located error, and a compiled app snapshots.
+func FuzzCompilePartition(f *testing.F) {
+	f.Add("define stream S (k string, p int);\npartition with (k of S) begin from S#window.length(2) select k, sum(p) as t insert into #I; from #I[#I.t > 1] select k insert into O; end;")
+	f.Add("define stream S (k string, p int);\n@purge(enable='true', interval='1 sec', idle.period='2 sec') partition with (p < 10 as 'lo' or p >= 10 as 'hi' of S) begin from every e1=S -> not S[p > e1.p] for 1 sec select e1.k as k insert into O end")
+	f.Fuzz(func(t *testing.T, src string) {
+		a, err := engine.Compile("fuzz.siddhi", src)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.siddhi:") {
+				t.Fatalf("error without location: %v", err)
+			}
+			return
+		}
+		if _, err := engine.NewRuntime(a).Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
