@@ -150,7 +150,7 @@
 // "b > 1" against T.
 //
 // Partitions: "partition with (<expr> of S, ...) begin <queries> end;" (value keys: the
-// expression's value as a string) or "partition with (<cond> as 'label' or ... of S) begin ...
+// expression's value as a string; a null value drops the event) or "partition with (<cond> as 'label' or ... of S) begin ...
 // end;" (range keys: every label whose condition holds, in the order written; none, the event
 // is dropped). Each key gets its own instance of the partition's queries (windows, aggregates,
 // pattern partials, join windows, rate limiters), created at its first event in arrival order.

@@ -12,7 +12,7 @@ import (
 // aggregates, pattern partials, join windows, rate limiters), created at the key's first event,
 // in arrival order. An event of a stream the partition lists goes to the instance of its key (a
 // range partition: to the instance of each range whose condition holds, in the order written;
-// none holds, no instance); an event of another stream its queries read goes to every existing
+// none holds, or a value key is null: no instance); an event of another stream its queries read goes to every existing
 // instance, in creation order. Within an instance, queries take an event in source order, as
 // outside partitions. Inner streams (#Name) are per instance. Outputs to outer streams and
 // tables are shared; output ids count per query over all instances.
@@ -254,7 +254,11 @@ func (pr *partRT) onEvent(r *Runtime, _ *queryRT, def *StreamDef, ev *event) {
 	}
 	pr.f.ev, pr.f.ts, pr.f.tabs = ev.vals, ev.ts, r.tables
 	if kp.value != nil {
-		inst := pr.instance(r, kp.value(&pr.f).String(), true)
+		v := kp.value(&pr.f)
+		if v.IsNull() { // no key: as in Siddhi, no instance takes the event
+			return
+		}
+		inst := pr.instance(r, v.String(), true)
 		inst.last = r.clock
 		inst.deliver(r, def, ev)
 		return
