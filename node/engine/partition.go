@@ -12,10 +12,12 @@ import (
 // aggregates, pattern partials, join windows, rate limiters), created at the key's first event,
 // in arrival order. An event of a stream the partition lists goes to the instance of its key (a
 // range partition: to the instance of each range whose condition holds, in the order written;
-// none holds, or a value key is null: no instance); an event of another stream its queries read goes to every existing
-// instance, in creation order. Within an instance, queries take an event in source order, as
-// outside partitions. Inner streams (#Name) are per instance. Outputs to outer streams and
-// tables are shared; output ids count per query over all instances.
+// none holds, or a value key is null: no instance); an event of another stream its queries read
+// goes to every existing instance, in creation order. Within an instance, queries take an event
+// in source order, as outside partitions. Inner streams (#Name) are per instance. Outputs to
+// outer streams and tables are shared; output ids count per query over all instances. The
+// instances' timers are in one heap (deadline, kind, creation, query), so a clock advance costs
+// O(log n) per timer, not a scan of every instance.
 
 // partPlan is a compiled partition, shared by every Runtime of the App.
 type partPlan struct {
@@ -204,8 +206,8 @@ type partInst struct {
 	qs    []*queryRT
 	inner []*streamRT // per inner stream: its subscribers in this instance
 	last  int64       // clock of the last keyed event (for @purge)
-	// timers: the instance's window and rate limiter timers (nil without any); dirty: queued
-	// in partitions.dirty
+	// timers: the instance's window, rate limiter and absent-wait timers (nil without any);
+	// dirty: queued in partitions.dirty
 	timers []*ptimer
 	dirty  bool
 	armed  bool // has patterns waiting from their first input
