@@ -88,7 +88,10 @@ func NewRuntime(a *App) *Runtime {
 // limiter timers and absent waits of a partition instance (inst) are kept by its partition
 // (partition.go).
 func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *streamRT, inst bool) *queryRT {
-	q := &queryRT{plan: p, prefix: r.app.name + "/" + p.name + "/", outRT: out}
+	q := &queryRT{plan: p, outRT: out}
+	if !inst { // instances share their query's prefix (partition.go)
+		q.prefix = r.app.name + "/" + p.name + "/"
+	}
 	q.f.ev = nil
 	if p.tbl != nil {
 		q.tbl, q.outRT = tables[p.tbl.def.Name], &streamRT{def: p.out}
