@@ -73,6 +73,7 @@ type App struct {
 	tables      []*StreamDef // 'define table', in definition order
 	tableBy     map[string]*StreamDef
 	queries     []*queryPlan
+	parts       []*partPlan // partitions in source order
 	fingerprint string
 	usesTime    bool
 }

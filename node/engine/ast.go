@@ -179,6 +179,7 @@ type queryDecl struct {
 	opP     pos       // the output keyword (insert, delete, update)
 	sets    []setItem // update ... set
 	on      expr      // delete/update ... on cond; nil for insert
+	part    *partDecl // the partition holding the query; nil outside partitions
 }
 
 // tableOp is a query's output operation: insert into a stream or table, or a table mutation.
@@ -227,4 +228,5 @@ type appDecl struct {
 	streams []*streamDecl
 	queries []*queryDecl
 	order   []any // *streamDecl or *queryDecl in source order
+	parts   []*partDecl
 }

@@ -93,12 +93,15 @@ func check(d *appDecl) (*App, error) {
 			for i, q := range d.queries {
 				if !done[i] {
 					n, p := a.firstUnknown(q)
-					return nil, errAt(p, "unknown stream %s", n)
+					return nil, errAt(p, "%s", unknownStream(n))
 				}
 			}
 		}
 	}
 	a.queries = plans
+	if err := a.checkPartitions(d, plans); err != nil {
+		return nil, err
+	}
 	if err := a.checkCycles(d); err != nil {
 		return nil, err
 	}

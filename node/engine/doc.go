@@ -157,6 +157,24 @@
 // binds looser than comparisons and tighter than 'and': "a == T.a and b > 1 in T" tests only
 // "b > 1" against T.
 //
+// Partitions: "partition with (<expr> of S, ...) begin <queries> end;" (value keys: the
+// expression's value as a string; a null value drops the event) or "partition with (<cond> as 'label' or ... of S) begin ...
+// end;" (range keys: every label whose condition holds, in the order written; none, the event
+// is dropped). Each key gets its own instance of the partition's queries (windows, aggregates,
+// pattern partials, join windows, rate limiters), created at its first event in arrival order.
+// An event of a listed stream goes to its keys' instances; an event of another stream the
+// queries read goes to every existing instance in creation order; within an instance, queries
+// take it in source order. Inner streams ("insert into #I", "from #I", "#I.x") exist per
+// instance and only inside their partition (a later partition's #I is another stream, named
+// #I@<n> in outputs). Outputs to outer streams and tables are shared; a query's ids count over
+// all its instances. At equal deadlines the order of timer kinds holds (below); within a kind,
+// queries outside partitions fire first, then instances in creation order. "@purge(enable='true', interval='T1',
+// idle.period='T2')" checks every T1 of the logical clock from the first input (before the input
+// whose clock reaches a check, after the timers due by then) and drops the instances no keyed
+// event reached for T2; a later event of the key starts afresh. Instances, in creation order,
+// and purge checks are part of snapshots (after the tables; apps without partitions encode
+// exactly as before).
+//
 // Semantics follow Siddhi's playback mode: sliding windows (length, time, externalTime) emit each
 // event as current on arrival and as expired when it leaves (expired first when an arrival pushes
 // one out); batch windows (lengthBatch, timeBatch, externalTimeBatch) emit at batch end the

@@ -191,6 +191,9 @@ func (p *parser) primary0(d int) (expr, error) {
 		p.next()
 		return &exLit{p: t.pos, val: StringValue(t.text)}, nil
 	case tkPunct:
+		if t.text == "#" { // #Inner.x: an inner stream's attribute, inside a partition
+			return p.innerAttr()
+		}
 		if t.text == "(" {
 			p.next()
 			e, err := p.orExpr(d + 1)

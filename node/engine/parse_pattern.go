@@ -47,7 +47,7 @@ func (p *parser) patternElem() (patElem, error) {
 
 // elemStream parses an element's "Stream[filter]" (the filter is optional).
 func (p *parser) elemStream(el *patElem) error {
-	st, err := p.ident("stream name")
+	st, err := p.streamName("stream name")
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,7 @@ func (p *parser) query(anns []*annotation) (*queryDecl, error) {
 	if err := p.expectKw("into"); err != nil {
 		return nil, err
 	}
-	if err := p.target(q, "output stream name"); err != nil {
+	if err := p.outStream(q); err != nil {
 		return nil, err
 	}
 	if err := p.endStatement(); err != nil {
@@ -215,7 +215,7 @@ func (p *parser) tableOutput(q *queryDecl) error {
 }
 
 func (p *parser) simpleInput() (*simpleInput, error) {
-	st, err := p.ident("input stream name")
+	st, err := p.streamName("input stream name")
 	if err != nil {
 		return nil, err
 	}

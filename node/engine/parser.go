@@ -10,6 +10,11 @@ import (
 type parser struct {
 	toks []token
 	i    int
+	part *partDecl // the partition being parsed; nil outside one
+	// partN numbers partitions from 1; inner maps an inner stream name to the partition that
+	// used it first (a later partition's stream of that name is named #Name@<partN>)
+	partN int
+	inner map[string]int
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -17,7 +22,7 @@ func (p *parser) peek() token { return p.toks[p.i] }
 // endStatement reads the ';' ending a definition or query; the app's last one may omit it, as
 // Siddhi allows.
 func (p *parser) endStatement() error {
-	if p.peek().kind == tkEOF {
+	if p.peek().kind == tkEOF || (p.part != nil && p.isKw("end")) {
 		return nil
 	}
 	_, err := p.expectPunct(";")
@@ -129,7 +134,9 @@ func parseApp(src string) (*appDecl, error) {
 			app.order = append(app.order, q)
 		case p.peek().kind == tkEOF && len(anns) == 0:
 		case p.isKw("partition"):
-			return nil, newCompileError(p.peek().pos, "partitions are not supported")
+			if err := p.partition(app, anns); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, p.fail("'define stream', 'define table' or 'from'")
 		}

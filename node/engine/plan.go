@@ -24,6 +24,8 @@ type queryPlan struct {
 	chunk *chunkPlan // nil without order by, limit and offset
 	rate  *ratePlan  // nil without output rate limiting
 	tbl   *tablePlan // nil unless the query writes a table (out is then the select's schema)
+	part  *partPlan  // the partition holding the query; nil outside partitions
+	partQ int        // the query's index in part.queries
 }
 
 // expires reports whether the selector may see expired events (a window on the input or on a

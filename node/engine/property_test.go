@@ -108,6 +108,26 @@ from S#window.length(1) join PK{i} as t on t.vol >= S.vol select S.sym as sym, t
 	`from every (not S[vol == 0] for 300 ms or e2=S[vol == 5]), e3=S select e2.sym as b, e3.vol as v insert into YL{i};`,
 	`from every (not S[vol == 9] and e2=S[vol > 4]), e3=S[vol < 3] select e2.sym as b, e3.sym as c insert into YN{i};`,
 	`from every e1=S[vol > 3]+, not S[vol < 2] for 250 ms, e3=S select e1[0].vol as a, e1[last].vol as b, e3.sym as c insert into YQ{i};`,
+	// partitions: per-key windows, inner streams, rate limiters, range keys with patterns, a
+	// stream the partition does not list (every instance takes it), @purge
+	`partition with (sym of S) begin
+from S#window.time(600 ms) select sym, sum(vol) as s insert all events into #PW{i};
+from #PW{i}#window.length(2) select sym, max(s) as m output last every 300 ms insert into PT{i};
+end;`,
+	`partition with (vol < 5 as 'lo' or vol >= 3 as 'hi' of S) begin
+from every e1=S[price > 50.0] -> not S[sym == e1.sym] for 400 ms select e1.sym as sym, e1.vol as v insert into PR{i};
+from every e1=S, e2=S[vol > e1.vol] select e1.vol as a, e2.vol as b insert into PS{i};
+end;`,
+	`@purge(enable='true', interval='500 ms', idle.period='700 ms')
+partition with (sym of S) begin
+from S#window.timeBatch(400 ms) select sym, count() as c insert into PB{i};
+from S#window.length(2) as a join PB{i}#window.length(1) as b on a.vol > 2 select a.sym as sym, b.c as c insert all events into PJ{i};
+end;`,
+	`partition with (sym of S) begin
+from every (not S[vol > 7] for 400 ms -> e2=S[vol < 2]) select e2.sym as s, e2.vol as v insert into PN{i};
+from not S[price > 90.0] for 600 ms -> e2=S select e2.sym as s insert into PF{i};
+from every e1=S[vol == 4] -> every not S[vol == 4] for 300 ms within 2 sec select e1.sym as s insert into PE{i};
+end;`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

@@ -39,10 +39,11 @@ type Runtime struct {
 	clock   int64
 	streams map[string]*streamRT
 	queries []*queryRT
-	timed   []*queryRT // queries with time windows
-	limited []*queryRT // queries with timer-driven output rate limiting
-	absent  []*queryRT // pattern queries with absent elements
-	tables  []*tableRT // in App.tables order
+	timed   []*queryRT  // queries with time windows
+	limited []*queryRT  // queries with timer-driven output rate limiting
+	absent  []*queryRT  // pattern queries with absent elements
+	tables  []*tableRT  // in App.tables order
+	part    *partitions // nil without partitions
 
 	emit     func(*Output)
 	seq      uint64
@@ -68,43 +69,11 @@ func NewRuntime(a *App) *Runtime {
 		r.tables = append(r.tables, tables[t.Name])
 	}
 	for _, p := range a.queries {
-		q := &queryRT{plan: p, prefix: a.name + "/" + p.name + "/", outRT: r.streams[p.out.Name]}
-		q.f.ev = nil
-		if p.tbl != nil {
-			q.tbl, q.outRT = tables[p.tbl.def.Name], &streamRT{def: p.out}
+		if p.part != nil {
+			r.subscribePartition(p)
+			continue
 		}
-		switch {
-		case p.pat != nil:
-			q.pat = newPatternRT(p.pat)
-			q.multi = q.pat
-			if p.pat.absent {
-				r.absent = append(r.absent, q)
-			}
-		case p.join != nil:
-			q.join = newJoinRT(p.join, p.outK, tables)
-			q.multi, q.win = q.join, q.join
-			if p.join.timed() {
-				r.timed = append(r.timed, q)
-			}
-		default:
-			q.win = newWindow(p.win, p.outK)
-			if p.win.timed() {
-				r.timed = append(r.timed, q)
-			}
-		}
-		q.f.tabs = r.tables // filters may test "<condition> in Table"
-		if q.join != nil {
-			q.join.f.tabs = r.tables
-		}
-		q.sel = newSelector(p, q)
-		q.sel.f.tabs = r.tables
-		q.sel.f.gen = &uuidGen{r: r, prefix: q.prefix}
-		if q.stage = newOutStage(p); q.stage != nil && q.stage.snapshot() {
-			q.sel.snap = q.stage.lim
-		}
-		if p.rate.timer() {
-			r.limited = append(r.limited, q)
-		}
+		q := r.newQuery(p, tables, r.streams[p.out.Name], false)
 		for _, in := range p.inputs {
 			st := r.streams[in.Name]
 			st.subs = append(st.subs, q)
@@ -112,6 +81,56 @@ func NewRuntime(a *App) *Runtime {
 		r.queries = append(r.queries, q)
 	}
 	return r
+}
+
+// newQuery creates the runtime state of query p writing to the stream out (unless it writes a
+// table) and registers its timers; the caller subscribes it to its inputs. The window and rate
+// limiter timers and absent waits of a partition instance (inst) are kept by its partition
+// (partition.go).
+func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *streamRT, inst bool) *queryRT {
+	q := &queryRT{plan: p, outRT: out}
+	if !inst { // instances share their query's prefix (partition.go)
+		q.prefix = r.app.name + "/" + p.name + "/"
+	}
+	q.f.ev = nil
+	if p.tbl != nil {
+		q.tbl, q.outRT = tables[p.tbl.def.Name], &streamRT{def: p.out}
+	}
+	switch {
+	case p.pat != nil:
+		q.pat = newPatternRT(p.pat)
+		q.multi = q.pat
+		if p.pat.absent && !inst {
+			r.absent = append(r.absent, q)
+		}
+	case p.join != nil:
+		q.join = newJoinRT(p.join, p.outK, tables)
+		q.multi, q.win = q.join, q.join
+		if p.join.timed() && !inst {
+			r.timed = append(r.timed, q)
+		}
+	default:
+		q.win = newWindow(p.win, p.outK)
+		if p.win.timed() && !inst {
+			r.timed = append(r.timed, q)
+		}
+	}
+	q.f.tabs = r.tables // filters may test "<condition> in Table"
+	if q.join != nil {
+		q.join.f.tabs = r.tables
+	}
+	q.sel = newSelector(p, q)
+	q.sel.f.tabs = r.tables
+	if !inst { // a partition's instances share their query's generator (partition.go)
+		q.sel.f.gen = &uuidGen{r: r, prefix: q.prefix}
+	}
+	if q.stage = newOutStage(p); q.stage != nil && q.stage.snapshot() {
+		q.sel.snap = q.stage.lim
+	}
+	if p.rate.timer() && !inst {
+		r.limited = append(r.limited, q)
+	}
+	return q
 }
 
 // App returns the app this runtime runs.
@@ -144,7 +163,7 @@ func (r *Runtime) Apply(in Input, emit func(*Output)) error {
 		}
 	}
 	r.emit, r.seq = emit, in.Seq
-	r.advance(in.TS)
+	r.advanceTo(in.TS)
 	if st != nil {
 		r.inEv = event{ts: in.TS, vals: in.Data}
 		r.dispatch(st, &r.inEv)
@@ -169,6 +188,9 @@ func (r *Runtime) advance(ts int64) {
 		q.pat.periods, q.pat.until = 0, ts
 		q.pat.arm(ts)
 	}
+	if r.part != nil {
+		r.part.rearm(ts)
+	}
 	for {
 		var best *queryRT
 		var bestD int64
@@ -186,6 +208,11 @@ func (r *Runtime) advance(ts int64) {
 		for _, q := range r.absent {
 			if d, ok := q.pat.deadline(); ok && d <= ts && (best == nil || d < bestD) {
 				best, bestD, kind = q, d, 3
+			}
+		}
+		if r.part != nil { // partition instances' timers, after the others' of their kind at a tie
+			if q, d, k, ok := r.part.earliest(ts); ok && (best == nil || d < bestD || (d == bestD && k < kind)) {
+				best, bestD, kind = q, d, k
 			}
 		}
 		if best == nil {
@@ -249,6 +276,7 @@ func addSat(a, b int64) int64 {
 type queryRT struct {
 	plan   *queryPlan
 	prefix string
+	uuid   *uuidGen // on a partitioned query's shared id holder: its instances' UUID() generator
 	outRT  *streamRT
 	win    window // a join's window is its joinRT
 	sel    *selector
@@ -262,6 +290,7 @@ type queryRT struct {
 	stage  *outStage // nil without order by, limit, offset and output rate limiting
 	rowKey string    // group-by key of the row being emitted, set for keyed rate limiters
 	tbl    *tableRT  // the table the query writes; nil for a stream
+	ids    *queryRT  // partition instances: the holder of the query's shared id counter
 }
 
 // multiInput takes the events of a pattern or join query.
@@ -339,11 +368,15 @@ func (q *queryRT) release(r *Runtime, k evKind, ts int64, vals []Value) {
 		q.tbl.apply(r, q.plan.tbl, ts, vals)
 		return
 	}
-	if q.idxSeq != r.seq {
-		q.idxSeq, q.idxN = r.seq, 0
+	c := q
+	if q.ids != nil { // a partition instance: ids count over all instances of the query
+		c = q.ids
 	}
-	idx := q.idxN
-	q.idxN++
+	if c.idxSeq != r.seq {
+		c.idxSeq, c.idxN = r.seq, 0
+	}
+	idx := c.idxN
+	c.idxN++
 	if r.emit != nil {
 		b := append(r.idBuf[:0], q.prefix...)
 		b = strconv.AppendUint(b, r.seq, 10)

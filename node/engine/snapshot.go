@@ -12,7 +12,8 @@ import (
 // a CRC-32 (IEEE) of everything before ends the blob. Queries without output rate limiting
 // encode exactly as before that feature existed, so their snapshots are unchanged. An app with
 // tables appends, after the queries, each table's name and rows in definition order; apps
-// without tables encode nothing more.
+// without tables encode nothing more. An app with partitions then appends its instances in
+// creation order, each with its queries' states (partition.go, encodePartitions).
 
 const (
 	snapshotMagic   = "SHASNAP"
@@ -59,6 +60,7 @@ func (r *Runtime) Snapshot() ([]byte, error) {
 	for _, t := range r.tables {
 		b = t.encode(b)
 	}
+	b = r.encodePartitions(b)
 	b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
 	r.snapHint = len(b)
 	return b, nil
@@ -153,6 +155,7 @@ func Restore(a *App, blob []byte) (*Runtime, error) {
 			break
 		}
 	}
+	r.decodePartitions(d)
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
 	}
