@@ -120,6 +120,9 @@ func (n *Node) onHandover(term int64) {
 	}
 	defer n.bg.exit()
 	deadline := time.Now().Add(n.timing.HandoverWindow)
+	n.handoverUntil.Store(deadline.UnixNano())
+	defer n.handoverUntil.Store(0)
+	n.signalRoleChange() // held requests re-check: a takeover is now expected
 	for time.Now().Before(deadline) && n.runner.Role() == cluster.Passive {
 		n.runner.TakeOver()
 		time.Sleep(n.timing.HandoverPoll)
