@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -23,6 +24,9 @@ type Client struct {
 	next  int64 // next event id
 	batch int64
 	cur   string // base URL believed active
+	// avoid is the node whose request just failed without an answer (down, frozen, timed
+	// out): with no node believed active, the next attempt goes to another node first.
+	avoid string
 
 	Sent, Acked, Retries, Dups int64
 	AckedIDs                   map[int64]bool
@@ -99,12 +103,17 @@ func (cl *Client) SendBatch(ctx context.Context, n int) error {
 		sentAt := time.Now()
 		ans, node, redirect, err := cl.post(ctx, target, key, body.Bytes())
 		redirected = redirect != "" && redirect != target
+		if os.Getenv("HATEST_TRACE") != "" && (err != nil || attempt > 0) {
+			fmt.Fprintf(os.Stderr, "TRACE %s attempt %d to %s took %s redirect=%q err=%v\n", time.Now().Format("15:04:05.000"), attempt, target, time.Since(sentAt).Round(time.Millisecond), redirect, err)
+		}
 		switch {
 		case redirect != "":
 			cl.setTarget(redirect)
 		case err != nil:
-			// No answer (down, paused, timed out): forget it and try the nodes in turn.
-			cl.setTarget("")
+			// No answer (down, paused, timed out): forget it and try the other nodes first.
+			cl.mu.Lock()
+			cl.cur, cl.avoid = "", target
+			cl.mu.Unlock()
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -144,8 +153,13 @@ func (cl *Client) target(attempt int) string {
 	if cl.cur != "" {
 		return cl.cur
 	}
-	p := cl.c.Nodes[attempt%len(cl.c.Nodes)]
-	return p.URL()
+	n := len(cl.c.Nodes)
+	for i := 0; i < n; i++ {
+		if u := cl.c.Nodes[(attempt+i)%n].URL(); u != cl.avoid || i == n-1 {
+			return u
+		}
+	}
+	return cl.c.Nodes[attempt%n].URL()
 }
 
 func (cl *Client) setTarget(u string) {

@@ -69,7 +69,7 @@ func (e *Env) pairOn(name, apps string, n int, url string, flags ...string) (*ha
 	var portErr error
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: e.NodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url,
-		Extra: append([]string{"--log_level", "warn",
+		Extra: append([]string{"--log_level", benchLogLevel(),
 			"--source_users", sourceUser + ":" + sourcePassword}, flags...),
 		NodeArgs: func(p *hatest.Proc) []string {
 			a, aerr := hatest.FreeAddr()
@@ -108,4 +108,13 @@ func (e *Env) pairOn(name, apps string, n int, url string, flags ...string) (*ha
 		}
 	}
 	return c, nil
+}
+
+// benchLogLevel is the nodes' log level: warn, or BENCH_LOG_LEVEL (info shows each switchover's
+// phases) for a look into a run kept with BENCH_KEEP=1.
+func benchLogLevel() string {
+	if l := os.Getenv("BENCH_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "warn"
 }

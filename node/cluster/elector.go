@@ -103,6 +103,8 @@ func (e *Elector) to(r Role, reason string) []Transition {
 	}
 	tr := Transition{From: e.role, To: r, Term: e.term, Reason: reason}
 	e.role = r
+	// A lease seen in an earlier passive spell says nothing about the next one.
+	e.expiresAt = time.Time{}
 	return []Transition{tr}
 }
 
@@ -134,6 +136,13 @@ func (e *Elector) LeaseSeen(sentAt time.Time, remaining time.Duration) {
 	if remaining > 0 {
 		e.expiresAt = sentAt.Add(remaining)
 	}
+}
+
+// LeaseEndsWithin reports whether the other node's lease, as this passive last read it, ends
+// within d of now (or has ended): a holder that renews keeps it about a lease ahead, so a short
+// remainder means it stopped renewing.
+func (e *Elector) LeaseEndsWithin(now time.Time, d time.Duration) bool {
+	return e.role == Passive && !e.expiresAt.IsZero() && e.expiresAt.Sub(now) < d
 }
 
 // Wake is how long the driver may sleep before the elector has something to do: at most a

@@ -147,3 +147,32 @@ func TestLeavingNodeNeverAcquires(t *testing.T) {
 		t.Fatalf("a leaving passive's Next = %v, want OpNone", op)
 	}
 }
+
+// A passive expects a takeover once the lease it saw has less than half a lease left; a lease seen
+// in an earlier passive spell does not count after the node led in between.
+func TestLeaseEndsWithin(t *testing.T) {
+	e := cluster.NewElector(timing)
+	e.Registered()
+	if e.LeaseEndsWithin(at(0), timing.Lease/2) {
+		t.Fatal("no lease seen yet, but a takeover is expected")
+	}
+	e.LeaseSeen(at(0), timing.Lease) // renewed just now: ends at 1500
+	for _, c := range []struct {
+		now  int
+		want bool
+	}{{0, false}, {500, false}, {750, false}, {751, true}, {1499, true}, {3000, true}} {
+		if got := e.LeaseEndsWithin(at(c.now), timing.Lease/2); got != c.want {
+			t.Errorf("at %d ms: LeaseEndsWithin = %v, want %v", c.now, got, c.want)
+		}
+	}
+	e.AcquireResult(at(1600), true, 2)
+	e.Promoted(at(1610), 2)
+	if e.LeaseEndsWithin(at(1700), timing.Lease/2) {
+		t.Fatal("an active expects a takeover")
+	}
+	e.RenewResult(at(1800), false, true) // lost
+	e.Rejoined()
+	if e.LeaseEndsWithin(at(5000), timing.Lease/2) {
+		t.Fatal("a lease seen before this node led still counts in its next passive spell")
+	}
+}

@@ -54,6 +54,25 @@ func (r *Runner) SuspectLeaderGone() {
 	r.poke()
 }
 
+// TakeoverExpected reports whether this node is promoting, or is a passive that expects to take
+// the lease within about a lease: the active stopped renewing (the lease it last read ends within half a lease, where a
+// renewing holder stays at least lease − 2 heartbeats ahead), or the active's sync session just
+// ended and its liveness lock is being checked. The data path then holds a client's request
+// for the takeover instead of sending the client back to a node that does not answer.
+func (r *Runner) TakeoverExpected() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch r.el.Role() {
+	case Promoting:
+		return true
+	case Passive:
+	default:
+		return false
+	}
+	now := r.clock.Now()
+	return now.Before(r.suspectUntil) || r.el.LeaseEndsWithin(now, r.cfg.Timing.Lease/2)
+}
+
 // suspectRetry is how often a suspecting passive checks the lock: the database frees it within a
 // few milliseconds of the active's death, which may come just after the passive noticed.
 func (r *Runner) suspectRetry() time.Duration {

@@ -25,6 +25,7 @@ type metrics struct {
 	sinkPending       *prometheus.GaugeVec
 	sinkPendingBytes  *prometheus.GaugeVec
 	backpressureWaits prometheus.Counter
+	takeoverHolds     prometheus.Counter
 	overloaded        prometheus.Counter
 	promotions        *prometheus.CounterVec
 	promotionReplayed prometheus.Gauge
@@ -58,6 +59,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 	m.logSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamha_input_log_append_seconds", Help: "Time of one input log append.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15)})
 	m.switchover = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamha_switchover_seconds", Help: "Planned switchovers handed over by this node: from refusing input until the new active served (the handover alone when that was not seen within 10 s).", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)})
 	reg.MustRegister(m.logAppends, m.logErrors, m.logSeconds, m.switchover)
+	m.takeoverHolds = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_takeover_holds_total", Help: "Client requests a passive held because it expected to take over (the active stopped renewing) instead of redirecting them to the silent active."})
 	m.backpressureWaits = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_backpressure_waits_total", Help: "Ingest batches that had to wait because the pending outputs were over max_pending_output_bytes."})
 	m.promotions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_promotions_total", Help: "App promotions by path: hot (the passive's runtime, nothing restored), cold (snapshot restore and queue replay), resumed (state kept from the node's own term)."}, []string{"path"})
 	m.promotionReplayed = prometheus.NewGauge(prometheus.GaugeOpts{Name: "streamha_promotion_replayed_inputs", Help: "Inputs the last promotion applied: a cold app's replay, a hot app's catch-up (0 when the passive was in step)."})
@@ -76,7 +78,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 	m.errorsStored = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_error_store_writes_total", Help: "Records written to the error store (sink outputs and source records)."})
 	m.errorsReplayed = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_error_store_replayed_total", Help: "Stored outputs a replay delivered and removed from the error store."})
 	reg.MustRegister(m.sinkStored, m.errorsStored, m.errorsReplayed)
-	reg.MustRegister(m.sinkDelivered, m.sinkDropped, m.sinkPending, m.sinkPendingBytes, m.backpressureWaits,
+	reg.MustRegister(m.sinkDelivered, m.sinkDropped, m.sinkPending, m.sinkPendingBytes, m.backpressureWaits, m.takeoverHolds,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_pending_output_bytes", Help: "Estimated bytes of the outputs held for the sinks, all apps (bounded by max_pending_output_bytes)."}, func() float64 {
 			return float64(n.outBudget.bytes.Load())
 		}))

@@ -111,13 +111,19 @@ type Node struct {
 	handoverTo atomic.Value // string: the peer of the last switchover
 	lastPromo  atomic.Pointer[PromotionReport]
 
-	draining     atomic.Bool
-	retainedTerm atomic.Int64 // term whose state the apps still hold after losing the lease
-	inflight     atomic.Int64 // batches submitted and not yet answered
-	gaps         atomic.Int64
-	lastGap      atomic.Value // string
-	restoreFail  atomic.Pointer[RestoreFailure]
-	dialErr      atomic.Value // string: the active's last failed sync dial, "" once connected
+	draining atomic.Bool
+	// roleChanged is closed and replaced at every role change, so a request held for a
+	// takeover (awaitTakeover) wakes when this node starts serving.
+	roleChanged atomic.Pointer[chan struct{}]
+	// handoverUntil (unix ns, 0: none) is when the takeover announced by a switchover's
+	// handover gives up: until then requests here wait for this node to serve.
+	handoverUntil atomic.Int64
+	retainedTerm  atomic.Int64 // term whose state the apps still hold after losing the lease
+	inflight      atomic.Int64 // batches submitted and not yet answered
+	gaps          atomic.Int64
+	lastGap       atomic.Value // string
+	restoreFail   atomic.Pointer[RestoreFailure]
+	dialErr       atomic.Value // string: the active's last failed sync dial, "" once connected
 }
 
 // New builds a node; Run starts it.
@@ -395,6 +401,7 @@ func (n *Node) appliedPositions() []eventsync.AppSeq {
 
 func (n *Node) onTransition(tr cluster.Transition) {
 	n.m.role(tr)
+	defer n.signalRoleChange()
 	switch tr.To {
 	case cluster.Active:
 		// Promotion is complete (restored, replayed, serving): now the apps' own ports open.

@@ -47,6 +47,7 @@ func (n *Node) Switchover(ctx context.Context) error {
 	}()
 	start := time.Now()
 	n.waitInflight(ctx)
+	drained := time.Since(start)
 	last := map[string]uint64{}
 	for _, a := range n.apps {
 		if !sess.Started(a.name) {
@@ -63,6 +64,7 @@ func (n *Node) Switchover(ctx context.Context) error {
 			return fmt.Errorf("switchover: passive did not catch up on %s: %w", a.name, err)
 		}
 	}
+	caughtUp := time.Since(start)
 	// A hot passive applies what it holds within milliseconds; wait for it (bounded), so that it
 	// promotes with nothing to replay.
 	applied := map[string]uint64{}
@@ -81,6 +83,7 @@ func (n *Node) Switchover(ctx context.Context) error {
 		}
 		applied[app] = seq
 	}
+	appliedAt := time.Since(start)
 	persisted := false
 	if switchoverNeedsPersist(applied, last) {
 		// A cold passive restores at promotion: persist after draining, so the snapshot covers
@@ -93,6 +96,7 @@ func (n *Node) Switchover(ctx context.Context) error {
 	// Stop the sinks, then tell the passive how far they wrote: the new active emits exactly the
 	// outputs this node did not write (only a write cut short can repeat, under the same ids).
 	n.stopDispatchers()
+	stopped := time.Since(start)
 	for _, a := range n.apps {
 		a.mu.Lock()
 		upTo := a.deliveredLocked()
@@ -108,7 +112,8 @@ func (n *Node) Switchover(ctx context.Context) error {
 		return fmt.Errorf("switchover: release lease: %w", err)
 	}
 	handedOver = true
-	n.log.Info("switched over", "to", sess.PeerID(), "term", term, "persisted", persisted, "took", time.Since(start))
+	n.log.Info("switched over", "to", sess.PeerID(), "term", term, "persisted", persisted, "took", time.Since(start),
+		"drained", drained, "caught_up", caughtUp, "applied", appliedAt, "sinks_stopped", stopped)
 	return nil
 }
 
@@ -120,6 +125,9 @@ func (n *Node) onHandover(term int64) {
 	}
 	defer n.bg.exit()
 	deadline := time.Now().Add(n.timing.HandoverWindow)
+	n.handoverUntil.Store(deadline.UnixNano())
+	defer n.handoverUntil.Store(0)
+	n.signalRoleChange() // held requests re-check: a takeover is now expected
 	for time.Now().Before(deadline) && n.runner.Role() == cluster.Passive {
 		n.runner.TakeOver()
 		time.Sleep(n.timing.HandoverPoll)

@@ -23,6 +23,10 @@ import (
 //   - HandoverWindow = Lease [1.5 s], polled every HandoverPoll [5 ms]: after a switchover the
 //     passive tries to take the released lease at once, for at most one lease; its elector's own
 //     heartbeat takes over after that.
+//   - TakeoverHold = Lease + HeartbeatInterval [1.75 s], re-checked every TakeoverPoll =
+//     HeartbeatInterval/5 [50 ms]: a passive that expects to take over (the active stopped
+//     renewing) holds a client's request at most until the lease must have expired and the
+//     passive's own wake-up at expiry has run, instead of redirecting it to the silent active.
 //   - LeaveTimeout = 20×Lease [30 s]: a stopping node's bound when shutdown_timeout is unset.
 //   - AckTimeout [10 s] > SyncLiveness + a persist: a batch whose passive went silent is still
 //     acknowledged through the persist fallback before its wait ends.
@@ -52,6 +56,8 @@ type Timing struct {
 	SyncLiveness         time.Duration
 	HandoverWindow       time.Duration
 	HandoverPoll         time.Duration
+	TakeoverHold         time.Duration
+	TakeoverPoll         time.Duration
 	LeaveTimeout         time.Duration
 	HotRetry             time.Duration
 }
@@ -86,6 +92,8 @@ func TimingOf(c config.Config) Timing {
 		SyncPing:             renew / 5,
 		HandoverWindow:       lease,
 		HandoverPoll:         5 * time.Millisecond,
+		TakeoverHold:         lease + hb,
+		TakeoverPoll:         idle,
 		LeaveTimeout:         20 * lease,
 		HotRetry:             time.Second,
 	}
@@ -105,6 +113,9 @@ func (t Timing) Check() []string {
 	}
 	if t.HTTPBackpressureWait > t.TCPBackpressureWait {
 		bad = append(bad, "HTTPBackpressureWait must not exceed TCPBackpressureWait")
+	}
+	if t.TakeoverPoll <= 0 || t.TakeoverPoll > t.TakeoverHold {
+		bad = append(bad, "TakeoverPoll must be positive and within TakeoverHold")
 	}
 	if t.HandoverPoll <= 0 || t.HandoverPoll > t.HandoverWindow {
 		bad = append(bad, "HandoverPoll must be positive and within HandoverWindow")

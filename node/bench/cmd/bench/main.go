@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/streamha/streamha/internal/pgtest"
@@ -45,7 +46,11 @@ func main() {
 	}
 	defer pg.Close()
 	scratch, _ := os.MkdirTemp("", "streamha-bench-")
-	defer os.RemoveAll(scratch)
+	if os.Getenv("BENCH_KEEP") == "1" {
+		logf("keeping the node directories and logs under %s", scratch)
+	} else {
+		defer os.RemoveAll(scratch)
+	}
 	env := &bench.Env{NodeBin: abs(*bin), Dir: scratch, PG: pg}
 
 	scaleKeys := []int{100_000, 1_000_000}
@@ -84,7 +89,13 @@ func main() {
 			var url string
 			if url, err = env.NewDB(); err == nil {
 				var run bench.FailoverRun
-				if run, err = env.Failover(abs(*demoApps), url, 3, 1, 3, logf); err == nil {
+				switches := 3
+				if n, perr := strconv.Atoi(os.Getenv("BENCH_SWITCHES")); perr == nil && n > 0 {
+					switches = n // a longer look at the switchover tail
+				}
+				if run, err = env.Failover(abs(*demoApps), url, 3, 1, switches, logf); err == nil {
+					lbl, tail := run.Switch.Tail()
+					logf("postgresql switchover: p50 %d ms, %s %d ms", run.Switch.Pct(50).Milliseconds(), lbl, tail.Milliseconds())
 					logf("postgresql: client load %.0f events/s", run.LoadEPS)
 					run, err = env.Failover(abs(*demoApps), "", 3, 1, 0, logf)
 					logf("sqlite: client load %.0f events/s", run.LoadEPS)
