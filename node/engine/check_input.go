@@ -41,6 +41,12 @@ func (a *App) checkWindow(sc streamScope, w *windowSpec) (*winPlan, error) {
 		wp.kind = winLength
 		if strings.EqualFold(w.name, "lengthBatch") {
 			wp.kind = winLengthBatch
+			if len(w.args) == 2 { // lengthBatch(n, streamCurrentEvents)
+				if wp.stream, err = boolArg(w.args[1], "the second argument of lengthBatch (stream current events)"); err != nil {
+					return nil, err
+				}
+				w = &windowSpec{p: w.p, name: w.name, args: w.args[:1]}
+			}
 		}
 		if err = nargs(1); err != nil {
 			return nil, err
@@ -53,11 +59,8 @@ func (a *App) checkWindow(sc streamScope, w *windowSpec) (*winPlan, error) {
 			return nil, errAt(w.args[0].at(), "window length %d is too large", n)
 		}
 		wp.length = int(n)
-	case "time", "timebatch":
+	case "time":
 		wp.kind = winTime
-		if strings.EqualFold(w.name, "timeBatch") {
-			wp.kind = winTimeBatch
-		}
 		if err = nargs(1); err != nil {
 			return nil, err
 		}
@@ -65,12 +68,42 @@ func (a *App) checkWindow(sc streamScope, w *windowSpec) (*winPlan, error) {
 			return nil, err
 		}
 		a.usesTime = true
+	case "timebatch":
+		// timeBatch(t), timeBatch(t, startTime), timeBatch(t, streamCurrentEvents) and
+		// timeBatch(t, startTime, streamCurrentEvents), as Siddhi's overloads.
+		wp.kind = winTimeBatch
+		if len(w.args) < 1 || len(w.args) > 3 {
+			return nil, errAt(w.p, "window timeBatch takes 1 to 3 arguments (time, start time, stream current events), got %d", len(w.args))
+		}
+		if wp.dur, err = constArg(w.args[0], "window time"); err != nil {
+			return nil, err
+		}
+		rest := w.args[1:]
+		if len(rest) > 0 && !isBoolLit(rest[0]) {
+			if wp.start, err = constArgMin(rest[0], "the start time of timeBatch", 0); err != nil {
+				return nil, err
+			}
+			wp.hasStart, rest = true, rest[1:]
+		}
+		if len(rest) > 0 {
+			if wp.stream, err = boolArg(rest[0], "the stream current events argument of timeBatch"); err != nil {
+				return nil, err
+			}
+			rest = rest[1:]
+		}
+		if len(rest) > 0 {
+			return nil, errAt(rest[0].at(), "unexpected argument of timeBatch after the stream current events flag")
+		}
+		a.usesTime = true
 	case "externaltime", "externaltimebatch":
 		wp.kind = winExtTime
-		if strings.EqualFold(w.name, "externalTimeBatch") {
+		batch := strings.EqualFold(w.name, "externalTimeBatch")
+		if batch {
 			wp.kind = winExtTimeBatch
-		}
-		if err = nargs(2); err != nil {
+			if len(w.args) < 2 || len(w.args) > 5 {
+				return nil, errAt(w.p, "window externalTimeBatch takes 2 to 5 arguments (timestamp, time, start time, timeout, replace timestamp with batch end), got %d", len(w.args))
+			}
+		} else if err = nargs(2); err != nil {
 			return nil, err
 		}
 		at, ok := w.args[0].(*exAttr)
@@ -87,10 +120,72 @@ func (a *App) checkWindow(sc streamScope, w *windowSpec) (*winPlan, error) {
 		if wp.dur, err = constArg(w.args[1], "window time"); err != nil {
 			return nil, err
 		}
+		if err := checkExtBatchOpts(sc, wp, w.args[2:]); err != nil {
+			return nil, err
+		}
+		if wp.timeout > 0 {
+			a.usesTime = true
+		}
 	default:
-		return nil, errAt(w.p, "unknown window %s (want length, lengthBatch, time, timeBatch, externalTime, externalTimeBatch)", w.name)
+		if ok, err := a.checkMoreWindows(sc, w, wp); ok || err != nil {
+			return wp, err
+		}
+		return nil, errAt(w.p, "unknown window %s (want length, lengthBatch, time, timeBatch, externalTime, externalTimeBatch, timeLength, sort, frequent, lossyFrequent, expression, expressionBatch)", w.name)
 	}
 	return wp, nil
+}
+
+// isBoolLit reports whether e is a bool literal.
+func isBoolLit(e expr) bool {
+	lit, ok := e.(*exLit)
+	return ok && lit.val.t == TypeBool
+}
+
+// boolArg reads a constant bool window argument.
+func boolArg(e expr, what string) (bool, error) {
+	if !isBoolLit(e) {
+		return false, errAt(e.at(), "%s must be a constant bool", what)
+	}
+	return e.(*exLit).val.Bool(), nil
+}
+
+// checkExtBatchOpts reads externalTimeBatch's optional arguments after the time: the start
+// time (a constant, or an attribute read from the first event; -1 or absent: the first
+// event's time), the timeout (ms of logical clock without an event after which the open batch
+// is emitted) and whether emitted events carry the batch end in the timestamp attribute.
+func checkExtBatchOpts(sc streamScope, wp *winPlan, args []expr) error {
+	wp.start, wp.startAttr = -1, -1
+	var err error
+	if len(args) > 0 {
+		if at, ok := args[0].(*exAttr); ok {
+			if _, _, err := sc.resolve(at); err != nil {
+				return err
+			}
+			wp.startAttr = sc.def.attrIndex(at.name)
+			if t := sc.def.Attrs[wp.startAttr].Type; t != TypeLong && t != TypeInt {
+				return errAt(at.p, "the start time attribute %s of externalTimeBatch must be int or long, got %s", at.name, t)
+			}
+		} else {
+			lit, ok := args[0].(*exLit)
+			if !ok || (lit.val.t != TypeInt && lit.val.t != TypeLong) {
+				return errAt(args[0].at(), "the start time of externalTimeBatch must be a constant integer or an attribute")
+			}
+			if wp.start = lit.val.Long(); wp.start < -1 {
+				return errAt(args[0].at(), "the start time of externalTimeBatch must not be negative")
+			}
+		}
+	}
+	if len(args) > 1 {
+		if wp.timeout, err = constArgMin(args[1], "the timeout of externalTimeBatch", 0); err != nil {
+			return err
+		}
+	}
+	if len(args) > 2 {
+		if wp.replaceTs, err = boolArg(args[2], "the replace timestamp argument of externalTimeBatch"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {

@@ -26,8 +26,8 @@ func (a *App) checkJoin(q *queryDecl, qp *queryPlan) (joinScope, []Attr, error) 
 		switch {
 		case len(post) > 0:
 			return js, nil, errAt(si.postFilters[0].at(), "filters after the window are not supported in joins: filter before the window")
-		case win.batch():
-			return js, nil, errAt(si.window.p, "batch windows are not supported in joins: use length, time or externalTime")
+		case win != nil && (win.kind == winFrequent || win.kind == winLossyFrequent || win.kind == winExpressionBatch):
+			return js, nil, errAt(si.window.p, "window %s is not supported in joins", si.window.name)
 		}
 		jp.sides[s] = joinSide{def: def, pre: pre, win: win, off: jp.width, trigger: !in[1-s].uni && !table, table: table}
 		jp.width += len(def.Attrs)

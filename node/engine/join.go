@@ -12,11 +12,12 @@ package engine
 // its snapshot state is the left window's state followed by the right window's.
 type joinRT struct {
 	p    *joinPlan
-	wins [2]window  // nil for a side without a window
-	bufs [2]*fifo   // the retained events of each side's (sliding) window
-	cur  int        // the side whose window is adding or firing
-	row  []Value    // the joined row
-	refs [2][]Value // the pair's events, for the join condition
+	wins [2]window     // nil for a side without a window
+	bufs [2]*fifo      // the retained events of each side's (sliding) window
+	bwin [2]joinWindow // a side's batch or sort window, probed through its contents
+	cur  int           // the side whose window is adding or firing
+	row  []Value       // the joined row
+	refs [2][]Value    // the pair's events, for the join condition
 	f    frame
 	ev   event
 	xev  event // a windowless side's arrival, as expired
@@ -38,6 +39,13 @@ func newJoinRT(p *joinPlan, outK outKind, tables map[string]*tableRT) *joinRT {
 			j.bufs[s] = &w.buf
 		case *extTimeWin:
 			j.bufs[s] = &w.buf
+		case joinWindow:
+			w.setJoined()
+			j.bwin[s] = w
+		default:
+			if b, ok := w.(interface{ retained() *fifo }); ok {
+				j.bufs[s] = b.retained()
+			}
 		}
 	}
 	return j
@@ -86,7 +94,13 @@ func passes(f *frame, filters []evalFn, ev *event) bool {
 // probe joins an event of side s (current or expired) with the other side's window.
 func (j *joinRT) probe(r *Runtime, q *queryRT, s int, k evKind, ev *event) {
 	sd := &j.p.sides[s]
-	if !sd.trigger || k == kReset {
+	if !sd.trigger {
+		return
+	}
+	if k == kReset { // a batch window's flush: aggregates start again
+		if _, isBatch := j.wins[s].(joinWindow); isBatch {
+			q.sel.process(r, kReset, ev)
+		}
 		return
 	}
 	o := 1 - s
@@ -97,18 +111,22 @@ func (j *joinRT) probe(r *Runtime, q *queryRT, s int, k evKind, ev *event) {
 	j.refs[s] = ev.vals
 	j.ev = event{ts: ev.ts, vals: j.row}
 	matched := false
+	var es []wevent
 	if b := j.bufs[o]; b != nil {
-		for _, e := range b.live() {
-			if j.p.on != nil {
-				j.refs[o] = e.vals
-				if !j.p.on(&j.f).Bool() {
-					continue
-				}
+		es = b.live()
+	} else if bw := j.bwin[o]; bw != nil {
+		es = bw.contents()
+	}
+	for _, e := range es {
+		if j.p.on != nil {
+			j.refs[o] = e.vals
+			if !j.p.on(&j.f).Bool() {
+				continue
 			}
-			matched = true
-			copy(other, e.vals)
-			q.sel.process(r, k, &j.ev)
 		}
+		matched = true
+		copy(other, e.vals)
+		q.sel.process(r, k, &j.ev)
 	}
 	if !matched && sd.outer {
 		clear(other)

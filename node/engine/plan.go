@@ -66,6 +66,12 @@ const (
 	winTimeBatch
 	winExtTime
 	winExtTimeBatch
+	winTimeLength
+	winSort
+	winFrequent
+	winLossyFrequent
+	winExpression
+	winExpressionBatch
 )
 
 type winPlan struct {
@@ -73,13 +79,33 @@ type winPlan struct {
 	length int
 	dur    int64
 	attr   int // timestamp attribute of externalTime windows
+	// batch windows' options
+	stream    bool  // lengthBatch/timeBatch: events are current on arrival, expired at the flush
+	start     int64 // timeBatch/externalTimeBatch start time (externalTimeBatch: -1 for none)
+	hasStart  bool  // timeBatch has a start time
+	startAttr int   // externalTimeBatch: the attribute whose first value is the start time (-1: none)
+	timeout   int64 // externalTimeBatch: flush after this much logical time without an event (0: never)
+	replaceTs bool  // externalTimeBatch: flushed events carry the batch end as their timestamp
+	// sort, frequent and lossyFrequent
+	sortKeys []sortKey
+	keys     []int   // attributes keyed by frequent/lossyFrequent (none: all)
+	support  float64 // lossyFrequent
+	errBound float64 // lossyFrequent
+	// expression
+	exprSrc     string     // the fixed condition ("" when read from attr)
+	def         *StreamDef // the window's stream (expression conditions compile against it)
+	include     bool       // expressionBatch: the triggering event ends the batch it fails
+	includeAttr int        // expressionBatch: the bool attribute saying so (-1: include)
 }
 
 func (w *winPlan) batch() bool {
 	return w != nil && (w.kind == winLengthBatch || w.kind == winTimeBatch || w.kind == winExtTimeBatch)
 }
 
-func (w *winPlan) timed() bool { return w != nil && (w.kind == winTime || w.kind == winTimeBatch) }
+func (w *winPlan) timed() bool {
+	return w != nil && (w.kind == winTime || w.kind == winTimeBatch || w.kind == winTimeLength ||
+		(w.kind == winExtTimeBatch && w.timeout > 0))
+}
 
 type selPlan struct {
 	items    []evalFn

@@ -128,6 +128,21 @@ from every (not S[vol > 7] for 400 ms -> e2=S[vol < 2]) select e2.sym as s, e2.v
 from not S[price > 90.0] for 600 ms -> e2=S select e2.sym as s insert into PF{i};
 from every e1=S[vol == 4] -> every not S[vol == 4] for 300 ms within 2 sec select e1.sym as s insert into PE{i};
 end;`,
+	// window options and the other core windows
+	`from S#window.lengthBatch(3, true) select sym, count() as c insert all events into WS{i};
+from S#window.timeBatch(300 ms, 100, true) select sum(vol) as s insert all events into WT{i};`,
+	`from S#window.externalTimeBatch(ets, 500 ms, 0, 200, true) select sym, ets, count() as c insert all events into WE{i};
+from S#window.externalTimeBatch(ets, 400 ms, ets, 300) select sym, count() as c group by sym insert into WG{i};`,
+	`from S#window.timeLength(500 ms, 3) select sym, sum(vol) as s insert all events into WL{i};
+from S#window.sort(3, price, 'desc', sym) select sym, price insert all events into WO{i};`,
+	`from S#window.expression('sum(vol) < 15 and eventTimestamp(last) - eventTimestamp(first) < 500') select sym, count() as c insert all events into WX{i};
+from S#window.expression(sym) select sym insert all events into WZ{i};`,
+	`from S#window.expressionBatch('sum(vol) < 12') select sym, count() as c insert all events into WB{i};
+from S#window.expressionBatch('last.vol >= first.vol', true) select sym, vol insert all events into WC{i};`,
+	`from S#window.frequent(2, sym) select sym, vol insert all events into WF{i};
+from S#window.lossyFrequent(0.3, 0.1, sym) select sym, vol insert all events into WY{i};`,
+	`from S#window.lengthBatch(2) as a join S#window.timeBatch(300 ms) as b on a.sym == b.sym select a.vol as av, b.vol as bv insert all events into WJ{i};
+from S#window.sort(2, vol) as a join S#window.externalTimeBatch(ets, 300 ms) as b on a.vol < b.vol select a.sym as s, count() as c group by a.sym insert all events into WK{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

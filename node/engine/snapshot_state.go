@@ -43,7 +43,7 @@ func (w *lengthBatchWin) encode(dst []byte) []byte {
 }
 func (w *lengthBatchWin) decode(d *decoder, def *StreamDef) error {
 	w.cur, w.prev = d.wevents(def), d.wevents(def)
-	if len(w.cur) >= w.n {
+	if len(w.cur) > w.n || (len(w.cur) == w.n && w.n > 0 && !w.stream) {
 		d.fail("length batch holds %d events, limit %d", len(w.cur), w.n)
 	}
 	return d.err
@@ -84,11 +84,20 @@ func (w *extTimeWin) decode(d *decoder, def *StreamDef) error {
 func (w *extBatchWin) encode(dst []byte) []byte {
 	dst = appendBool(dst, w.started)
 	dst = binary.AppendVarint(dst, w.end)
-	return appendWevents(appendWevents(dst, w.cur), w.prev)
+	dst = appendWevents(appendWevents(dst, w.cur), w.prev)
+	if w.timeout > 0 { // only then does fresh differ from len(cur) > 0
+		dst = appendBool(dst, w.fresh)
+		dst = binary.AppendVarint(dst, w.last)
+	}
+	return dst
 }
 func (w *extBatchWin) decode(d *decoder, def *StreamDef) error {
 	w.started, w.end = d.bool1(), d.varint()
 	w.cur, w.prev = d.wevents(def), d.wevents(def)
+	w.fresh = len(w.cur) > 0
+	if w.timeout > 0 {
+		w.fresh, w.last = d.bool1(), d.varint()
+	}
 	return d.err
 }
 

@@ -50,17 +50,57 @@ func newWindow(w *winPlan, outK outKind) window {
 	case winLength:
 		return &lengthWin{n: w.length}
 	case winLengthBatch:
-		return &lengthBatchWin{n: w.length, keepPrev: keep}
+		return &lengthBatchWin{n: w.length, keepPrev: keep, stream: w.stream}
 	case winTime:
 		return &timeWin{dur: w.dur}
 	case winTimeBatch:
-		return &timeBatchWin{dur: w.dur, keepPrev: keep}
+		return &timeBatchWin{dur: w.dur, keepPrev: keep, stream: w.stream, start: w.start, hasStart: w.hasStart}
 	case winExtTime:
 		return &extTimeWin{dur: w.dur, attr: w.attr}
 	case winExtTimeBatch:
-		return &extBatchWin{dur: w.dur, attr: w.attr, keepPrev: keep}
+		return &extBatchWin{dur: w.dur, attr: w.attr, keepPrev: keep, start: w.start, startAttr: w.startAttr, timeout: w.timeout, replaceTs: w.replaceTs}
 	}
-	return nil
+	return newMoreWindow(w, keep)
+}
+
+// joinWindow is a window on a join side that is probed through its contents: for a batch
+// window the last flushed batch (or, streaming current events, the events of the open batch).
+type joinWindow interface {
+	contents() []wevent
+	setJoined()
+}
+
+func (w *lengthBatchWin) contents() []wevent {
+	if w.stream {
+		return w.cur
+	}
+	return w.prev
+}
+func (w *lengthBatchWin) setJoined() { w.keepPrev = true }
+
+func (w *timeBatchWin) contents() []wevent {
+	if w.stream {
+		return w.cur
+	}
+	return w.prev
+}
+func (w *timeBatchWin) setJoined() { w.keepPrev = true }
+
+func (w *extBatchWin) contents() []wevent { return w.prev }
+func (w *extBatchWin) setJoined()         { w.keepPrev = true }
+
+// expireAll emits evs as expired at now, then a reset, as one batch (a streaming batch
+// window's flush: its events were current on arrival).
+func expireAll(r *Runtime, q *queryRT, evs []wevent, now int64) {
+	if len(evs) == 0 {
+		return
+	}
+	q.sel.beginBatch()
+	for i := range evs {
+		q.toSel(r, kExpired, &event{ts: now, vals: evs[i].vals})
+	}
+	q.toSel(r, kReset, &event{ts: now})
+	q.sel.endBatch(r)
 }
 
 // flushBatch emits a batch: the previous batch as expired, a reset, then the current batch.
@@ -103,11 +143,14 @@ func (w *lengthWin) add(r *Runtime, q *queryRT, ev *event) {
 func (w *lengthWin) deadline() (int64, bool)        { return 0, false }
 func (w *lengthWin) fire(*Runtime, *queryRT, int64) {}
 
-// lengthBatchWin emits every n events as one batch.
+// lengthBatchWin emits every n events as one batch. Streaming current events, each arrival
+// is current at once and a full batch expires (then resets) when the next event arrives, as
+// Siddhi's lengthBatch(n, true) does.
 type lengthBatchWin struct {
 	n         int
 	cur, prev []wevent
 	keepPrev  bool
+	stream    bool
 }
 
 func (w *lengthBatchWin) add(r *Runtime, q *queryRT, ev *event) {
@@ -121,6 +164,23 @@ func (w *lengthBatchWin) add(r *Runtime, q *queryRT, ev *event) {
 		}
 		q.toSel(r, kReset, &event{ts: r.clock})
 		q.sel.endBatch(r)
+		return
+	}
+	if w.stream {
+		if len(w.cur) >= w.n {
+			q.sel.beginBatch()
+			for i := range w.cur {
+				q.toSel(r, kExpired, &event{ts: r.clock, vals: w.cur[i].vals})
+			}
+			q.toSel(r, kReset, &event{ts: r.clock})
+			clear(w.cur)
+			w.cur = append(w.cur[:0], wevent{ts: ev.ts, vals: r.copyVals(ev.vals)})
+			q.toSel(r, kCurrent, ev)
+			q.sel.endBatch(r)
+			return
+		}
+		w.cur = append(w.cur, wevent{ts: ev.ts, vals: r.copyVals(ev.vals)})
+		q.toSel(r, kCurrent, ev)
 		return
 	}
 	w.cur = append(w.cur, wevent{ts: ev.ts, vals: r.copyVals(ev.vals)})
