@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/streamha/streamha/internal/hatest"
+	"github.com/streamha/streamha/node/engine"
 )
 
 // Dist is a latency distribution.
@@ -59,6 +60,10 @@ type FailoverRun struct {
 // failoverLoad is the client's batch: 200 events per request, a new one 1 ms after each
 // acknowledgement, so the steady load is ≥ 20K events/s while acknowledgements take < 9 ms.
 const failoverBatch, failoverGap = 200, time.Millisecond
+
+// switchKeys is the idempotency keys (one per batch) sent before the switchovers, the issue's
+// "100K idempotency keys in the window".
+const switchKeys = 100_000
 
 // Failover measures, on cluster database db ("" = SQLite), the time from SIGKILL (kills times)
 // and SIGSTOP (pauses times) of the active, and from a planned switchover request (switches
@@ -137,6 +142,21 @@ func (e *Env) Failover(apps, db string, kills, pauses, switches int, log func(st
 				return run, err
 			}
 		}
+	}
+	if switches > 0 {
+		// Fill the idempotency window (the last 100,000 keys per app): a switchover must not grow
+		// with it.
+		a, err := c.WaitActive(ctx, 30*time.Second, nil)
+		if err != nil {
+			return run, err
+		}
+		began := time.Now()
+		if _, err := sendKeyed(a.TCPAddr, "Orders", "OrderStream", switchKeys, 1, "window", func(i int) []engine.Value {
+			return []engine.Value{engine.LongValue(int64(1e12) + int64(i)), engine.StringValue("KEYS"), engine.IntValue(1), engine.DoubleValue(1)}
+		}); err != nil {
+			return run, fmt.Errorf("%s: filling the idempotency window: %w", run.DB, err)
+		}
+		log("%s: %d idempotency keys sent in %s before the switchovers", run.DB, switchKeys, time.Since(began).Round(time.Millisecond))
 	}
 	for i := 0; i < switches; i++ {
 		time.Sleep(time.Second)

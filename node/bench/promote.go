@@ -101,15 +101,25 @@ func (e *Env) promotion(apps string, queued int) (PromoRow, error) {
 	return row, err
 }
 
-// sendState sends n events of the state app over TCP, from event number from on, in keyed
-// batches of promoBatch, pipelined, and returns how many were acknowledged alone.
+// sendState sends n events of the State app's In stream, event i keyed "key-<(from+i) mod
+// promoKeys>", in batches of promoBatch with idempotency keys keyPrefix-<batch>, and counts the
+// events acknowledged alone.
 func sendState(addr string, from, n int, keyPrefix string) (alone int, err error) {
+	return sendKeyed(addr, "State", "In", n, promoBatch, keyPrefix, func(i int) []engine.Value {
+		return []engine.Value{engine.StringValue(fmt.Sprintf("key-%07d", (from+i)%promoKeys)), engine.DoubleValue(1.5)}
+	})
+}
+
+// sendKeyed sends n events of app's stream over one TCP ingest connection, per events to a batch,
+// each batch with the idempotency key keyPrefix-<batch>, up to 64 batches in flight; it returns
+// once all are acknowledged, with the number of events acknowledged alone.
+func sendKeyed(addr, app, stream string, n, per int, keyPrefix string, values func(i int) []engine.Value) (alone int, err error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	batches := (n + promoBatch - 1) / promoBatch
+	batches := (n + per - 1) / per
 	slots := make(chan struct{}, 64)
 	werr := make(chan error, 1)
 	go func() {
@@ -117,12 +127,10 @@ func sendState(addr string, from, n int, keyPrefix string) (alone int, err error
 		for b := 0; b < batches; b++ {
 			slots <- struct{}{}
 			var raw []tcpingest.RawEvent
-			for i := b * promoBatch; i < min(n, (b+1)*promoBatch); i++ {
-				k := from + i
-				vals := []engine.Value{engine.StringValue(fmt.Sprintf("key-%07d", k%promoKeys)), engine.DoubleValue(1.5)}
-				raw = append(raw, tcpingest.RawEvent{Values: tcpingest.EncodeEvent(vals)})
+			for i := b * per; i < min(n, (b+1)*per); i++ {
+				raw = append(raw, tcpingest.RawEvent{Values: tcpingest.EncodeEvent(values(i))})
 			}
-			f := tcpingest.AppendBatch(nil, &tcpingest.Batch{ID: uint64(b), App: "State", Stream: "In",
+			f := tcpingest.AppendBatch(nil, &tcpingest.Batch{ID: uint64(b), App: app, Stream: stream,
 				Key: keyPrefix + "-" + strconv.Itoa(b), Events: raw})
 			if _, err := w.Write(f); err != nil {
 				werr <- err

@@ -83,7 +83,7 @@ func (r *Results) Markdown() string {
 	fmt.Fprintf(&b, "# streamha benchmarks\n\n%s, %s/%s, %d CPUs, %s%s; nodes, PostgreSQL and the load client share the machine.\n\n",
 		r.At.Format("2006-01-02 15:04"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), map[bool]string{true: ", BENCH_QUICK=1", false: ""}[r.Quick])
 	b.WriteString("## Failover and switchover (time until the other node acknowledges events)\n\n")
-	fmt.Fprintf(&b, "From the signal (or the switchover request) until the client gets the first acknowledgement from the other node: the client retries each batch with its Idempotency-Key and follows X-HA-Active (batches of %d events, the next %v after each acknowledgement; its load over the run is given per database). A p99 is stated only from %d samples on; with fewer runs the tail column is their maximum.\n\n", failoverBatch, failoverGap, minForP99)
+	fmt.Fprintf(&b, "From the signal (or the switchover request) until the client gets the first acknowledgement from the other node: the client retries each batch with its Idempotency-Key and follows X-HA-Active (batches of %d events, the next %v after each acknowledgement; its load over the run is given per database; its request timeout is 1 s, after which it tries the other node). Before the switchovers, %d one-event batches with their own keys fill the idempotency window. A p99 is stated only from %d samples on; with fewer runs the tail column is their maximum.\n\n", failoverBatch, failoverGap, switchKeys, minForP99)
 	b.WriteString("| database | | runs | p50 ms | tail ms | max ms | goal | client load |\n|---|---|---|---|---|---|---|---|\n")
 	runs := r.Runs
 	if len(runs) == 0 && (len(r.Failover.Samples) > 0 || len(r.Switchover.Samples) > 0) {
