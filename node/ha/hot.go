@@ -153,7 +153,7 @@ func (s *appState) applyEntryLocked(e eventsync.Entry, emit func(*engine.Output)
 func (s *appState) emitPassive(o *engine.Output) {
 	if _, ok := s.sinky[o.Stream]; ok {
 		if keepOutput(o.Seq, s.hotDelivered) {
-			s.appendOutLocked(o.Clone())
+			s.appendOutLocked(s.slab.clone(o))
 		} else {
 			s.hotSkipped++
 		}
