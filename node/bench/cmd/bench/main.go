@@ -23,6 +23,8 @@ func main() {
 	out := flag.String("out", "results/bench", "results folder")
 	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "reduced run (BENCH_QUICK=1)")
 	kafkaOnly := flag.Bool("kafka-only", false, "only the Kafka source → filter → Kafka sink run (ha-ack), printed")
+	e2eOnly := flag.Int("e2e-rounds", 3, "-only sinks: rounds of the end-to-end runs (0: skip them)")
+	rssOnly := flag.Duration("rss-for", 10*time.Second, "-only sinks: how long the memory scenario (slow receiver) runs")
 	only := flag.String("only", "", "run one scenario only: scale (the state-at-scale scenario), sinks or failover (short looks, logged)")
 	flag.Parse()
 	logf := func(format string, args ...any) {
@@ -77,8 +79,8 @@ func main() {
 		l := bench.Load{Conns: 8, Batch: 100, Warmup: time.Second, Duration: 5 * time.Second}
 		var err error
 		if *only == "sinks" {
-			if _, err = env.EndToEnd(l, 3, logf); err == nil {
-				_, err = env.RSS(l, 50*time.Millisecond, 10*time.Second, logf)
+			if _, err = env.EndToEnd(l, *e2eOnly, logf); err == nil {
+				_, err = env.RSS(l, 50*time.Millisecond, *rssOnly, logf)
 			}
 		} else {
 			var url string
