@@ -280,6 +280,15 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 	}
 	defer closeSinks(runs)
 	s.publishSinkStats(runs, h)
+	// whole is the largest batch a sink sends: a round of more outputs than that is cut to
+	// whole batches, the rest going with the next round (at once), so that under a steady flow
+	// the requests leave full instead of one full and one small per round.
+	whole := 1
+	for _, r := range runs {
+		if b, ok := r.sk.(sink.Batcher); ok {
+			whole = max(whole, b.BatchSize())
+		}
+	}
 	var lastIdle time.Time
 	for {
 		select {
@@ -300,6 +309,9 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			n := 0
 			for n < len(s.outbox) && n < maxDispatch && s.outbox[n].Seq <= s.safe {
 				n++
+			}
+			if n > whole {
+				n -= n % whole
 			}
 			batch := s.outbox[:n:n]
 			upTo := s.deliveredLocked()

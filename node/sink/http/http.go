@@ -141,6 +141,9 @@ func newHTTP(spec sink.Spec) (*httpSink, error) {
 	return s, nil
 }
 
+// BatchSize is batch.size (sink.Batcher).
+func (s *httpSink) BatchSize() int { return s.batch }
+
 // chunk is one request: outs[first:end] of a Write, of which todo lists the ones to send.
 type chunk struct {
 	first, end int
