@@ -18,8 +18,8 @@ func TestMemoryFloorFromBounds(t *testing.T) {
 	}
 	for _, x := range []struct{ live, want int64 }{
 		{0, 160 << 20},
-		{100 << 20, 160 << 20}, // 1.5 × 100 MiB still under the floor
-		{200 << 20, 300 << 20}, // a big live heap: the limit follows it
+		{120 << 20, 160 << 20}, // 1.25 × 120 MiB still under the floor
+		{200 << 20, 250 << 20}, // a big live heap: the limit follows it
 	} {
 		if got := tunedLimit(160<<20, x.live); got != x.want {
 			t.Errorf("tunedLimit(160 MiB, %d MiB) = %d MiB, want %d", x.live>>20, got>>20, x.want>>20)
@@ -27,7 +27,7 @@ func TestMemoryFloorFromBounds(t *testing.T) {
 	}
 }
 
-// TestTuneMemoryLimitFollowsLiveHeap: the limit starts at the floor and rises to 1.5 × the live
+// TestTuneMemoryLimitFollowsLiveHeap: the limit starts at the floor and rises to 1.25 × the live
 // heap once that passes it; the tuner returns when its context ends.
 func TestTuneMemoryLimitFollowsLiveHeap(t *testing.T) {
 	old := debug.SetMemoryLimit(-1)
@@ -48,12 +48,12 @@ func TestTuneMemoryLimitFollowsLiveHeap(t *testing.T) {
 		}
 	}
 	waitLimit(func(l int64) bool { return l != math.MaxInt64 && l >= floor }, "the floor set")
-	live := make([][]byte, 64) // 64 MiB kept live: 1.5 × is over 90 MiB
+	live := make([][]byte, 64) // 64 MiB kept live: 1.25 × is 80 MiB
 	for i := range live {
 		live[i] = make([]byte, 1<<20)
 		live[i][0] = 1
 	}
-	waitLimit(func(l int64) bool { return l >= 90<<20 }, "at least 90 MiB with 64 MiB live")
+	waitLimit(func(l int64) bool { return l >= 80<<20 }, "at least 80 MiB with 64 MiB live")
 	runtime.KeepAlive(live)
 	cancel()
 	select {
