@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,11 +20,19 @@ import (
 )
 
 // E2ERow is one sink's end-to-end figure: outputs the receiver got per second while the client
-// drove HTTP ingest at full rate on an HA ack pair, beside that run's acknowledged events/s.
+// drove HTTP ingest at full rate on an HA ack pair, beside the ingest-only figure of runs
+// interleaved with it (medians over the rounds).
 type E2ERow struct {
 	Sink      string  // "http (batch.size=500)" or "file (fsync=batch)"
 	OutEPS    float64 // outputs received (http) or written as whole lines (file) per second
 	IngestEPS float64 // events the passive held, per second, in the same window
+	// Baseline is the ingest-only figure (same app with no sink, same load) of the runs
+	// interleaved with this sink's; Ratio the median over rounds of OutEPS over the round's
+	// baseline (0: not measured, judge against the throughput run's HTTP figure).
+	Baseline, Ratio float64
+	// CPU is the CPU ms per 1K events of the active, the passive and the bench process
+	// (client and receiver) in this sink's runs, and BaseCPU in the ingest-only runs.
+	CPU, BaseCPU [3]float64
 }
 
 // RSSRow is the RSS scenario: a receiver answering each request after Delay, full-rate HTTP
@@ -39,6 +48,7 @@ type RSSRow struct {
 // answering each request after delay.
 type receiver struct {
 	n     atomic.Int64
+	reqs  atomic.Int64
 	delay time.Duration
 	srv   *http.Server
 	url   string
@@ -50,8 +60,18 @@ func newReceiver(delay time.Duration) (*receiver, error) {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
 	r := &receiver{delay: delay, url: "http://" + l.Addr().String() + "/in"}
+	bufs := sync.Pool{New: func() any { return new([64 << 10]byte) }}
 	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		_, _ = io.Copy(io.Discard, req.Body)
+		// The body is read whole, as a receiver must before it answers, in large reads (io.Copy
+		// to io.Discard would read it 8 KiB at a time); nothing is decoded: X-Output-Count says
+		// how many outputs it holds.
+		buf := bufs.Get().(*[64 << 10]byte)
+		for {
+			if _, err := req.Body.Read(buf[:]); err != nil {
+				break
+			}
+		}
+		bufs.Put(buf)
 		if r.delay > 0 {
 			time.Sleep(r.delay)
 		}
@@ -60,6 +80,7 @@ func newReceiver(delay time.Duration) (*receiver, error) {
 			k = 1
 		}
 		r.n.Add(int64(k))
+		r.reqs.Add(1)
 		w.WriteHeader(http.StatusOK)
 	})}
 	go func() { _ = r.srv.Serve(l) }()
@@ -112,59 +133,188 @@ func (lc *lineCounter) count() (int64, error) {
 	}
 }
 
-// EndToEnd drives HTTP ingest (l) on an HA ack pair whose filter app writes Out to an http sink
-// (batch.size=500, to a local receiver) and then to a file sink, and counts the outputs that
-// arrived in the measured window.
-func (e *Env) EndToEnd(l Load, log func(string, ...any)) ([]E2ERow, error) {
-	var rows []E2ERow
+// EndToEnd drives HTTP ingest (l) on HA ack pairs whose filter app writes Out to an http sink
+// (batch.size=500, to a local receiver) or a file sink, and counts the outputs that arrived in
+// the measured window. It runs rounds of three runs, each on a fresh pair: ingest only (the
+// same app with no sink), http, file; a sink's ratio is the median over rounds of its
+// outputs/s over its round's ingest-only figure. Other work on the machine changes the load
+// between runs minutes apart: a baseline measured right beside each sink run keeps the ratio
+// about the sink.
+func (e *Env) EndToEnd(l Load, rounds int, log func(string, ...any)) ([]E2ERow, error) {
+	if rounds < 1 {
+		return nil, nil
+	}
 	rcv, err := newReceiver(0)
 	if err != nil {
 		return nil, err
 	}
 	defer rcv.close()
-	for _, s := range []struct{ name, ann string }{
+	sinks := []struct{ name, ann string }{
 		{"http (batch.size=500)", fmt.Sprintf("@sink(type='http', url='%s', batch.size='500', @map(type='json'))", rcv.url)},
 		{"file (fsync=batch)", "@sink(type='file', path='out.jsonl', fsync='batch')"},
-	} {
-		short := strings.Fields(s.name)[0]
-		apps, err := e.sinkApps("e2e-"+short, s.ann)
+	}
+	base := make([]e2eSample, 0, rounds)
+	got := make([][]e2eSample, len(sinks))
+	for r := 0; r < rounds; r++ {
+		b, err := e.e2eRun("none", "", r, l, nil, log)
 		if err != nil {
-			return rows, err
+			return nil, err
 		}
-		c, err := e.pair("e2e-"+short, apps, 2, "--sync_mode", "ack")
-		if err != nil {
-			return rows, fmt.Errorf("e2e %s: %w", short, err)
-		}
-		a := c.Nodes[0]
-		lc := &lineCounter{path: filepath.Join(a.Dir, "out.jsonl")}
-		outs := func() int64 {
-			if short == "http" {
-				return rcv.n.Load()
+		base = append(base, b)
+		for i, s := range sinks {
+			x, err := e.e2eRun(s.name, s.ann, r, l, rcv, log)
+			if err != nil {
+				return nil, err
 			}
+			if b.held > 0 {
+				x.ratio = x.outs / b.held
+			}
+			got[i] = append(got[i], x)
+			log("end-to-end %-22s %.2f × the ingest-only run before it", s.name, x.ratio)
+		}
+	}
+	var rows []E2ERow
+	for i, s := range sinks {
+		row := E2ERow{Sink: s.name, Baseline: median(base, func(x e2eSample) float64 { return x.held })}
+		row.OutEPS = median(got[i], func(x e2eSample) float64 { return x.outs })
+		row.IngestEPS = median(got[i], func(x e2eSample) float64 { return x.held })
+		row.Ratio = median(got[i], func(x e2eSample) float64 { return x.ratio })
+		for k := range row.CPU {
+			row.CPU[k] = median(got[i], func(x e2eSample) float64 { return x.cpu[k] })
+			row.BaseCPU[k] = median(base, func(x e2eSample) float64 { return x.cpu[k] })
+		}
+		rows = append(rows, row)
+		log("end-to-end %-22s median of %d rounds: %.0f outputs/s, %.2f × ingest-only (%.0f events/s); CPU ms/1K events active %.2f passive %.2f bench %.2f (ingest-only %.2f %.2f %.2f): %.2f × on saturated cores",
+			s.name, len(got[i]), row.OutEPS, row.Ratio, row.Baseline, row.CPU[0], row.CPU[1], row.CPU[2], row.BaseCPU[0], row.BaseCPU[1], row.BaseCPU[2], row.CPURatio())
+	}
+	return rows, nil
+}
+
+// CPURatio is the end-to-end ratio the CPU figures predict when the machine's cores are the
+// limit: the ingest-only CPU per event over the CPU per event with the sink (all three
+// processes). Unlike Ratio it does not move with what else runs on the machine (0: unmeasured).
+func (r E2ERow) CPURatio() float64 {
+	var b, c float64
+	for i := range r.CPU {
+		b += r.BaseCPU[i]
+		c += r.CPU[i]
+	}
+	if b == 0 || c == 0 {
+		return 0
+	}
+	return b / c
+}
+
+// e2eSample is one end-to-end run: outputs/s, events held/s, the ratio to its round's
+// ingest-only run, and CPU ms per 1K events held of the active, passive and bench process.
+type e2eSample struct {
+	outs, held, ratio float64
+	cpu               [3]float64
+}
+
+func median(xs []e2eSample, f func(e2eSample) float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// e2eRun is one end-to-end run: a fresh pair with the filter app's Out going to the sink of ann
+// ("" = none: ingest only), HTTP ingest l, the outputs counted at the receiver (http) or as
+// whole lines of the file (file) over l.Duration after l.Warmup. It logs each process's CPU in
+// the window per 1K events (active, passive, and the bench process: client and receiver), so
+// that a ratio can be read against where the machine's two cores went.
+func (e *Env) e2eRun(name, ann string, round int, l Load, rcv *receiver, log func(string, ...any)) (e2eSample, error) {
+	var row e2eSample
+	short := strings.Fields(name)[0]
+	dir := fmt.Sprintf("e2e-%s-%d", short, round) // a fresh folder: a file sink's old lines would be taken as written
+	apps, err := e.sinkApps(dir, ann)
+	if err != nil {
+		return row, err
+	}
+	c, err := e.pair(dir, apps, 2, "--sync_mode", "ack")
+	if err != nil {
+		return row, fmt.Errorf("e2e %s: %w", short, err)
+	}
+	defer c.Close()
+	a := c.Nodes[0]
+	lc := &lineCounter{path: filepath.Join(a.Dir, "out.jsonl")}
+	reqs := func() int64 {
+		if rcv == nil {
+			return 0
+		}
+		return rcv.reqs.Load()
+	}
+	outs := func() int64 {
+		switch short {
+		case "http":
+			return rcv.n.Load()
+		case "file":
 			n, _ := lc.count()
 			return n
 		}
-		type res struct {
-			a   Acked
-			err error
-		}
-		done := make(chan res, 1)
-		l.Busy503 = true
-		go func() { x, err := HTTPThroughput(a.URL(), "Filter", "In", l); done <- res{x, err} }()
-		time.Sleep(l.Warmup)
-		o0, t0 := outs(), time.Now()
-		time.Sleep(l.Duration)
-		o1, t1 := outs(), time.Now()
-		x := <-done
-		c.Close()
-		if x.err != nil {
-			return rows, fmt.Errorf("e2e %s: %w", short, x.err)
-		}
-		row := E2ERow{Sink: s.name, OutEPS: float64(o1-o0) / t1.Sub(t0).Seconds(), IngestEPS: x.a.Held}
-		rows = append(rows, row)
-		log("end-to-end %-22s %10.0f outputs/s (ingest held %.0f/s, alone %.0f/s)", s.name, row.OutEPS, x.a.Held, x.a.Alone)
+		return 0
 	}
-	return rows, nil
+	type res struct {
+		a   Acked
+		err error
+	}
+	done := make(chan res, 1)
+	l.Busy503 = true
+	go func() { x, err := HTTPThroughput(a.URL(), "Filter", "In", l); done <- res{x, err} }()
+	var prof chan string
+	if os.Getenv("BENCH_SINK_PERF") == "1" { // where the active's CPU goes (perf, self time)
+		prof = make(chan string, 1)
+		go func() { prof <- perfTop(a.PID(), l.Warmup, l.Duration) }()
+	}
+	pids := []int{a.PID(), c.Nodes[1].PID(), os.Getpid()}
+	cpu := func() []time.Duration {
+		v := make([]time.Duration, len(pids))
+		for i, p := range pids {
+			v[i], _ = procstat.CPU(p)
+		}
+		return v
+	}
+	time.Sleep(l.Warmup)
+	o0, r0, c0, t0 := outs(), reqs(), cpu(), time.Now()
+	time.Sleep(l.Duration)
+	o1, r1, c1, t1 := outs(), reqs(), cpu(), time.Now()
+	x := <-done
+	if prof != nil {
+		log("active's CPU during the %s run (perf, self):\n%s", name, <-prof)
+	}
+	if x.err != nil {
+		return row, fmt.Errorf("e2e %s: %w", short, x.err)
+	}
+	secs := t1.Sub(t0).Seconds()
+	row.outs, row.held = float64(o1-o0)/secs, x.a.Held
+	per := func(i int) float64 { // CPU ms per 1K events held
+		if x.a.Held <= 0 {
+			return 0
+		}
+		return float64((c1[i] - c0[i]).Milliseconds()) / (x.a.Held * secs / 1000)
+	}
+	for i := range row.cpu {
+		row.cpu[i] = per(i)
+	}
+	if short == "none" {
+		log("ingest only (no sink)        %10.0f events/s held (alone %.0f/s); CPU ms/1K events: active %.2f passive %.2f bench %.2f", x.a.Held, x.a.Alone, per(0), per(1), per(2))
+	} else {
+		log("end-to-end %-22s %10.0f outputs/s (ingest held %.0f/s, alone %.0f/s); CPU ms/1K events: active %.2f passive %.2f bench %.2f",
+			name, row.outs, x.a.Held, x.a.Alone, per(0), per(1), per(2))
+		if r1 > r0 {
+			log("end-to-end %-22s the receiver got %.0f requests/s of %.0f outputs each", name, float64(r1-r0)/secs, float64(o1-o0)/float64(r1-r0))
+		}
+	}
+	return row, nil
 }
 
 // RSS drives full-rate HTTP ingest (l's connections and batch) for d on an HA ack pair whose
@@ -181,10 +331,9 @@ func (e *Env) RSS(l Load, delay, d time.Duration, log func(string, ...any)) (RSS
 	if err != nil {
 		return row, err
 	}
-	// The nodes get the soft memory limit a 200 MiB container would give them (80% of it): the
-	// bench runs them outside any cgroup limit, where GOGC=400 alone lets the heap grow to five
-	// times the live data.
-	c, err := e.pair("rss", apps, 2, "--sync_mode", "ack", "--memory_limit", "160MiB")
+	// The nodes run with their defaults, outside any cgroup limit (as on a bare host): the
+	// memory limit is the one they derive from their bounds and live heap.
+	c, err := e.pair("rss", apps, 2, "--sync_mode", "ack")
 	if err != nil {
 		return row, fmt.Errorf("rss: %w", err)
 	}

@@ -123,10 +123,20 @@ func (r *Results) Markdown() string {
 		fmt.Fprintf(&b, "Kafka source → filter → Kafka sink, HA ack (transactional sink, in-process kfake broker sharing the CPU): %s records/s (TCP ingest of the same run: %s).\n\n", eps(k), eps(ta))
 	}
 	if len(r.E2E) > 0 {
-		ingest := r.rate("ha-ack", "http")
-		fmt.Fprintf(&b, "End to end (HA ack pair, HTTP ingest as above, Out to a sink; outputs arrived per second in the measured window): ingest-only HTTP HA ack of this run %s events/s.\n\n| sink | outputs/s | vs ingest-only | ingest held meanwhile | goals: ≥ 0.8 × ingest-only, ≥ 100K outputs/s |\n|---|---|---|---|---|\n", eps(ingest))
+		fmt.Fprintf(&b, "End to end (HA ack pair, HTTP ingest as above, Out to a sink; outputs arrived per second in the measured window). The ingest-only figure is the same app with no sink on a pair run right before each sink run (medians over rounds; CPU in ms per 1K events of the active / passive / bench process, which holds the client and the receiver; \"on saturated cores\": the ratio those CPU figures predict when the cores are the limit, which other work on the machine does not move); without one, this run's ingest-only HTTP HA ack (%s events/s).\n\n| sink | outputs/s | vs ingest-only | ingest-only | ingest held meanwhile | CPU with sink | CPU ingest-only | on saturated cores | goals: ≥ 0.8 × ingest-only, ≥ 100K outputs/s |\n|---|---|---|---|---|---|---|---|---|\n", eps(r.rate("ha-ack", "http")))
 		for _, x := range r.E2E {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s, %s |\n", x.Sink, eps(x.OutEPS), ratio(x.OutEPS, ingest), eps(x.IngestEPS), goal(ingest > 0 && x.OutEPS >= 0.8*ingest), goal(x.OutEPS >= 100e3))
+			base, rt := x.Baseline, x.Ratio
+			if rt == 0 {
+				base = r.rate("ha-ack", "http")
+				if base > 0 {
+					rt = x.OutEPS / base
+				}
+			}
+			sat := "—"
+			if c := x.CPURatio(); c > 0 {
+				sat = fmt.Sprintf("%.2f", c)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s | %s | %s | %s | %s, %s |\n", x.Sink, eps(x.OutEPS), rt, eps(base), eps(x.IngestEPS), cpus(x.CPU), cpus(x.BaseCPU), sat, goal(rt >= 0.8), goal(x.OutEPS >= 100e3))
 		}
 		b.WriteString("\n")
 	}
@@ -210,7 +220,11 @@ func (r *Results) extraSummary(tailKey func(string, Dist) string) string {
 	}
 	for _, x := range r.E2E {
 		k := strings.Fields(x.Sink)[0]
-		fmt.Fprintf(&b, " e2e_%s_eps=%.0f e2e_%s_ratio=%s", k, x.OutEPS, k, ratio(x.OutEPS, r.rate("ha-ack", "http")))
+		rt := ratio(x.OutEPS, r.rate("ha-ack", "http"))
+		if x.Ratio > 0 {
+			rt = fmt.Sprintf("%.2f", x.Ratio)
+		}
+		fmt.Fprintf(&b, " e2e_%s_eps=%.0f e2e_%s_ratio=%s", k, x.OutEPS, k, rt)
 	}
 	if r.RSS != nil {
 		var worst int64
@@ -292,4 +306,12 @@ func lastLines(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, " | ")
+}
+
+// cpus formats CPU ms per 1K events of the active, passive and bench process ("—" unmeasured).
+func cpus(c [3]float64) string {
+	if c == [3]float64{} {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f / %.2f / %.2f", c[0], c[1], c[2])
 }

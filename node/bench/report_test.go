@@ -61,15 +61,17 @@ func TestNewGoalsAreJudged(t *testing.T) {
 		Rates: []Rate{{Mode: "ha-ack", Transport: "http", Nodes: 2, Acked: Acked{Held: 200e3}}},
 		Runs: []FailoverRun{{DB: "sqlite", Lease: 1500 * time.Millisecond, LoadEPS: 30e3,
 			Kill: samples(20), Pause: Dist{Samples: []time.Duration{1900 * time.Millisecond, 2100 * time.Millisecond}}}},
-		E2E: []E2ERow{{Sink: "http (batch.size=500)", OutEPS: 170e3}, {Sink: "file (fsync=batch)", OutEPS: 150e3}},
+		E2E: []E2ERow{{Sink: "http (batch.size=500)", OutEPS: 170e3}, {Sink: "file (fsync=batch)", OutEPS: 150e3},
+			{Sink: "kafka (interleaved)", OutEPS: 90e3, Baseline: 110e3, Ratio: 0.82, CPU: [3]float64{3, 1.2, 0.9}, BaseCPU: [3]float64{2, 1, 0.5}}},
 		RSS: &RSSRow{Delay: 50 * time.Millisecond, Duration: time.Minute, MaxRSS: map[string]int64{"node-a": 150 << 20, "node-b": 250 << 20}},
 	}
 	md := r.Markdown()
 	for _, want := range []string{
 		"| sqlite | SIGKILL of the active | 20 | 10 | max of 20 20 | 20 | max of 20 ≤ 500: met | 30K events/s |",
 		"| sqlite | SIGSTOP of the active | 2 | 1900 | max of 2 2100 | 2100 | max ≤ 2000: MISSED |",
-		"| http (batch.size=500) | 170K | 0.85 | 0 | met, met |",
-		"| file (fsync=batch) | 150K | 0.75 | 0 | MISSED, met |",
+		"| http (batch.size=500) | 170K | 0.85 | 200K | 0 | — | — | — | met, met |",
+		"| file (fsync=batch) | 150K | 0.75 | 200K | 0 | — | — | — | MISSED, met |",
+		"| kafka (interleaved) | 90K | 0.82 | 110K | 0 | 3.00 / 1.20 / 0.90 | 2.00 / 1.00 / 0.50 | 0.69 | met, MISSED |",
 		"node-a 150 MiB, node-b 250 MiB", "Goal < 200 MiB: MISSED",
 	} {
 		if !strings.Contains(md, want) {
@@ -77,7 +79,7 @@ func TestNewGoalsAreJudged(t *testing.T) {
 		}
 	}
 	sum := r.Summary()
-	for _, want := range []string{"sqlite_failover_max_ms=20", "sqlite_sigstop_max_ms=2100", "e2e_http_ratio=0.85", "e2e_file_eps=150000", "rss_max_mib=250"} {
+	for _, want := range []string{"sqlite_failover_max_ms=20", "sqlite_sigstop_max_ms=2100", "e2e_http_ratio=0.85", "e2e_file_eps=150000", "e2e_kafka_ratio=0.82", "rss_max_mib=250"} {
 		if !strings.Contains(sum, want) {
 			t.Errorf("summary %q lacks %q", sum, want)
 		}

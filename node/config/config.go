@@ -40,7 +40,8 @@ type Config struct {
 	// past it, ingest waits for the sinks instead of memory growing.
 	MaxPendingOutputBytes int64
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: 80% of the container's
-	// cgroup limit, if any): without one, GOGC=400 lets the heap grow to five times the live data.
+	// cgroup limit, if any, else one that follows the node's bounds and live heap): without a
+	// limit, GOGC=400 lets the heap grow to five times the live data.
 	MemoryLimit         int64
 	AuthToken           string
 	AuthTokenFile       string

@@ -172,7 +172,7 @@ var keys = func() []key {
 	add(k("rest_read_timeout", "30s", "Time a REST client has to send a whole request (headers and body); a slower one is cut off.", s, g))
 	s, g = integer(func(c *Config, n int64) { c.MaxPendingOutputBytes = n }, func(c *Config) int64 { return c.MaxPendingOutputBytes }, 1<<20)
 	add(k("max_pending_output_bytes", "67108864", "Bound of the outputs waiting for their sinks, in bytes, over all apps; past it ingest waits (KiB/MiB/GiB suffixes allowed).", s, g))
-	add(k("memory_limit", "0", "Soft memory limit of the Go runtime in bytes (KiB/MiB/GiB suffixes allowed; at least 32 MiB): the collector works harder as the heap nears it. 0: 80% of the container's cgroup memory limit, if any. GOMEMLIMIT in the environment wins.", setMemoryLimit, func(c *Config) string { return strconv.FormatInt(c.MemoryLimit, 10) }))
+	add(k("memory_limit", "0", "Soft memory limit of the Go runtime in bytes (KiB/MiB/GiB suffixes allowed; at least 32 MiB): the collector works harder as the heap nears it. 0: 80% of the container's cgroup memory limit, if any; without one, max(max_pending_output_bytes + max_inflight_input_bytes + 32 MiB, 1.25 × the live heap), followed as the heap grows. GOMEMLIMIT in the environment wins; GOGC in the environment turns the automatic limit off.", setMemoryLimit, func(c *Config) string { return strconv.FormatInt(c.MemoryLimit, 10) }))
 	s, g = str(func(c *Config) *string { return &c.AuthToken }, nil)
 	add(k("auth_token", "", "Shared secret (required, at least 16 bytes, the same on both nodes): authenticates the sync handshake and is the bearer token of the admin API (/ha/switchover, /ha/persist).", s, g))
 	s, g = str(func(c *Config) *string { return &c.AuthTokenFile }, nil)

@@ -69,6 +69,7 @@ type appState struct {
 	ilog    ilogState
 	wantLog chan struct{}
 
+	slab    outSlab         // copies of outputs for the outbox (emit, emitPassive), under mu
 	wake    chan struct{}   // pokes the output dispatcher
 	replays chan *replayReq // error store replays, served by the dispatcher (it owns the sinks)
 
@@ -96,9 +97,46 @@ func newAppState(a *engine.App, log *slog.Logger, budget *outputBudget) *appStat
 
 // emit keeps outputs bound for a sink; the engine's *Output is only valid during the call.
 func (s *appState) emit(o *engine.Output) {
-	if _, ok := s.sinky[o.Stream]; ok {
-		s.appendOutLocked(o.Clone())
+	if c := s.streamOut[o.Stream]; c != nil { // the streams with a sink
+		s.appendCountedLocked(s.slab.clone(o), c)
 	}
+}
+
+// outSlab allocates the outbox's copies of outputs in chunks instead of two allocations per
+// output: outputs enter and leave the outbox in order, so a chunk becomes garbage soon after
+// its last output is trimmed (the collector keeps it while anything points into it).
+type outSlab struct {
+	outs []engine.Output
+	vals []engine.Value
+}
+
+// slabOutputs and slabValues size the chunks: 8 KiB each, under the runtime's large-object
+// size (a large allocation costs more than the small ones it replaces).
+const (
+	slabOutputs = 64
+	slabValues  = 256
+)
+
+// clone is o.Clone with the copy and its values taken from the current chunks.
+func (b *outSlab) clone(o *engine.Output) *engine.Output {
+	if len(b.outs) == 0 {
+		b.outs = make([]engine.Output, slabOutputs)
+	}
+	c := &b.outs[0]
+	b.outs = b.outs[1:]
+	*c = *o
+	n := len(o.Data)
+	if n == 0 {
+		c.Data = nil // as Clone leaves it
+		return c
+	}
+	if len(b.vals) < n {
+		b.vals = make([]engine.Value, max(slabValues, n))
+	}
+	c.Data = b.vals[:n:n]
+	copy(c.Data, o.Data)
+	b.vals = b.vals[n:]
+	return c
 }
 
 // activateLocked installs a restored runtime for term. The sinks are opened by the output

@@ -21,6 +21,7 @@ import (
 type receiver struct {
 	mu     sync.Mutex
 	got    map[string]int
+	sizes  []int // outputs per accepted request, in order of acceptance
 	calls  int
 	answer func(call int, first string) int
 	gate   chan struct{} // when set, every request waits until it is closed
@@ -54,6 +55,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, rec := range recs {
 		rc.got[rec.ID]++
 	}
+	rc.sizes = append(rc.sizes, len(recs))
 	rc.mu.Unlock()
 }
 

@@ -89,10 +89,15 @@ func (b *outputBudget) wait(ctx context.Context, maxWait time.Duration) bool {
 
 // appendOutLocked adds an output to the outbox. mu is held by the caller.
 func (s *appState) appendOutLocked(o *engine.Output) {
+	s.appendCountedLocked(o, s.streamOut[o.Stream])
+}
+
+// appendCountedLocked is appendOutLocked with the counts of o's stream looked up (nil: none).
+func (s *appState) appendCountedLocked(o *engine.Output, c *pendingCount) {
 	sz := outputBytes(o)
 	s.outbox = append(s.outbox, o)
 	s.outBytes += sz
-	if c := s.streamOut[o.Stream]; c != nil {
+	if c != nil {
 		c.outputs++
 		c.bytes += sz
 	}
@@ -123,18 +128,34 @@ func (s *appState) setOutboxLocked(l []*engine.Output) {
 func (s *appState) trimLocked(n int) map[string]pendingCount {
 	gone := map[string]pendingCount{}
 	var total int64
+	// Outputs of one stream come in runs: the maps are touched once per run, not per output.
+	var run pendingCount
+	stream := ""
+	flush := func() {
+		if run.outputs == 0 {
+			return
+		}
+		g := gone[stream]
+		g.outputs += run.outputs
+		g.bytes += run.bytes
+		gone[stream] = g
+		if c := s.streamOut[stream]; c != nil {
+			c.outputs -= run.outputs
+			c.bytes -= run.bytes
+		}
+		run = pendingCount{}
+	}
 	for _, o := range s.outbox[:n] {
+		if o.Stream != stream {
+			flush()
+			stream = o.Stream
+		}
 		sz := outputBytes(o)
 		total += sz
-		g := gone[o.Stream]
-		g.outputs++
-		g.bytes += sz
-		gone[o.Stream] = g
-		if c := s.streamOut[o.Stream]; c != nil {
-			c.outputs--
-			c.bytes -= sz
-		}
+		run.outputs++
+		run.bytes += sz
 	}
+	flush()
 	clear(s.outbox[:n]) // let the trimmed outputs be collected
 	s.outbox = s.outbox[n:]
 	s.outBytes -= total
@@ -168,6 +189,10 @@ type sinkRun struct {
 	done    int
 	handled pendingCount
 	stat    SinkStatus
+	// outs and idx are writeRound's buffers: the outputs of the sink's stream in a round and
+	// their places in it.
+	outs []*engine.Output
+	idx  []int
 }
 
 func (s *appState) openSinks(cfg sink.Config) ([]*sinkRun, error) {
@@ -255,6 +280,15 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 	}
 	defer closeSinks(runs)
 	s.publishSinkStats(runs, h)
+	// whole is the largest batch a sink sends: a round of more outputs than that is cut to
+	// whole batches, the rest going with the next round (at once), so that under a steady flow
+	// the requests leave full instead of one full and one small per round.
+	whole := 1
+	for _, r := range runs {
+		if b, ok := r.sk.(sink.Batcher); ok {
+			whole = max(whole, b.BatchSize())
+		}
+	}
 	var lastIdle time.Time
 	for {
 		select {
@@ -275,6 +309,9 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			n := 0
 			for n < len(s.outbox) && n < maxDispatch && s.outbox[n].Seq <= s.safe {
 				n++
+			}
+			if n > whole {
+				n -= n % whole
 			}
 			batch := s.outbox[:n:n]
 			upTo := s.deliveredLocked()
@@ -341,18 +378,23 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs []*sinkRun, h dispatchHooks) error {
 	var failure error
 	n := len(batch)
+	defer func() { // outputs trimmed after the round must not stay reachable from the buffers
+		for _, r := range runs {
+			clear(r.outs)
+		}
+	}()
 	for _, r := range runs {
 		if r.done >= n {
 			continue
 		}
-		var outs []*engine.Output
-		var idx []int
+		outs, idx := r.outs[:0], r.idx[:0] // reused round to round, cleared after
 		for i := r.done; i < n; i++ {
 			if batch[i].Stream == r.stream {
 				outs = append(outs, batch[i])
 				idx = append(idx, i)
 			}
 		}
+		r.outs, r.idx = outs, idx
 		if len(outs) == 0 {
 			r.done = n
 			continue

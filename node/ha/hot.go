@@ -151,9 +151,9 @@ func (s *appState) applyEntryLocked(e eventsync.Entry, emit func(*engine.Output)
 // emitPassive keeps the outputs a promotion would emit: those bound for a sink, of inputs after
 // the position the active reported written. mu is held (the runtime runs under it).
 func (s *appState) emitPassive(o *engine.Output) {
-	if _, ok := s.sinky[o.Stream]; ok {
+	if c := s.streamOut[o.Stream]; c != nil { // the streams with a sink
 		if keepOutput(o.Seq, s.hotDelivered) {
-			s.appendOutLocked(o.Clone())
+			s.appendCountedLocked(s.slab.clone(o), c)
 		} else {
 			s.hotSkipped++
 		}

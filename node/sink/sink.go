@@ -31,6 +31,13 @@ type Sink interface {
 	Close() error
 }
 
+// Batcher is a sink that sends outputs in batches of up to BatchSize (an http sink's
+// batch.size): while more outputs are pending than that, the dispatcher hands it whole batches
+// and keeps the rest for its next write, which follows at once, so that batches leave full.
+type Batcher interface {
+	BatchSize() int
+}
+
 // Replayer is a sink that can write outputs again whatever it wrote before: the error store's
 // replay sends outputs older than the position from which Write drops re-emitted ids. Replay
 // does not move that position. It returns nil once every output is delivered, or a WriteError

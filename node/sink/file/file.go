@@ -58,6 +58,7 @@ type fileSink struct {
 	size   int64
 	dirty  bool
 	buf    []byte
+	enc    sink.Encoder
 	logger *slog.Logger
 }
 
@@ -167,25 +168,39 @@ func (s *fileSink) Replay(ctx context.Context, outs []*engine.Output) error {
 func (s *fileSink) write(ctx context.Context, outs []*engine.Output, replay bool) error {
 	s.buf = s.buf[:0]
 	clear(s.staged)
+	// The outputs of one query come in runs: its position is looked up and staged once per
+	// run, not per output.
+	var key string
+	var h sink.Position
+	var have, seen bool
+	stage := func() {
+		if have && seen {
+			s.staged[key] = h
+		}
+	}
 	for _, o := range outs {
 		if replay {
-			s.buf = o.AppendJSON(s.buf)
+			s.buf = s.enc.Append(s.buf, o)
 			s.buf = append(s.buf, '\n')
 			continue
 		}
-		if key, p, ok := sink.ParseID(o.ID); ok {
-			h, seen := s.staged[key]
-			if !seen {
-				h, seen = s.high[key]
+		if k, p, ok := sink.ParseID(o.ID); ok {
+			if !have || k != key {
+				stage()
+				key, have = k, true
+				if h, seen = s.staged[k]; !seen {
+					h, seen = s.high[k]
+				}
 			}
 			if seen && !h.Less(p) {
 				continue // already written before a failover, restart or failed write
 			}
-			s.staged[key] = p
+			h, seen = p, true
 		}
-		s.buf = o.AppendJSON(s.buf)
+		s.buf = s.enc.Append(s.buf, o)
 		s.buf = append(s.buf, '\n')
 	}
+	stage()
 	if len(s.buf) == 0 {
 		return nil
 	}

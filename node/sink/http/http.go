@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,7 +109,7 @@ type httpSink struct {
 	logger  *slog.Logger
 	high    map[string]sink.Position // highest output posted per "<app>/<query>", in order
 	ahead   map[string]bool          // ids posted by a request that succeeded after a failed one
-	bufs    sync.Pool
+	bufs    sync.Pool                // of *sendBuf
 }
 
 func newHTTP(spec sink.Spec) (*httpSink, error) {
@@ -140,6 +141,9 @@ func newHTTP(spec sink.Spec) (*httpSink, error) {
 	return s, nil
 }
 
+// BatchSize is batch.size (sink.Batcher).
+func (s *httpSink) BatchSize() int { return s.batch }
+
 // chunk is one request: outs[first:end] of a Write, of which todo lists the ones to send.
 type chunk struct {
 	first, end int
@@ -152,13 +156,21 @@ func (s *httpSink) Write(ctx context.Context, outs []*engine.Output) error {
 	var chunks []*chunk
 	var cur *chunk
 	var skipped []int // outputs posted ahead of a failure
+	// Outputs of one query come in runs: its position is looked up once per run.
+	var key string
+	var high sink.Position
+	var have, seen bool
 	for i, o := range outs {
-		if key, p, ok := sink.ParseID(o.ID); ok {
-			if h, seen := s.high[key]; seen && !h.Less(p) {
+		if k, p, ok := sink.ParseID(o.ID); ok {
+			if !have || k != key {
+				key, have = k, true
+				high, seen = s.high[k]
+			}
+			if seen && !high.Less(p) {
 				continue // posted before a failed write of the batch
 			}
 		}
-		if s.ahead[o.ID] {
+		if len(s.ahead) > 0 && s.ahead[o.ID] {
 			skipped = append(skipped, i)
 			cur = nil // requests stay contiguous runs of outs
 			continue
@@ -205,9 +217,7 @@ func (s *httpSink) Write(ctx context.Context, outs []*engine.Output) error {
 		case werr == nil && c.err != nil:
 			werr = &sink.WriteError{Written: c.first, Failed: c.end - c.first, Err: c.err}
 		case werr == nil:
-			for _, o := range c.todo {
-				s.advance(o)
-			}
+			s.advanceAll(c.todo)
 		case c.err == nil: // posted after a failed request: not again on the retry
 			for _, o := range c.todo {
 				s.ahead[o.ID] = true
@@ -235,13 +245,43 @@ func (s *httpSink) Replay(ctx context.Context, outs []*engine.Output) error {
 	return nil
 }
 
-// advance records o as posted in order.
-func (s *httpSink) advance(o *engine.Output) {
-	if key, p, ok := sink.ParseID(o.ID); ok {
+// advance records o as posted in order; false when its id has no position.
+func (s *httpSink) advance(o *engine.Output) bool {
+	key, p, ok := sink.ParseID(o.ID)
+	if ok {
 		if h, seen := s.high[key]; !seen || h.Less(p) {
 			s.high[key] = p
 		}
 	}
+	return ok
+}
+
+// advanceAll records outs, posted in order, as posted: per query only its last output counts,
+// so the others are not parsed.
+func (s *httpSink) advanceAll(outs []*engine.Output) {
+	var done []string // the queries recorded (few: a linear search)
+	for i := len(outs) - 1; i >= 0; i-- {
+		key, ok := idKey(outs[i].ID)
+		if !ok || slices.Contains(done, key) {
+			continue
+		}
+		if s.advance(outs[i]) {
+			done = append(done, key)
+		}
+	}
+}
+
+// idKey is sink.ParseID's key ("<app>/<query>") of id without parsing its numbers.
+func idKey(id string) (string, bool) {
+	i := strings.LastIndexByte(id, '/')
+	if i < 0 {
+		return "", false
+	}
+	j := strings.LastIndexByte(id[:i], '/')
+	if j < 0 {
+		return "", false
+	}
+	return id[:j], true
 }
 
 // commit moves outputs posted ahead of a failure, now inside the written prefix outs[:upTo],
@@ -257,27 +297,33 @@ func (s *httpSink) commit(outs []*engine.Output, skipped []int, upTo int) {
 
 var errNotSent = errors.New("not sent: an earlier request failed")
 
+// sendBuf is a request body's buffer with its encoder, pooled: requests in flight each have one.
+type sendBuf struct {
+	b   []byte
+	enc sink.Encoder
+}
+
 // send posts one request, retrying transient failures.
 func (s *httpSink) send(ctx context.Context, outs []*engine.Output) error {
-	bp, _ := s.bufs.Get().(*[]byte)
+	bp, _ := s.bufs.Get().(*sendBuf)
 	if bp == nil {
-		bp = new([]byte)
+		bp = new(sendBuf)
 	}
 	defer s.bufs.Put(bp)
-	body := (*bp)[:0]
+	body := bp.b[:0]
 	if s.batch == 1 {
-		body = outs[0].AppendJSON(body)
+		body = bp.enc.Append(body, outs[0])
 	} else {
 		body = append(body, '[')
 		for i, o := range outs {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = o.AppendJSON(body)
+			body = bp.enc.Append(body, o)
 		}
 		body = append(body, ']')
 	}
-	*bp = body
+	bp.b = body
 	what := "output " + outs[0].ID
 	if len(outs) > 1 {
 		what = fmt.Sprintf("outputs %s..%s (%d)", outs[0].ID, outs[len(outs)-1].ID, len(outs))

@@ -24,6 +24,8 @@ func main() {
 	out := flag.String("out", "results/bench", "results folder")
 	quick := flag.Bool("quick", os.Getenv("BENCH_QUICK") == "1", "reduced run (BENCH_QUICK=1)")
 	kafkaOnly := flag.Bool("kafka-only", false, "only the Kafka source → filter → Kafka sink run (ha-ack), printed")
+	e2eOnly := flag.Int("e2e-rounds", 3, "-only sinks: rounds of the end-to-end runs (0: skip them)")
+	rssOnly := flag.Duration("rss-for", 10*time.Second, "-only sinks: how long the memory scenario (slow receiver) runs")
 	only := flag.String("only", "", "run one scenario only: scale (the state-at-scale scenario), sinks or failover (short looks, logged)")
 	flag.Parse()
 	logf := func(format string, args ...any) {
@@ -79,11 +81,11 @@ func main() {
 		return
 	} else if *only == "sinks" || *only == "failover" {
 		// A short look at the sink or failover scenarios alone (the figures are logged).
-		l := bench.Load{Conns: 8, Batch: 100, Warmup: 500 * time.Millisecond, Duration: 2 * time.Second}
+		l := bench.Load{Conns: 8, Batch: 100, Warmup: time.Second, Duration: 5 * time.Second}
 		var err error
 		if *only == "sinks" {
-			if _, err = env.EndToEnd(l, logf); err == nil {
-				_, err = env.RSS(l, 50*time.Millisecond, 10*time.Second, logf)
+			if _, err = env.EndToEnd(l, *e2eOnly, logf); err == nil {
+				_, err = env.RSS(l, 50*time.Millisecond, *rssOnly, logf)
 			}
 		} else {
 			var url string
@@ -116,14 +118,14 @@ func main() {
 	// p99. Switchovers (on PostgreSQL) and Lambda invocations are cheap enough for the 100+
 	// samples a p99 needs. SIGSTOP runs wait out the lease: a few give its maximum.
 	kills, pauses, switches, lambdaN := 20, 5, 100, 200
-	rssFor := 2 * time.Minute
+	rssFor, e2eRounds := 2*time.Minute, 3
 	tcp := bench.Load{Conns: 2, Batch: 1000, Depth: 32, Warmup: time.Second, Duration: 5 * time.Second}
 	httpL := bench.Load{Conns: 8, Batch: 100, Warmup: time.Second, Duration: 5 * time.Second}
 	keys := []int{10_000, 100_000, 1_000_000}
 	queued := []int{10_000, 100_000, 1_000_000}
 	if *quick {
 		kills, pauses, switches, lambdaN = 5, 2, 10, 30
-		rssFor = 30 * time.Second
+		rssFor, e2eRounds = 30*time.Second, 1
 		tcp.Warmup, tcp.Duration = 500*time.Millisecond, 2*time.Second
 		httpL.Warmup, httpL.Duration = 500*time.Millisecond, 2*time.Second
 		keys, queued = []int{10_000, 100_000}, []int{10_000, 100_000}
@@ -146,7 +148,7 @@ func main() {
 	}
 	r.Rates, r.Profile, err = env.Throughput(abs(*benchApps), tcp, httpL, "ha-ack", logf)
 	note(err)
-	r.E2E, err = env.EndToEnd(httpL, logf)
+	r.E2E, err = env.EndToEnd(httpL, e2eRounds, logf)
 	note(err)
 	rss, err := env.RSS(httpL, 50*time.Millisecond, rssFor, logf)
 	note(err)
