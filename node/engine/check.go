@@ -19,7 +19,15 @@ func check(d *appDecl) (*App, error) {
 		if s.table {
 			kind = "table"
 		}
-		if _, dup := a.byName[s.name]; dup || a.tableBy[s.name] != nil {
+		if prev := a.byName[s.name]; prev != nil || a.tableBy[s.name] != nil {
+			if prev == nil {
+				prev = a.tableBy[s.name]
+			}
+			// Siddhi accepts a definition repeated word for word (same kind, attributes and
+			// types); it adds nothing. Annotations on the repeat would be lost, so it has none.
+			if prev.Defined == !s.table && len(s.anns) == 0 && sameDeclAttrs(prev, s.attrs) {
+				continue
+			}
 			return nil, errAt(s.p, "stream or table %s is defined twice", s.name)
 		}
 		def := &StreamDef{Name: s.name, Defined: !s.table, index: map[string]int{}}
@@ -298,4 +306,17 @@ func sourceMap(def *StreamDef, src *annotation) error {
 		}
 	}
 	return nil
+}
+
+// sameDeclAttrs reports whether declared attributes equal a definition's, by name, type and order.
+func sameDeclAttrs(def *StreamDef, attrs []attrDecl) bool {
+	if len(def.Attrs) != len(attrs) {
+		return false
+	}
+	for i, at := range attrs {
+		if def.Attrs[i].Name != at.name || def.Attrs[i].Type != at.typ {
+			return false
+		}
+	}
+	return true
 }

@@ -102,10 +102,12 @@ func (a *App) bindTable(q *queryDecl, qp *queryPlan, t *StreamDef, attrs []Attr)
 		if err != nil {
 			return err
 		}
-		if ce.t != t.Attrs[col].Type && ce.t != TypeNull {
-			return errAt(s.e.at(), "table %s attribute %s is %s, the value is %s", t.Name, s.attr.name, t.Attrs[col].Type, ce.t)
+		to := t.Attrs[col].Type
+		if ce.t != to && ce.t != TypeNull && !(ce.t.numeric() && to.numeric() && ce.t.rank() < to.rank()) {
+			return errAt(s.e.at(), "table %s attribute %s is %s, the value is %s", t.Name, s.attr.name, to, ce.t)
 		}
-		tp.sets = append(tp.sets, tableSet{col: col, fn: ce.fn})
+		// a narrower number is widened (set T.price = 10 on a float price), as Siddhi accepts it
+		tp.sets = append(tp.sets, tableSet{col: col, fn: widen(ce, to)})
 	}
 	if q.sets != nil {
 		return nil

@@ -46,6 +46,16 @@ from R[y < 0] join P select a, b insert into O;`,
 	{"update without set updates same-named attributes", fillT + `from L[x < 0] select x * -1 as v, k update T on T.k == k;` + dumpT,
 		[]string{lv(1, "a", 1), lv(2, "b", 2), lv(3, "b", -5), rv(4, "z", -100)},
 		[]string{"O@4 a,1", "O@4 b,5"}},
+	{"set widens a narrower number", `define table D (k string, d double);
+from L select k, 0.5 as d insert into D;
+from R update D set D.d = y on D.k == k;
+from R[y < 0] join D select D.k as k, D.d / 2 as h insert into O;`,
+		[]string{lv(1, "a", 1), lv(2, "b", 2), rv(3, "a", 3), rv(4, "z", -1)},
+		[]string{"O@4 a,1.5", "O@4 b,0.25"}},
+	{"a definition repeated word for word adds nothing", `define table T (k string, v int);
+define stream L (k string, x int);` + "\n" + fillT + dumpT,
+		[]string{lv(1, "a", 1), rv(2, "z", 0)},
+		[]string{"O@2 a,1"}},
 	{"update or insert", `from L select k, x as v update or insert into T on T.k == k;` + dumpT,
 		[]string{lv(1, "a", 1), lv(2, "b", 2), lv(3, "a", 3), rv(4, "z", -100)},
 		[]string{"O@4 a,3", "O@4 b,2"}},
@@ -180,6 +190,8 @@ func TestTableCompileErrors(t *testing.T) {
 		{"from L select k delete T for expired events on T.k == k;", "4:26: 'for ... events' on table outputs is not supported"},
 		{"from L select k update T set T.z = k on T.k == k;", "4:30: table T has no attribute z"},
 		{"from L select k, x update T set T.v = k on T.k == k;", "4:39: table T attribute v is int, the value is string"},
+		{"from L select k update T set T.v = 1.5 on T.k == k;", "4:36: table T attribute v is int, the value is double"},
+		{"from L select k update T set T.v = 2L on T.k == k;", "4:36: table T attribute v is int, the value is long"},
 		{"from L select k update T set 1 = k on T.k == k;", "4:30: set assigns table attributes: write set T.a = <value>"},
 		{"from L select k update T set R.y = 1 on T.k == k;", "4:30: set assigns attributes of table T: write T.y"},
 		{"from L select x as y update T on T.k == 'a';", "4:29: update of table T without set: the query selects none of its attributes"},
@@ -194,6 +206,9 @@ func TestTableCompileErrors(t *testing.T) {
 		{"@Index('k', 'k') define table U (k string);", "4:1: @Index names k twice"},
 		{"define stream T (a int);", "4:15: stream or table T is defined twice"},
 		{"define table L (a int);", "4:14: stream or table L is defined twice"},
+		{"define stream L (k string, x long);", "4:15: stream or table L is defined twice"},
+		{"define table T (k string, v int, w int);", "4:14: stream or table T is defined twice"},
+		{"@PrimaryKey('k') define table T (k string, v int);", "4:31: stream or table T is defined twice"},
 		{"define table U (a int, a string);", "4:24: attribute a is declared twice in table U"},
 		{"define window W (a int);", "4:8: 'define window' is not supported (only 'define stream' and 'define table')"},
 	}
