@@ -74,7 +74,7 @@ func (a *App) checkJoin(q *queryDecl, qp *queryPlan) (joinScope, []Attr, error) 
 }
 
 // checkTableJoin checks the sides of a join with a table: one side must be a stream, and the
-// table side has no window, filter or unidirectional, and is not the outer side.
+// table side has no window, filter or unidirectional, and is not the only outer side.
 func (a *App) checkTableJoin(ji *joinInput) error {
 	lt, rt := a.tableBy[ji.left.stream] != nil, a.tableBy[ji.right.stream] != nil
 	switch {
@@ -94,7 +94,8 @@ func (a *App) checkTableJoin(ji *joinInput) error {
 		return errAt(t.preFilters[0].at(), "filters on a table side of a join are not supported: put the condition in 'on'")
 	case t.uni:
 		return errAt(t.uniP, "a table cannot be unidirectional: only the stream side of a join with a table triggers")
-	case ji.kind == joinFull || (ji.kind == joinLeft && lt) || (ji.kind == joinRight && rt):
+	case (ji.kind == joinLeft && lt) || (ji.kind == joinRight && rt):
+		// (a full outer join is the stream side's outer join: the table never triggers)
 		return errAt(ji.p, "the outer side of a join with a table must be the stream (%s is a table)", t.stream)
 	}
 	return nil

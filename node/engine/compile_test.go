@@ -20,6 +20,8 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int);\nfrom S#window.foo(1) select a insert into O;", "2:15: unknown window foo"},
 		{"define stream S (a int);\nfrom S#window.time(0 sec) select a insert into O;", "2:20: window time must be positive"},
 		{"define stream S (a int);\nfrom S select a insert into S;", "2:29: inserting into S creates a cycle"},
+		{"define stream S (a int);\nfrom S as s select eventTimestamp(s) as t insert into O;", "2:35: eventTimestamp(s), the time of one event of a join or pattern, is not supported"},
+		{"define stream S (a int);\ndefine stream S (a int);\ndefine stream S (a long);", "3:15: stream or table S is defined twice"},
 		{"define stream S (a int);\ndefine stream O (a string);\nfrom S select a insert into O;", "3:29: stream O attribute a is string"},
 		{"define stream S (a int);\nfrom every e1=S -> e2=S[e3.a == a] select e1.a as x insert into O;", "2:25: unknown pattern alias e3"},
 		{"define stream S (a int);\nfrom e1=S[e2.a == a] -> e2=S select e1.a as x insert into O;", "2:11: e2 is not matched yet"},

@@ -35,6 +35,11 @@ func (c *exprCompiler) call(e *exCall) (cexpr, error) {
 	if ce, ok, err := c.moreCall(e, lname); ok {
 		return ce, err
 	}
+	if lname == "eventtimestamp" && len(e.args) == 1 {
+		if at, ok := e.args[0].(*exAttr); ok && at.qual == "" && !at.indexed {
+			return cexpr{}, errAt(at.p, "eventTimestamp(%s), the time of one event of a join or pattern, is not supported: eventTimestamp() gives the time of the event being processed", at.name)
+		}
+	}
 	args := make([]cexpr, len(e.args))
 	for i, a := range e.args {
 		ca, err := c.compile(a)
