@@ -149,41 +149,42 @@ func (a *App) firstUnknown(q *queryDecl) (string, pos) {
 // checker rejects them where a stream is needed).
 func (a *App) known(name string) bool { return a.byName[name] != nil || a.tableBy[name] != nil }
 
-// checkCycles rejects apps whose queries feed a stream back into itself.
+// checkCycles marks the queries on a cycle of the query graph: a query whose output stream leads
+// back to one of its inputs (Siddhi accepts such apps, e.g. a recursive join with a table). The
+// runtime delivers their outputs after the event being processed, so no query is re-entered.
+// Partitioned queries may not be on a cycle.
 func (a *App) checkCycles(d *appDecl) error {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[string]int{}
-	var visit func(s string) *queryDecl
-	visit = func(s string) *queryDecl {
-		color[s] = grey
-		for i, q := range a.queries {
-			for _, in := range q.inputs {
-				if in.Name != s {
-					continue
-				}
-				t := q.out.Name
-				switch color[t] {
-				case grey:
-					return d.queries[i]
-				case white:
-					if bad := visit(t); bad != nil {
-						return bad
-					}
-				}
-			}
+	next := map[string][]string{} // stream -> output streams of the queries reading it
+	for _, q := range a.queries {
+		if q.tbl != nil {
+			continue // a table write feeds no query
 		}
-		color[s] = black
-		return nil
+		for _, in := range q.inputs {
+			next[in.Name] = append(next[in.Name], q.out.Name)
+		}
 	}
-	for _, s := range a.streams {
-		if color[s.Name] == white {
-			if q := visit(s.Name); q != nil {
-				return errAt(q.targetP, "inserting into %s creates a cycle of queries", q.target)
+	for i, q := range a.queries {
+		if q.tbl != nil {
+			continue
+		}
+		ins := map[string]bool{}
+		for _, in := range q.inputs {
+			ins[in.Name] = true
+		}
+		seen := map[string]bool{}
+		stack := []string{q.out.Name}
+		for len(stack) > 0 && !q.cyclic {
+			s := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[s] {
+				continue
 			}
+			seen[s] = true
+			q.cyclic = ins[s]
+			stack = append(stack, next[s]...)
+		}
+		if q.cyclic && q.part != nil {
+			return errAt(d.queries[i].targetP, "inserting into %s creates a cycle of queries through a partition, which is not supported", d.queries[i].target)
 		}
 	}
 	return nil

@@ -52,7 +52,25 @@ type Runtime struct {
 	slab     []Value
 	snapHint int   // size of the last snapshot, to size the next buffer
 	inEv     event // the input being dispatched (a field, so it is not allocated per input)
+
+	// Outputs of queries on a cycle, delivered in order once the event being processed is done
+	// (see drain). Always empty between inputs, so never in snapshots.
+	pending  []pendingEv
+	depth    int  // nesting of dispatch calls
+	draining bool // drain is running
+	cycled   int  // pending outputs delivered for the current input
 }
+
+// pendingEv is an output of a query on a cycle, waiting for delivery to its stream's readers.
+type pendingEv struct {
+	st *streamRT
+	ev event
+}
+
+// maxCycleEvents bounds the outputs of queries on a cycle delivered for one input (a cycle
+// whose filters never stop it would otherwise run forever; Siddhi overflows its stack). Past
+// it, the remaining ones are dropped, the same way on every replay.
+const maxCycleEvents = 100000
 
 // NewRuntime creates a Runtime with empty state, LastSeq 0 and the clock unset.
 func NewRuntime(a *App) *Runtime {
@@ -163,6 +181,7 @@ func (r *Runtime) Apply(in Input, emit func(*Output)) error {
 		}
 	}
 	r.emit, r.seq = emit, in.Seq
+	r.cycled = 0
 	r.advanceTo(in.TS)
 	if st != nil {
 		r.inEv = event{ts: in.TS, vals: in.Data}
@@ -192,6 +211,7 @@ func (r *Runtime) advance(ts int64) {
 		r.part.rearm(ts)
 	}
 	for {
+		r.drain() // what the previous timer's queries on a cycle output
 		var best *queryRT
 		var bestD int64
 		kind := 0 // 1 rate limiter, 2 window, 3 absent pattern element
@@ -238,13 +258,40 @@ func (r *Runtime) advance(ts int64) {
 }
 
 // dispatch delivers an event to the queries reading st; each delivery is one output chunk.
+// Back at the outermost level, it delivers the pending outputs of queries on a cycle.
 func (r *Runtime) dispatch(st *streamRT, ev *event) {
+	r.depth++
 	for _, q := range st.subs {
 		q.onEvent(r, st.def, ev)
 		if q.stage != nil {
 			q.stage.endChunk(r, q)
 		}
 	}
+	r.depth--
+	if r.depth == 0 && len(r.pending) > 0 {
+		r.drain()
+	}
+}
+
+// drain delivers the pending outputs of queries on a cycle in order, breadth first: what they
+// output meanwhile is appended and delivered in turn, at most maxCycleEvents per input.
+func (r *Runtime) drain() {
+	if r.draining || len(r.pending) == 0 {
+		return
+	}
+	r.draining = true
+	for i := 0; i < len(r.pending); i++ {
+		if r.cycled >= maxCycleEvents {
+			break
+		}
+		r.cycled++
+		p := r.pending[i]
+		r.pending[i] = pendingEv{}
+		r.dispatch(p.st, &p.ev)
+	}
+	clear(r.pending)
+	r.pending = r.pending[:0]
+	r.draining = false
 }
 
 // copyVals copies event values into slab-allocated storage owned by the runtime's state.
@@ -388,7 +435,11 @@ func (q *queryRT) release(r *Runtime, k evKind, ts int64, vals []Value) {
 		r.emit(&r.out)
 	}
 	if len(q.outRT.subs) > 0 {
-		// queries form no cycles, so q is not re-entered while outEv is in use
+		if q.plan.cyclic { // delivered later, so q is not re-entered
+			r.pending = append(r.pending, pendingEv{st: q.outRT, ev: event{ts: ts, vals: append([]Value(nil), vals...)}})
+			return
+		}
+		// q is on no cycle, so it is not re-entered while outEv is in use
 		q.outEv = event{ts: ts, vals: vals}
 		r.dispatch(q.outRT, &q.outEv)
 		q.outEv = event{}
