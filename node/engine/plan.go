@@ -25,10 +25,11 @@ type queryPlan struct {
 	rate  *ratePlan  // nil without output rate limiting
 	tbl   *tablePlan // nil unless the query writes a table (out is then the select's schema)
 	part  *partPlan  // the partition holding the query; nil outside partitions
+	partQ int        // the query's index in part.queries
+
 	// cyclic: the query's output leads back to its input; its outputs reach the queries reading
 	// them after the current event (Runtime.pending), not nested in its own processing
 	cyclic bool
-	partQ  int // the query's index in part.queries
 }
 
 // expires reports whether the selector may see expired events (a window on the input or on a
