@@ -133,7 +133,7 @@
 // names, types and order). "delete T on <cond>" removes every row for which cond holds,
 // keeping the order of the rest; "update T set T.a = <expr>, ... on <cond>" assigns, in every
 // row for which cond holds, all the values computed first (so "set T.a = T.b, T.b = T.a"
-// swaps); without set, every table attribute the select has by name (same type) is assigned
+// swaps; a narrower number is widened to the attribute's type; "set a = ..." may omit "T."); without set, every table attribute the select has by name (same type) is assigned
 // from it. "update or insert into T [set ...] on <cond>" updates like update and appends the row
 // when no row matched (its select must then match the table as for insert). In cond and the set
 // values, T.x is the table row's attribute and an unqualified name is the query's output
@@ -141,11 +141,14 @@
 // [left outer] join T [as t] on ... select ...", or the table first with "right outer join") is a
 // join whose table side has no window, filter or unidirectional and never triggers: each event
 // of the stream side (arrival, or expiry of its window) probes the table's rows in insertion
-// order, as it probes a window; the outer side must be the stream (no full outer join). A probe
+// order, as it probes a window; the outer side must be the stream (a full outer join is the
+// stream side's outer join, as in Siddhi, since the table never triggers). A probe
 // sees the table as it was when the probe started: changes the joined rows cause (through
 // queries reading them) are seen by later probes. Queries run in source order for each event,
 // so a query writing T before a query joining T on the same stream sees the change, and after it
-// does not. Table rows are part of snapshots (after the queries' states; apps without tables
+// does not. Queries may form a cycle (a recursive join through a table): a query whose output
+// leads back to its input hands its rows to their readers once the event being processed is
+// done, in order, at most 100000 per input (Siddhi nests them depth first); not in partitions. Table rows are part of snapshots (after the queries' states; apps without tables
 // encode exactly as before). Deviations from Siddhi: no stores or on-demand queries, lookups
 // scan the rows (keys and indexes do not speed them up); no "for ... events" on delete/update; inserted rows must match the table's
 // attribute names as well as its types; a table side of a join takes no filter.
