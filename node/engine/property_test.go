@@ -108,6 +108,13 @@ from S#window.length(1) join PK{i} as t on t.vol >= S.vol select S.sym as sym, t
 	`from every (not S[vol == 0] for 300 ms or e2=S[vol == 5]), e3=S select e2.sym as b, e3.vol as v insert into YL{i};`,
 	`from every (not S[vol == 9] and e2=S[vol > 4]), e3=S[vol < 3] select e2.sym as b, e3.sym as c insert into YN{i};`,
 	`from every e1=S[vol > 3]+, not S[vol < 2] for 250 ms, e3=S select e1[0].vol as a, e1[last].vol as b, e3.sym as c insert into YQ{i};`,
+	// a cycle of queries: a recursive join through a table, and a time window on the cycle
+	// whose expiries (at timers) go round again
+	`define table CY{i} (sym string, vol int);
+from S select sym, vol update or insert into CY{i} on CY{i}.sym == sym;
+from S[vol > 6] join CY{i} as c on c.vol < S.vol select S.sym as sym, c.vol as vol, 0 as d insert into CC{i};
+from CC{i}[d < 3]#window.time(200 ms) select sym, vol + 1 as vol, d + 1 as d insert all events into CC{i};
+from CC{i} join CY{i} as c on c.sym == CC{i}.sym select CC{i}.sym as sym, CC{i}.vol as vol, d, c.vol as cv insert into CO{i};`,
 	// partitions: per-key windows, inner streams, rate limiters, range keys with patterns, a
 	// stream the partition does not list (every instance takes it), @purge
 	`partition with (sym of S) begin

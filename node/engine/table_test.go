@@ -89,6 +89,11 @@ from C[v < y] select v + 1 as v, y insert into C;
 from C select v, y insert into O;`,
 		[]string{lv(1, "a", 1), rv(2, "a", 3), rv(3, "b", 3)},
 		[]string{"C@2 1,3", "C@2 2,3", "O@2 1,3", "C@2 3,3", "O@2 2,3", "O@2 3,3"}},
+	{"a cycle through a window: what its timer releases goes round before the input", `from L[x > 0]#window.time(10) select k, x - 1 as x insert expired events into L;
+from L select k, x insert into O;
+from R select k, y as x insert into O;`,
+		[]string{lv(1, "a", 2), rv(20, "z", 9)},
+		[]string{"O@1 a,2", "L@11! a,1", "O@11 a,1", "O@20 z,9"}},
 	{"aggregates and rate limiting into a table", `from L select k, convert(sum(x), 'int') as v group by k output last every 2 events update or insert into T on T.k == k;` + dumpT,
 		[]string{lv(1, "a", 1), lv(2, "a", 2), lv(3, "b", 5), rv(4, "z", -1), lv(5, "b", 1), rv(6, "z", -1)},
 		[]string{"O@4 a,3", "O@6 a,3", "O@6 b,6"}},
