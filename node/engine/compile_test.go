@@ -20,6 +20,8 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int);\nfrom S#window.foo(1) select a insert into O;", "2:15: unknown window foo"},
 		{"define stream S (a int);\nfrom S#window.time(0 sec) select a insert into O;", "2:20: window time must be positive"},
 		{"define stream S (a int);\npartition with (a of S) begin from S select a insert into S; end;", "2:59: inserting into S creates a cycle of queries through a partition, which is not supported"},
+		{"define stream S (a double);\nfrom S select default(a, 1) as t insert into O;", "2:26: default: the default is int, the value double (they must have one type)"},
+		{"define stream S (a double);\nfrom S select default(a) as t insert into O;", "2:15: default takes 2 argument(s), got 1"},
 		{"define stream S (a int);\nfrom S as s select eventTimestamp(s) as t insert into O;", "2:35: eventTimestamp(s), the time of one event of a join or pattern, is not supported"},
 		{"define stream S (a int);\ndefine stream S (a int);\ndefine stream S (a long);", "3:15: stream or table S is defined twice"},
 		{"define stream S (a int);\ndefine stream O (a string);\nfrom S select a insert into O;", "3:29: stream O attribute a is string"},

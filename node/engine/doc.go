@@ -27,7 +27,7 @@
 // insert into; s.x or S.x qualify attributes); windows length, lengthBatch, time, timeBatch,
 // externalTime, externalTimeBatch; aggregates count, sum, avg, min, max, distinctCount, stdDev
 // (population), maxForever, minForever (removals ignored), and, or (of bools);
-// functions ifThenElse, coalesce, cast/convert (both convert; to bool, only "true" or 1 is true), concat, eventTimestamp,
+// functions ifThenElse, coalesce, default (one type), cast/convert (both convert; to bool, only "true" or 1 is true), concat, eventTimestamp,
 // instanceOfBoolean/String/Integer/Long/Float/Double, maximum/minimum (one numeric type, nulls
 // skipped), UUID() (in select: a version-5 UUID of app, query, input seq and position, so that
 // a replay gives the same one), "x is null"; patterns "every e1=A[..] -> e2=B[.. e1.x ..] within 10 sec" with

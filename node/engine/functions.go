@@ -114,6 +114,24 @@ func (c *exprCompiler) call(e *exCall) (cexpr, error) {
 		}
 		fn := args[0].fn
 		return cexpr{func(f *frame) Value { return convertValue(fn(f), t) }, t}, nil
+	case "default":
+		if err := nargs(2); err != nil {
+			return cexpr{}, err
+		}
+		// As Siddhi, the value and its default have one type (a null literal aside).
+		t := args[0].t
+		if t == TypeNull {
+			t = args[1].t
+		} else if args[1].t != t && args[1].t != TypeNull {
+			return cexpr{}, errAt(e.args[1].at(), "default: the default is %s, the value %s (they must have one type)", args[1].t, t)
+		}
+		vf, df := args[0].fn, args[1].fn
+		return cexpr{func(f *frame) Value {
+			if v := vf(f); !v.IsNull() {
+				return v
+			}
+			return df(f)
+		}, t}, nil
 	case "isnull":
 		if err := nargs(1); err != nil {
 			return cexpr{}, err
