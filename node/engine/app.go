@@ -105,7 +105,7 @@ func compile(src string) (*App, error) {
 		return nil, err
 	}
 	h := sha256.New()
-	h.Write([]byte("streamha-engine/" + strconv.Itoa(snapshotVersion) + "\n"))
+	h.Write([]byte("streamha-engine/" + strconv.Itoa(fingerprintVersion) + "\n"))
 	for _, t := range toks {
 		h.Write([]byte{byte(t.kind)})
 		h.Write([]byte(strconv.Itoa(len(t.text))))

@@ -179,3 +179,17 @@ func appendBool(dst []byte, b bool) []byte {
 	}
 	return append(dst, 0)
 }
+
+// u64 reads a fixed 8-byte little-endian value (revision ids).
+func (d *decoder) u64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 8 {
+		d.fail("truncated revision id")
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}

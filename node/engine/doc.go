@@ -3,10 +3,11 @@
 // Usage contract:
 //
 //	app, err := engine.Compile("app.siddhi", src) // *CompileError with file:line:col and a caret
-//	rt := engine.NewRuntime(app)                  // or engine.Restore(app, blob)
+//	rt := engine.NewRuntime(app)                  // or engine.Restore(app, base, deltas...)
 //	for each input in log order:
 //	    err := rt.Apply(engine.Input{Seq: n, TS: ms, Stream: "S", Data: vals}, emit)
-//	blob, _ := rt.Snapshot()                      // between Applys
+//	blob, _ := rt.Snapshot()                      // between Applys: a base revision
+//	delta, _ := rt.SnapshotDelta()                // later: only what changed since the last revision
 //
 // A Runtime is single-threaded and does no I/O. All time is logical: the clock is the highest
 // timestamp of the inputs applied so far (events and clock ticks, Stream ""), and time windows fire

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"hash/maphash"
+	"slices"
 )
 
 // groupTable maps group-by keys to dense group indexes with no heap object per key: keys live
@@ -15,6 +16,61 @@ type groupTable struct {
 	recs    []groupRec
 	arena   []byte
 	garbage int // arena bytes of deleted keys
+	dirty   dirtySet
+}
+
+// dirtySet tracks the group indexes whose key or state may differ from the last snapshot
+// revision, so a delta encodes only them (and the table's new length). It is off until the
+// first revision: a runtime nobody snapshots pays one branch per change. Once more than an
+// eighth of the groups changed it gives up (full): a full section then costs about the same,
+// and the list stays small on a runtime that never takes a delta (a hot passive).
+type dirtySet struct {
+	on   bool
+	full bool     // too many changes: the next delta writes all groups
+	bits []uint64 // one bit per group index
+	list []int32  // the indexes with their bit set, in first-change order
+}
+
+// touch records that group i changed.
+func (t *groupTable) touch(i int) { t.dirty.mark(i, len(t.recs)) }
+
+func (s *dirtySet) mark(i, groups int) {
+	if !s.on || s.full {
+		return
+	}
+	w := i >> 6
+	if w >= len(s.bits) {
+		s.bits = append(s.bits, make([]uint64, w+1-len(s.bits))...)
+	}
+	if s.bits[w]&(1<<(i&63)) == 0 {
+		s.bits[w] |= 1 << (i & 63)
+		s.list = append(s.list, int32(i))
+		if len(s.list) > 1024+groups/8 {
+			s.full = true
+			s.bits, s.list = nil, nil
+		}
+	}
+}
+
+// start begins tracking changes from now (a revision was just taken or restored).
+func (s *dirtySet) start() {
+	s.on, s.full = true, false
+	for _, i := range s.list {
+		s.bits[i>>6] = 0
+	}
+	s.list = s.list[:0]
+}
+
+// take returns the dirty indexes below n in ascending order.
+func (s *dirtySet) take(n int) []int32 {
+	out := make([]int32, 0, len(s.list))
+	for _, i := range s.list {
+		if int(i) < n {
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 type groupRec struct {
@@ -88,11 +144,29 @@ func (t *groupTable) lookup(key []byte, create bool) (int, bool) {
 	t.slots[j] = slotOf(h, len(t.recs))
 	t.recs = append(t.recs, groupRec{hash: h, off: len(t.arena), n: len(key)})
 	t.arena = append(t.arena, key...)
+	t.touch(len(t.recs) - 1)
 	return len(t.recs) - 1, true
 }
 
 // remove deletes group i; the last group moves to index i (the caller moves its states too).
 func (t *groupTable) remove(i int) {
+	t.unslot(i)
+	t.garbage += t.recs[i].n
+	last := len(t.recs) - 1
+	if i != last {
+		lj, _ := t.find(t.key(last), t.recs[last].hash)
+		t.slots[lj] = slotOf(t.recs[last].hash, i)
+		t.recs[i] = t.recs[last]
+		t.touch(i) // index i now holds another key
+	}
+	t.recs = t.recs[:last]
+	if t.garbage > 1<<16 && t.garbage*2 > len(t.arena) {
+		t.compact()
+	}
+}
+
+// unslot removes group i's key from the index, leaving recs as they are.
+func (t *groupTable) unslot(i int) {
 	mask := uint64(len(t.slots) - 1)
 	j, _ := t.find(t.key(i), t.recs[i].hash)
 	// backward-shift deletion keeps probe sequences intact without tombstones
@@ -115,17 +189,42 @@ func (t *groupTable) remove(i int) {
 		}
 	}
 moved:
-	t.garbage += t.recs[i].n
-	last := len(t.recs) - 1
-	if i != last {
-		lj, _ := t.find(t.key(last), t.recs[last].hash)
-		t.slots[lj] = slotOf(t.recs[last].hash, i)
-		t.recs[i] = t.recs[last]
+}
+
+// place applies a delta's layout: the table gets n groups, and group i of each entry gets key
+// keys[k] (the other groups keep theirs). It fails on a key held by two groups.
+func (t *groupTable) place(n int, idx []int32, keys [][]byte) bool {
+	t.reserve(max(n, len(t.recs)))
+	for i := n; i < len(t.recs); i++ {
+		t.unslot(i)
+		t.garbage += t.recs[i].n
 	}
-	t.recs = t.recs[:last]
+	for _, i := range idx {
+		if int(i) < min(n, len(t.recs)) {
+			t.unslot(int(i))
+			t.garbage += t.recs[i].n
+		}
+	}
+	if n <= len(t.recs) {
+		t.recs = t.recs[:n]
+	} else {
+		t.recs = append(t.recs, make([]groupRec, n-len(t.recs))...)
+	}
+	for k, i := range idx {
+		key := keys[k]
+		h := maphash.Bytes(t.seed, key)
+		j, found := t.find(key, h)
+		if found {
+			return false
+		}
+		t.slots[j] = slotOf(h, int(i))
+		t.recs[i] = groupRec{hash: h, off: len(t.arena), n: len(key)}
+		t.arena = append(t.arena, key...)
+	}
 	if t.garbage > 1<<16 && t.garbage*2 > len(t.arena) {
 		t.compact()
 	}
+	return true
 }
 
 func (t *groupTable) compact() {

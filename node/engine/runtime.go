@@ -50,8 +50,10 @@ type Runtime struct {
 	out      Output
 	idBuf    []byte
 	slab     []Value
-	snapHint int   // size of the last snapshot, to size the next buffer
-	inEv     event // the input being dispatched (a field, so it is not allocated per input)
+	snapHint int    // size of the last snapshot, to size the next buffer
+	revID    uint64 // identity of the last revision taken or restored (0: none)
+	moved    bool   // inputs were applied since revision revID
+	inEv     event  // the input being dispatched (a field, so it is not allocated per input)
 
 	// Outputs of queries on a cycle, delivered in order once the event being processed is done
 	// (see drain). Always empty between inputs, so never in snapshots.
@@ -114,24 +116,44 @@ func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *stream
 	if p.tbl != nil {
 		q.tbl, q.outRT = tables[p.tbl.def.Name], &streamRT{def: p.out}
 	}
+	r.initQuery(q, tables, inst)
+	if !inst {
+		switch {
+		case p.pat != nil:
+			if p.pat.absent {
+				r.absent = append(r.absent, q)
+			}
+		case p.join != nil:
+			if p.join.timed() {
+				r.timed = append(r.timed, q)
+			}
+		default:
+			if p.win.timed() {
+				r.timed = append(r.timed, q)
+			}
+		}
+		if p.rate.timer() {
+			r.limited = append(r.limited, q)
+		}
+	}
+	return q
+}
+
+// initQuery gives q empty operator state: its window, pattern or join, selector and output
+// stage (newQuery registers the timers). Restoring a delta's full section of a query starts
+// from here too.
+func (r *Runtime) initQuery(q *queryRT, tables map[string]*tableRT, inst bool) {
+	p := q.plan
+	q.win, q.pat, q.join, q.multi = nil, nil, nil, nil
 	switch {
 	case p.pat != nil:
 		q.pat = newPatternRT(p.pat)
 		q.multi = q.pat
-		if p.pat.absent && !inst {
-			r.absent = append(r.absent, q)
-		}
 	case p.join != nil:
 		q.join = newJoinRT(p.join, p.outK, tables)
 		q.multi, q.win = q.join, q.join
-		if p.join.timed() && !inst {
-			r.timed = append(r.timed, q)
-		}
 	default:
 		q.win = newWindow(p.win, p.outK)
-		if p.win.timed() && !inst {
-			r.timed = append(r.timed, q)
-		}
 	}
 	q.f.tabs = r.tables // filters may test "<condition> in Table"
 	if q.join != nil {
@@ -145,10 +167,6 @@ func (r *Runtime) newQuery(p *queryPlan, tables map[string]*tableRT, out *stream
 	if q.stage = newOutStage(p); q.stage != nil && q.stage.snapshot() {
 		q.sel.snap = q.stage.lim
 	}
-	if p.rate.timer() && !inst {
-		r.limited = append(r.limited, q)
-	}
-	return q
 }
 
 // App returns the app this runtime runs.
@@ -189,6 +207,7 @@ func (r *Runtime) Apply(in Input, emit func(*Output)) error {
 		r.inEv = event{}
 	}
 	r.lastSeq = in.Seq
+	r.moved = true
 	r.emit = nil
 	return nil
 }
@@ -204,6 +223,7 @@ func (r *Runtime) advance(ts int64) {
 		return
 	}
 	for _, q := range r.absent {
+		q.gen++
 		q.pat.periods, q.pat.until = 0, ts
 		q.pat.arm(ts)
 	}
@@ -241,6 +261,7 @@ func (r *Runtime) advance(ts int64) {
 		if bestD > r.clock {
 			r.clock = bestD
 		}
+		best.gen++
 		switch kind {
 		case 1:
 			best.stage.lim.fire(r, best)
@@ -262,6 +283,7 @@ func (r *Runtime) advance(ts int64) {
 func (r *Runtime) dispatch(st *streamRT, ev *event) {
 	r.depth++
 	for _, q := range st.subs {
+		q.gen++
 		q.onEvent(r, st.def, ev)
 		if q.stage != nil {
 			q.stage.endChunk(r, q)
@@ -338,6 +360,10 @@ type queryRT struct {
 	rowKey string    // group-by key of the row being emitted, set for keyed rate limiters
 	tbl    *tableRT  // the table the query writes; nil for a stream
 	ids    *queryRT  // partition instances: the holder of the query's shared id counter
+	// gen counts the deliveries and timer firings that may have changed this query's state;
+	// a delta writes the query's sections in full when it moved since snapGen (the last
+	// revision), so an operator without delta support of its own stays correct.
+	gen, snapGen uint64
 }
 
 // multiInput takes the events of a pattern or join query.
@@ -412,6 +438,7 @@ func (q *queryRT) emitRow(r *Runtime, k evKind, ts int64, vals []Value) {
 // table changes the table instead, emitting nothing and using no id.
 func (q *queryRT) release(r *Runtime, k evKind, ts int64, vals []Value) {
 	if q.tbl != nil {
+		q.tbl.gen++
 		q.tbl.apply(r, q.plan.tbl, ts, vals)
 		return
 	}

@@ -129,6 +129,7 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 			s.aggv[i] = st.value(sp)
 		}
 		if g >= 0 {
+			s.groups.touch(g)
 			rec := &s.groups.recs[g]
 			if k == kCurrent {
 				rec.count++

@@ -105,35 +105,42 @@ func (s *selector) encode(dst []byte) []byte {
 	if s.groups == nil {
 		return binary.AppendUvarint(dst, 0)
 	}
-	na := len(s.p.aggs)
 	dst = binary.AppendUvarint(dst, uint64(s.groups.len()))
 	for g := range s.groups.recs {
-		key := s.groups.key(g)
-		dst = binary.AppendUvarint(dst, uint64(len(key)))
-		dst = append(dst, key...)
-		dst = binary.AppendVarint(dst, s.groups.recs[g].count)
-		for i := range na {
-			st := &s.states[g*na+i]
-			dst = binary.AppendVarint(dst, st.n)
-			dst = binary.AppendVarint(dst, st.isum)
-			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(st.fsum))
-			if st.x == nil {
-				dst = append(dst, 0, 0)
-				continue
-			}
-			live := st.x.dq[st.x.head:]
-			dst = binary.AppendUvarint(dst, uint64(len(live)))
-			dst = AppendValues(dst, live)
-			dst = binary.AppendUvarint(dst, uint64(len(st.x.distinct)))
-			for k, c := range st.x.distinct {
-				dst = appendStr(dst, k)
-				dst = binary.AppendVarint(dst, c)
-			}
+		dst = s.appendGroup(dst, g)
+	}
+	return dst
+}
+
+// appendGroup encodes group g: its key, event count, aggregate states and, with output
+// snapshot limiting, its last row.
+func (s *selector) appendGroup(dst []byte, g int) []byte {
+	na := len(s.p.aggs)
+	key := s.groups.key(g)
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	dst = binary.AppendVarint(dst, s.groups.recs[g].count)
+	for i := range na {
+		st := &s.states[g*na+i]
+		dst = binary.AppendVarint(dst, st.n)
+		dst = binary.AppendVarint(dst, st.isum)
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(st.fsum))
+		if st.x == nil {
+			dst = append(dst, 0, 0)
+			continue
 		}
-		if s.lastRowsOn() {
-			w := len(s.p.items)
-			dst = appendVals(dst, s.lastRows[g*w:(g+1)*w])
+		live := st.x.dq[st.x.head:]
+		dst = binary.AppendUvarint(dst, uint64(len(live)))
+		dst = AppendValues(dst, live)
+		dst = binary.AppendUvarint(dst, uint64(len(st.x.distinct)))
+		for _, k := range slices.Sorted(maps.Keys(st.x.distinct)) { // sorted: equal states encode equally
+			dst = appendStr(dst, k)
+			dst = binary.AppendVarint(dst, st.x.distinct[k])
 		}
+	}
+	if s.lastRowsOn() {
+		w := len(s.p.items)
+		dst = appendVals(dst, s.lastRows[g*w:(g+1)*w])
 	}
 	return dst
 }
@@ -162,30 +169,145 @@ func (s *selector) decode(d *decoder) error {
 		}
 		s.groups.recs[g].count = count
 		s.states = append(s.states, make([]aggState, na)...)
-		for i := range na {
-			st := &s.states[g*na+i]
-			st.n, st.isum, st.fsum = d.varint(), d.varint(), d.f64()
-			if m := d.count(1); m > 0 {
-				x := st.ext()
-				x.dq = make([]Value, m)
-				for j := range x.dq {
-					x.dq[j] = d.value()
-				}
-			}
-			if m := d.count(2); m > 0 {
-				x := st.ext()
-				x.distinct = make(map[string]int64, m)
-				for j := 0; j < m && d.err == nil; j++ {
-					k := d.str()
-					x.distinct[k] = d.varint()
-				}
-			}
-		}
 		if s.lastRowsOn() {
-			s.lastRows = append(s.lastRows, d.vals(s.q.plan.out)...)
+			s.lastRows = append(s.lastRows, make([]Value, len(s.p.items))...)
 		}
+		s.readStates(d, g)
 	}
 	return d.err
+}
+
+// readStates reads group g's aggregate states and last row (appendGroup after the count) into
+// zeroed storage.
+func (s *selector) readStates(d *decoder, g int) {
+	na := len(s.p.aggs)
+	for i := range na {
+		st := &s.states[g*na+i]
+		st.n, st.isum, st.fsum = d.varint(), d.varint(), d.f64()
+		if m := d.count(1); m > 0 {
+			x := st.ext()
+			x.dq = make([]Value, m)
+			for j := range x.dq {
+				x.dq[j] = d.value()
+			}
+		}
+		if m := d.count(2); m > 0 {
+			x := st.ext()
+			x.distinct = make(map[string]int64, m)
+			for j := 0; j < m && d.err == nil; j++ {
+				k := d.str()
+				x.distinct[k] = d.varint()
+			}
+		}
+	}
+	if s.lastRowsOn() {
+		w := len(s.p.items)
+		copy(s.lastRows[g*w:(g+1)*w], d.vals(s.q.plan.out))
+	}
+}
+
+// encodeDelta writes the groups changed since the last revision: the group count, then each
+// changed index with its group. Indexes at or past the count are gone.
+func (s *selector) encodeDelta(dst []byte) []byte {
+	n := s.groups.len()
+	idx := s.groups.dirty.take(n)
+	dst = binary.AppendUvarint(dst, uint64(n))
+	dst = binary.AppendUvarint(dst, uint64(len(idx)))
+	for _, g := range idx {
+		dst = binary.AppendUvarint(dst, uint64(g))
+		dst = s.appendGroup(dst, int(g))
+	}
+	return dst
+}
+
+// applyDelta reads encodeDelta's bytes onto the groups of the previous revision.
+func (s *selector) applyDelta(d *decoder) error {
+	if s.groups == nil {
+		d.fail("group delta in a query without aggregates")
+		return d.err
+	}
+	na, w := len(s.p.aggs), len(s.p.items)
+	old := s.groups.len()
+	n64 := d.uvarint()
+	m := d.count(2 + na*11)
+	if d.err == nil && n64 > uint64(old+m) {
+		d.fail("group delta has %d groups from %d with %d changes", n64, old, m)
+	}
+	n := int(n64)
+	idx := make([]int32, 0, m)
+	keys := make([][]byte, 0, m)
+	counts := make([]int64, 0, m)
+	type span struct{ from, to int }
+	bodies := make([]span, 0, m)
+	full := d.b
+	grown := 0
+	for k := 0; k < m && d.err == nil; k++ {
+		g := d.uvarint()
+		if g >= uint64(n) || (k > 0 && int32(g) <= idx[k-1]) {
+			d.fail("group delta index %d (groups %d)", g, n)
+			break
+		}
+		if int(g) >= old {
+			grown++
+		}
+		idx = append(idx, int32(g))
+		keys = append(keys, d.bytes())
+		counts = append(counts, d.varint())
+		from := len(full) - len(d.b)
+		s.skipStates(d)
+		bodies = append(bodies, span{from, len(full) - len(d.b)})
+	}
+	if d.err == nil && n > old && grown != n-old {
+		d.fail("group delta grows %d groups to %d but sets %d new ones", old, n, grown)
+	}
+	if d.err != nil {
+		return d.err
+	}
+	if !s.groups.place(n, idx, keys) {
+		d.fail("group delta gives two groups one key")
+		return d.err
+	}
+	s.states = resizeSlots(s.states, n*na)
+	if s.lastRowsOn() {
+		s.lastRows = resizeSlots(s.lastRows, n*w)
+	}
+	for k, g := range idx {
+		s.groups.recs[g].count = counts[k]
+		clear(s.states[int(g)*na : (int(g)+1)*na])
+		sd := &decoder{b: full[bodies[k].from:bodies[k].to]}
+		s.readStates(sd, int(g))
+		if sd.err != nil {
+			return sd.err
+		}
+	}
+	return nil
+}
+
+// skipStates reads past one group's states, checking their framing.
+func (s *selector) skipStates(d *decoder) {
+	for range s.p.aggs {
+		d.varint()
+		d.varint()
+		d.f64()
+		for j, m := 0, d.count(1); j < m && d.err == nil; j++ {
+			d.value()
+		}
+		for j, m := 0, d.count(2); j < m && d.err == nil; j++ {
+			d.str()
+			d.varint()
+		}
+	}
+	if s.lastRowsOn() {
+		d.vals(s.q.plan.out)
+	}
+}
+
+func resizeSlots[T any](xs []T, n int) []T {
+	if n <= len(xs) {
+		clear(xs[n:])
+		return xs[:n]
+	}
+	return append(xs, make([]T, n-len(xs))...)
 }
 
 // bound is the number of leading states whose captures a partial waiting at state next holds:

@@ -20,6 +20,8 @@ type tableRT struct {
 	keys map[string]struct{} // primary-key tables only
 	kbuf []byte
 	kval []Value
+	// gen counts the changes; a delta writes the table when it moved since snapGen.
+	gen, snapGen uint64
 }
 
 func newTableRT(def *StreamDef) *tableRT {
