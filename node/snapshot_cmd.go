@@ -19,12 +19,15 @@ import (
 const snapshotUsage = `usage: node snapshot <command> [--app A] [--revision R] [--reason TEXT] [--config FILE] [--key value ...]
 
 commands (on the group's persistence_db):
-  list                        every stored revision: seq, term, size, time, checksum ok/bad/unverified, quarantine
+  list                        every stored revision: kind (base, or delta/B: what changed since the revision
+                              before, on base B), seq, term, size, time, checksum ok/bad/unverified, quarantine
   verify       [--app A] [--revision R]
                               read each revision back: checksum, and when apps_dir holds the app, decode and
-                              restore it as a promotion would; exit 1 if any is bad
+                              restore it as a promotion would (a delta with its base and the deltas before
+                              it); exit 1 if any is bad
   quarantine   --app A --revision R [--reason TEXT]
-                              set a revision aside: never restored nor trimmed (undo with unquarantine)
+                              set a revision aside: never restored nor trimmed (undo with unquarantine); the
+                              deltas after it on the same base cannot be restored either
   unquarantine --app A --revision R
   accept-loss  --app A [--reason TEXT] [--cancel]
                               let the next promotion restore A from the best readable revision even though
@@ -166,7 +169,7 @@ func listSnapshots(ctx context.Context, db *store.DB, group string, sa snapshotA
 		}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	header := "APP\tREVISION\tSEQ\tTERM\tSIZE\tCREATED\tCHECKSUM\tQUARANTINED"
+	header := "APP\tREVISION\tKIND\tSEQ\tTERM\tSIZE\tCREATED\tCHECKSUM\tQUARANTINED"
 	if verify {
 		header += "\tRESTORE"
 	}
@@ -194,7 +197,11 @@ func listSnapshots(ctx context.Context, db *store.DB, group string, sa snapshotA
 			if s.Quarantined() {
 				q = s.QuarantinedAt.UTC().Format(time.RFC3339) + " " + s.QuarantineReason
 			}
-			line := fmt.Sprintf("%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s", app, s.Revision, s.LastSeq, s.Term, s.Size,
+			kind := "base"
+			if s.Delta() {
+				kind = fmt.Sprintf("delta/%d", s.Base) // what changed since the revision before, on base s.Base
+			}
+			line := fmt.Sprintf("%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%s", app, s.Revision, kind, s.LastSeq, s.Term, s.Size,
 				s.CreatedAt.UTC().Format(time.RFC3339), check, q)
 			if check == store.CheckBad {
 				bad++
@@ -203,7 +210,7 @@ func listSnapshots(ctx context.Context, db *store.DB, group string, sa snapshotA
 				res := "not checked (app not in apps_dir)"
 				if a, ok := apps[app]; ok {
 					res = "ok"
-					if err := ha.VerifyPayload(a, s.Payload); err != nil {
+					if err := verifyRevision(ctx, db, a, s); err != nil {
 						res = "bad: " + err.Error()
 						if check != store.CheckBad {
 							bad++
@@ -222,4 +229,17 @@ func listSnapshots(ctx context.Context, db *store.DB, group string, sa snapshotA
 		return 0, fmt.Errorf("%s/%s revision %d: %w", group, sa.app, sa.revision, store.ErrNoSnapshot)
 	}
 	return bad, nil
+}
+
+// verifyRevision restores a revision as a promotion would: a base alone, a delta with its base
+// and the deltas before it (each checked against its checksum).
+func verifyRevision(ctx context.Context, db *store.DB, a *engine.App, s store.Snapshot) error {
+	if !s.Delta() {
+		return ha.VerifyPayload(a, s.Payload)
+	}
+	chain, err := store.ReadChain(ctx, db, s.Group, s.App, s.Revision)
+	if err != nil {
+		return err
+	}
+	return ha.VerifyChain(a, chain)
 }

@@ -65,7 +65,7 @@ func testSnapshotCommands(t *testing.T, url string) {
 	}
 	row := func(out string, rev, want string) {
 		t.Helper()
-		if !regexp.MustCompile(`(?m)^T\s+` + rev + `\s+\d+\s+1\s+\d+\s+\S+\s+` + want).MatchString(out) {
+		if !regexp.MustCompile(`(?m)^T\s+` + rev + `\s+base\s+\d+\s+1\s+\d+\s+\S+\s+` + want).MatchString(out) {
 			t.Fatalf("revision %s: want %q in\n%s", rev, want, out)
 		}
 	}

@@ -101,6 +101,11 @@ func (n *Node) ticker(ctx context.Context, a *appState, term int64) {
 func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bool, startOn Peer) error {
 	a.persistMu.Lock()
 	defer a.persistMu.Unlock()
+	return n.persistAppLocked(ctx, a, term, force, startOn)
+}
+
+// persistAppLocked is persistApp with persistMu held.
+func (n *Node) persistAppLocked(ctx context.Context, a *appState, term int64, force bool, startOn Peer) error {
 	begin := time.Now()
 	a.mu.Lock()
 	if a.rt == nil || a.term != term {
@@ -112,11 +117,23 @@ func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bo
 		a.mu.Unlock()
 		return nil
 	}
-	blob, err := a.rt.Snapshot()
+	// A delta while the runtime continues the stored chain (chain.go), else the full state.
+	delta := a.chain.deltaOK(a.rt)
+	base, after := a.chain.base, a.chain.tip
+	var blob []byte
+	var err error
+	if delta {
+		blob, err = a.rt.SnapshotDelta()
+	} else {
+		blob, err = a.rt.Snapshot()
+	}
 	if err != nil {
 		a.mu.Unlock()
 		return fmt.Errorf("app %s: snapshot: %w", a.name, err)
 	}
+	id := a.rt.Revision()
+	// Until this revision is stored the chain has no usable tip: a failed save means a base next.
+	a.chain.tipID = 0
 	env := envelope{Engine: blob, Idem: a.idem.records(), Outbox: append([]*engine.Output(nil), a.outbox...), Positions: a.idem.positionRecords()}
 	if startOn != nil {
 		startOn.Start(a.name, seq)
@@ -127,7 +144,21 @@ func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bo
 	if !n.runner.Leading(term) {
 		return errNotLeading
 	}
-	rev, err := n.opts.Snapshots.SaveSnapshot(ctx, store.Snapshot{Group: n.cfg.Group, App: a.name, Term: term, LastSeq: seq, Payload: payload}, n.cfg.RevisionsToKeep)
+	snap := store.Snapshot{Group: n.cfg.Group, App: a.name, Term: term, LastSeq: seq, Payload: payload}
+	if delta {
+		snap.Base, snap.After = base, after
+	}
+	rev, err := n.opts.Snapshots.SaveSnapshot(ctx, snap, n.cfg.RevisionsToKeep)
+	if err == nil {
+		a.mu.Lock()
+		a.chain.committed(rev, delta, id, len(payload), seq)
+		a.mu.Unlock()
+		kind := "base"
+		if delta {
+			kind = "delta"
+		}
+		n.m.persistRevisions.WithLabelValues(kind).Inc()
+	}
 	if err != nil {
 		a.mu.Lock()
 		a.persistErr = err.Error()
@@ -158,7 +189,8 @@ func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bo
 	if sess := n.session(); sess != nil {
 		sess.Control(a.name, seq, rev)
 	}
-	n.log.Debug("persisted", "app", a.name, "revision", rev, "seq", seq, "bytes", len(payload), "took", time.Since(begin))
+	n.log.Debug("persisted", "app", a.name, "revision", rev, "delta", delta, "seq", seq, "bytes", len(payload), "took", time.Since(begin))
+	n.maybeCompact(ctx, a, term)
 	return nil
 }
 
@@ -180,6 +212,27 @@ func (n *Node) Persist(ctx context.Context) error {
 		return n.notActive()
 	}
 	return n.persistAll(ctx, term, true)
+}
+
+// PersistBase stores every app's full state now as a base revision, starting a new chain
+// (deltas continue on it); benchmarks compare it with deltas.
+func (n *Node) PersistBase(ctx context.Context) error {
+	term, ok := n.runner.Serving()
+	if !ok {
+		return n.notActive()
+	}
+	for _, a := range n.apps {
+		a.persistMu.Lock()
+		a.mu.Lock()
+		a.chain = chainState{}
+		a.mu.Unlock()
+		err := n.persistAppLocked(ctx, a, term, true, nil)
+		a.persistMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // persister persists on the interval, retries failed persists every second, and persists early

@@ -64,7 +64,10 @@ type appState struct {
 	persistErr   string
 	persistFail  time.Time     // when persists began to fail; zero while they succeed
 	persisted    chan struct{} // closed and replaced after each successful persist
-	wantPersist  chan struct{} // an acknowledgement waits for a persist (no passive)
+	// chain is the stored revision chain the runtime's next delta continues (chain.go); mu.
+	chain       chainState
+	compacting  atomic.Bool
+	wantPersist chan struct{} // an acknowledgement waits for a persist (no passive)
 	// ilog is the input log chain (inputlog.go); wantLog asks the appender for an append.
 	ilog    ilogState
 	wantLog chan struct{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/store"
 )
 
 // envelopeMagic starts every snapshot payload the node writes: the engine's state plus the
@@ -187,4 +188,14 @@ func VerifyPayload(app *engine.App, payload []byte) error {
 		return fmt.Errorf("engine restore: %w", err)
 	}
 	return nil
+}
+
+// VerifyChain checks that a revision chain (store.ReadChain: a base, then its deltas up to the
+// revision) decodes and restores for app, as a promotion would.
+func VerifyChain(app *engine.App, chain []store.Snapshot) error {
+	if len(chain) == 0 {
+		return fmt.Errorf("empty revision chain")
+	}
+	_, err := restoreChain(app, chain)
+	return err
 }

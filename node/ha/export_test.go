@@ -7,3 +7,11 @@ func SetIdemWindowSize(n int) (restore func()) {
 	idemWindowSize = n
 	return func() { idemWindowSize = old }
 }
+
+// SetChainLimits sets after how many deltas a chain is compacted and the most deltas before a
+// base is forced; the returned function restores them.
+func SetChainLimits(compactAfter, maxDeltas int) (restore func()) {
+	oc, om := chainCompactAfter, chainMaxDeltas
+	chainCompactAfter, chainMaxDeltas = compactAfter, maxDeltas
+	return func() { chainCompactAfter, chainMaxDeltas = oc, om }
+}

@@ -172,19 +172,13 @@ func (s *appState) setHotDeliveredLocked(seq uint64) {
 // hotWarm restores the snapshot revision the active reported committed (f.Revision at
 // f.Persisted) as the passive runtime of queue f.Gen; the inputs after it follow from the queue.
 func (n *Node) hotWarm(ctx context.Context, a *appState, f eventsync.Feed) error {
-	s, ok, err := n.opts.Snapshots.ReadSnapshot(ctx, n.cfg.Group, a.name, f.Revision)
-	if err != nil {
-		return fmt.Errorf("read revision %d: %w", f.Revision, err)
-	}
-	if !ok {
-		return fmt.Errorf("revision %d is not stored (trimmed meanwhile)", f.Revision)
-	}
-	if s.LastSeq != f.Persisted {
-		return fmt.Errorf("revision %d covers seq %d, the active reported %d", f.Revision, s.LastSeq, f.Persisted)
-	}
-	p, err := restoreRevision(a, s)
+	p, _, err := n.loadChain(ctx, a, f.Revision)
 	if err != nil {
 		return fmt.Errorf("revision %d: %w", f.Revision, err)
+	}
+	s := p.snap
+	if s.LastSeq != f.Persisted {
+		return fmt.Errorf("revision %d covers seq %d, the active reported %d", f.Revision, s.LastSeq, f.Persisted)
 	}
 	idem := idemFromEnvelope(p.env)
 	a.mu.Lock()

@@ -12,6 +12,8 @@ type metrics struct {
 	persistSeconds    prometheus.Histogram
 	persistBytes      *prometheus.GaugeVec
 	persistErrors     prometheus.Counter
+	persistRevisions  *prometheus.CounterVec
+	compactions       prometheus.Counter
 	pressurePersists  prometheus.Counter
 	failovers         prometheus.Counter
 	notReemitted      prometheus.Counter
@@ -43,6 +45,8 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		persistSeconds:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamha_persist_seconds", Help: "Time to snapshot and store one app.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}),
 		persistBytes:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamha_persist_bytes", Help: "Size of the newest snapshot per app."}, []string{"app"}),
 		persistErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_persist_errors_total", Help: "Snapshots that could not be stored."}),
+		persistRevisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamha_persist_revisions_total", Help: "Snapshot revisions stored, by kind: base (full state) or delta (what changed since the previous revision)."}, []string{"kind"}),
+		compactions:      prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_snapshot_compactions_total", Help: "Delta chains folded into a new base revision in the background."}),
 		pressurePersists: prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_pressure_persists_total", Help: "Early persists because the passive's queue passed half its bound."}),
 		failovers:        prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_failovers_total", Help: "Takeovers from another node: promotions to active after a term another node held (not a first election)."}),
 		notReemitted:     prometheus.NewCounter(prometheus.CounterOpts{Name: "streamha_outputs_not_reemitted_total", Help: "Outputs a promotion did not emit again because the previous active reported them written."}),
@@ -82,7 +86,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_pending_output_bytes", Help: "Estimated bytes of the outputs held for the sinks, all apps (bounded by max_pending_output_bytes)."}, func() float64 {
 			return float64(n.outBudget.bytes.Load())
 		}))
-	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors, m.restoreFailures, m.overloaded,
+	reg.MustRegister(m.ingested, m.promotion, m.persistSeconds, m.persistBytes, m.persistErrors, m.persistRevisions, m.compactions, m.pressurePersists, m.failovers, m.notReemitted, m.sinkErrors, m.restoreFailures, m.overloaded,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamha_inflight_input_bytes", Help: "Input memory reserved by requests being read, decoded and applied."}, func() float64 {
 			return float64(n.InflightInputBytes())
 		}),

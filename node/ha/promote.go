@@ -248,6 +248,8 @@ func (n *Node) completeApp(a *appState, d *decision, term int64, q *eventsync.Qu
 	a.breakLogLocked()
 	a.persistedSeq, a.persistedRev = d.newest.LastSeq, d.newest.Revision
 	a.committed.Store(d.newest.LastSeq)
+	// The runtime is not at a stored revision: the next persist writes a base.
+	a.chain = chainState{}
 	a.persistedAt = d.newest.CreatedAt
 	return len(d.entries), nil
 }
@@ -314,6 +316,7 @@ func (n *Node) restoreApp(a *appState, p *appPlan, term int64, q *eventsync.Queu
 	a.startLogLocked(n.inputLog() != nil, snap.LastSeq, p.logUpTo, entries)
 	a.persistedSeq, a.persistedRev = snap.LastSeq, snap.Revision
 	a.committed.Store(snap.LastSeq)
+	a.chain = p.chain
 	if ok {
 		a.persistedAt = snap.CreatedAt
 	}

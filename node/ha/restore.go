@@ -53,9 +53,10 @@ type appPlan struct {
 	env     *envelope
 	entries []eventsync.Entry
 	gaps    []eventsync.Gap
-	missing uint64 // inputs in gaps
-	lossy   bool   // chosen despite gaps because an operator accepted the loss
-	logUpTo uint64 // the input log holds every input after the revision up to here
+	missing uint64     // inputs in gaps
+	lossy   bool       // chosen despite gaps because an operator accepted the loss
+	logUpTo uint64     // the input log holds every input after the revision up to here
+	chain   chainState // the stored chain a restored runtime continues (zero: write a base)
 }
 
 // planApp picks the revision to restore a from. The inputs held after a revision are those of
@@ -81,18 +82,20 @@ func (n *Node) planApp(ctx context.Context, a *appState, q *eventsync.Queue, may
 			reasons = append(reasons, fmt.Sprintf("revision %d quarantined", meta.Revision))
 			continue
 		}
-		s, ok, err := n.opts.Snapshots.ReadSnapshot(ctx, n.cfg.Group, a.name, meta.Revision)
-		if err != nil {
+		p, chain, err := n.loadChain(ctx, a, meta.Revision)
+		switch {
+		case errors.Is(err, store.ErrNoSnapshot):
+			continue // trimmed meanwhile
+		case isUnusable(err):
+			n.log.Error("snapshot revision unusable", "app", a.name, "revision", meta.Revision, "seq", meta.LastSeq, "base", meta.Base, "err", err)
+			reasons = append(reasons, fmt.Sprintf("revision %d: %v", meta.Revision, err))
+			continue
+		case err != nil:
 			return nil, fmt.Errorf("app %s: %w", a.name, err)
 		}
-		if !ok {
-			continue // trimmed meanwhile
-		}
-		p, err := restoreRevision(a, s)
-		if err != nil {
-			n.log.Error("snapshot revision unusable", "app", a.name, "revision", s.Revision, "seq", s.LastSeq, "err", err)
-			reasons = append(reasons, fmt.Sprintf("revision %d: %v", s.Revision, err))
-			continue
+		s := p.snap
+		if s.Revision == newest {
+			p.chain = chain // the next persist may continue the newest chain
 		}
 		p.entries, p.gaps, p.missing = replayFrom(q, logged, a.name, s.LastSeq, present)
 		p.logUpTo = contiguousTo(logged, s.LastSeq)
@@ -126,22 +129,6 @@ func (n *Node) planApp(ctx context.Context, a *appState, q *eventsync.Queue, may
 		return best, nil
 	}
 	return nil, &RestoreError{App: a.name, Revision: newest, Missing: best.missing, Reasons: reasons}
-}
-
-// restoreRevision checks s against its checksum and restores it.
-func restoreRevision(a *appState, s store.Snapshot) (*appPlan, error) {
-	if err := s.VerifyErr(); err != nil {
-		return nil, err
-	}
-	env, err := decodeEnvelope(a.app, s.Payload)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := engine.Restore(a.app, env.Engine)
-	if err != nil {
-		return nil, fmt.Errorf("engine restore: %w", err)
-	}
-	return &appPlan{snap: s, has: true, rt: rt, env: env}, nil
 }
 
 // heldInputs reads what a restore of app can start from: its stored revisions, its input log,

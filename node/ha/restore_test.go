@@ -99,7 +99,13 @@ const restoreBackoff = 100 * time.Millisecond
 
 func startRestoreNode(t testing.TB, dbURL, id string) *rnode {
 	t.Helper()
-	app, err := engine.Compile("t.siddhi", countApp)
+	return startAppNode(t, dbURL, id, countApp)
+}
+
+// startAppNode is startRestoreNode running the app src (named T, input S(id long, v double)).
+func startAppNode(t testing.TB, dbURL, id, src string) *rnode {
+	t.Helper()
+	app, err := engine.Compile("t.siddhi", src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,8 +50,8 @@ var pgChunkQueries = &chunkQueries{
 	insertChunk: `INSERT INTO ha_snapshot_chunk (group_id, app, upload_id, n, data, created_at) VALUES ($1, $2, $3, $4, $5, now())`,
 	countChunks: `SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM ha_snapshot_chunk WHERE group_id = $1 AND app = $2 AND upload_id = $3`,
 	readChunk:   `SELECT data FROM ha_snapshot_chunk WHERE group_id = $1 AND app = $2 AND upload_id = $3 AND n = $4`,
-	insertChunked: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum, upload_id, chunks)
-		VALUES ($1, $2, $3, $4, $5, now(), $6, ''::bytea, $7, $8, $9)`,
+	insertChunked: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum, upload_id, chunks, base_revision)
+		VALUES ($1, $2, $3, $4, $5, now(), $6, ''::bytea, $7, $8, $9, NULLIF($10::bigint, 0))`,
 	deleteUpload: `DELETE FROM ha_snapshot_chunk WHERE ctid IN (SELECT ctid FROM ha_snapshot_chunk
 		WHERE group_id = $1 AND app = $2 AND upload_id = $3 LIMIT $4)`,
 	// Chunks of uploads no revision names: trimmed revisions and abandoned writes (but not the
@@ -78,8 +78,8 @@ var sqliteChunkQueries = func() *chunkQueries {
 		insertChunk: `INSERT INTO ha_snapshot_chunk (group_id, app, upload_id, n, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, NOW)`,
 		countChunks: `SELECT COUNT(*), COALESCE(SUM(length(data)), 0) FROM ha_snapshot_chunk WHERE group_id = ?1 AND app = ?2 AND upload_id = ?3`,
 		readChunk:   `SELECT data FROM ha_snapshot_chunk WHERE group_id = ?1 AND app = ?2 AND upload_id = ?3 AND n = ?4`,
-		insertChunked: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum, upload_id, chunks)
-			VALUES (?1, ?2, ?3, ?4, ?5, NOW, ?6, x'', ?7, ?8, ?9)`,
+		insertChunked: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum, upload_id, chunks, base_revision)
+			VALUES (?1, ?2, ?3, ?4, ?5, NOW, ?6, x'', ?7, ?8, ?9, NULLIF(?10, 0))`,
 		deleteUpload: `DELETE FROM ha_snapshot_chunk WHERE rowid IN (SELECT rowid FROM ha_snapshot_chunk
 			WHERE group_id = ?1 AND app = ?2 AND upload_id = ?3 LIMIT ?4)`,
 		deleteOrphans: `DELETE FROM ha_snapshot_chunk WHERE rowid IN (SELECT c.rowid FROM ha_snapshot_chunk c
@@ -168,7 +168,7 @@ func (d *DB) saveChunked(ctx context.Context, s Snapshot, keep int) (rev int64, 
 		return nil
 	}
 	return d.saveTx(ctx, s, keep, check, func(tx *sql.Tx, rev int64) error {
-		_, err := tx.ExecContext(ctx, q.insertChunked, s.Group, s.App, rev, s.Term, int64(s.LastSeq), int64(len(s.Payload)), Checksum(s.Payload), upload, n)
+		_, err := tx.ExecContext(ctx, q.insertChunked, s.Group, s.App, rev, s.Term, int64(s.LastSeq), int64(len(s.Payload)), Checksum(s.Payload), upload, n, s.Base)
 		return err
 	})
 }

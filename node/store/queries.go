@@ -104,17 +104,21 @@ var pgQueries = &queries{
 		WHERE f.term <= EXCLUDED.term
 		RETURNING term`,
 	nextRevision: `SELECT COALESCE(MAX(revision), 0) + 1 FROM ha_snapshot WHERE group_id = $1 AND app = $2`,
-	insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum)
-		VALUES ($1, $2, $3, $4, $5, now(), $6, $7, $8)`,
-	trim: `DELETE FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision <= $3 AND quarantined_at IS NULL`,
+	insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum, base_revision)
+		VALUES ($1, $2, $3, $4, $5, now(), $6, $7, $8, NULLIF($9::bigint, 0))`,
+	// Revisions up to $3, except those a kept revision (above $3) needs: its base and the
+	// deltas between (schema v7).
+	trim: `DELETE FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision <= $3 AND quarantined_at IS NULL
+		AND revision < COALESCE((SELECT MIN(COALESCE(base_revision, revision)) FROM ha_snapshot
+			WHERE group_id = $1 AND app = $2 AND revision > $3), $3 + 1)`,
 	latestSnapshot: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload, checksum,
-		size_bytes, upload_id, chunks FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND quarantined_at IS NULL ORDER BY revision DESC LIMIT 1`,
+		size_bytes, upload_id, chunks, COALESCE(base_revision, 0) FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND quarantined_at IS NULL ORDER BY revision DESC LIMIT 1`,
 	listSnapshots: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, size_bytes, checksum,
-		(extract(epoch from quarantined_at) * 1000)::bigint, COALESCE(quarantine_reason, '')
+		(extract(epoch from quarantined_at) * 1000)::bigint, COALESCE(quarantine_reason, ''), COALESCE(base_revision, 0)
 		FROM ha_snapshot WHERE group_id = $1 AND app = $2 ORDER BY revision DESC`,
 	readSnapshot: `SELECT revision, term, last_seq, (extract(epoch from created_at) * 1000)::bigint, payload, checksum,
-		(extract(epoch from quarantined_at) * 1000)::bigint, COALESCE(quarantine_reason, ''), size_bytes, upload_id, chunks
-		FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision = $3`,
+		(extract(epoch from quarantined_at) * 1000)::bigint, COALESCE(quarantine_reason, ''), size_bytes, upload_id, chunks,
+		COALESCE(base_revision, 0) FROM ha_snapshot WHERE group_id = $1 AND app = $2 AND revision = $3`,
 	snapshotApps: `SELECT DISTINCT app FROM ha_snapshot WHERE group_id = $1 ORDER BY app`,
 	quarantine: `UPDATE ha_snapshot SET quarantined_at = now(), quarantine_reason = $4
 		WHERE group_id = $1 AND app = $2 AND revision = $3`,
@@ -179,15 +183,17 @@ var sqliteQueries = func() *queries {
 			WHERE ha_fence.term <= excluded.term
 			RETURNING term`,
 		nextRevision: `SELECT COALESCE(MAX(revision), 0) + 1 FROM ha_snapshot WHERE group_id = ?1 AND app = ?2`,
-		insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum)
-			VALUES (?1, ?2, ?3, ?4, ?5, NOW, ?6, ?7, ?8)`,
-		trim: `DELETE FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision <= ?3 AND quarantined_at IS NULL`,
-		latestSnapshot: `SELECT revision, term, last_seq, created_at, payload, checksum, size_bytes, upload_id, chunks
+		insertSnapshot: `INSERT INTO ha_snapshot (group_id, app, revision, term, last_seq, created_at, size_bytes, payload, checksum, base_revision)
+			VALUES (?1, ?2, ?3, ?4, ?5, NOW, ?6, ?7, ?8, NULLIF(?9, 0))`,
+		trim: `DELETE FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision <= ?3 AND quarantined_at IS NULL
+			AND revision < COALESCE((SELECT MIN(COALESCE(base_revision, revision)) FROM ha_snapshot
+				WHERE group_id = ?1 AND app = ?2 AND revision > ?3), ?3 + 1)`,
+		latestSnapshot: `SELECT revision, term, last_seq, created_at, payload, checksum, size_bytes, upload_id, chunks, COALESCE(base_revision, 0)
 			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND quarantined_at IS NULL ORDER BY revision DESC LIMIT 1`,
-		listSnapshots: `SELECT revision, term, last_seq, created_at, size_bytes, checksum, quarantined_at, COALESCE(quarantine_reason, '')
-			FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 ORDER BY revision DESC`,
+		listSnapshots: `SELECT revision, term, last_seq, created_at, size_bytes, checksum, quarantined_at, COALESCE(quarantine_reason, ''),
+			COALESCE(base_revision, 0) FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 ORDER BY revision DESC`,
 		readSnapshot: `SELECT revision, term, last_seq, created_at, payload, checksum, quarantined_at, COALESCE(quarantine_reason, ''),
-			size_bytes, upload_id, chunks FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,
+			size_bytes, upload_id, chunks, COALESCE(base_revision, 0) FROM ha_snapshot WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,
 		snapshotApps: `SELECT DISTINCT app FROM ha_snapshot WHERE group_id = ?1 ORDER BY app`,
 		quarantine: `UPDATE ha_snapshot SET quarantined_at = NOW, quarantine_reason = ?4
 			WHERE group_id = ?1 AND app = ?2 AND revision = ?3`,

@@ -27,7 +27,16 @@ type Snapshot struct {
 	// QuarantinedAt is when an operator set the revision aside (never restored nor trimmed).
 	QuarantinedAt    time.Time
 	QuarantineReason string
+	// Base is 0 for a base revision (the full state); for a delta revision (what changed since
+	// the revision before it) the base revision of its chain (schema v7).
+	Base int64
+	// After is, when saving a delta, the revision it applies on: the save is refused with
+	// ErrChainMoved unless that is the newest stored revision. Not stored.
+	After int64
 }
+
+// Delta reports whether the revision is a delta, restored from its chain (ReadChain).
+func (s Snapshot) Delta() bool { return s.Base != 0 }
 
 // Quarantined reports whether an operator set the revision aside.
 func (s Snapshot) Quarantined() bool { return !s.QuarantinedAt.IsZero() }
@@ -90,8 +99,9 @@ func (d *DB) Fence(ctx context.Context, group string, term int64) error {
 	return nil
 }
 
-// SaveSnapshot stores a new revision under term and drops revisions beyond keep; it returns the
-// new revision. A payload up to the chunk size is one transaction that first checks (and raises)
+// SaveSnapshot stores a new revision under term and drops revisions beyond keep (but never one
+// a kept delta's chain needs); it returns the new revision. A delta (s.Base set) is refused
+// with ErrChainMoved unless the newest revision belongs to the chain of base s.Base. A payload up to the chunk size is one transaction that first checks (and raises)
 // the fence; a larger one is written as chunks in short transactions and made visible by a small
 // commit transaction (saveChunked), so no statement or transaction of it runs long.
 func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot, keep int) (int64, error) {
@@ -115,7 +125,7 @@ func (d *DB) SaveSnapshot(ctx context.Context, s Snapshot, keep int) (int64, err
 // saveInline stores a small payload in its ha_snapshot row, in one transaction.
 func (d *DB) saveInline(ctx context.Context, s Snapshot, keep int) (int64, error) {
 	return d.saveTx(ctx, s, keep, nil, func(tx *sql.Tx, rev int64) error {
-		_, err := tx.ExecContext(ctx, d.q.insertSnapshot, s.Group, s.App, rev, s.Term, int64(s.LastSeq), int64(len(s.Payload)), s.Payload, Checksum(s.Payload))
+		_, err := tx.ExecContext(ctx, d.q.insertSnapshot, s.Group, s.App, rev, s.Term, int64(s.LastSeq), int64(len(s.Payload)), s.Payload, Checksum(s.Payload), s.Base)
 		return err
 	})
 }
@@ -130,6 +140,11 @@ func (d *DB) saveTx(ctx context.Context, s Snapshot, keep int, check func(*sql.T
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
 	if err := d.fenceTx(ctx, tx, s); err != nil {
 		return 0, err
+	}
+	if s.Base != 0 {
+		if err := d.chainTipTx(ctx, tx, s); err != nil {
+			return 0, err
+		}
 	}
 	if check != nil {
 		if err := check(tx); err != nil {
@@ -180,7 +195,7 @@ func (d *DB) fillSnapshot(ctx context.Context, s *Snapshot, r snapshotRow) (bool
 func (d *DB) LatestSnapshot(ctx context.Context, group, app string) (Snapshot, bool, error) {
 	s := Snapshot{Group: group, App: app}
 	var r snapshotRow
-	err := d.db.QueryRowContext(ctx, d.q.latestSnapshot, group, app).Scan(&s.Revision, &s.Term, &r.seq, &r.createdMS, &s.Payload, &r.sum, &r.size, &r.upload, &r.chunks)
+	err := d.db.QueryRowContext(ctx, d.q.latestSnapshot, group, app).Scan(&s.Revision, &s.Term, &r.seq, &r.createdMS, &s.Payload, &r.sum, &r.size, &r.upload, &r.chunks, &s.Base)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, false, nil
 	}
@@ -198,7 +213,7 @@ func (d *DB) ReadSnapshot(ctx context.Context, group, app string, revision int64
 	var r snapshotRow
 	var reason sql.NullString
 	var qMS sql.NullInt64
-	err := d.db.QueryRowContext(ctx, d.q.readSnapshot, group, app, revision).Scan(&s.Revision, &s.Term, &r.seq, &r.createdMS, &s.Payload, &r.sum, &qMS, &reason, &r.size, &r.upload, &r.chunks)
+	err := d.db.QueryRowContext(ctx, d.q.readSnapshot, group, app, revision).Scan(&s.Revision, &s.Term, &r.seq, &r.createdMS, &s.Payload, &r.sum, &qMS, &reason, &r.size, &r.upload, &r.chunks, &s.Base)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, false, nil
 	}
@@ -306,7 +321,7 @@ func (d *DB) ListSnapshots(ctx context.Context, group, app string) ([]Snapshot, 
 		var seq, createdMS int64
 		var sum sql.NullString
 		var qMS sql.NullInt64
-		if err := rows.Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Size, &sum, &qMS, &s.QuarantineReason); err != nil {
+		if err := rows.Scan(&s.Revision, &s.Term, &seq, &createdMS, &s.Size, &sum, &qMS, &s.QuarantineReason, &s.Base); err != nil {
 			return nil, fmt.Errorf("list snapshots %s/%s: %w", group, app, err)
 		}
 		s.LastSeq = uint64(seq)

@@ -1,0 +1,212 @@
+package ha
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/streamha/streamha/node/engine"
+	"github.com/streamha/streamha/node/store"
+)
+
+// Incremental snapshots. A persist writes a delta revision (only what changed since the
+// previous revision: the engine's SnapshotDelta, plus the node's small per-app state in full)
+// while the runtime continues a stored chain, else a base (the full state). A background
+// compaction folds a long chain into a new base offline: it restores the stored base and
+// deltas into a scratch runtime and writes its full state as a base with the identity of the
+// chain's newest revision, so the live runtime's next delta applies on it. Ingest never waits
+// for it; persists wait only for its final write.
+
+// Chain limits; variables so tests can shorten them.
+var (
+	// chainCompactAfter deltas, or deltas totalling half the base's bytes, start a compaction.
+	chainCompactAfter = 16
+	// chainMaxDeltas deltas make the next persist a base (compaction is not keeping up).
+	chainMaxDeltas = 64
+)
+
+// chainState is what a runtime's next delta continues: the stored base, the newest stored
+// revision of the chain (tip) and the engine revision id the runtime had when it was taken.
+type chainState struct {
+	base, tip    int64 // store revisions; base 0: no chain, the next persist writes a base
+	tipID        uint64
+	deltas       int
+	deltaBytes   int64
+	baseBytes    int64
+	lastSeqAtTip uint64
+}
+
+// deltaOK says whether a persist of rt may write a delta on the chain.
+func (c *chainState) deltaOK(rt *engine.Runtime) bool {
+	return c.base != 0 && c.tipID != 0 && rt.Revision() == c.tipID && c.deltas < chainMaxDeltas
+}
+
+// wantsCompaction says whether the chain is long enough to fold into a new base.
+func (c *chainState) wantsCompaction() bool {
+	return c.base != 0 && c.deltas > 0 && (c.deltas >= chainCompactAfter || c.deltaBytes*2 >= c.baseBytes)
+}
+
+// committed records a stored revision of rt (id is the runtime's revision it captured).
+func (c *chainState) committed(rev int64, delta bool, id uint64, bytes int, seq uint64) {
+	if delta {
+		c.deltas++
+		c.deltaBytes += int64(bytes)
+	} else {
+		*c = chainState{base: rev, baseBytes: int64(bytes)}
+	}
+	c.tip, c.tipID, c.lastSeqAtTip = rev, id, seq
+}
+
+// loadChain reads revision rev with its chain and restores it: the engine state from the base
+// and the deltas, the node's per-app state from rev's envelope. It also returns the chain the
+// runtime continues.
+func (n *Node) loadChain(ctx context.Context, a *appState, rev int64) (*appPlan, chainState, error) {
+	snaps, err := store.ReadChain(ctx, n.opts.Snapshots, n.cfg.Group, a.name, rev)
+	if errors.Is(err, store.ErrChecksum) || errors.Is(err, store.ErrChainBroken) {
+		return nil, chainState{}, &unusableError{err}
+	}
+	if err != nil {
+		return nil, chainState{}, err
+	}
+	p, err := restoreChain(a.app, snaps)
+	if err != nil {
+		return nil, chainState{}, &unusableError{err}
+	}
+	top := snaps[len(snaps)-1]
+	c := chainState{base: snaps[0].Revision, baseBytes: snaps[0].Size, tip: top.Revision, tipID: p.rt.Revision(), lastSeqAtTip: top.LastSeq}
+	for _, s := range snaps[1:] {
+		c.deltas++
+		c.deltaBytes += s.Size
+	}
+	return p, c, nil
+}
+
+// restoreChain restores a base and its deltas (payloads verified by ReadChain).
+func restoreChain(app *engine.App, snaps []store.Snapshot) (*appPlan, error) {
+	envs := make([]*envelope, len(snaps))
+	deltas := make([][]byte, 0, len(snaps)-1)
+	for i, s := range snaps {
+		env, err := decodeEnvelope(app, s.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("revision %d: %w", s.Revision, err)
+		}
+		envs[i] = env
+		if i > 0 {
+			deltas = append(deltas, env.Engine)
+		}
+	}
+	rt, err := engine.Restore(app, envs[0].Engine, deltas...)
+	if err != nil {
+		return nil, fmt.Errorf("engine restore of revision %d (base %d + %d deltas): %w", snaps[len(snaps)-1].Revision, snaps[0].Revision, len(deltas), err)
+	}
+	return &appPlan{snap: snaps[len(snaps)-1], has: true, rt: rt, env: envs[len(envs)-1]}, nil
+}
+
+// unusableError marks a revision that cannot be restored (corrupt, or its chain broken): an
+// older one may be used instead. Other errors of loadChain are the database's.
+type unusableError struct{ err error }
+
+func (e *unusableError) Error() string { return e.err.Error() }
+func (e *unusableError) Unwrap() error { return e.err }
+
+func isUnusable(err error) bool {
+	var u *unusableError
+	return errors.As(err, &u)
+}
+
+// maybeCompact starts a background compaction of a's chain when it is long enough.
+func (n *Node) maybeCompact(ctx context.Context, a *appState, term int64) {
+	a.mu.Lock()
+	want := a.chain.wantsCompaction()
+	a.mu.Unlock()
+	if !want || !a.compacting.CompareAndSwap(false, true) {
+		return
+	}
+	n.goActive(func() {
+		defer a.compacting.Store(false)
+		begin := time.Now()
+		rev, err := n.compact(ctx, a, term)
+		if err != nil {
+			if !errors.Is(err, errNotLeading) && !errors.Is(err, context.Canceled) {
+				n.log.Warn("snapshot compaction failed; the chain continues", "app", a.name, "err", err)
+			}
+			return
+		}
+		if rev != 0 {
+			n.m.compactions.Inc()
+			n.log.Info("snapshot chain compacted into a new base", "app", a.name, "revision", rev, "took", time.Since(begin))
+		}
+	})
+}
+
+// compact folds a's stored chain into a new base revision (0: nothing to do). The heavy part,
+// reading and restoring the chain, runs without locks; only the final write holds the persist
+// lock, after folding in the deltas persisted meanwhile.
+func (n *Node) compact(ctx context.Context, a *appState, term int64) (int64, error) {
+	a.mu.Lock()
+	c := a.chain
+	a.mu.Unlock()
+	if c.base == 0 || c.deltas == 0 {
+		return 0, nil
+	}
+	p, _, err := n.loadChain(ctx, a, c.tip)
+	if err != nil {
+		return 0, err
+	}
+	a.persistMu.Lock()
+	defer a.persistMu.Unlock()
+	a.mu.Lock()
+	now := a.chain
+	a.mu.Unlock()
+	if now.base != c.base || now.tipID == 0 {
+		return 0, nil // a base was written meanwhile, or the last persist failed (a base is next)
+	}
+	env, seq := p.env, p.snap.LastSeq
+	for rev := c.tip + 1; rev <= now.tip; rev++ {
+		s, ok, err := n.opts.Snapshots.ReadSnapshot(ctx, n.cfg.Group, a.name, rev)
+		if err != nil {
+			return 0, err
+		}
+		if !ok || s.Base != c.base {
+			return 0, fmt.Errorf("revision %d of the chain is gone", rev)
+		}
+		if err := s.VerifyErr(); err != nil {
+			return 0, err
+		}
+		if env, err = decodeEnvelope(a.app, s.Payload); err != nil {
+			return 0, fmt.Errorf("revision %d: %w", rev, err)
+		}
+		if err := p.rt.ApplyDelta(env.Engine); err != nil {
+			return 0, fmt.Errorf("revision %d: %w", rev, err)
+		}
+		seq = s.LastSeq
+	}
+	if p.rt.Revision() != now.tipID {
+		return 0, fmt.Errorf("compacted chain is at revision %016x, the runtime at %016x", p.rt.Revision(), now.tipID)
+	}
+	blob, err := p.rt.BaseSnapshot()
+	if err != nil {
+		return 0, err
+	}
+	base := *env
+	base.Engine = blob
+	payload := base.encode()
+	if !n.runner.Leading(term) {
+		return 0, errNotLeading
+	}
+	rev, err := n.opts.Snapshots.SaveSnapshot(ctx, store.Snapshot{Group: n.cfg.Group, App: a.name, Term: term, LastSeq: seq, Payload: payload}, n.cfg.RevisionsToKeep)
+	if err != nil {
+		return 0, err
+	}
+	a.mu.Lock()
+	a.chain.committed(rev, false, now.tipID, len(payload), seq)
+	if rev > a.persistedRev {
+		a.persistedRev = rev
+	}
+	a.mu.Unlock()
+	if sess := n.session(); sess != nil {
+		sess.Control(a.name, seq, rev)
+	}
+	return rev, nil
+}
