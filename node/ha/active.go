@@ -151,7 +151,7 @@ func (n *Node) persistAppLocked(ctx context.Context, a *appState, term int64, fo
 	rev, err := n.opts.Snapshots.SaveSnapshot(ctx, snap, n.cfg.RevisionsToKeep)
 	if err == nil {
 		a.mu.Lock()
-		a.chain.committed(rev, delta, id, len(payload), seq)
+		a.chain.committed(rev, delta, id, len(payload))
 		a.mu.Unlock()
 		kind := "base"
 		if delta {

@@ -29,33 +29,37 @@ var (
 // chainState is what a runtime's next delta continues: the stored base, the newest stored
 // revision of the chain (tip) and the engine revision id the runtime had when it was taken.
 type chainState struct {
-	base, tip    int64 // store revisions; base 0: no chain, the next persist writes a base
-	tipID        uint64
-	deltas       int
-	deltaBytes   int64
-	baseBytes    int64
-	lastSeqAtTip uint64
+	base, tip  int64 // store revisions; base 0: no chain, the next persist writes a base
+	tipID      uint64
+	deltas     int
+	deltaBytes int64
+	lastDelta  int64 // bytes of the newest delta
+	baseBytes  int64
 }
 
-// deltaOK says whether a persist of rt may write a delta on the chain.
+// deltaOK says whether a persist of rt may write a delta on the chain: not when the newest
+// delta saved little (half the base or more: state that changes whole, like big windows),
+// where a base costs about the same and needs no compaction.
 func (c *chainState) deltaOK(rt *engine.Runtime) bool {
-	return c.base != 0 && c.tipID != 0 && rt.Revision() == c.tipID && c.deltas < chainMaxDeltas
+	return c.base != 0 && c.tipID != 0 && rt.Revision() == c.tipID && c.deltas < chainMaxDeltas && c.lastDelta*2 < c.baseBytes
 }
 
 // wantsCompaction says whether the chain is long enough to fold into a new base.
 func (c *chainState) wantsCompaction() bool {
-	return c.base != 0 && c.deltas > 0 && (c.deltas >= chainCompactAfter || c.deltaBytes*2 >= c.baseBytes)
+	return c.base != 0 && c.deltas > 0 && c.lastDelta*2 < c.baseBytes &&
+		(c.deltas >= chainCompactAfter || c.deltaBytes*2 >= c.baseBytes)
 }
 
 // committed records a stored revision of rt (id is the runtime's revision it captured).
-func (c *chainState) committed(rev int64, delta bool, id uint64, bytes int, seq uint64) {
+func (c *chainState) committed(rev int64, delta bool, id uint64, bytes int) {
 	if delta {
 		c.deltas++
 		c.deltaBytes += int64(bytes)
+		c.lastDelta = int64(bytes)
 	} else {
 		*c = chainState{base: rev, baseBytes: int64(bytes)}
 	}
-	c.tip, c.tipID, c.lastSeqAtTip = rev, id, seq
+	c.tip, c.tipID = rev, id
 }
 
 // loadChain reads revision rev with its chain and restores it: the engine state from the base
@@ -74,10 +78,11 @@ func (n *Node) loadChain(ctx context.Context, a *appState, rev int64) (*appPlan,
 		return nil, chainState{}, &unusableError{err}
 	}
 	top := snaps[len(snaps)-1]
-	c := chainState{base: snaps[0].Revision, baseBytes: snaps[0].Size, tip: top.Revision, tipID: p.rt.Revision(), lastSeqAtTip: top.LastSeq}
+	c := chainState{base: snaps[0].Revision, baseBytes: snaps[0].Size, tip: top.Revision, tipID: p.rt.Revision()}
 	for _, s := range snaps[1:] {
 		c.deltas++
 		c.deltaBytes += s.Size
+		c.lastDelta = s.Size
 	}
 	return p, c, nil
 }
@@ -123,7 +128,7 @@ func (n *Node) maybeCompact(ctx context.Context, a *appState, term int64) {
 	if !want || !a.compacting.CompareAndSwap(false, true) {
 		return
 	}
-	n.goActive(func() {
+	started := n.activeWork.Go(func() {
 		defer a.compacting.Store(false)
 		begin := time.Now()
 		rev, err := n.compact(ctx, a, term)
@@ -138,6 +143,9 @@ func (n *Node) maybeCompact(ctx context.Context, a *appState, term int64) {
 			n.log.Info("snapshot chain compacted into a new base", "app", a.name, "revision", rev, "took", time.Since(begin))
 		}
 	})
+	if !started {
+		a.compacting.Store(false) // the active is stopping
+	}
 }
 
 // compact folds a's stored chain into a new base revision (0: nothing to do). The heavy part,
@@ -200,7 +208,7 @@ func (n *Node) compact(ctx context.Context, a *appState, term int64) (int64, err
 		return 0, err
 	}
 	a.mu.Lock()
-	a.chain.committed(rev, false, now.tipID, len(payload), seq)
+	a.chain.committed(rev, false, now.tipID, len(payload))
 	if rev > a.persistedRev {
 		a.persistedRev = rev
 	}

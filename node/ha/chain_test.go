@@ -4,7 +4,9 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/ha"
 	"github.com/streamha/streamha/node/store"
 )
@@ -26,19 +28,38 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 	defer ha.SetChainLimits(3, 64)()
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
 	a := startAppNode(t, url, "a", keyedApp)
-	waitFor(t, "a active", a.serving)
 	ctx := context.Background()
+	waitFor(t, "a active", a.serving)
 	counts := map[int64]int64{}
 	id := int64(0)
+	// feed ingests k events in batches of up to 100 (few acknowledgements: each is a write of the
+	// input log, and the lease must be renewable on a busy machine)
 	feed := func(k int) {
-		for range k {
-			id++
-			ingest(t, a.node, id, 1)
-			counts[id%1000]++
+		t.Helper()
+		for k > 0 {
+			batch := make([]ha.Event, 0, min(k, 100))
+			for range cap(batch) {
+				id++
+				counts[id%1000]++
+				batch = append(batch, ha.Event{Data: []engine.Value{engine.LongValue(id), engine.DoubleValue(1)}})
+			}
+			k -= len(batch)
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := a.node.Ingest(cctx, "T", "S", batch, "")
+			cancel()
+			if err != nil {
+				t.Fatalf("ingest up to %d: %v", id, err)
+			}
 		}
+	}
+	// sizes compare engine state: the outbox (outputs not yet written) goes into every revision
+	drained := func() {
+		t.Helper()
+		waitFor(t, "outputs written", func() bool { return a.node.Status().Apps["T"].Outbox == 0 })
 	}
 	persist := func() store.Snapshot {
 		t.Helper()
+		drained()
 		if err := a.node.Persist(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -49,6 +70,7 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 		return list[0]
 	}
 	feed(1000) // every key (acknowledgements may persist on their own meanwhile)
+	drained()
 	if err := a.node.PersistBase(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +100,8 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 		return false
 	})
 	feed(5)
-	if s := persist(); s.Base != compacted.Revision {
-		t.Fatalf("persist after compaction: %+v, want a delta on the compacted base %d", s, compacted.Revision)
+	if s := persist(); !s.Delta() || s.Base < compacted.Revision {
+		t.Fatalf("persist after compaction: %+v, want a delta on the compacted base %d (or a later one)", s, compacted.Revision)
 	}
 	feed(3) // in the input log only
 	a.db.cut.Store(true)
@@ -106,7 +128,7 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, _ := b.db.ListSnapshots(ctx, "default", "T")
-	if list[0].Base != compacted.Revision {
-		t.Fatalf("b's persist: %+v, want a delta on base %d", list[0], compacted.Revision)
+	if !list[0].Delta() || list[0].Base < compacted.Revision {
+		t.Fatalf("b's persist: %+v, want a delta on base %d (or a later one)", list[0], compacted.Revision)
 	}
 }
