@@ -103,6 +103,31 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 	if s := persist(); !s.Delta() || s.Base < compacted.Revision {
 		t.Fatalf("persist after compaction: %+v, want a delta on the compacted base %d (or a later one)", s, compacted.Revision)
 	}
+	// a delta whose write fails is never the parent of the next revision: a base follows
+	feed(5)
+	before := persist()
+	feed(5)
+	drained()
+	a.db.noSave.Store(true)
+	if err := a.node.Persist(ctx); err == nil {
+		t.Fatal("persist with snapshot writes failing succeeded")
+	}
+	a.db.noSave.Store(false)
+	feed(5)
+	persist()
+	feed(5)
+	if s := persist(); !s.Delta() {
+		t.Fatalf("persist after the new base: %+v, want a delta", s)
+	}
+	list, _ := a.db.ListSnapshots(ctx, "default", "T")
+	for i := len(list) - 1; i >= 0; i-- { // oldest first
+		if s := list[i]; s.Revision > before.Revision {
+			if s.Delta() {
+				t.Fatalf("first revision after a failed delta write: %+v, want a base", s)
+			}
+			break
+		}
+	}
 	feed(3) // in the input log only
 	a.db.cut.Store(true)
 	a.stop()
@@ -127,7 +152,7 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 	if err := b.node.Persist(ctx); err != nil {
 		t.Fatal(err)
 	}
-	list, _ := b.db.ListSnapshots(ctx, "default", "T")
+	list, _ = b.db.ListSnapshots(ctx, "default", "T")
 	if !list[0].Delta() || list[0].Base < compacted.Revision {
 		t.Fatalf("b's persist: %+v, want a delta on base %d (or a later one)", list[0], compacted.Revision)
 	}
