@@ -83,6 +83,9 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 	if !d.Delta() || d.Base != full.Revision || d.Size*4 > full.Size {
 		t.Fatalf("persist after 5 changed keys: %+v, want a delta far smaller than the %d bytes of all keys", d, full.Size)
 	}
+	if st := a.node.Status().Apps["T"]; st.ChainBase != full.Revision || st.ChainDeltas < 1 {
+		t.Fatalf("status: chain base %d, %d deltas; want base %d", st.ChainBase, st.ChainDeltas, full.Revision)
+	}
 	// more deltas make the chain long: a compaction writes a new base in the background
 	for range 3 {
 		feed(5)

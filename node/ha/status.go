@@ -96,6 +96,10 @@ type AppStatus struct {
 	// input log after the snapshot; InputLogError is its last failed append.
 	LoggedSeq     uint64 `json:"input_log_seq,omitempty"`
 	InputLogError string `json:"input_log_error,omitempty"`
+	// ChainBase and ChainDeltas: on the active, the base revision its next delta continues and
+	// the deltas stored on it (absent: the next persist writes a base).
+	ChainBase   int64 `json:"chain_base,omitempty"`
+	ChainDeltas int   `json:"chain_deltas,omitempty"`
 }
 
 // Status reports the node's current state.
@@ -148,6 +152,7 @@ func (n *Node) Status() Status {
 		as := AppStatus{PersistRev: a.persistedRev, PersistSeq: a.persistedSeq, PersistAt: a.persistedAt, PersistError: a.persistErr, Outbox: len(a.outbox)}
 		if a.rt != nil && a.term != 0 && !a.passive {
 			as.LastSeq = a.rt.LastSeq()
+			as.ChainBase, as.ChainDeltas = a.chain.base, a.chain.deltas
 		}
 		if a.hot.Load() && a.isHotLocked() {
 			as.Hot, as.AppliedSeq = true, a.hotApplied.Load()
