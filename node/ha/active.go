@@ -190,7 +190,7 @@ func (n *Node) persistAppLocked(ctx context.Context, a *appState, term int64, fo
 		sess.Control(a.name, seq, rev)
 	}
 	n.log.Debug("persisted", "app", a.name, "revision", rev, "delta", delta, "seq", seq, "bytes", len(payload), "took", time.Since(begin))
-	n.maybeCompact(ctx, a, term)
+	n.maybeCompact(a, term)
 	return nil
 }
 

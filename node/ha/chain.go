@@ -120,12 +120,16 @@ func isUnusable(err error) bool {
 	return errors.As(err, &u)
 }
 
-// maybeCompact starts a background compaction of a's chain when it is long enough.
-func (n *Node) maybeCompact(ctx context.Context, a *appState, term int64) {
+// maybeCompact starts a background compaction of a's chain when it is long enough. It runs
+// under the serving term's context, not the caller's (an admin request's ends with it).
+func (n *Node) maybeCompact(a *appState, term int64) {
 	a.mu.Lock()
 	want := a.chain.wantsCompaction()
 	a.mu.Unlock()
-	if !want || !a.compacting.CompareAndSwap(false, true) {
+	n.mu.Lock()
+	ctx := n.activeCtx
+	n.mu.Unlock()
+	if !want || ctx == nil || !a.compacting.CompareAndSwap(false, true) {
 		return
 	}
 	started := n.activeWork.Go(func() {
@@ -161,6 +165,12 @@ func (n *Node) compact(ctx context.Context, a *appState, term int64) (int64, err
 	p, _, err := n.loadChain(ctx, a, c.tip)
 	if err != nil {
 		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err // the term ended meanwhile
+	}
+	if n.draining.Load() {
+		return 0, nil // a switchover or shutdown: its persist must not wait for a base write
 	}
 	a.persistMu.Lock()
 	defer a.persistMu.Unlock()
