@@ -210,4 +210,3 @@ func ScaleMarkdown(rows []ScaleRow) string {
 	}
 	return b.String()
 }
-
