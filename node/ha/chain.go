@@ -37,11 +37,12 @@ type chainState struct {
 	baseBytes  int64
 }
 
-// deltaOK says whether a persist of rt may write a delta on the chain: not when the newest
-// delta saved little (half the base or more: state that changes whole, like big windows),
+// deltaOK says whether a persist of rt may write a delta on the chain: not for an app the engine
+// cannot capture as a delta (partitions), and not when the newest delta saved little (half the base or more: state that changes whole, like big windows),
 // where a base costs about the same and needs no compaction.
 func (c *chainState) deltaOK(rt *engine.Runtime) bool {
-	return c.base != 0 && c.tipID != 0 && rt.Revision() == c.tipID && c.deltas < chainMaxDeltas && c.lastDelta*2 < c.baseBytes
+	return c.base != 0 && c.tipID != 0 && rt.DeltaSupported() && rt.Revision() == c.tipID && c.deltas < chainMaxDeltas &&
+		c.lastDelta*2 < c.baseBytes
 }
 
 // wantsCompaction says whether the chain is long enough to fold into a new base.
