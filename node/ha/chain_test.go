@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/ha"
 	"github.com/streamha/streamha/node/store"
@@ -20,6 +21,12 @@ define stream O (k long, n long, total double);
 from S select id % 1000 as k, v insert into K;
 from K select k, count() as n, sum(v) as total group by k insert into O;`
 
+// slowLease gives the chain test a lease that a loaded machine renews in time (the scenario
+// needs the active to stay active between its steps).
+func slowLease(c *config.Config) {
+	c.Lease, c.RenewDeadline = 2400*time.Millisecond, 1600*time.Millisecond
+}
+
 // TestPersistWritesDeltasAndPromotionRestoresTheChain: after a base, persists write deltas that
 // hold only the changed keys (far smaller than the base); a compaction folds the chain into a
 // new base in the background and deltas continue on it; after the active crashes, the other
@@ -27,7 +34,7 @@ from K select k, count() as n, sum(v) as total group by k insert into O;`
 func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 	defer ha.SetChainLimits(3, 64)()
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startAppNode(t, url, "a", keyedApp)
+	a := startAppNode(t, url, "a", keyedApp, slowLease)
 	ctx := context.Background()
 	waitFor(t, "a active", a.serving)
 	counts := map[int64]int64{}
@@ -135,7 +142,7 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 	a.db.cut.Store(true)
 	a.stop()
 
-	b := startAppNode(t, url, "b", keyedApp)
+	b := startAppNode(t, url, "b", keyedApp, slowLease)
 	waitFor(t, "b active", b.serving)
 	for _, k := range []int64{id % 1000, (id - 7) % 1000, 999} {
 		id++

@@ -102,8 +102,9 @@ func startRestoreNode(t testing.TB, dbURL, id string) *rnode {
 	return startAppNode(t, dbURL, id, countApp)
 }
 
-// startAppNode is startRestoreNode running the app src (named T, input S(id long, v double)).
-func startAppNode(t testing.TB, dbURL, id, src string) *rnode {
+// startAppNode is startRestoreNode running the app src (named T, input S(id long, v double));
+// opts adjust the configuration.
+func startAppNode(t testing.TB, dbURL, id, src string, opts ...func(*config.Config)) *rnode {
 	t.Helper()
 	app, err := engine.Compile("t.siddhi", src)
 	if err != nil {
@@ -125,6 +126,9 @@ func startAppNode(t testing.TB, dbURL, id, src string) *rnode {
 	c := config.Default()
 	c.NodeID, c.AuthToken, c.PersistInterval = id, tok, time.Hour
 	c.HeartbeatInterval, c.Lease, c.RenewDeadline = 50*time.Millisecond, 600*time.Millisecond, 400*time.Millisecond
+	for _, o := range opts {
+		o(&c)
+	}
 	reg := prometheus.NewRegistry()
 	sc := sink.DefaultConfig()
 	sc.BaseDir = t.TempDir()
