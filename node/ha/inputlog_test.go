@@ -54,10 +54,13 @@ func TestAloneAckIsOneAppendAndSurvivesACrash(t *testing.T) {
 	}
 	// At most the one persist the active makes 100 ms after its promotion, when it falls in
 	// the loop; before the input log there was one per acknowledgement.
-	if got := revs(); got > rev+1 {
-		t.Fatalf("%d snapshot revisions taken by %d alone acknowledgements; want none (the input log holds them)", got-rev, more)
+	persisted := revs() - rev
+	if persisted > 1 {
+		t.Fatalf("%d snapshot revisions taken by %d alone acknowledgements; want none (the input log holds them)", persisted, more)
 	}
-	if got := a.metric(t, "streamha_input_log_appends_total") - appends; got < more || got > 2*more {
+	// A batch that the settle persist covered before its acknowledgement is answered from the
+	// snapshot, without an append; one at a time is in flight, so at most one.
+	if got := a.metric(t, "streamha_input_log_appends_total") - appends; got < float64(more-persisted) || got > 2*more {
 		t.Fatalf("%v input log appends for %d sequential acknowledgements; want one each", got, more)
 	}
 	if st := a.node.Status().Apps["T"]; st.LoggedSeq != 10+more || st.PersistSeq > 10+more {
