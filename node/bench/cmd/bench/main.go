@@ -91,15 +91,17 @@ func main() {
 			var url string
 			if url, err = env.NewDB(); err == nil {
 				var run bench.FailoverRun
-				switches := 3
-				if n, perr := strconv.Atoi(os.Getenv("BENCH_SWITCHES")); perr == nil && n > 0 {
-					switches = n // a longer look at the switchover tail
-				}
-				if run, err = env.Failover(abs(*demoApps), url, 3, 1, switches, logf); err == nil {
+				// BENCH_KILLS, BENCH_PAUSES, BENCH_SWITCHES: a longer look at one tail.
+				kills, pauses, switches := envInt("BENCH_KILLS", 3), envInt("BENCH_PAUSES", 1), envInt("BENCH_SWITCHES", 3)
+				if run, err = env.Failover(abs(*demoApps), url, kills, pauses, switches, logf); err == nil {
 					lbl, tail := run.Switch.Tail()
 					logf("postgresql switchover: p50 %d ms, %s %d ms", run.Switch.Pct(50).Milliseconds(), lbl, tail.Milliseconds())
 					logf("postgresql: client load %.0f events/s", run.LoadEPS)
-					run, err = env.Failover(abs(*demoApps), "", 3, 1, 0, logf)
+					lbl, tail = run.Pause.Tail()
+					logf("postgresql SIGSTOP: p50 %d ms, %s %d ms", run.Pause.Pct(50).Milliseconds(), lbl, tail.Milliseconds())
+					run, err = env.Failover(abs(*demoApps), "", kills, pauses, 0, logf)
+					lbl, tail = run.Pause.Tail()
+					logf("sqlite SIGSTOP: p50 %d ms, %s %d ms", run.Pause.Pct(50).Milliseconds(), lbl, tail.Milliseconds())
 					logf("sqlite: client load %.0f events/s", run.LoadEPS)
 				}
 			}
@@ -190,3 +192,11 @@ func main() {
 }
 
 func pgDB(env *bench.Env) (string, error) { return env.NewDB() }
+
+// envInt is the positive integer in environment variable name, else def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
