@@ -134,7 +134,13 @@ func (n *Node) persistAppLocked(ctx context.Context, a *appState, term int64, fo
 	id := a.rt.Revision()
 	// Until this revision is stored the chain has no usable tip: a failed save means a base next.
 	a.chain.tipID = 0
-	env := envelope{Engine: blob, Idem: a.idem.records(), Outbox: append([]*engine.Output(nil), a.outbox...), Positions: a.idem.positionRecords()}
+	env := envelope{Engine: blob, Outbox: append([]*engine.Output(nil), a.outbox...), Positions: a.idem.positionRecords()}
+	if delta {
+		// Only the keys answered since the tip: a delta's cost follows the change here too.
+		env.Idem, env.IdemDelta = a.idem.recordsAfter(a.chain.tipSeq), true
+	} else {
+		env.Idem = a.idem.records()
+	}
 	if startOn != nil {
 		startOn.Start(a.name, seq)
 	}
@@ -151,7 +157,7 @@ func (n *Node) persistAppLocked(ctx context.Context, a *appState, term int64, fo
 	rev, err := n.opts.Snapshots.SaveSnapshot(ctx, snap, n.cfg.RevisionsToKeep)
 	if err == nil {
 		a.mu.Lock()
-		a.chain.committed(rev, delta, id, len(payload))
+		a.chain.committed(rev, delta, id, seq, len(payload))
 		a.mu.Unlock()
 		kind := "base"
 		if delta {

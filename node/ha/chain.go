@@ -31,6 +31,7 @@ var (
 type chainState struct {
 	base, tip  int64 // store revisions; base 0: no chain, the next persist writes a base
 	tipID      uint64
+	tipSeq     uint64 // the tip's last input: a delta's idempotency keys are those answered after it
 	deltas     int
 	deltaBytes int64
 	lastDelta  int64 // bytes of the newest delta
@@ -52,7 +53,7 @@ func (c *chainState) wantsCompaction() bool {
 }
 
 // committed records a stored revision of rt (id is the runtime's revision it captured).
-func (c *chainState) committed(rev int64, delta bool, id uint64, bytes int) {
+func (c *chainState) committed(rev int64, delta bool, id uint64, seq uint64, bytes int) {
 	if delta {
 		c.deltas++
 		c.deltaBytes += int64(bytes)
@@ -60,7 +61,7 @@ func (c *chainState) committed(rev int64, delta bool, id uint64, bytes int) {
 	} else {
 		*c = chainState{base: rev, baseBytes: int64(bytes)}
 	}
-	c.tip, c.tipID = rev, id
+	c.tip, c.tipID, c.tipSeq = rev, id, seq
 }
 
 // loadChain reads revision rev with its chain and restores it: the engine state from the base
@@ -79,7 +80,7 @@ func (n *Node) loadChain(ctx context.Context, a *appState, rev int64) (*appPlan,
 		return nil, chainState{}, &unusableError{err}
 	}
 	top := snaps[len(snaps)-1]
-	c := chainState{base: snaps[0].Revision, baseBytes: snaps[0].Size, tip: top.Revision, tipID: p.rt.Revision()}
+	c := chainState{base: snaps[0].Revision, baseBytes: snaps[0].Size, tip: top.Revision, tipID: p.rt.Revision(), tipSeq: top.LastSeq}
 	for _, s := range snaps[1:] {
 		c.deltas++
 		c.deltaBytes += s.Size
@@ -100,6 +101,7 @@ func restoreChain(app *engine.App, snaps []store.Snapshot) (*appPlan, error) {
 		envs[i] = env
 		if i > 0 {
 			deltas = append(deltas, env.Engine)
+			envs[i] = mergeIdem(envs[i-1], env)
 		}
 	}
 	rt, err := engine.Restore(app, envs[0].Engine, deltas...)
@@ -193,9 +195,11 @@ func (n *Node) compact(ctx context.Context, a *appState, term int64) (int64, err
 		if err := s.VerifyErr(); err != nil {
 			return 0, err
 		}
-		if env, err = decodeEnvelope(a.app, s.Payload); err != nil {
+		next, err := decodeEnvelope(a.app, s.Payload)
+		if err != nil {
 			return 0, fmt.Errorf("revision %d: %w", rev, err)
 		}
+		env = mergeIdem(env, next)
 		if err := p.rt.ApplyDelta(env.Engine); err != nil {
 			return 0, fmt.Errorf("revision %d: %w", rev, err)
 		}
@@ -219,7 +223,7 @@ func (n *Node) compact(ctx context.Context, a *appState, term int64) (int64, err
 		return 0, err
 	}
 	a.mu.Lock()
-	a.chain.committed(rev, false, now.tipID, len(payload))
+	a.chain.committed(rev, false, now.tipID, seq, len(payload))
 	if rev > a.persistedRev {
 		a.persistedRev = rev
 	}

@@ -2,7 +2,9 @@ package ha_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +61,29 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 			}
 		}
 	}
+	// keyed ingests one batch of per events with a long idempotency key and returns the key and
+	// the batch, so that a retry after the restore can be checked to apply nothing.
+	type sent struct {
+		key   string
+		batch []ha.Event
+	}
+	var keyedSent []sent
+	keyed := func(per int) {
+		t.Helper()
+		batch := make([]ha.Event, 0, per)
+		for range per {
+			id++
+			counts[id%1000]++
+			batch = append(batch, ha.Event{Data: []engine.Value{engine.LongValue(id), engine.DoubleValue(1)}})
+		}
+		key := fmt.Sprintf("%s-%06d", strings.Repeat("k", 240), len(keyedSent))
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := a.node.Ingest(cctx, "T", "S", batch, key); err != nil {
+			t.Fatalf("keyed ingest up to %d: %v", id, err)
+		}
+		keyedSent = append(keyedSent, sent{key, batch})
+	}
 	// sizes compare engine state: the outbox (outputs not yet written) goes into every revision
 	drained := func() {
 		t.Helper()
@@ -77,6 +102,11 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 		return list[0]
 	}
 	feed(1000) // every key (acknowledgements may persist on their own meanwhile)
+	// an idempotency window of about 60 KB (200 keys of 250 bytes): every revision must not
+	// carry it whole, only the keys answered since its parent
+	for range 200 {
+		keyed(5)
+	}
 	drained()
 	if err := a.node.PersistBase(ctx); err != nil {
 		t.Fatal(err)
@@ -86,9 +116,10 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 		t.Fatalf("PersistBase wrote %+v", full)
 	}
 	feed(5)
+	keyed(1)
 	d := persist()
 	if !d.Delta() || d.Base != full.Revision || d.Size*4 > full.Size {
-		t.Fatalf("persist after 5 changed keys: %+v, want a delta far smaller than the %d bytes of all keys", d, full.Size)
+		t.Fatalf("persist after 5 changed keys and one idempotency key: %+v, want a delta far smaller than the %d bytes of all keys and the window", d, full.Size)
 	}
 	if st := a.node.Status().Apps["T"]; st.ChainBase != full.Revision || st.ChainDeltas < 1 {
 		t.Fatalf("status: chain base %d, %d deltas; want base %d", st.ChainBase, st.ChainDeltas, full.Revision)
@@ -110,6 +141,7 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 		return false
 	})
 	feed(5)
+	keyed(1)
 	if s := persist(); !s.Delta() || s.Base < compacted.Revision {
 		t.Fatalf("persist after compaction: %+v, want a delta on the compacted base %d (or a later one)", s, compacted.Revision)
 	}
@@ -126,6 +158,7 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 	feed(5)
 	persist()
 	feed(5)
+	keyed(1) // its key only in this delta (and the live window)
 	if s := persist(); !s.Delta() {
 		t.Fatalf("persist after the new base: %+v, want a delta", s)
 	}
@@ -139,6 +172,7 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 		}
 	}
 	feed(3) // in the input log only
+	keyed(1)
 	a.db.cut.Store(true)
 	a.stop()
 
@@ -157,6 +191,16 @@ func TestPersistWritesDeltasAndPromotionRestoresTheChain(t *testing.T) {
 	}
 	if st := b.node.Status(); st.Gaps != 0 {
 		t.Fatalf("b: %d gaps", st.Gaps)
+	}
+	// every idempotency key, from the base, a delta before and after the compaction, or the
+	// input log, survived the restore: a retry applies nothing
+	for _, k := range keyedSent {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ans, err := b.node.Ingest(cctx, "T", "S", k.batch, k.key)
+		cancel()
+		if err != nil || !ans.Duplicate {
+			t.Fatalf("retry of key ...%s after the restore: %+v, %v; want a duplicate", k.key[len(k.key)-6:], ans, err)
+		}
 	}
 	// b continues the chain it restored
 	if err := b.node.Persist(ctx); err != nil {

@@ -13,8 +13,13 @@ import (
 // node's own per-app state that must survive a failover with it.
 var envelopeMagic = [4]byte{'S', 'H', 'A', 'E'}
 
-// envelopeVersion 2 adds the source positions; version 1 payloads (none) still decode.
-const envelopeVersion = 2
+// envelopeVersion 2 adds the source positions, 3 a flags byte after the version (envIdemDelta);
+// version 1 and 2 payloads still decode.
+const envelopeVersion = 3
+
+// envIdemDelta (flags bit) marks a delta revision's envelope whose idempotency records are only
+// the keys answered after its parent revision's sequence, not the whole window.
+const envIdemDelta = 1
 
 // errEnvelope reports a snapshot payload that does not decode.
 var errEnvelope = errors.New("snapshot envelope corrupt")
@@ -29,11 +34,35 @@ type envelope struct {
 	// Positions are the sources' offsets of the last applied batches (PositionKey).
 	Positions []positionRecord
 	Version   uint32
+	// IdemDelta: Idem holds only the keys answered after the parent revision (a delta's
+	// envelope); restoring a chain appends them to the window of the revisions before.
+	IdemDelta bool
+}
+
+// mergeIdem folds a chain's next envelope into the window restored so far: a delta's keys are
+// appended (the oldest beyond the window's size fall out, as they did live), a full window
+// replaces it. It returns next with the merged, full window.
+func mergeIdem(prev, next *envelope) *envelope {
+	if !next.IdemDelta {
+		return next
+	}
+	merged := append(append(make([]idemRecord, 0, len(prev.Idem)+len(next.Idem)), prev.Idem...), next.Idem...)
+	if over := len(merged) - idemWindowSize; over > 0 {
+		merged = merged[over:]
+	}
+	out := *next
+	out.Idem, out.IdemDelta = merged, false
+	return &out
 }
 
 func (e *envelope) encode() []byte {
 	b := append([]byte{}, envelopeMagic[:]...)
 	b = binary.BigEndian.AppendUint32(b, envelopeVersion)
+	flags := byte(0)
+	if e.IdemDelta {
+		flags |= envIdemDelta
+	}
+	b = append(b, flags)
 	b = appendBytes(b, e.Engine)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Idem)))
 	for _, r := range e.Idem {
@@ -127,8 +156,14 @@ func decodeEnvelope(app *engine.App, p []byte) (*envelope, error) {
 		return nil, fmt.Errorf("%w: bad magic", errEnvelope)
 	}
 	e := &envelope{Version: r.u32()}
-	if e.Version != 1 && e.Version != envelopeVersion {
-		return nil, fmt.Errorf("%w: version %d, this node reads %d", errEnvelope, e.Version, envelopeVersion)
+	if e.Version < 1 || e.Version > envelopeVersion {
+		return nil, fmt.Errorf("%w: version %d, this node reads 1 to %d", errEnvelope, e.Version, envelopeVersion)
+	}
+	if e.Version >= 3 {
+		flags := r.take(1)
+		if r.err == nil {
+			e.IdemDelta = flags[0]&envIdemDelta != 0
+		}
 	}
 	e.Engine = r.bytes()
 	n := int(r.u32())

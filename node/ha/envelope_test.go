@@ -1,6 +1,7 @@
 package ha
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/streamha/streamha/node/engine"
@@ -90,10 +91,25 @@ func TestEnvelopeKeepsPositions(t *testing.T) {
 	if err != nil || len(got.Positions) != 2 || got.Positions[1] != env.Positions[1] {
 		t.Fatalf("positions = %+v, %v", got.Positions, err)
 	}
-	v1 := (&envelope{Engine: blob}).encode()
-	v1 = v1[:len(v1)-4] // no position count
-	v1[7] = 1           // version 1
+	v3 := (&envelope{Engine: blob, Positions: env.Positions}).encode()
+	v2 := append(append([]byte{}, v3[:8]...), v3[9:]...) // no flags byte
+	v2[7] = 2
+	if got, err := decodeEnvelope(app, v2); err != nil || len(got.Positions) != 2 || got.IdemDelta {
+		t.Fatalf("version 2 payload: %+v, %v", got, err)
+	}
+	v1 := append([]byte{}, v2[:len(v2)-4-len(encodePositions(env.Positions))]...) // no positions
+	v1[7] = 1
 	if got, err := decodeEnvelope(app, v1); err != nil || got.Positions != nil {
 		t.Fatalf("version 1 payload: %+v, %v", got, err)
 	}
+}
+
+// encodePositions is the positions section's bytes after its count, as version 2 writes it.
+func encodePositions(ps []positionRecord) []byte {
+	var b []byte
+	for _, p := range ps {
+		b = appendBytes(b, []byte(p.Source))
+		b = binary.BigEndian.AppendUint64(b, uint64(p.Offset))
+	}
+	return b
 }

@@ -54,6 +54,25 @@ func (w *idemWindow) put(key string, a Answer) {
 	w.m[key] = a
 }
 
+// recordsAfter lists, oldest first, the keys answered after input seq: those added since a
+// revision at seq (answers are added in sequence order), for a delta revision's envelope.
+func (w *idemWindow) recordsAfter(seq uint64) []idemRecord {
+	n := 0
+	for n < len(w.order) {
+		k := w.order[(w.head+len(w.order)-1-n)%len(w.order)]
+		if w.m[k].LastSeq <= seq {
+			break
+		}
+		n++
+	}
+	out := make([]idemRecord, 0, n)
+	for i := len(w.order) - n; i < len(w.order); i++ {
+		k := w.order[(w.head+i)%len(w.order)]
+		out = append(out, idemRecord{Key: k, Answer: w.m[k]})
+	}
+	return out
+}
+
 // records lists the window oldest first, for the snapshot.
 func (w *idemWindow) records() []idemRecord {
 	out := make([]idemRecord, 0, len(w.order))
