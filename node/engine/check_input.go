@@ -189,7 +189,7 @@ func checkExtBatchOpts(sc streamScope, wp *winPlan, args []expr) error {
 }
 
 func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {
-	pp := &patPlan{sequence: pi.sequence, every: pi.every, within: pi.within}
+	pp := &patPlan{sequence: pi.sequence, every: pi.every, within: pi.within, grpLo: pi.grpLo, grpHi: pi.grpHi}
 	if pi.within > 0 {
 		a.usesTime = true
 	}

@@ -182,7 +182,7 @@ func (p *parser) countBounds(lt token) (lo, hi int, err error) {
 }
 
 func (p *parser) patternInput() (*patternInput, error) {
-	pi := &patternInput{p: p.peek().pos}
+	pi := &patternInput{p: p.peek().pos, grpLo: -1, grpHi: -1}
 	every := false
 	if p.isKw("every") {
 		p.next()
@@ -190,6 +190,7 @@ func (p *parser) patternInput() (*patternInput, error) {
 	}
 	sep := ""
 	everyNext := false // 'every' before the next element, an absent one
+	everyGrp := false  // 'every' before the next element or group, not an absent one
 	addSep := func() (bool, error) {
 		if !(p.isPunct("->") || p.isPunct(",")) {
 			return false, nil
@@ -200,17 +201,55 @@ func (p *parser) patternInput() (*patternInput, error) {
 		}
 		sep = t.text
 		if p.isKw("every") {
-			if !p.everyAbsent() {
-				return false, newCompileError(p.peek().pos, "'every' is only supported on the first element, on an absent element (every not B for T) or around the whole pattern")
+			switch {
+			case p.everyAbsent():
+				everyNext = true
+			case sep == ",":
+				return false, newCompileError(p.peek().pos, "in a sequence 'every' is only supported on the first element, on an absent element (every not B for T) or around the whole sequence")
+			case pi.grpHi >= 0:
+				return false, newCompileError(p.peek().pos, "only one 'every' on a later element or on a group followed by more elements is supported")
+			default:
+				everyGrp = true
 			}
 			p.next()
-			everyNext = true
 		}
 		return true, nil
 	}
+	// group reads an 'every' group that is not the whole pattern: one element or "( ... )".
+	var elements func() error
+	group := func() error {
+		everyGrp = false
+		lo := len(pi.elems)
+		if p.isPunct("(") && !p.groupIsSingle() {
+			p.next()
+			if err := elements(); err != nil {
+				return err
+			}
+			if _, err := p.expectPunct(")"); err != nil {
+				return err
+			}
+		} else {
+			els, err := p.logicalElem()
+			if err != nil {
+				return err
+			}
+			pi.elems = append(pi.elems, els...)
+		}
+		pi.grpLo, pi.grpHi = lo, len(pi.elems)-1
+		return nil
+	}
 	// elements reads the elements and their separators up to the end of the pattern or group.
-	elements := func() error {
+	elements = func() error {
 		for {
+			if everyGrp {
+				if err := group(); err != nil {
+					return err
+				}
+				if more, err := addSep(); err != nil || !more {
+					return err
+				}
+				continue
+			}
 			at := p.peek().pos
 			els, err := p.logicalElem()
 			if err != nil {
@@ -244,14 +283,30 @@ func (p *parser) patternInput() (*patternInput, error) {
 		if _, err := p.expectPunct(")"); err != nil {
 			return nil, err
 		}
-		if p.isPunct("->") || p.isPunct(",") {
-			return nil, newCompileError(open.pos, "a parenthesised group must be the whole pattern")
-		}
 		switch {
-		case every:
-			pi.every = everyAll
+		case !p.isPunct("->") && !p.isPunct(","):
+			switch {
+			case every:
+				pi.every = everyAll
+			case innerEvery:
+				pi.every = everyFirst
+			}
 		case innerEvery:
-			pi.every = everyFirst
+			return nil, newCompileError(open.pos, "a parenthesised group starting with 'every' must be the whole pattern")
+		case p.isPunct(","):
+			return nil, newCompileError(open.pos, "in a sequence a parenthesised group must be the whole sequence")
+		default:
+			// "every (e1=A -> e2=B) -> e3=C": the group restarts once a match left it;
+			// without every the parentheses only group
+			if every {
+				pi.every, pi.grpLo, pi.grpHi = everyGroup, 0, len(pi.elems)-1
+			}
+			if _, err := addSep(); err != nil {
+				return nil, err
+			}
+			if err := elements(); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		if err := elements(); err != nil {
@@ -270,6 +325,14 @@ func (p *parser) patternInput() (*patternInput, error) {
 		// "every (not A for T and e2=B) -> e3=C": each time the element holds, a match passes
 		// it and its waits restart
 		pi.elems[0].every, pi.every = true, 0
+	}
+	for i := max(pi.grpLo, 0); i <= pi.grpHi; i++ {
+		if el := &pi.elems[i]; el.absent {
+			return nil, newCompileError(el.p, "an absent element inside an 'every' group or after a later 'every' is not supported")
+		}
+	}
+	if pi.grpHi >= 0 && pi.grpHi+1 < len(pi.elems) && pi.elems[pi.grpHi].quant != 0 && pi.elems[pi.grpHi+1].quant != 0 {
+		return nil, newCompileError(pi.elems[pi.grpHi+1].quantP, "two counting elements in a row are not supported")
 	}
 	allAbsent := true
 	for _, el := range pi.elems {

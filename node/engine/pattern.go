@@ -104,6 +104,11 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		canStart = true
 	case everyAll:
 		canStart = len(s.partials) == 0
+	case everyGroup:
+		canStart = true
+		for _, pm := range s.partials {
+			canStart = canStart && pm.next > s.p.grpHi
+		}
 	default:
 		canStart = !s.started
 	}
@@ -208,6 +213,26 @@ func (s *patternRT) skipFirst(r *Runtime, q *queryRT, def *StreamDef, ev *event,
 	return true
 }
 
+// rearm leaves, when pm moves from inside a later 'every' group to state next past it, a copy
+// of pm waiting at the group's first state again, without the events bound from there on. The
+// copy is appended after the current event (s.spawned), so that event does not also start the
+// group again, as in Siddhi.
+func (s *patternRT) rearm(pm *partial, next int) {
+	lo, hi := s.p.grpLo, s.p.grpHi
+	if lo <= 0 || pm.next < lo || pm.next > hi || next <= hi {
+		return
+	}
+	cp := s.clonePartial(pm)
+	cp.next = lo
+	for j := lo; j < len(cp.caps); j++ {
+		cp.caps[j] = nil
+		if cp.lists != nil {
+			cp.lists[j] = nil
+		}
+	}
+	s.spawned = append(s.spawned, cp)
+}
+
 // enter moves pm to state i after ev bound the state before it. A last state that needs no
 // event (e2=B* or B?) completes the match at once; enter reports whether pm stays pending.
 func (s *patternRT) enter(r *Runtime, q *queryRT, pm *partial, i int, ev *event) bool {
@@ -260,6 +285,7 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 			touch(pm, r.clock)
 			pm.lists[pm.next] = append(pm.lists[pm.next], r.copyVals(ev.vals))
 			if last && cnt+1 >= st.min() {
+				s.rearm(pm, pm.next+1)
 				s.complete(r, q, pm.caps, pm.lists, ev)
 				return false
 			}
@@ -296,6 +322,7 @@ func (s *patternRT) advance(r *Runtime, q *queryRT, pm *partial, i int, ev *even
 // bind binds ev to state slot and moves pm to state next; past the last state it completes the
 // match. It reports whether pm stays pending.
 func (s *patternRT) bind(r *Runtime, q *queryRT, pm *partial, slot, next int, ev *event) bool {
+	s.rearm(pm, next)
 	touch(pm, r.clock)
 	if next == len(s.p.states) {
 		pm.caps[slot] = ev.vals
@@ -354,6 +381,7 @@ func (s *patternRT) stepLogic(r *Runtime, q *queryRT, pm *partial, def *StreamDe
 		return true, s.bind(r, q, pm, i+1, i+2, ev)
 	}
 	// ev bound the first side, the second was bound before
+	s.rearm(pm, i+2)
 	if i+2 == len(s.p.states) {
 		s.complete(r, q, pm.caps, pm.lists, ev)
 		return true, false
