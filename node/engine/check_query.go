@@ -132,7 +132,12 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 		sp.groupBy = append(sp.groupBy, fn)
 	}
 	if q.having != nil {
-		fn, err := a.compileBool(outScope{attrs}, q.having, "having")
+		os := outScope{attrs: attrs}
+		if q.join != nil && (q.rate == nil || q.rate.kind != rateSnapshot) {
+			// input attributes too; output snapshot selects rows again later, without their input
+			os.in = sc
+		}
+		fn, err := a.compileBool(os, q.having, "having")
 		if err != nil {
 			return err
 		}

@@ -18,8 +18,12 @@ func (s streamScope) resolve(e *exAttr) (evalFn, Type, error) {
 	return func(f *frame) Value { return f.ev[i] }, s.def.Attrs[i].Type, nil
 }
 
-// outScope resolves having's references to the select outputs (f.out).
-type outScope struct{ attrs []Attr }
+// outScope resolves having's references to the select outputs (f.out). In a join (in set),
+// as Siddhi allows, other references read the joined row's input attributes (f.ev).
+type outScope struct {
+	attrs []Attr
+	in    scope
+}
 
 func (s outScope) resolve(e *exAttr) (evalFn, Type, error) {
 	if e.qual == "" {
@@ -28,6 +32,9 @@ func (s outScope) resolve(e *exAttr) (evalFn, Type, error) {
 				return func(f *frame) Value { return f.out[i] }, a.Type, nil
 			}
 		}
+	}
+	if s.in != nil {
+		return s.in.resolve(e)
 	}
 	return nil, 0, errAt(e.p, "having can only use the select's output attributes; %s is not one", e.name)
 }
@@ -138,7 +145,8 @@ func (s joinScope) resolve(e *exAttr) (evalFn, Type, error) {
 	switch {
 	case e.qual != "":
 		for i, sd := range s.sides {
-			if sd.alias == e.qual || sd.def.Name == e.qual {
+			// an aliased side is named by its alias only, as in Siddhi
+			if sd.alias == e.qual || (sd.alias == "" && sd.def.Name == e.qual) {
 				if side >= 0 {
 					return nil, 0, errAt(e.p, "%s names both sides of the join: qualify %s with an alias", e.qual, e.name)
 				}
