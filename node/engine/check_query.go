@@ -133,8 +133,9 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 	}
 	if q.having != nil {
 		os := outScope{attrs: attrs}
-		if q.join != nil && (q.rate == nil || q.rate.kind != rateSnapshot) {
-			// input attributes too; output snapshot selects rows again later, without their input
+		if (q.join != nil || q.pattern != nil) && (q.rate == nil || q.rate.kind != rateSnapshot) {
+			// input attributes (pattern events) too, as Siddhi allows; output snapshot selects
+			// rows again later, without their input
 			os.in = sc
 		}
 		fn, err := a.compileBool(os, q.having, "having")

@@ -364,8 +364,10 @@ func (p *parser) patternInput() (*patternInput, error) {
 			switch {
 			case pi.sequence:
 				return nil, newCompileError(el.quantP, "counting elements (<n:m>) are only supported in patterns (elements separated by '->'); sequences take + * ?")
-			case el.lo == 0 && (i == 0 || i == len(pi.elems)-1):
-				return nil, newCompileError(el.quantP, "a counting first or last element needs a minimum of at least 1")
+			case el.lo == 0 && i == len(pi.elems)-1:
+				return nil, newCompileError(el.quantP, "a counting last element needs a minimum of at least 1")
+			case el.lo == 0 && i == 0 && (len(pi.elems) < 2 || pi.elems[1].absent || pi.elems[1].logic != 0 || pi.every != everyNone):
+				return nil, newCompileError(el.quantP, "a counting first element with a minimum of 0 needs a plain second element and no 'every'")
 			case i > 0 && pi.elems[i-1].quant != 0:
 				return nil, newCompileError(el.quantP, "two counting elements in a row are not supported")
 			}
