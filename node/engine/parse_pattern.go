@@ -256,8 +256,10 @@ func (p *parser) patternInput() (*patternInput, error) {
 				return err
 			}
 			if everyNext {
-				if len(els) != 1 || !els[0].absent {
-					return newCompileError(at, "'every' after '->' is only supported on an absent element (every not B for T)")
+				// every not B for T; in a pattern also every (not B [for T] and|or e3=C)
+				pair := len(els) == 2 && sep == "->" && (els[0].absent || els[1].absent)
+				if !pair && (len(els) != 1 || !els[0].absent) {
+					return newCompileError(at, "'every' after '->' is only supported on an absent element (every not B for T) or a logical element with an absent side")
 				}
 				els[0].every, everyNext = true, false
 			}

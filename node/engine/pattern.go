@@ -26,7 +26,15 @@ import "math"
 // than restarting the wait (unless 'every'), and on either absent side drops an 'or' pair too;
 // elapsed waits pass at most one new partial to a state until the next event (Siddhi's sequence
 // addState keeps one new arrival); "every (not A and e2=B), e3=C" re-arms only from the event
-// after the A that failed it (idle); "e1=A+, not B for T" waits from A's last event.
+// after the A that failed it (idle, in patterns too); "e1=A+, not B for T" waits from A's last
+// event.
+//
+// 'every' on a later element or a group followed by more ("e1=A -> every (e2=B -> e3=B) ->
+// e4=C", "every (e1=A -> e2=B) -> e3=C"): a match passing the group's last state leaves a copy
+// of itself waiting at the group's first state (see rearm); a group of first elements starts a
+// new match only while no match waits inside it. 'every' on a later logical element with an
+// absent side ("e1=A -> every (not B and e3=C)") passes a copy each time the element holds and
+// waits again, as on a first one.
 
 // unstarted is the start of a partial that passed an absent first element and bound no event
 // yet: 'within' counts from the first event a match binds, as in Siddhi.
@@ -584,8 +592,9 @@ func (s *patternRT) complete(r *Runtime, q *queryRT, caps [][]Value, lists [][][
 const (
 	proven = math.MinInt64 // an absent side's deadline once its absence is proven
 	never  = math.MaxInt64 // an absent side's deadline when no time proves it
-	// idle: both deadlines of a sequence's 'every' logical first element whose absent side
-	// failed; as in Siddhi, it waits again only from the event after the failing one
+	// idle: both deadlines of an 'every' logical first element whose absent side (without
+	// 'for') failed; as in Siddhi, it waits again only from the event after the failing one
+	// (EveryAbsentPatternTestCase.testQueryAbsent49, and the sequence tests)
 	idle = math.MinInt64 + 1
 )
 
@@ -639,7 +648,7 @@ func (s *patternRT) stepLogicAbsent(r *Runtime, q *queryRT, pm *partial, def *St
 		switch {
 		case i == 0 && st.wait > 0:
 			*dl = addSat(r.clock, st.wait) // the silence restarts
-		case !or && i == 0 && s.p.sequence && s.p.states[i].every:
+		case !or && i == 0 && s.p.states[i].every:
 			pm.deadline, pm.deadline2, pm.caps[i], pm.caps[i+1] = idle, idle, nil, nil
 			pm.start = unstarted
 			return true, true
@@ -676,7 +685,9 @@ func (s *patternRT) passEvery(r *Runtime, q *queryRT, pm *partial, ev *event, n 
 	}
 	pm.caps[pm.next], pm.caps[pm.next+1] = nil, nil
 	s.moveTo(pm, pm.next, again)
-	pm.start = unstarted
+	if pm.next == 0 {
+		pm.start = unstarted // a later element keeps the match's start (within)
+	}
 }
 
 // logicHolds reports whether the logical pair pm waits at is satisfied.
