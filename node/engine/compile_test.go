@@ -96,6 +96,7 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int);\nfrom e1=S -> every e2=S -> every e3=S select e2.a as x insert into O;", "2:28: only one 'every' on a later element or on a group followed by more elements"},
 		{"define stream S (a int);\nfrom (every e1=S -> e2=S) -> e3=S select e2.a as x insert into O;", "2:6: a parenthesised group starting with 'every' must be the whole pattern"},
 		{"define stream S (a int);\nfrom every (e1=S -> e2=S), e3=S select e2.a as x insert into O;", "2:12: in a sequence a parenthesised group must be the whole sequence"},
+		{"define stream S (a int);\nfrom (every (e1=S, e2=S), e3=S) select e2.a as x insert into O;", "2:6: in a sequence 'every' is only supported on the first element"},
 		{"define stream S (a int);\nfrom e1=S<2> -> not S for 1 sec select e1[0].a as x insert into O;", "2:17: an absent element right after a counting element is only supported after a '+' element of a sequence"},
 		{"define stream S (a int); define table T (a int);\nfrom S[a == T.b in T] select a insert into O;", "2:13: table T has no attribute b"},
 		{"define stream S (a int); define table T (a int);\nfrom S[a == T.a in X] select a insert into O;", "2:20: X is not a table"},

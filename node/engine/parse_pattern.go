@@ -275,9 +275,14 @@ func (p *parser) patternInput() (*patternInput, error) {
 		// "(every e1=A -> e2=B) within T", as Siddhi allows: every on the group's first
 		// element, the group being the whole pattern.
 		innerEvery := false
-		if !every && p.isKw("every") && !(p.peekN(1).kind == tkPunct && p.peekN(1).text == "(") {
+		if !every && p.isKw("every") {
 			p.next()
-			innerEvery = true
+			if p.isPunct("(") {
+				// "(every (e1=A -> e2=B) -> e3=C) within T": a group inside the group
+				everyGrp = true
+			} else {
+				innerEvery = true
+			}
 		}
 		if err := elements(); err != nil {
 			return nil, err
@@ -319,6 +324,12 @@ func (p *parser) patternInput() (*patternInput, error) {
 		}
 	}
 	pi.sequence = sep == ","
+	if pi.sequence && pi.grpHi >= 0 {
+		return nil, newCompileError(pi.p, "in a sequence 'every' is only supported on the first element, on an absent element (every not B for T) or around the whole sequence")
+	}
+	if pi.grpLo == 0 && pi.every == everyNone {
+		pi.every = everyGroup // the inner group of "(every (e1=A -> e2=B) -> e3=C) within T"
+	}
 	if pi.every == everyFirst && len(pi.elems) > 1 && pi.elems[0].absent && pi.elems[0].logic == 0 {
 		// "every not A for T -> e2=B": each elapsed wait starts a match and the wait repeats
 		pi.elems[0].every, pi.every = true, 0
