@@ -79,7 +79,6 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int);\nfrom every e1=S<0:2> -> e2=S select e2.a as x insert into O;", "2:16: a counting first element with a minimum of 0 needs a plain second element and no 'every'"},
 		{"define stream S (a int);\nfrom S select a having b > 1 insert into O;", "2:24: having can only use the select's output attributes; b is not one"},
 		{"define stream S (a int);\nfrom e1=S, e2=S<2:3>, e3=S select e1.a as x insert into O;", "2:16: counting elements (<n:m>) are only supported in patterns (elements separated by '->'); sequences take + * ?"},
-		{"define stream S (a int);\nfrom e1=S<1:2> -> e2=S<1:2> -> e3=S select e1[0].a as x insert into O;", "2:23: two counting elements in a row are not supported"},
 		{"define stream S (a int);\nfrom e1=S -> e2=S<99999999> select e1.a as x insert into O;", "2:19: counting bound 99999999 is too large (at most 65536)"},
 		{"define stream S (a int);\nfrom e1=S -> not S[a > 1] select e1.a as x insert into O;", "2:27: expected 'for <time>' after an absent element (e.g. not B[..] for 10 sec), found 'select'"},
 		{"define stream S (a int);\nfrom not S or e2=S select e2.a as x insert into O;", "2:12: an absent element without 'for <time>' can only be joined by 'and' to a matching element"},

@@ -344,9 +344,6 @@ func (p *parser) patternInput() (*patternInput, error) {
 			return nil, newCompileError(el.p, "an absent element inside an 'every' group or after a later 'every' is not supported")
 		}
 	}
-	if pi.grpHi >= 0 && pi.grpHi+1 < len(pi.elems) && pi.elems[pi.grpHi].quant != 0 && pi.elems[pi.grpHi+1].quant != 0 {
-		return nil, newCompileError(pi.elems[pi.grpHi+1].quantP, "two counting elements in a row are not supported")
-	}
 	allAbsent := true
 	for _, el := range pi.elems {
 		allAbsent = allAbsent && el.absent
@@ -381,8 +378,6 @@ func (p *parser) patternInput() (*patternInput, error) {
 				return nil, newCompileError(el.quantP, "a counting last element needs a minimum of at least 1")
 			case el.lo == 0 && i == 0 && (len(pi.elems) < 2 || pi.elems[1].absent || pi.elems[1].logic != 0 || pi.every != everyNone):
 				return nil, newCompileError(el.quantP, "a counting first element with a minimum of 0 needs a plain second element and no 'every'")
-			case i > 0 && pi.elems[i-1].quant != 0:
-				return nil, newCompileError(el.quantP, "two counting elements in a row are not supported")
 			}
 			continue
 		}

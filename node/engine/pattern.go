@@ -330,6 +330,20 @@ func (s *patternRT) advance(r *Runtime, q *queryRT, pm *partial, i int, ev *even
 // bind binds ev to state slot and moves pm to state next; past the last state it completes the
 // match. It reports whether pm stays pending.
 func (s *patternRT) bind(r *Runtime, q *queryRT, pm *partial, slot, next int, ev *event) bool {
+	if st := &s.p.states[slot]; st.quant != 0 {
+		// the first event of a counting element right after another one ("e1=A<2> ->
+		// e2=B<2>"): it is collected there, and the match waits at the element for more
+		s.rearm(pm, slot)
+		touch(pm, r.clock)
+		pm.lists[slot] = append(pm.lists[slot], r.copyVals(ev.vals))
+		pm.next = slot
+		if slot == len(s.p.states)-1 && len(pm.lists[slot]) >= st.min() {
+			s.complete(r, q, pm.caps, pm.lists, ev)
+			return false
+		}
+		s.used = true
+		return true
+	}
 	s.rearm(pm, next)
 	touch(pm, r.clock)
 	if next == len(s.p.states) {

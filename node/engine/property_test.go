@@ -163,6 +163,7 @@ from S[vol > 5] select sym, vol insert into GT{i};
 from S#window.length(2) as s join GT{i} as t on s.sym == t.sym select s.sym as sym, count() as c, sum(t.vol) as tv having s.price > 20.0 insert all events into GJ{i};`,
 	`from S#window.length(2) as a join S#window.time(300 ms) as b on a.sym == b.sym select a.sym as sym, b.vol as v having a.vol > b.vol insert all events into GK{i};`,
 	`from e1=S[vol == 1] -> every (not S[vol == 0] and e2=S[vol > 6]) select e1.sym as s, e2.vol as v insert into GL{i};`,
+	`from every e1=S[vol > 5]<1:2> -> e2=S[vol < 3]<2> -> e3=S[sym == e1[0].sym] within 1 sec select e1[0].vol as a, e2[last].vol as b, e3.vol as c insert into GM{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.
