@@ -89,7 +89,7 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 		for _, it := range q.items {
 			c := &exprCompiler{app: a, sc: sc, where: "select", aggs: &aggs}
 			if q.pattern != nil {
-				c.app, c.aggs, c.where = nil, nil, "pattern queries"
+				c.app = nil // aggregates over the matches are allowed, as in Siddhi
 			}
 			ce, err := c.compile(it.e)
 			if err != nil {

@@ -47,7 +47,8 @@
 // a partial passes the group's last element, a copy of it waiting at the group's first element
 // (after the current event), its events from there on dropped; one such group per pattern, no
 // absent element in it, not in sequences. Having may read pattern events (e1[1].x) besides the
-// select's outputs. "within T" drops partials started more
+// select's outputs. Aggregates in select (count() as n) run over the matches, which never
+// expire (no group by); their state is part of the pattern's snapshot state. "within T" drops partials started more
 // than T before (logical clock), before the event is offered, so with "every (...)" the event
 // arriving after a timed-out attempt starts the next one, as in Siddhi.
 //
@@ -65,7 +66,8 @@
 // not start another), and it is also collected by the pending ones. A counting last element
 // needs n >= 1; a first one with n = 0 ("e1=A<0:5> -> e2=B") needs a plain second element and no
 // "every" (an event of the second element may then complete the match with e1 empty). Two
-// counting elements in a row and counting elements in sequences are compile errors.
+// counting elements may follow each other (the first event of the second moves the match on).
+// Counting elements in sequences are compile errors.
 //
 // Absent elements: "not B[cond] for T" (no alias; cond may read earlier
 // aliases and B's attributes). A partial reaching it waits T on the logical clock: a B event that

@@ -64,7 +64,13 @@ type patternRT struct {
 	spawned []*partial // matches passing an 'every' logical first element, appended after a pass
 	scratch [][]Value
 	row     []Value
+	// sel is the query's selector; it keeps the aggregates of a pattern query that has them
+	// (their state is part of the pattern's snapshot state)
+	sel *selector
 }
+
+// aggregates reports whether the query's select has aggregates over the matches.
+func (s *patternRT) aggregates() bool { return s.sel != nil && len(s.sel.p.aggs) > 0 }
 
 func newPatternRT(p *patPlan) *patternRT {
 	return &patternRT{p: p, scratch: make([][]Value, len(p.states))}
@@ -574,6 +580,14 @@ func (s *patternRT) waiting() []bool {
 
 func (s *patternRT) complete(r *Runtime, q *queryRT, caps [][]Value, lists [][][]Value, ev *event) {
 	sp := q.plan.sel
+	if s.aggregates() {
+		// aggregates (count() as n) run over the matches, which never expire: the selector
+		// keeps them (and their snapshot state) as for a windowless query
+		q.sel.f.refs, q.sel.f.lists = caps, lists
+		q.sel.process(r, kCurrent, ev)
+		q.sel.f.refs, q.sel.f.lists = nil, nil
+		return
+	}
 	if s.row == nil {
 		s.row = make([]Value, len(sp.items))
 	}
