@@ -55,7 +55,8 @@
 // Counting elements ("->" patterns only): "e2=B[cond]<n:m>" collects n to m events, "<n:>" n or
 // more, "<:m>" up to m (n is 0) and "<n>" exactly n, with 0 <= n <= m, m >= 1, both at most 65536.
 // The collected events are e2[0].x, e2[1].x, ..., e2[last].x (a bare e2.x is e2[0].x), in select
-// and in the conditions of later elements (in its own condition, e2.x without an index is the
+// and in the conditions of later elements ("e2 is null", "e2[last-1] is null" test whether the
+// element bound that event; in its own condition, e2.x without an index is the
 // event being tested, as in Siddhi, and e2[last] the last event collected before it); an index beyond what was collected is null. Until n events
 // are collected only the element takes events; then an event that satisfies the next element
 // moves the match on (reluctantly: it is not also collected), and any other event that satisfies
