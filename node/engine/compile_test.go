@@ -108,7 +108,7 @@ func TestCompileErrors(t *testing.T) {
 		{"define stream S (a int); define table T (a int);\nfrom e1=S -> e2=S[a == T.a in T] select e1.a as x insert into O;", "2:28: '<condition> in <table>' is only supported in filters and the select of stream and join queries (not in pattern condition)"},
 		{"define stream S (a int);\nfrom e1=S<2> and e2=S select e2.a as x insert into O;", "2:10: a counting or quantified element cannot be part of 'and'"},
 		{"define stream S (a int);\nfrom e1=S and e2=S or e3=S select e2.a as x insert into O;", "2:20: a logical element joins two elements: use parentheses and '->' for more"},
-		{"define stream S (a int);\nfrom e1=S, e2=S+, e3=S and e4=S select e1.a as x insert into O;", "2:19: a logical element (and / or) right after a counting or quantified element is not supported"},
+		{"define stream S (a int);\nfrom e1=S, e2=S+, e3=S and e4=S select e1.a as x insert into O;", "2:19: a logical element (and / or) right after a counting or quantified element is only supported after a counting element of a fixed count"},
 		{"define stream S (a int, b string);\nfrom S select a order by b insert into O;", "2:26: order by can only use the select's output attributes (or selected input attributes); b is not one"},
 		{"define stream S (a int);\nfrom S select a as x order by S.a desc, y insert into O;", "2:41: order by can only use the select's output attributes (or selected input attributes); y is not one"},
 		{"define stream S (a int);\nfrom S select a order a insert into O;", "2:23: expected 'by', found 'a'"},

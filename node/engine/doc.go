@@ -90,7 +90,9 @@
 // restarting the wait (without "every"), a B on either absent side drops an "or" pair, elapsed
 // waits pass at most one new partial to a state until the next event, and "e1=A+, not B for T"
 // waits from A's last event. Compile errors: an absent element without "for", alone, right
-// after another absent or a counting element (but "e1=A+, not B for T" in a sequence), an
+// after another absent or a counting element (but "e1=A+, not B for T" in a sequence, and a
+// logical element after a counting element of a fixed count, which the match enters once the
+// count is collected: "e2=A<2> -> not B and e3=C"), an
 // absent element inside a later "every" group, and an absent side without "for" joined by "or"
 // or to another absent side.
 //

@@ -344,6 +344,16 @@ func (p *parser) patternInput() (*patternInput, error) {
 			return nil, newCompileError(el.p, "an absent element inside an 'every' group or after a later 'every' is not supported")
 		}
 	}
+	// fixedBefore: element i is the first side of a logical element right after a counting
+	// element of a fixed count in a pattern ("e2=A<2> -> not B and e3=C"): the match enters
+	// the logical element once the count is collected
+	fixedBefore := func(i int) bool {
+		if pi.sequence || i == 0 || pi.elems[i].logic == 0 {
+			return false
+		}
+		pr := &pi.elems[i-1]
+		return pr.quant == '<' && pr.lo == pr.hi
+	}
 	allAbsent := true
 	for _, el := range pi.elems {
 		allAbsent = allAbsent && el.absent
@@ -354,7 +364,7 @@ func (p *parser) patternInput() (*patternInput, error) {
 			switch {
 			case allAbsent:
 				return nil, newCompileError(el.p, "an absent element needs a matching element in the pattern (e.g. e1=A -> not B[..] for 10 sec)")
-			case i > 0 && pi.elems[i-1].quant != 0 && !(pi.sequence && pi.elems[i-1].quant == '+' && !paired && !el.every):
+			case i > 0 && pi.elems[i-1].quant != 0 && !(pi.sequence && pi.elems[i-1].quant == '+' && !paired && !el.every) && !fixedBefore(i):
 				return nil, newCompileError(el.p, "an absent element right after a counting element is only supported after a '+' element of a sequence (e1=A+, not B for 10 sec)")
 			case paired:
 			case i > 0 && pi.elems[i-1].absent && pi.elems[i-1].logic == 0 && (i < 2 || pi.elems[i-2].logic == 0):
@@ -364,8 +374,8 @@ func (p *parser) patternInput() (*patternInput, error) {
 			}
 			continue
 		}
-		if el.logic != 0 && i > 0 && pi.elems[i-1].quant != 0 {
-			return nil, newCompileError(el.p, "a logical element (and / or) right after a counting or quantified element is not supported")
+		if el.logic != 0 && i > 0 && pi.elems[i-1].quant != 0 && !fixedBefore(i) {
+			return nil, newCompileError(el.p, "a logical element (and / or) right after a counting or quantified element is only supported after a counting element of a fixed count in a pattern (e2=A<2> -> e3=B and e4=C)")
 		}
 		if el.quant == 0 {
 			continue

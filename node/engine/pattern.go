@@ -306,6 +306,11 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 			if s.p.quantAbsent(pm.next) && cnt+1 >= st.min() {
 				pm.deadline = addSat(r.clock, s.p.states[pm.next+1].wait) // the silence restarts
 			}
+			if !last && st.maxed(cnt+1) && s.p.states[pm.next+1].logic != 0 {
+				// a fixed count collected before a logical element: the match enters it
+				s.rearm(pm, pm.next+1)
+				s.moveTo(pm, pm.next+1, r.clock)
+			}
 			s.used = true
 			return true
 		}

@@ -166,6 +166,7 @@ from S#window.length(2) as s join GT{i} as t on s.sym == t.sym select s.sym as s
 	`from every e1=S[vol > 5]<1:2> -> e2=S[vol < 3]<2> -> e3=S[sym == e1[0].sym] within 1 sec select e1[0].vol as a, e2[last].vol as b, e3.vol as c insert into GM{i};`,
 	`from every e1=S[vol > 4] -> e2=S[sym == e1.sym] within 800 ms select e1.sym as s, count() as n, sum(e2.vol) as t, max(e2.price) as hi having n > 1 insert into GN{i};`,
 	`from every e1=S[vol > 6], e2=S[e2[last] is null or vol >= e2[last].vol]+, e3=S[vol < 4] select e1.vol as a, e2[last-1] is null as one, e2[0] is null as none, e3.sym as s insert into GO{i};`,
+	`from every e1=S[vol > 6] -> e2=S[vol > 3]<2> -> not S[vol == 9] and e3=S[vol < 3] within 2 sec select e1.vol as a, e2[1].vol as b, e3.sym as s insert into GP{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.
