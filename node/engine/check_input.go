@@ -193,14 +193,9 @@ func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {
 	if pi.within > 0 {
 		a.usesTime = true
 	}
-	seen := map[string]bool{}
+	// An alias may name two elements, as Siddhi allows ("every e1=A -> e1=B"): references
+	// read the first of them (patScope).
 	for i, el := range pi.elems {
-		if seen[el.alias] {
-			return nil, errAt(el.p, "pattern alias %s is used twice", el.alias)
-		}
-		if !el.absent {
-			seen[el.alias] = true
-		}
 		if a.tableBy[el.stream] != nil {
 			return nil, errAt(el.p, "tables cannot be used in patterns (%s is a table)", el.stream)
 		}

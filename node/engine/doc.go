@@ -47,7 +47,8 @@
 // a partial passes the group's last element, a copy of it waiting at the group's first element
 // (after the current event), its events from there on dropped; one such group per pattern, no
 // absent element in it, not in sequences. Having may read pattern events (e1[1].x) besides the
-// select's outputs. Aggregates in select (count() as n) run over the matches, which never
+// select's outputs. An alias may name two elements ("every e1=A -> e1=B"); references read the
+// first, as in Siddhi. Aggregates in select (count() as n) run over the matches, which never
 // expire (no group by); their state is part of the pattern's snapshot state. "within T" drops partials started more
 // than T before (logical clock), before the event is offered, so with "every (...)" the event
 // arriving after a timed-out attempt starts the next one, as in Siddhi.

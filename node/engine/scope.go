@@ -100,8 +100,9 @@ func (s patScope) resolve(e *exAttr) (evalFn, Type, error) {
 	si := -1
 	if e.qual != "" {
 		for i, st := range s.states {
-			if st.alias == e.qual {
-				si = i
+			if st.alias == e.qual && !st.absent {
+				si = i // the first element of the alias (an alias may name two, as in Siddhi)
+				break
 			}
 		}
 		if si < 0 {
