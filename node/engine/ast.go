@@ -130,15 +130,21 @@ type patternInput struct {
 	p        pos
 	elems    []patElem
 	sequence bool
-	every    int // everyNone, everyFirst, everyAll
-	within   int64
-	withinP  pos
+	every    int // everyNone, everyFirst, everyAll, everyGroup
+	// grpLo..grpHi: the elements of an 'every' group that is not the whole pattern ("every
+	// (e1=A -> e2=B) -> e3=C", "e1=A -> every e2=B -> e3=C"); grpHi is -1 without one
+	grpLo, grpHi int
+	within       int64
+	withinP      pos
 }
 
 const (
 	everyNone = iota
 	everyFirst
 	everyAll
+	// everyGroup: 'every' on a group of first elements followed by more ("every (e1=A ->
+	// e2=B) -> e3=C"): a new match starts once no match waits inside the group
+	everyGroup
 )
 
 type selItem struct {

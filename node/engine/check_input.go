@@ -189,18 +189,13 @@ func checkExtBatchOpts(sc streamScope, wp *winPlan, args []expr) error {
 }
 
 func (a *App) checkPattern(pi *patternInput, qp *queryPlan) (*patPlan, error) {
-	pp := &patPlan{sequence: pi.sequence, every: pi.every, within: pi.within}
+	pp := &patPlan{sequence: pi.sequence, every: pi.every, within: pi.within, grpLo: pi.grpLo, grpHi: pi.grpHi}
 	if pi.within > 0 {
 		a.usesTime = true
 	}
-	seen := map[string]bool{}
+	// An alias may name two elements, as Siddhi allows ("every e1=A -> e1=B"): references
+	// read the first of them (patScope).
 	for i, el := range pi.elems {
-		if seen[el.alias] {
-			return nil, errAt(el.p, "pattern alias %s is used twice", el.alias)
-		}
-		if !el.absent {
-			seen[el.alias] = true
-		}
 		if a.tableBy[el.stream] != nil {
 			return nil, errAt(el.p, "tables cannot be used in patterns (%s is a table)", el.stream)
 		}

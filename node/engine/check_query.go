@@ -89,7 +89,7 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 		for _, it := range q.items {
 			c := &exprCompiler{app: a, sc: sc, where: "select", aggs: &aggs}
 			if q.pattern != nil {
-				c.app, c.aggs, c.where = nil, nil, "pattern queries"
+				c.app = nil // aggregates over the matches are allowed, as in Siddhi
 			}
 			ce, err := c.compile(it.e)
 			if err != nil {
@@ -132,7 +132,13 @@ func (a *App) checkQuery(q *queryDecl, qp *queryPlan) error {
 		sp.groupBy = append(sp.groupBy, fn)
 	}
 	if q.having != nil {
-		fn, err := a.compileBool(outScope{attrs}, q.having, "having")
+		os := outScope{attrs: attrs}
+		if (q.join != nil || q.pattern != nil) && (q.rate == nil || q.rate.kind != rateSnapshot) {
+			// input attributes (pattern events) too, as Siddhi allows; output snapshot selects
+			// rows again later, without their input
+			os.in = sc
+		}
+		fn, err := a.compileBool(os, q.having, "having")
 		if err != nil {
 			return err
 		}

@@ -41,11 +41,13 @@ type confInput struct {
 
 // confCheck is "rows TARGET" (with rows) or "count TARGET in=N removed=M" / "count stream S N".
 type confCheck struct {
-	line     int
-	stream   bool // TARGET is "stream NAME" (stream callback: all rows, in order, kind ignored)
-	target   string
-	count    bool
-	in, rem  int        // -1: not checked (the Java test does not assert it)
+	line    int
+	stream  bool // TARGET is "stream NAME" (stream callback: all rows, in order, kind ignored)
+	target  string
+	count   bool
+	in, rem int // -1: not checked (the Java test does not assert it)
+	// some: "count TARGET some": the Java test asserts only that rows arrive (any number)
+	some     bool
 	rows     [][]string // each row's tokens; for query targets the first token is + or -
 	rowLines []int
 }
@@ -165,6 +167,11 @@ func parseConfFile(path string) ([]*confCase, error) {
 				}
 				block = "rows"
 			} else {
+				if len(fs) == 2 && fs[1] == "some" {
+					ck.some = true
+					cur.checks = append(cur.checks, ck)
+					continue
+				}
 				for _, kv := range fs[1:] {
 					k, v, ok := strings.Cut(kv, "=")
 					if ck.stream && !ok {
@@ -401,6 +408,12 @@ func (c *confCase) check(outs []*engine.Output) error {
 				} else {
 					in++
 				}
+			}
+			if ck.some {
+				if len(sel) == 0 {
+					return fmt.Errorf("line %d: %s: no rows, want some", ck.line, ck.target)
+				}
+				continue
 			}
 			if (ck.in >= 0 && in != ck.in) || (ck.rem >= 0 && rem != ck.rem) {
 				return fmt.Errorf("line %d: %s: %d current and %d expired rows, want %d and %d%s",

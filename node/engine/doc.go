@@ -40,14 +40,24 @@
 // Patterns: a partial match waits for its next element; events that do not satisfy it are
 // ignored (in a sequence they drop the partial). "every" on the first element starts a partial
 // for each matching event (also written "(every e1=A -> e2=B) within T"), "every (...)" around the whole pattern restarts it when no partial is
-// pending, and without "every" the pattern matches once. "within T" drops partials started more
+// pending, and without "every" the pattern matches once. "every" on a group of first elements
+// followed by more ("every (e1=A -> e2=B) -> e3=C", also "(every (...) -> e3=C) within T")
+// starts a new partial only while none waits inside the group; "every" on a later element or
+// group ("e1=A -> every e2=B -> e3=C", "e0=A -> every (e1=B -> e2=B) -> e3=C") leaves, each time
+// a partial passes the group's last element, a copy of it waiting at the group's first element
+// (after the current event), its events from there on dropped; one such group per pattern, no
+// absent element in it, not in sequences. Having may read pattern events (e1[1].x) besides the
+// select's outputs. An alias may name two elements ("every e1=A -> e1=B"); references read the
+// first, as in Siddhi. Aggregates in select (count() as n) run over the matches, which never
+// expire (no group by); their state is part of the pattern's snapshot state. "within T" drops partials started more
 // than T before (logical clock), before the event is offered, so with "every (...)" the event
 // arriving after a timed-out attempt starts the next one, as in Siddhi.
 //
 // Counting elements ("->" patterns only): "e2=B[cond]<n:m>" collects n to m events, "<n:>" n or
 // more, "<:m>" up to m (n is 0) and "<n>" exactly n, with 0 <= n <= m, m >= 1, both at most 65536.
 // The collected events are e2[0].x, e2[1].x, ..., e2[last].x (a bare e2.x is e2[0].x), in select
-// and in the conditions of later elements (in its own condition, e2.x without an index is the
+// and in the conditions of later elements ("e2 is null", "e2[last-1] is null" test whether the
+// element bound that event; in its own condition, e2.x without an index is the
 // event being tested, as in Siddhi, and e2[last] the last event collected before it); an index beyond what was collected is null. Until n events
 // are collected only the element takes events; then an event that satisfies the next element
 // moves the match on (reluctantly: it is not also collected), and any other event that satisfies
@@ -55,8 +65,11 @@
 // as n events are collected, so its m has no effect. A counting first element starts a partial
 // with its first event; with "every" on it, as in Siddhi, a matching event starts a new partial
 // only when no pending partial is still short of n events (the event that brings one to n does
-// not start another), and it is also collected by the pending ones. First and last counting elements need n >= 1; two counting
-// elements in a row and counting elements in sequences are compile errors.
+// not start another), and it is also collected by the pending ones. A counting last element
+// needs n >= 1; a first one with n = 0 ("e1=A<0:5> -> e2=B") needs a plain second element and no
+// "every" (an event of the second element may then complete the match with e1 empty). Two
+// counting elements may follow each other (the first event of the second moves the match on).
+// Counting elements in sequences are compile errors.
 //
 // Absent elements: "not B[cond] for T" (no alias; cond may read earlier
 // aliases and B's attributes). A partial reaching it waits T on the logical clock: a B event that
@@ -78,16 +91,21 @@
 // restarting the wait (without "every"), a B on either absent side drops an "or" pair, elapsed
 // waits pass at most one new partial to a state until the next event, and "e1=A+, not B for T"
 // waits from A's last event. Compile errors: an absent element without "for", alone, right
-// after another absent or a counting element (but "e1=A+, not B for T" in a sequence), "every"
-// on a non-absent later element, and an absent side without "for" joined by "or" or to another
-// absent side.
+// after another absent or a counting element (but "e1=A+, not B for T" in a sequence, and a
+// logical element after a counting element of a fixed count, which the match enters once the
+// count is collected: "e2=A<2> -> not B and e3=C"), an
+// absent element inside a later "every" group, and an absent side without "for" joined by "or"
+// or to another absent side.
 //
 // Logical elements: "e2=B[..] and e3=C[..]" binds, for each side, the first event satisfying
 // it (one event may bind both) and moves on once both are bound; "e2=B[..] or e3=C[..]" moves
 // on with the first event satisfying either side, the other reading null. A logical element
 // stands where an element does (first, "every" on it, in sequences, "every (e1=A and e2=B) ->
 // e3=C"); with "every" on a logical first element, a new partial starts only once the pending
-// one has completed the element (not with the event that completes it), as in Siddhi. Its sides
+// one has completed the element (not with the event that completes it), as in Siddhi. "every"
+// on a later logical element with an absent side ("e1=A -> every (not B and e3=C)") passes a copy
+// of the match each time the element holds and waits again; on a first one whose absent side
+// has no "for", a B makes it wait again only from the event after the B, as in Siddhi. Its sides
 // take no quantifier, it joins exactly two elements, and it cannot follow a counting or
 // quantified element.
 //
@@ -100,7 +118,8 @@
 // join, right outer join, full outer join, then the clauses of a simple query (select, group by,
 // having, order by, limit, offset, output, insert). A side's window is optional and must be
 // length, time or externalTime; its filters come before the window and read only its own
-// attributes. Attributes are qualified by alias or stream name (l.x, L.x); an unqualified name
+// attributes. Attributes are qualified by the side's alias, or by its stream name when it has
+// none (l.x, L.x); an unqualified name
 // must belong to one side only; a self-join (the same stream on both sides) needs an alias on
 // each side; "select *" lists the left side's attributes then the right side's (their names must
 // differ); order by names an output attribute, or an input attribute qualified as in select.
@@ -114,9 +133,13 @@
 // side. Time windows expire on the logical clock (the earlier deadline first, the left side at a
 // tie) and their expiries probe likewise. A side without a window retains nothing: its events
 // probe but are never matched by later arrivals; as in Siddhi (its empty window), each arrival
-// there is a batch of its own (one row per group, the last, with aggregates or group by): its
-// joined rows current, then expired when the query outputs expired events, then a reset of the
-// aggregates, so they cover one arrival's rows (a stream-table join works the same way). With "unidirectional" on one side, only that
+// there gives a batch of its joined rows current, then, when the query outputs expired events,
+// a batch of the same rows expired (each batch one row per group, the last, with aggregates or
+// group by), then a reset of the aggregates, so they cover one arrival's rows (a stream-table
+// join works the same way). In a join with a table, what one arrival or expiry makes the
+// stream side's window emit (its expired rows, then the arrival) is one such batch, without a
+// reset (JoinTestCase.joinTest18). Having may also read the joined rows' input attributes
+// (having order.items == 'x'), except with output snapshot. With "unidirectional" on one side, only that
 // side's arrivals and expiries probe; the other side only fills its window. Aggregates add
 // current rows and remove expired ones (in any order). "within" and batch windows on join
 // sides are not supported. Both windows are part of the query's snapshot state.

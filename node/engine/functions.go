@@ -40,6 +40,16 @@ func (c *exprCompiler) call(e *exCall) (cexpr, error) {
 			return cexpr{}, errAt(at.p, "eventTimestamp(%s), the time of one event of a join or pattern, is not supported: eventTimestamp() gives the time of the event being processed", at.name)
 		}
 	}
+	if lname == "isnull" && len(e.args) == 1 {
+		// "e2 is null", "e2[last-1] is null": whether a pattern element bound that event
+		if at, ok := e.args[0].(*exAttr); ok {
+			if ps, ok := c.sc.(patScope); ok {
+				if fn, ok := ps.wholeEvent(at); ok {
+					return cexpr{fn, TypeBool}, nil
+				}
+			}
+		}
+	}
 	args := make([]cexpr, len(e.args))
 	for i, a := range e.args {
 		ca, err := c.compile(a)

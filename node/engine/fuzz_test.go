@@ -14,6 +14,9 @@ import (
 // Seed apps for FuzzCompile; the committed corpus lives in testdata/fuzz/<FuzzName>/.
 var seedApps = []string{
 	schema + menuQuery(0, 0),
+	schema + menuQuery(76, 0),
+	schema + menuQuery(77, 0),
+	schema + menuQuery(80, 0),
 	schema + menuQuery(3, 0),
 	schema + menuQuery(8, 0),
 	schema + menuQuery(9, 0),
@@ -159,6 +162,7 @@ func patternApp(tb testing.TB) *engine.App {
 		menuQuery(32, 1), menuQuery(33, 2), menuQuery(34, 3), menuQuery(35, 4), menuQuery(36, 5), menuQuery(37, 6), menuQuery(38, 7), menuQuery(39, 8),
 		menuQuery(53, 9), menuQuery(54, 10), menuQuery(55, 11), menuQuery(56, 12), menuQuery(57, 13), menuQuery(58, 14),
 		menuQuery(59, 15), menuQuery(60, 16), menuQuery(61, 17), menuQuery(62, 18), menuQuery(63, 19),
+		menuQuery(76, 20), menuQuery(77, 21), menuQuery(78, 22), menuQuery(79, 23), menuQuery(82, 24), menuQuery(83, 25), menuQuery(84, 26), menuQuery(86, 27),
 	}, "\n"))
 }
 

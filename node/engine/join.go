@@ -59,23 +59,44 @@ func (j *joinRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		}
 		if w := j.wins[s]; w != nil {
 			j.cur = s
+			j.beginChunk(q)
 			w.add(r, q, ev) // the window calls q.toSel, which probes
+			j.endChunk(r, q)
 			continue
 		}
 		if !sd.trigger {
 			continue
 		}
-		// A side without a window, as Siddhi's empty window: each arrival is a batch of its
-		// own, its joined rows current, then (when the query outputs expired events) expired,
-		// then a reset, so aggregates cover one arrival's rows.
+		// A side without a window, as Siddhi's empty window: each arrival's joined rows are a
+		// batch of current rows, then (when the query outputs expired events) a batch of the
+		// same rows expired, then a reset, so aggregates cover one arrival's rows (one row per
+		// group and kind: Siddhi's selector takes the current and the expired chunk apart).
 		q.sel.beginBatch()
 		j.probe(r, q, s, kCurrent, ev)
+		q.sel.endBatch(r)
 		j.xev = event{ts: r.clock, vals: ev.vals}
 		if q.wants(kExpired) {
+			q.sel.beginBatch()
 			j.probe(r, q, s, kExpired, &j.xev)
+			q.sel.endBatch(r)
 		}
 		q.sel.process(r, kReset, &j.xev)
 		j.xev = event{}
+	}
+}
+
+// beginChunk and endChunk bracket what one arrival or expiry makes a stream side's window
+// emit. Joined with a table, that chunk is one batch, as in Siddhi: with aggregates or group by
+// it emits one row per group, the last (JoinTestCase.joinTest18 counts 4 table rows at once).
+// Two stream windows emit joined rows one by one.
+func (j *joinRT) beginChunk(q *queryRT) {
+	if j.p.sides[0].table || j.p.sides[1].table {
+		q.sel.beginBatch()
+	}
+}
+
+func (j *joinRT) endChunk(r *Runtime, q *queryRT) {
+	if j.p.sides[0].table || j.p.sides[1].table {
 		q.sel.endBatch(r)
 	}
 }
@@ -163,7 +184,9 @@ func (j *joinRT) due() (int64, int, bool) {
 func (j *joinRT) fire(r *Runtime, q *queryRT, now int64) {
 	if _, s, ok := j.due(); ok {
 		j.cur = s
+		j.beginChunk(q)
 		j.wins[s].fire(r, q, now)
+		j.endChunk(r, q)
 	}
 }
 

@@ -279,6 +279,9 @@ func (p *parser) primary0(d int) (expr, error) {
 				return nil, err
 			}
 			if !p.isPunct(".") {
+				if n := p.peek(); n.kind == tkIdent && strings.EqualFold(n.text, "is") {
+					return at, nil // a whole event, e2[last-1] is null (name "")
+				}
 				return nil, p.fail("'.' and an attribute after the event index")
 			}
 		}

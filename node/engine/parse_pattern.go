@@ -182,7 +182,7 @@ func (p *parser) countBounds(lt token) (lo, hi int, err error) {
 }
 
 func (p *parser) patternInput() (*patternInput, error) {
-	pi := &patternInput{p: p.peek().pos}
+	pi := &patternInput{p: p.peek().pos, grpLo: -1, grpHi: -1}
 	every := false
 	if p.isKw("every") {
 		p.next()
@@ -190,6 +190,7 @@ func (p *parser) patternInput() (*patternInput, error) {
 	}
 	sep := ""
 	everyNext := false // 'every' before the next element, an absent one
+	everyGrp := false  // 'every' before the next element or group, not an absent one
 	addSep := func() (bool, error) {
 		if !(p.isPunct("->") || p.isPunct(",")) {
 			return false, nil
@@ -200,25 +201,65 @@ func (p *parser) patternInput() (*patternInput, error) {
 		}
 		sep = t.text
 		if p.isKw("every") {
-			if !p.everyAbsent() {
-				return false, newCompileError(p.peek().pos, "'every' is only supported on the first element, on an absent element (every not B for T) or around the whole pattern")
+			switch {
+			case p.everyAbsent():
+				everyNext = true
+			case sep == ",":
+				return false, newCompileError(p.peek().pos, "in a sequence 'every' is only supported on the first element, on an absent element (every not B for T) or around the whole sequence")
+			case pi.grpHi >= 0:
+				return false, newCompileError(p.peek().pos, "only one 'every' on a later element or on a group followed by more elements is supported")
+			default:
+				everyGrp = true
 			}
 			p.next()
-			everyNext = true
 		}
 		return true, nil
 	}
+	// group reads an 'every' group that is not the whole pattern: one element or "( ... )".
+	var elements func() error
+	group := func() error {
+		everyGrp = false
+		lo := len(pi.elems)
+		if p.isPunct("(") && !p.groupIsSingle() {
+			p.next()
+			if err := elements(); err != nil {
+				return err
+			}
+			if _, err := p.expectPunct(")"); err != nil {
+				return err
+			}
+		} else {
+			els, err := p.logicalElem()
+			if err != nil {
+				return err
+			}
+			pi.elems = append(pi.elems, els...)
+		}
+		pi.grpLo, pi.grpHi = lo, len(pi.elems)-1
+		return nil
+	}
 	// elements reads the elements and their separators up to the end of the pattern or group.
-	elements := func() error {
+	elements = func() error {
 		for {
+			if everyGrp {
+				if err := group(); err != nil {
+					return err
+				}
+				if more, err := addSep(); err != nil || !more {
+					return err
+				}
+				continue
+			}
 			at := p.peek().pos
 			els, err := p.logicalElem()
 			if err != nil {
 				return err
 			}
 			if everyNext {
-				if len(els) != 1 || !els[0].absent {
-					return newCompileError(at, "'every' after '->' is only supported on an absent element (every not B for T)")
+				// every not B for T; in a pattern also every (not B [for T] and|or e3=C)
+				pair := len(els) == 2 && sep == "->" && (els[0].absent || els[1].absent)
+				if !pair && (len(els) != 1 || !els[0].absent) {
+					return newCompileError(at, "'every' after '->' is only supported on an absent element (every not B for T) or a logical element with an absent side")
 				}
 				els[0].every, everyNext = true, false
 			}
@@ -234,9 +275,14 @@ func (p *parser) patternInput() (*patternInput, error) {
 		// "(every e1=A -> e2=B) within T", as Siddhi allows: every on the group's first
 		// element, the group being the whole pattern.
 		innerEvery := false
-		if !every && p.isKw("every") && !(p.peekN(1).kind == tkPunct && p.peekN(1).text == "(") {
+		if !every && p.isKw("every") {
 			p.next()
-			innerEvery = true
+			if p.isPunct("(") {
+				// "(every (e1=A -> e2=B) -> e3=C) within T": a group inside the group
+				everyGrp = true
+			} else {
+				innerEvery = true
+			}
 		}
 		if err := elements(); err != nil {
 			return nil, err
@@ -244,14 +290,30 @@ func (p *parser) patternInput() (*patternInput, error) {
 		if _, err := p.expectPunct(")"); err != nil {
 			return nil, err
 		}
-		if p.isPunct("->") || p.isPunct(",") {
-			return nil, newCompileError(open.pos, "a parenthesised group must be the whole pattern")
-		}
 		switch {
-		case every:
-			pi.every = everyAll
+		case !p.isPunct("->") && !p.isPunct(","):
+			switch {
+			case every:
+				pi.every = everyAll
+			case innerEvery:
+				pi.every = everyFirst
+			}
 		case innerEvery:
-			pi.every = everyFirst
+			return nil, newCompileError(open.pos, "a parenthesised group starting with 'every' must be the whole pattern")
+		case p.isPunct(","):
+			return nil, newCompileError(open.pos, "in a sequence a parenthesised group must be the whole sequence")
+		default:
+			// "every (e1=A -> e2=B) -> e3=C": the group restarts once a match left it;
+			// without every the parentheses only group
+			if every {
+				pi.every, pi.grpLo, pi.grpHi = everyGroup, 0, len(pi.elems)-1
+			}
+			if _, err := addSep(); err != nil {
+				return nil, err
+			}
+			if err := elements(); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		if err := elements(); err != nil {
@@ -262,6 +324,12 @@ func (p *parser) patternInput() (*patternInput, error) {
 		}
 	}
 	pi.sequence = sep == ","
+	if pi.sequence && pi.grpHi >= 0 {
+		return nil, newCompileError(pi.p, "in a sequence 'every' is only supported on the first element, on an absent element (every not B for T) or around the whole sequence")
+	}
+	if pi.grpLo == 0 && pi.every == everyNone {
+		pi.every = everyGroup // the inner group of "(every (e1=A -> e2=B) -> e3=C) within T"
+	}
 	if pi.every == everyFirst && len(pi.elems) > 1 && pi.elems[0].absent && pi.elems[0].logic == 0 {
 		// "every not A for T -> e2=B": each elapsed wait starts a match and the wait repeats
 		pi.elems[0].every, pi.every = true, 0
@@ -270,6 +338,21 @@ func (p *parser) patternInput() (*patternInput, error) {
 		// "every (not A for T and e2=B) -> e3=C": each time the element holds, a match passes
 		// it and its waits restart
 		pi.elems[0].every, pi.every = true, 0
+	}
+	for i := max(pi.grpLo, 0); i <= pi.grpHi; i++ {
+		if el := &pi.elems[i]; el.absent {
+			return nil, newCompileError(el.p, "an absent element inside an 'every' group or after a later 'every' is not supported")
+		}
+	}
+	// fixedBefore: element i is the first side of a logical element right after a counting
+	// element of a fixed count in a pattern ("e2=A<2> -> not B and e3=C"): the match enters
+	// the logical element once the count is collected
+	fixedBefore := func(i int) bool {
+		if pi.sequence || i == 0 || pi.elems[i].logic == 0 {
+			return false
+		}
+		pr := &pi.elems[i-1]
+		return pr.quant == '<' && pr.lo == pr.hi
 	}
 	allAbsent := true
 	for _, el := range pi.elems {
@@ -281,7 +364,7 @@ func (p *parser) patternInput() (*patternInput, error) {
 			switch {
 			case allAbsent:
 				return nil, newCompileError(el.p, "an absent element needs a matching element in the pattern (e.g. e1=A -> not B[..] for 10 sec)")
-			case i > 0 && pi.elems[i-1].quant != 0 && !(pi.sequence && pi.elems[i-1].quant == '+' && !paired && !el.every):
+			case i > 0 && pi.elems[i-1].quant != 0 && !(pi.sequence && pi.elems[i-1].quant == '+' && !paired && !el.every) && !fixedBefore(i):
 				return nil, newCompileError(el.p, "an absent element right after a counting element is only supported after a '+' element of a sequence (e1=A+, not B for 10 sec)")
 			case paired:
 			case i > 0 && pi.elems[i-1].absent && pi.elems[i-1].logic == 0 && (i < 2 || pi.elems[i-2].logic == 0):
@@ -291,8 +374,8 @@ func (p *parser) patternInput() (*patternInput, error) {
 			}
 			continue
 		}
-		if el.logic != 0 && i > 0 && pi.elems[i-1].quant != 0 {
-			return nil, newCompileError(el.p, "a logical element (and / or) right after a counting or quantified element is not supported")
+		if el.logic != 0 && i > 0 && pi.elems[i-1].quant != 0 && !fixedBefore(i) {
+			return nil, newCompileError(el.p, "a logical element (and / or) right after a counting or quantified element is only supported after a counting element of a fixed count in a pattern (e2=A<2> -> e3=B and e4=C)")
 		}
 		if el.quant == 0 {
 			continue
@@ -301,10 +384,10 @@ func (p *parser) patternInput() (*patternInput, error) {
 			switch {
 			case pi.sequence:
 				return nil, newCompileError(el.quantP, "counting elements (<n:m>) are only supported in patterns (elements separated by '->'); sequences take + * ?")
-			case el.lo == 0 && (i == 0 || i == len(pi.elems)-1):
-				return nil, newCompileError(el.quantP, "a counting first or last element needs a minimum of at least 1")
-			case i > 0 && pi.elems[i-1].quant != 0:
-				return nil, newCompileError(el.quantP, "two counting elements in a row are not supported")
+			case el.lo == 0 && i == len(pi.elems)-1:
+				return nil, newCompileError(el.quantP, "a counting last element needs a minimum of at least 1")
+			case el.lo == 0 && i == 0 && (len(pi.elems) < 2 || pi.elems[1].absent || pi.elems[1].logic != 0 || pi.every != everyNone):
+				return nil, newCompileError(el.quantP, "a counting first element with a minimum of 0 needs a plain second element and no 'every'")
 			}
 			continue
 		}

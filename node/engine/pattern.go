@@ -26,7 +26,15 @@ import "math"
 // than restarting the wait (unless 'every'), and on either absent side drops an 'or' pair too;
 // elapsed waits pass at most one new partial to a state until the next event (Siddhi's sequence
 // addState keeps one new arrival); "every (not A and e2=B), e3=C" re-arms only from the event
-// after the A that failed it (idle); "e1=A+, not B for T" waits from A's last event.
+// after the A that failed it (idle, in patterns too); "e1=A+, not B for T" waits from A's last
+// event.
+//
+// 'every' on a later element or a group followed by more ("e1=A -> every (e2=B -> e3=B) ->
+// e4=C", "every (e1=A -> e2=B) -> e3=C"): a match passing the group's last state leaves a copy
+// of itself waiting at the group's first state (see rearm); a group of first elements starts a
+// new match only while no match waits inside it. 'every' on a later logical element with an
+// absent side ("e1=A -> every (not B and e3=C)") passes a copy each time the element holds and
+// waits again, as on a first one.
 
 // unstarted is the start of a partial that passed an absent first element and bound no event
 // yet: 'within' counts from the first event a match binds, as in Siddhi.
@@ -56,7 +64,13 @@ type patternRT struct {
 	spawned []*partial // matches passing an 'every' logical first element, appended after a pass
 	scratch [][]Value
 	row     []Value
+	// sel is the query's selector; it keeps the aggregates of a pattern query that has them
+	// (their state is part of the pattern's snapshot state)
+	sel *selector
 }
+
+// aggregates reports whether the query's select has aggregates over the matches.
+func (s *patternRT) aggregates() bool { return s.sel != nil && len(s.sel.p.aggs) > 0 }
 
 func newPatternRT(p *patPlan) *patternRT {
 	return &patternRT{p: p, scratch: make([][]Value, len(p.states))}
@@ -104,6 +118,11 @@ func (s *patternRT) onEvent(r *Runtime, q *queryRT, def *StreamDef, ev *event) {
 		canStart = true
 	case everyAll:
 		canStart = len(s.partials) == 0
+	case everyGroup:
+		canStart = true
+		for _, pm := range s.partials {
+			canStart = canStart && pm.next > s.p.grpHi
+		}
 	default:
 		canStart = !s.started
 	}
@@ -208,6 +227,26 @@ func (s *patternRT) skipFirst(r *Runtime, q *queryRT, def *StreamDef, ev *event,
 	return true
 }
 
+// rearm leaves, when pm moves from inside a later 'every' group to state next past it, a copy
+// of pm waiting at the group's first state again, without the events bound from there on. The
+// copy is appended after the current event (s.spawned), so that event does not also start the
+// group again, as in Siddhi.
+func (s *patternRT) rearm(pm *partial, next int) {
+	lo, hi := s.p.grpLo, s.p.grpHi
+	if lo <= 0 || pm.next < lo || pm.next > hi || next <= hi {
+		return
+	}
+	cp := s.clonePartial(pm)
+	cp.next = lo
+	for j := lo; j < len(cp.caps); j++ {
+		cp.caps[j] = nil
+		if cp.lists != nil {
+			cp.lists[j] = nil
+		}
+	}
+	s.spawned = append(s.spawned, cp)
+}
+
 // enter moves pm to state i after ev bound the state before it. A last state that needs no
 // event (e2=B* or B?) completes the match at once; enter reports whether pm stays pending.
 func (s *patternRT) enter(r *Runtime, q *queryRT, pm *partial, i int, ev *event) bool {
@@ -260,11 +299,17 @@ func (s *patternRT) step(r *Runtime, q *queryRT, pm *partial, def *StreamDef, ev
 			touch(pm, r.clock)
 			pm.lists[pm.next] = append(pm.lists[pm.next], r.copyVals(ev.vals))
 			if last && cnt+1 >= st.min() {
+				s.rearm(pm, pm.next+1)
 				s.complete(r, q, pm.caps, pm.lists, ev)
 				return false
 			}
 			if s.p.quantAbsent(pm.next) && cnt+1 >= st.min() {
 				pm.deadline = addSat(r.clock, s.p.states[pm.next+1].wait) // the silence restarts
+			}
+			if !last && st.maxed(cnt+1) && s.p.states[pm.next+1].logic != 0 {
+				// a fixed count collected before a logical element: the match enters it
+				s.rearm(pm, pm.next+1)
+				s.moveTo(pm, pm.next+1, r.clock)
 			}
 			s.used = true
 			return true
@@ -296,6 +341,21 @@ func (s *patternRT) advance(r *Runtime, q *queryRT, pm *partial, i int, ev *even
 // bind binds ev to state slot and moves pm to state next; past the last state it completes the
 // match. It reports whether pm stays pending.
 func (s *patternRT) bind(r *Runtime, q *queryRT, pm *partial, slot, next int, ev *event) bool {
+	if st := &s.p.states[slot]; st.quant != 0 {
+		// the first event of a counting element right after another one ("e1=A<2> ->
+		// e2=B<2>"): it is collected there, and the match waits at the element for more
+		s.rearm(pm, slot)
+		touch(pm, r.clock)
+		pm.lists[slot] = append(pm.lists[slot], r.copyVals(ev.vals))
+		pm.next = slot
+		if slot == len(s.p.states)-1 && len(pm.lists[slot]) >= st.min() {
+			s.complete(r, q, pm.caps, pm.lists, ev)
+			return false
+		}
+		s.used = true
+		return true
+	}
+	s.rearm(pm, next)
 	touch(pm, r.clock)
 	if next == len(s.p.states) {
 		pm.caps[slot] = ev.vals
@@ -354,6 +414,7 @@ func (s *patternRT) stepLogic(r *Runtime, q *queryRT, pm *partial, def *StreamDe
 		return true, s.bind(r, q, pm, i+1, i+2, ev)
 	}
 	// ev bound the first side, the second was bound before
+	s.rearm(pm, i+2)
 	if i+2 == len(s.p.states) {
 		s.complete(r, q, pm.caps, pm.lists, ev)
 		return true, false
@@ -524,6 +585,14 @@ func (s *patternRT) waiting() []bool {
 
 func (s *patternRT) complete(r *Runtime, q *queryRT, caps [][]Value, lists [][][]Value, ev *event) {
 	sp := q.plan.sel
+	if s.aggregates() {
+		// aggregates (count() as n) run over the matches, which never expire: the selector
+		// keeps them (and their snapshot state) as for a windowless query
+		q.sel.f.refs, q.sel.f.lists = caps, lists
+		q.sel.process(r, kCurrent, ev)
+		q.sel.f.refs, q.sel.f.lists = nil, nil
+		return
+	}
 	if s.row == nil {
 		s.row = make([]Value, len(sp.items))
 	}
@@ -556,8 +625,9 @@ func (s *patternRT) complete(r *Runtime, q *queryRT, caps [][]Value, lists [][][
 const (
 	proven = math.MinInt64 // an absent side's deadline once its absence is proven
 	never  = math.MaxInt64 // an absent side's deadline when no time proves it
-	// idle: both deadlines of a sequence's 'every' logical first element whose absent side
-	// failed; as in Siddhi, it waits again only from the event after the failing one
+	// idle: both deadlines of an 'every' logical first element whose absent side (without
+	// 'for') failed; as in Siddhi, it waits again only from the event after the failing one
+	// (EveryAbsentPatternTestCase.testQueryAbsent49, and the sequence tests)
 	idle = math.MinInt64 + 1
 )
 
@@ -611,7 +681,7 @@ func (s *patternRT) stepLogicAbsent(r *Runtime, q *queryRT, pm *partial, def *St
 		switch {
 		case i == 0 && st.wait > 0:
 			*dl = addSat(r.clock, st.wait) // the silence restarts
-		case !or && i == 0 && s.p.sequence && s.p.states[i].every:
+		case !or && i == 0 && s.p.states[i].every:
 			pm.deadline, pm.deadline2, pm.caps[i], pm.caps[i+1] = idle, idle, nil, nil
 			pm.start = unstarted
 			return true, true
@@ -648,7 +718,9 @@ func (s *patternRT) passEvery(r *Runtime, q *queryRT, pm *partial, ev *event, n 
 	}
 	pm.caps[pm.next], pm.caps[pm.next+1] = nil, nil
 	s.moveTo(pm, pm.next, again)
-	pm.start = unstarted
+	if pm.next == 0 {
+		pm.start = unstarted // a later element keeps the match's start (within)
+	}
 }
 
 // logicHolds reports whether the logical pair pm waits at is satisfied.

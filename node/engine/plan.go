@@ -157,10 +157,15 @@ type patPlan struct {
 	states   []patState
 	sequence bool
 	every    int
-	within   int64
-	quants   bool // some state has a quantifier
-	absent   bool // some state is absent: partials have deadlines (in snapshots too)
-	logic    bool // some states form logical pairs: their slots may be empty (in snapshots too)
+	// grpLo..grpHi: the states of an 'every' group that is not the whole pattern (grpHi -1:
+	// none). A match passing the group's last state leaves, when grpLo > 0, a copy of itself
+	// waiting at grpLo again (its events from grpLo on dropped); with everyGroup (grpLo 0) a
+	// match starts only while none waits inside the group.
+	grpLo, grpHi int
+	within       int64
+	quants       bool // some state has a quantifier
+	absent       bool // some state is absent: partials have deadlines (in snapshots too)
+	logic        bool // some states form logical pairs: their slots may be empty (in snapshots too)
 	// logicAbsent: a logical pair has an absent side; partials have a second deadline (in
 	// snapshots too)
 	logicAbsent bool

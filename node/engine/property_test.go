@@ -150,6 +150,23 @@ from S#window.expressionBatch('last.vol >= first.vol', true) select sym, vol ins
 from S#window.lossyFrequent(0.3, 0.1, sym) select sym, vol insert all events into WY{i};`,
 	`from S#window.lengthBatch(2) as a join S#window.timeBatch(300 ms) as b on a.sym == b.sym select a.vol as av, b.vol as bv insert all events into WJ{i};
 from S#window.sort(2, vol) as a join S#window.externalTimeBatch(ets, 300 ms) as b on a.vol < b.vol select a.sym as s, count() as c group by a.sym insert all events into WK{i};`,
+	// every on a group followed by more elements or on a later element; a counting first
+	// element with a minimum of 0; having on pattern events and on a join's input attributes;
+	// a table join's window chunk as one batch; every on a later logical element with an
+	// absent side
+	`from every (e1=S[vol > 5] -> e2=S[vol < 4]<1:2>) -> e3=S[sym == e1.sym] within 1 sec select e1.vol as a, e2[last].vol as b, e3.vol as c insert into GA{i};`,
+	`from e0=S[vol == 9] -> every (e1=S[vol > 3] -> e2=S[vol < 3] or e3=S[price > 70.0]) -> e4=S[sym == e1.sym] select e0.sym as s, e1.vol as a, e2.vol as b, e3.vol as c, e4.vol as d insert into GB{i};`,
+	`from e1=S[vol == 2] -> every e2=S[vol > 6] -> e3=S[vol < e2.vol] select e1.sym as s, e2.vol as a, e3.vol as b having e1.price > 10.0 insert into GC{i};`,
+	`from e1=S[vol > 7]<0:2> -> e2=S[vol < 2] select e1[0].vol as a, e1[1].vol as b, e2.sym as s insert into GD{i};`,
+	`define table GT{i} (sym string, vol int);
+from S[vol > 5] select sym, vol insert into GT{i};
+from S#window.length(2) as s join GT{i} as t on s.sym == t.sym select s.sym as sym, count() as c, sum(t.vol) as tv having s.price > 20.0 insert all events into GJ{i};`,
+	`from S#window.length(2) as a join S#window.time(300 ms) as b on a.sym == b.sym select a.sym as sym, b.vol as v having a.vol > b.vol insert all events into GK{i};`,
+	`from e1=S[vol == 1] -> every (not S[vol == 0] and e2=S[vol > 6]) select e1.sym as s, e2.vol as v insert into GL{i};`,
+	`from every e1=S[vol > 5]<1:2> -> e2=S[vol < 3]<2> -> e3=S[sym == e1[0].sym] within 1 sec select e1[0].vol as a, e2[last].vol as b, e3.vol as c insert into GM{i};`,
+	`from every e1=S[vol > 4] -> e2=S[sym == e1.sym] within 800 ms select e1.sym as s, count() as n, sum(e2.vol) as t, max(e2.price) as hi having n > 1 insert into GN{i};`,
+	`from every e1=S[vol > 6], e2=S[e2[last] is null or vol >= e2[last].vol]+, e3=S[vol < 4] select e1.vol as a, e2[last-1] is null as one, e2[0] is null as none, e3.sym as s insert into GO{i};`,
+	`from every e1=S[vol > 6] -> e2=S[vol > 3]<2> -> not S[vol == 9] and e3=S[vol < 3] within 2 sec select e1.vol as a, e2[1].vol as b, e3.sym as s insert into GP{i};`,
 }
 
 // menuQuery instantiates template j with output streams suffixed by i.

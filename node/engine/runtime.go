@@ -161,6 +161,9 @@ func (r *Runtime) initQuery(q *queryRT, tables map[string]*tableRT, inst bool) {
 	}
 	q.sel = newSelector(p, q)
 	q.sel.f.tabs = r.tables
+	if q.pat != nil {
+		q.pat.sel = q.sel // aggregates over the matches
+	}
 	if !inst { // a partition's instances share their query's generator (partition.go)
 		q.sel.f.gen = &uuidGen{r: r, prefix: q.prefix}
 	}

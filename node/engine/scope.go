@@ -8,6 +8,9 @@ type streamScope struct {
 }
 
 func (s streamScope) resolve(e *exAttr) (evalFn, Type, error) {
+	if e.indexed {
+		return nil, 0, errAt(e.p, "indexed references (%s[i].%s) are only for patterns and sequences", e.qual, e.name)
+	}
 	if e.qual != "" && e.qual != s.def.Name && e.qual != s.alias {
 		return nil, 0, errAt(e.p, "unknown stream %s in %s.%s (the input is %s)", e.qual, e.qual, e.name, s.def.Name)
 	}
@@ -18,8 +21,12 @@ func (s streamScope) resolve(e *exAttr) (evalFn, Type, error) {
 	return func(f *frame) Value { return f.ev[i] }, s.def.Attrs[i].Type, nil
 }
 
-// outScope resolves having's references to the select outputs (f.out).
-type outScope struct{ attrs []Attr }
+// outScope resolves having's references to the select outputs (f.out). In a join (in set),
+// as Siddhi allows, other references read the joined row's input attributes (f.ev).
+type outScope struct {
+	attrs []Attr
+	in    scope
+}
 
 func (s outScope) resolve(e *exAttr) (evalFn, Type, error) {
 	if e.qual == "" {
@@ -28,6 +35,9 @@ func (s outScope) resolve(e *exAttr) (evalFn, Type, error) {
 				return func(f *frame) Value { return f.out[i] }, a.Type, nil
 			}
 		}
+	}
+	if s.in != nil {
+		return s.in.resolve(e)
 	}
 	return nil, 0, errAt(e.p, "having can only use the select's output attributes; %s is not one", e.name)
 }
@@ -40,12 +50,59 @@ type patScope struct {
 	limit  int // aliases with index > limit are not bound yet
 }
 
+// wholeEvent compiles "e2 is null" / "e2[i] is null" (e a bare alias or an indexed alias
+// without attribute): true when the element has not bound that event. In the element's own
+// condition, a counting element's indexes read the events collected so far.
+func (s patScope) wholeEvent(e *exAttr) (evalFn, bool) {
+	name := e.qual
+	if !e.indexed {
+		if e.qual != "" {
+			return nil, false
+		}
+		name = e.name
+	} else if e.name != "" {
+		return nil, false
+	}
+	si := -1
+	for i, st := range s.states {
+		if st.alias == name && !st.absent {
+			si = i
+			break
+		}
+	}
+	if si < 0 || si > s.limit {
+		return nil, false
+	}
+	idx, fromLast, indexed := e.index, e.fromLast, e.indexed
+	if s.states[si].quant == 0 {
+		if indexed && idx != 0 {
+			return func(*frame) Value { return BoolValue(true) }, true // one event: other indexes are null
+		}
+		return func(f *frame) Value { return BoolValue(f.refs == nil || f.refs[si] == nil) }, true
+	}
+	return func(f *frame) Value {
+		if f.lists == nil {
+			return BoolValue(true)
+		}
+		l := f.lists[si]
+		if !indexed {
+			return BoolValue(len(l) == 0)
+		}
+		j := idx
+		if fromLast {
+			j = len(l) - 1 - idx
+		}
+		return BoolValue(j < 0 || j >= len(l))
+	}, true
+}
+
 func (s patScope) resolve(e *exAttr) (evalFn, Type, error) {
 	si := -1
 	if e.qual != "" {
 		for i, st := range s.states {
-			if st.alias == e.qual {
-				si = i
+			if st.alias == e.qual && !st.absent {
+				si = i // the first element of the alias (an alias may name two, as in Siddhi)
+				break
 			}
 		}
 		if si < 0 {
@@ -53,6 +110,9 @@ func (s patScope) resolve(e *exAttr) (evalFn, Type, error) {
 		}
 		if si > s.limit {
 			return nil, 0, errAt(e.p, "%s is not matched yet at this point of the pattern", e.qual)
+		}
+		if e.name == "" {
+			return nil, 0, errAt(e.p, "a whole event (%s[...]) can only be tested with 'is null'; read an attribute with %s[...].x", e.qual, e.qual)
 		}
 	} else if s.cur >= 0 {
 		si = s.cur
@@ -138,7 +198,8 @@ func (s joinScope) resolve(e *exAttr) (evalFn, Type, error) {
 	switch {
 	case e.qual != "":
 		for i, sd := range s.sides {
-			if sd.alias == e.qual || sd.def.Name == e.qual {
+			// an aliased side is named by its alias only, as in Siddhi
+			if sd.alias == e.qual || (sd.alias == "" && sd.def.Name == e.qual) {
 				if side >= 0 {
 					return nil, 0, errAt(e.p, "%s names both sides of the join: qualify %s with an alias", e.qual, e.name)
 				}

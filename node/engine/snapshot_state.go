@@ -353,6 +353,9 @@ func (s *patternRT) encode(dst []byte) []byte {
 			}
 		}
 	}
+	if s.aggregates() { // only pattern queries with aggregates (count() as n) have this part
+		dst = s.sel.encode(dst)
+	}
 	return dst
 }
 
@@ -400,6 +403,9 @@ func (s *patternRT) decode(d *decoder) error {
 			}
 		}
 		s.partials = append(s.partials, pm)
+	}
+	if s.aggregates() && d.err == nil {
+		s.sel.decode(d)
 	}
 	return d.err
 }
