@@ -279,3 +279,148 @@ from In select k, count() as n, sum(v) as s group by k insert into Out;`)
 	b.ReportMetric(float64(len(full))/1e6, "full-MB")
 	b.ReportMetric(float64(fullTook.Microseconds())/1e3, "full-ms")
 }
+
+// TestRebasedDeltaProperty: a hot passive restored to one revision of the active and then fed
+// the same inputs can, after the active is gone, Rebase onto the active's newest revision (a
+// delta, a new base or a compacted one) and take a delta that applies on it: restoring the
+// active's chain plus that delta gives exactly the state of a runtime that took no revisions,
+// and the same outputs afterwards.
+func TestRebasedDeltaProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		k := rapid.IntRange(1, 3).Draw(t, "queries")
+		qs := make([]string, k)
+		for i := range qs {
+			qs[i] = menuQuery(rapid.IntRange(0, len(queryMenu)-1).Draw(t, "query"), i)
+		}
+		src := "@app:name('Rebase')\n" + schema + strings.Join(qs, "\n")
+		a, err := engine.Compile("rebase.siddhi", src)
+		if err != nil {
+			t.Fatalf("compile: %v\n%s", err, src)
+		}
+		if !engine.NewRuntime(a).DeltaSupported() {
+			t.Skip("partitions: full snapshots only")
+		}
+		lines := genChurnInputs(t)
+		var sink bytes.Buffer
+		active, ref := engine.NewRuntime(a), engine.NewRuntime(a)
+		warm := rapid.IntRange(0, len(lines)).Draw(t, "warm")
+		applyAll(t, a, active, lines[:warm], 0, &sink)
+		applyAll(t, a, ref, lines[:warm], 0, &sink)
+		base, err := active.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hot, err := engine.Restore(a, base) // the passive warms at the active's revision
+		if err != nil {
+			t.Fatal(err)
+		}
+		tip := base
+		var deltas [][]byte
+		cut := warm
+		for cut < len(lines) && rapid.IntRange(0, 4).Draw(t, "more") > 0 {
+			next := min(cut+rapid.IntRange(1, 4).Draw(t, "step"), len(lines))
+			for _, rt := range []*engine.Runtime{active, ref, hot} {
+				applyAll(t, a, rt, lines[:next], cut, &sink)
+			}
+			cut = next
+			switch rapid.IntRange(0, 7).Draw(t, "revision") {
+			case 0: // a new base
+				if base, err = active.Snapshot(); err != nil {
+					t.Fatal(err)
+				}
+				tip, deltas = base, nil
+			case 1: // a compaction of the chain so far, then a delta on it
+				c, err := engine.Restore(a, base, deltas...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if base, err = c.BaseSnapshot(); err != nil {
+					t.Fatal(err)
+				}
+				deltas = nil
+				fallthrough
+			default:
+				d, err := active.SnapshotDelta()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tip, deltas = d, append(deltas, d)
+			}
+		}
+		// The active is gone; the hot passive applied a few more inputs it held.
+		end := min(cut+rapid.IntRange(0, 4).Draw(t, "held"), len(lines))
+		applyAll(t, a, hot, lines[:end], cut, &sink)
+		applyAll(t, a, ref, lines[:end], cut, &sink)
+		h, err := engine.ReadSnapshotHeader(tip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hot.Rebase(h.ID, h.LastSeq); err != nil {
+			t.Fatal(err)
+		}
+		d, err := hot.SnapshotDelta()
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain, err := engine.Restore(a, base, append(deltas, d)...)
+		if err != nil {
+			t.Fatalf("restore the active's chain + the rebased delta: %v\napp:\n%s", err, src)
+		}
+		got, err := chain.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ref.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("warm at %d, tip at %d, end %d: the chain + rebased delta restores a different state\napp:\n%s", warm, h.LastSeq, end, src)
+		}
+		var out, refOut bytes.Buffer
+		applyAll(t, a, chain, lines, end, &out)
+		applyAll(t, a, ref, lines, end, &refOut)
+		if out.String() != refOut.String() {
+			t.Fatalf("outputs after the rebased restore differ from the uninterrupted run's\napp:\n%s", src)
+		}
+	})
+}
+
+// Rebase refuses what it can check: no revision, or a revision outside what the runtime tracked.
+func TestRebaseChecks(t *testing.T) {
+	a, err := engine.Compile("r.siddhi", "@app:name('R')\ndefine stream S (k string, v long);\nfrom S select k, sum(v) as s group by k insert into O;")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := engine.NewRuntime(a)
+	if err := rt.Rebase(7, 0); !errors.Is(err, engine.ErrNoBase) {
+		t.Fatalf("rebase before any revision: %v, want ErrNoBase", err)
+	}
+	apply := func(seq uint64) {
+		in, err := a.DecodeInput([]byte(fmt.Sprintf(`{"stream":"S","ts":%d,"data":{"k":"a","v":1}}`, seq)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Seq = seq
+		if err := rt.Apply(in, func(*engine.Output) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(1)
+	if _, err := rt.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	apply(2)
+	apply(3)
+	for _, seq := range []uint64{0, 4} {
+		if err := rt.Rebase(9, seq); err == nil {
+			t.Errorf("rebase onto input %d accepted (tracking since 1, applied up to 3)", seq)
+		}
+	}
+	if err := rt.Rebase(9, 2); err != nil {
+		t.Fatal(err)
+	}
+	if rt.Revision() != 9 {
+		t.Fatalf("revision %d after rebase, want 9", rt.Revision())
+	}
+}

@@ -52,6 +52,7 @@ type Runtime struct {
 	slab     []Value
 	snapHint int    // size of the last snapshot, to size the next buffer
 	revID    uint64 // identity of the last revision taken or restored (0: none)
+	revSeq   uint64 // its input sequence (Rebase's lower bound)
 	moved    bool   // inputs were applied since revision revID
 	inEv     event  // the input being dispatched (a field, so it is not allocated per input)
 

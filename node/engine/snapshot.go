@@ -66,6 +66,26 @@ func (r *Runtime) Snapshot() ([]byte, error) {
 // taken now would name as its parent; 0 before any.
 func (r *Runtime) Revision() uint64 { return r.revID }
 
+// Rebase makes the runtime's next delta name revision id (at input seq) as its parent instead of
+// the revision it was restored to or last captured. It serves a hot passive that was restored to
+// an earlier revision of the same history and then applied every input the active applied: its
+// changes tracked since that earlier revision cover those since id, so a delta taken after
+// Rebase applies on id. The caller vouches that id is a later revision of that same history
+// (same chain of inputs); Rebase checks what the runtime can: it tracks changes since a
+// revision, has taken none since, and seq lies between that revision's input and its own.
+func (r *Runtime) Rebase(id, seq uint64) error {
+	switch {
+	case r.revID == 0:
+		return fmt.Errorf("rebase: %w", ErrNoBase)
+	case id == 0:
+		return errors.New("rebase: no revision id")
+	case seq < r.revSeq || seq > r.lastSeq:
+		return fmt.Errorf("rebase onto the revision at input %d: the runtime tracks changes since input %d and has applied up to %d", seq, r.revSeq, r.lastSeq)
+	}
+	r.revID, r.revSeq = id, seq
+	return nil
+}
+
 // BaseSnapshot encodes the full state as a base that keeps the identity of the revision the
 // runtime was restored to, so the deltas that continue that chain apply on it. Compaction uses
 // it on a runtime restored from a base and its deltas; it fails once inputs were applied.
@@ -176,7 +196,7 @@ func (r *Runtime) seal(b []byte, idAt int, id uint64) []byte {
 	}
 	binary.LittleEndian.PutUint64(b[idAt:], id)
 	b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	r.revID = id
+	r.revID, r.revSeq = id, r.lastSeq
 	r.markClean()
 	return b
 }
@@ -310,7 +330,7 @@ func Restore(a *App, blob []byte, deltas ...[]byte) (*Runtime, error) {
 	if d.err != nil {
 		return nil, fmt.Errorf("restore: %w", d.err)
 	}
-	r.revID = h.ID
+	r.revID, r.revSeq = h.ID, h.LastSeq
 	r.markClean()
 	for i, delta := range deltas {
 		if err := r.ApplyDelta(delta); err != nil {
@@ -426,7 +446,7 @@ func (r *Runtime) ApplyDelta(blob []byte) error {
 		return fmt.Errorf("apply delta: %w", d.err)
 	}
 	r.lastSeq, r.clock = h.LastSeq, h.Clock
-	r.revID = h.ID
+	r.revID, r.revSeq = h.ID, h.LastSeq
 	r.markClean()
 	return nil
 }

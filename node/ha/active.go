@@ -107,6 +107,7 @@ func (n *Node) persistApp(ctx context.Context, a *appState, term int64, force bo
 // persistAppLocked is persistApp with persistMu held.
 func (n *Node) persistAppLocked(ctx context.Context, a *appState, term int64, force bool, startOn Peer) error {
 	begin := time.Now()
+	n.continueChain(ctx, a, term)
 	a.mu.Lock()
 	if a.rt == nil || a.term != term {
 		a.mu.Unlock()

@@ -55,6 +55,11 @@ type appState struct {
 	hotSkipped   int // outputs the passive runtime dropped as written by the active (metric at promotion)
 	// kept describes a state kept from this node's own term (rt with term != 0 on a passive).
 	kept keptState
+	// warm is the stored revision the passive runtime was restored to (zero: none); a hot
+	// promotion turns it into rebase, which lets the term's first persist continue the previous
+	// term's snapshot chain (continueChain) instead of writing a base.
+	warm   warmPoint
+	rebase *warmPoint
 
 	persistMu    sync.Mutex    // one persist of this app at a time
 	committed    atomic.Uint64 // persistedSeq, readable without mu on the acknowledgement path
@@ -148,6 +153,7 @@ func (b *outSlab) clone(o *engine.Output) *engine.Output {
 func (s *appState) activateLocked(rt *engine.Runtime, term int64, idem *idemWindow, outbox []*engine.Output) {
 	s.rt, s.term, s.idem = rt, term, idem
 	s.hotGen, s.hotDelivered, s.kept, s.hotSkipped = 0, 0, keptState{}, 0
+	s.warm = warmPoint{}
 	s.setHot(false, 0)
 	s.setOutboxLocked(outbox)
 	s.safe = rt.LastSeq()
@@ -174,6 +180,7 @@ func (e *sinkError) Unwrap() error { return e.err }
 // deactivateLocked drops the runtime and its pending outputs (a demoted node rejoins empty).
 func (s *appState) deactivateLocked() {
 	s.rt, s.term, s.idem, s.safe = nil, 0, nil, 0
+	s.warm, s.rebase = warmPoint{}, nil
 	s.hotGen, s.hotDelivered, s.kept, s.hotSkipped = 0, 0, keptState{}, 0
 	s.setHot(false, 0)
 	s.stopLogLocked()

@@ -233,3 +233,110 @@ func (n *Node) compact(ctx context.Context, a *appState, term int64) (int64, err
 	}
 	return rev, nil
 }
+
+// warmPoint is the stored revision a hot passive's runtime was restored to: rev (its term and
+// input seq) and the runtime's revision id then. qTerm, set at promotion, is the term of the
+// active whose inputs the runtime followed after it.
+type warmPoint struct {
+	rev, term int64
+	seq       uint64
+	id        uint64
+	qTerm     int64
+}
+
+// continueChain runs before the first persist after a hot promotion (a.rebase set): the runtime
+// was restored to stored revision W and has applied every input since, tracking its changes
+// since W (a passive takes no revisions). If the newest stored revision T is W or a later one
+// of the same history (written under the term whose inputs the runtime followed), those changes
+// cover T's, so the runtime's next delta may apply on T (engine Rebase): the new term's first
+// persist is a delta on the old chain instead of a base with the whole state and idempotency
+// window, which made a switchover's first acknowledgements wait. Anything else writes a base.
+func (n *Node) continueChain(ctx context.Context, a *appState, term int64) {
+	a.mu.Lock()
+	r := a.rebase
+	a.rebase = nil
+	ok := r != nil && a.chain.base == 0 && a.rt != nil && a.term == term && a.rt.Revision() == r.id && a.rt.DeltaSupported()
+	a.mu.Unlock()
+	if !ok {
+		return
+	}
+	c, err := n.chainToContinue(ctx, a, *r)
+	if err != nil {
+		n.log.Info("the term's first persist writes a base", "app", a.name, "reason", err)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.rt == nil || a.term != term || a.rt.Revision() != r.id || a.chain.base != 0 {
+		return
+	}
+	if err := a.rt.Rebase(c.tipID, c.tipSeq); err != nil {
+		n.log.Info("the term's first persist writes a base", "app", a.name, "reason", err)
+		return
+	}
+	a.chain = c
+	n.log.Info("continuing the previous term's snapshot chain", "app", a.name, "base", c.base, "after", c.tip, "warmed_at", r.rev)
+}
+
+// chainToContinue reads the newest stored revision and its chain's sizes, and the revision id
+// in its engine blob, for continueChain.
+func (n *Node) chainToContinue(ctx context.Context, a *appState, w warmPoint) (chainState, error) {
+	list, err := n.opts.Snapshots.ListSnapshots(ctx, n.cfg.Group, a.name)
+	if err != nil {
+		return chainState{}, err
+	}
+	if len(list) == 0 {
+		return chainState{}, errors.New("no stored revision")
+	}
+	tip := list[0]
+	switch {
+	case tip.Quarantined():
+		return chainState{}, fmt.Errorf("the newest revision %d is quarantined", tip.Revision)
+	case tip.Revision < w.rev:
+		return chainState{}, fmt.Errorf("the newest revision %d is older than revision %d the runtime was warmed from", tip.Revision, w.rev)
+	case tip.Revision != w.rev && tip.Term != w.qTerm:
+		return chainState{}, fmt.Errorf("the newest revision %d was written at term %d, not by the active the runtime followed (term %d)", tip.Revision, tip.Term, w.qTerm)
+	}
+	c := chainState{base: tip.Revision, tip: tip.Revision, tipSeq: tip.LastSeq}
+	if tip.Delta() {
+		c.base = tip.Base
+	}
+	for _, s := range list {
+		switch {
+		case s.Revision == c.base:
+			c.baseBytes = s.Size
+		case s.Base == c.base && s.Revision <= tip.Revision:
+			c.deltas++
+			c.deltaBytes += s.Size
+			if s.Revision == tip.Revision {
+				c.lastDelta = s.Size
+			}
+		}
+	}
+	if c.baseBytes == 0 {
+		return chainState{}, fmt.Errorf("the base revision %d of the newest revision is not listed", c.base)
+	}
+	s, found, err := n.opts.Snapshots.ReadSnapshot(ctx, n.cfg.Group, a.name, tip.Revision)
+	if err != nil {
+		return chainState{}, err
+	}
+	if !found {
+		return chainState{}, fmt.Errorf("revision %d is gone", tip.Revision)
+	}
+	if err := s.VerifyErr(); err != nil {
+		return chainState{}, err
+	}
+	env, err := decodeEnvelope(a.app, s.Payload)
+	if err != nil {
+		return chainState{}, fmt.Errorf("revision %d: %w", tip.Revision, err)
+	}
+	h, err := engine.ReadSnapshotHeader(env.Engine)
+	if err != nil {
+		return chainState{}, fmt.Errorf("revision %d: %w", tip.Revision, err)
+	}
+	if h.LastSeq != tip.LastSeq {
+		return chainState{}, fmt.Errorf("revision %d: its engine state is at input %d, the row says %d", tip.Revision, h.LastSeq, tip.LastSeq)
+	}
+	c.tipID = h.ID
+	return c, nil
+}

@@ -193,6 +193,7 @@ func (n *Node) hotWarm(ctx context.Context, a *appState, f eventsync.Feed) error
 		n.log.Info("the new active's snapshot supersedes the state kept from this node's term", "app", a.name, "kept_term", a.term, "revision", f.Revision)
 	}
 	a.rt, a.term, a.idem, a.safe, a.kept = p.rt, 0, idem, 0, keptState{}
+	a.warm, a.rebase = warmPoint{rev: s.Revision, term: s.Term, seq: s.LastSeq, id: p.rt.Revision()}, nil
 	a.hotGen, a.hotDelivered = f.Gen, f.Delivered
 	a.setOutboxLocked(p.env.Outbox)
 	a.dropDeliveredLocked(a.hotDelivered)

@@ -3,6 +3,7 @@ package ha_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -134,5 +135,77 @@ func TestSwitchoverToHotPassivePersistsNothing(t *testing.T) {
 	wantN, wantTotal := coldReference(t, 21)
 	if n, total, _ := a.lastOutput(t); n != wantN || total != wantTotal {
 		t.Fatalf("after the new active crashed: count %d sum %v, want %d and %v (acknowledged inputs lost)", n, total, wantN, wantTotal)
+	}
+}
+
+// TestHotPromotionContinuesTheChain: a hot passive's runtime was warmed from the active's
+// revision and applied every input since, so after a failover its first persist is a delta on
+// the old term's chain, not a base with the whole state and idempotency window (which the new
+// term's first acknowledgements waited for). A third node restoring that chain after the new
+// active crashes gets the exact state and every idempotency key.
+// Shown to fail: with continueChain disabled the new active's first revision is a base.
+func TestHotPromotionContinuesTheChain(t *testing.T) {
+	ctx := context.Background()
+	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
+	a := startRestoreNode(t, url, "a")
+	waitFor(t, "a active", a.serving)
+	b := startRestoreNode(t, url, "b")
+	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
+	waitFor(t, "b hot", b.hot)
+	key := func(i int64) string { return "key-" + strconv.FormatInt(i, 10) }
+	for i := int64(1); i <= 20; i++ {
+		ingestKey(t, a.node, i, key(i))
+	}
+	if err := a.node.Persist(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(21); i <= 30; i++ {
+		ingestKey(t, a.node, i, key(i))
+	}
+	if err := a.node.Persist(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := a.db.ListSnapshots(ctx, "default", "T")
+	if len(old) == 0 {
+		t.Fatal("a stored no revision")
+	}
+	oldBase := old[0].Revision
+	if old[0].Delta() {
+		oldBase = old[0].Base
+	}
+	for i := int64(31); i <= 35; i++ { // held by b only
+		ingestKey(t, a.node, i, key(i))
+	}
+	waitFor(t, "b applied every input", func() bool { return b.applied() == 35 })
+	a.db.cut.Store(true) // a crashes: nothing written on the way out
+	a.stop()
+	waitFor(t, "b active", b.serving)
+	if rep := b.node.LastPromotion(); rep == nil || rep.Paths["T"] != "hot" {
+		t.Fatalf("promotion of b: %+v, want the hot path", rep)
+	}
+	if ans := ingestKey(t, b.node, 36, key(36)); !ans.Alone { // needs b's first revision
+		t.Fatalf("b's answer %+v: want alone (a is gone)", ans)
+	}
+	list, _ := b.db.ListSnapshots(ctx, "default", "T")
+	if len(list) == 0 || list[0].Term <= old[0].Term {
+		t.Fatalf("b stored no revision of its own: %+v", list)
+	}
+	if first := list[0]; !first.Delta() || first.Base != oldBase {
+		t.Fatalf("b's first revision %+v: want a delta on the old term's base %d", first, oldBase)
+	}
+	b.db.cut.Store(true) // b crashes too
+	b.stop()
+	c := startRestoreNode(t, url, "c")
+	waitFor(t, "c active", c.serving)
+	for i := int64(1); i <= 36; i++ {
+		if ans := ingestKey(t, c.node, i, key(i)); !ans.Duplicate {
+			t.Fatalf("retry of %s on c: %+v, want a duplicate (the key was lost)", key(i), ans)
+		}
+	}
+	ingestKey(t, c.node, 37, "")
+	waitFor(t, "c's output of input 37", func() bool { n, _, ok := c.lastOutput(t); return ok && n >= 37 })
+	wantN, wantTotal := coldReference(t, 37)
+	if n, total, _ := c.lastOutput(t); n != wantN || total != wantTotal {
+		t.Fatalf("after restoring the continued chain: count %d sum %v, want %d and %v", n, total, wantN, wantTotal)
 	}
 }

@@ -101,7 +101,7 @@ func (n *Node) promote(ctx context.Context, term int64) error {
 		if d.path == pathCold {
 			k, err = n.restoreApp(a, plans[a.name], term, q)
 		} else {
-			k, err = n.completeApp(a, d, term, q)
+			k, err = n.completeApp(a, d, term, q, qTerm)
 		}
 		if err != nil {
 			return failed(err)
@@ -224,7 +224,7 @@ func (n *Node) planApps(ctx context.Context, q *eventsync.Queue, apps []*appStat
 // completeApp promotes an app whose runtime is already the state (hot or kept): it applies the
 // queued inputs after the runtime's position (a hot passive's catch-up, usually none), drops
 // the outputs the previous active reported written, and serves it under term.
-func (n *Node) completeApp(a *appState, d *decision, term int64, q *eventsync.Queue) (int, error) {
+func (n *Node) completeApp(a *appState, d *decision, term int64, q *eventsync.Queue, qTerm int64) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.rt == nil {
@@ -242,13 +242,23 @@ func (n *Node) completeApp(a *appState, d *decision, term int64, q *eventsync.Qu
 	if skipped := a.dropDeliveredLocked(q.Delivered(a.name)) + a.hotSkipped; skipped > 0 {
 		n.m.notReemitted.Add(float64(skipped))
 	}
+	// A hot runtime restored to a stored revision and fed every input since may continue that
+	// revision's chain with its first persist (continueChain), if nothing newer from another
+	// history was stored meanwhile; it is checked then, off the promotion path.
+	w := a.warm
+	a.rebase = nil
+	if d.path == pathHot && w.id != 0 && a.rt.Revision() == w.id {
+		w.qTerm = qTerm
+		a.rebase = &w
+	}
 	a.activateLocked(a.rt, term, a.idem, a.outbox)
 	// No snapshot is the base of this runtime's inputs: the input log starts from the next one.
 	a.startLogLocked(n.inputLog() != nil, 0, 0, nil)
 	a.breakLogLocked()
 	a.persistedSeq, a.persistedRev = d.newest.LastSeq, d.newest.Revision
 	a.committed.Store(d.newest.LastSeq)
-	// The runtime is not at a stored revision: the next persist writes a base.
+	// The runtime is not at a stored revision: the next persist writes a base, unless it can
+	// continue the chain the runtime was warmed from (rebase).
 	a.chain = chainState{}
 	a.persistedAt = d.newest.CreatedAt
 	return len(d.entries), nil

@@ -44,7 +44,7 @@ func BenchmarkPromotion(b *testing.B) {
 					}
 					var k int
 					if d["T"].path == pathHot {
-						k, err = node.completeApp(a, d["T"], 2, q)
+						k, err = node.completeApp(a, d["T"], 2, q, 1)
 					} else {
 						var p *appPlan
 						if p, err = node.planApp(ctx, a, q, false); err == nil {
