@@ -45,26 +45,45 @@ func (s aggSpec) resultType() Type {
 	return TypeLong
 }
 
-// aggState is the running state of one aggregate in one group.
-type aggState struct {
-	n    int64 // values counted (non-null, or events for count())
-	isum int64
-	fsum float64 // sum; for min/max without removals (no window), isum or fsum holds the extreme
-	x    *aggExt // only for windowed min/max and distinctCount
+// needsExt reports whether the aggregate keeps an aggExt per group: windowed min/max and
+// distinctCount; every other aggregate's state is its aggState alone.
+func (s *aggSpec) needsExt(noRemove bool) bool {
+	return s.kind == aggDistinct || s.kind == aggStdDev || ((s.kind == aggMin || s.kind == aggMax) && !noRemove)
 }
 
-// aggExt is the rarely needed, pointer-heavy part of an aggregate's state.
+// intAcc reports whether acc holds an int64 (int or long argument) rather than float64 bits
+// for sum, avg and min/max; and/or always count in it, stdDev keeps its mean there.
+func (s *aggSpec) intAcc() bool { return s.argT == TypeInt || s.argT == TypeLong }
+
+// aggState is the running state of one aggregate in one group: 16 bytes and no pointer, so
+// millions of groups cost little and the collector nothing to scan. The argument's static type
+// tells how acc reads (intAcc).
+type aggState struct {
+	n   int64  // values counted (non-null, or events for count())
+	acc uint64 // sum, mean (stdDev), count of true values (and/or), or the extreme of min/max
+}
+
+func (st *aggState) isum() int64    { return int64(st.acc) }
+func (st *aggState) fsum() float64  { return math.Float64frombits(st.acc) }
+func (st *aggState) setI(v int64)   { st.acc = uint64(v) }
+func (st *aggState) setF(v float64) { st.acc = math.Float64bits(v) }
+func (st *aggState) reset()         { st.acc = 0 }
+
+// aggExt is the rarely needed, pointer-heavy part of an aggregate's state, kept beside the
+// states only by selectors with an aggregate that needsExt.
 type aggExt struct {
 	dq       []Value // min/max candidates; dq[head:] is the live deque
 	head     int
 	distinct map[string]int64
+	m2       float64 // stdDev: the sum of squared deviations from the mean (Welford)
 }
 
-func (st *aggState) ext() *aggExt {
-	if st.x == nil {
-		st.x = &aggExt{}
+// ext returns the aggExt in slot xp, creating it.
+func ext(xp **aggExt) *aggExt {
+	if *xp == nil {
+		*xp = &aggExt{}
 	}
-	return st.x
+	return *xp
 }
 
 // better reports whether a should displace b at the back of the deque.
@@ -76,7 +95,8 @@ func (s *aggSpec) better(a, b Value) bool {
 	return c > 0
 }
 
-func (st *aggState) add(s *aggSpec, v Value, noRemove bool, buf []byte) []byte {
+// add adds v; xp is the group's aggExt slot when s needsExt (else nil).
+func (st *aggState) add(s *aggSpec, xp **aggExt, v Value, noRemove bool, buf []byte) []byte {
 	if s.arg == nil {
 		st.n++
 		return buf
@@ -87,34 +107,33 @@ func (st *aggState) add(s *aggSpec, v Value, noRemove bool, buf []byte) []byte {
 	st.n++
 	switch s.kind {
 	case aggSum, aggAvg:
-		if v.t == TypeInt || v.t == TypeLong {
-			st.isum += int64(v.n)
+		if s.intAcc() {
+			st.setI(st.isum() + int64(v.n))
 		} else {
-			st.fsum += v.Double()
+			st.setF(st.fsum() + v.Double())
 		}
 	case aggStdDev:
 		// Welford's update, reversible for removals
-		x := v.Double()
-		m2 := math.Float64frombits(uint64(st.isum))
-		d := x - st.fsum
-		st.fsum += d / float64(st.n)
-		st.isum = int64(math.Float64bits(m2 + d*(x-st.fsum)))
+		e, f := ext(xp), v.Double()
+		d := f - st.fsum()
+		st.setF(st.fsum() + d/float64(st.n))
+		e.m2 += d * (f - st.fsum())
 	case aggAnd, aggOr:
 		if v.Bool() {
-			st.isum++
+			st.setI(st.isum() + 1)
 		}
 	case aggMin, aggMax, aggMaxForever, aggMinForever:
 		if noRemove || s.kind == aggMaxForever || s.kind == aggMinForever {
 			if st.n == 1 || s.better(v, st.best(s)) {
-				if v.t == TypeInt || v.t == TypeLong {
-					st.isum = int64(v.n)
+				if s.intAcc() {
+					st.setI(int64(v.n))
 				} else {
-					st.fsum = v.Double()
+					st.setF(v.Double())
 				}
 			}
 			return buf
 		}
-		x := st.ext()
+		x := ext(xp)
 		if s.anyOrder {
 			x.dq = append(x.dq, v) // a multiset: value scans it
 			return buf
@@ -125,7 +144,7 @@ func (st *aggState) add(s *aggSpec, v Value, noRemove bool, buf []byte) []byte {
 		x.dq = append(x.dq, v)
 	case aggDistinct:
 		buf = appendValue(buf[:0], v)
-		x := st.ext()
+		x := ext(xp)
 		if x.distinct == nil {
 			x.distinct = make(map[string]int64)
 		}
@@ -134,7 +153,8 @@ func (st *aggState) add(s *aggSpec, v Value, noRemove bool, buf []byte) []byte {
 	return buf
 }
 
-func (st *aggState) remove(s *aggSpec, v Value, buf []byte) []byte {
+// remove takes v out (xp as for add).
+func (st *aggState) remove(s *aggSpec, xp **aggExt, v Value, buf []byte) []byte {
 	if s.kind == aggMaxForever || s.kind == aggMinForever {
 		return buf // the extreme of every value ever seen: a removal does not change it
 	}
@@ -148,30 +168,31 @@ func (st *aggState) remove(s *aggSpec, v Value, buf []byte) []byte {
 	st.n--
 	switch s.kind {
 	case aggSum, aggAvg:
-		if v.t == TypeInt || v.t == TypeLong {
-			st.isum -= int64(v.n)
+		if s.intAcc() {
+			st.setI(st.isum() - int64(v.n))
 		} else {
-			st.fsum -= v.Double()
+			st.setF(st.fsum() - v.Double())
 		}
 		if st.n == 0 {
-			st.isum, st.fsum = 0, 0
+			st.reset()
 		}
 	case aggStdDev:
+		e := ext(xp)
 		if st.n == 0 {
-			st.isum, st.fsum = 0, 0
+			st.reset()
+			e.m2 = 0
 			break
 		}
-		x := v.Double()
-		m2 := math.Float64frombits(uint64(st.isum))
-		d := x - st.fsum
-		st.fsum -= d / float64(st.n)
-		st.isum = int64(math.Float64bits(max(m2-d*(x-st.fsum), 0)))
+		f := v.Double()
+		d := f - st.fsum()
+		st.setF(st.fsum() - d/float64(st.n))
+		e.m2 = max(e.m2-d*(f-st.fsum()), 0)
 	case aggAnd, aggOr:
 		if v.Bool() {
-			st.isum--
+			st.setI(st.isum() - 1)
 		}
 	case aggMin, aggMax:
-		x := st.ext()
+		x := ext(xp)
 		if s.anyOrder {
 			x.removeAny(v)
 			return buf
@@ -189,7 +210,7 @@ func (st *aggState) remove(s *aggSpec, v Value, buf []byte) []byte {
 		}
 	case aggDistinct:
 		buf = appendValue(buf[:0], v)
-		x := st.ext()
+		x := ext(xp)
 		if c := x.distinct[string(buf)]; c <= 1 {
 			delete(x.distinct, string(buf))
 		} else {
@@ -199,15 +220,16 @@ func (st *aggState) remove(s *aggSpec, v Value, buf []byte) []byte {
 	return buf
 }
 
-func (st *aggState) value(s *aggSpec) Value {
+// value is the aggregate's result; x is the group's aggExt (nil when none).
+func (st *aggState) value(s *aggSpec, x *aggExt) Value {
 	switch s.kind {
 	case aggCount:
 		return LongValue(st.n)
 	case aggDistinct:
-		if st.x == nil {
+		if x == nil {
 			return LongValue(0)
 		}
-		return LongValue(int64(len(st.x.distinct)))
+		return LongValue(int64(len(x.distinct)))
 	}
 	if st.n == 0 {
 		return Value{}
@@ -215,47 +237,84 @@ func (st *aggState) value(s *aggSpec) Value {
 	switch s.kind {
 	case aggSum:
 		if s.outT == TypeLong {
-			return LongValue(st.isum)
+			return LongValue(st.isum())
 		}
-		return DoubleValue(st.fsum)
+		return DoubleValue(st.fsum())
 	case aggAvg:
-		if s.argT == TypeInt || s.argT == TypeLong {
-			return DoubleValue(float64(st.isum) / float64(st.n))
+		if s.intAcc() {
+			return DoubleValue(float64(st.isum()) / float64(st.n))
 		}
-		return DoubleValue(st.fsum / float64(st.n))
+		return DoubleValue(st.fsum() / float64(st.n))
 	case aggStdDev:
-		return DoubleValue(math.Sqrt(max(math.Float64frombits(uint64(st.isum))/float64(st.n), 0)))
+		var m2 float64
+		if x != nil {
+			m2 = x.m2
+		}
+		return DoubleValue(math.Sqrt(max(m2/float64(st.n), 0)))
 	case aggAnd:
-		return BoolValue(st.isum == st.n)
+		return BoolValue(st.isum() == st.n)
 	case aggOr:
-		return BoolValue(st.isum > 0)
+		return BoolValue(st.isum() > 0)
 	case aggMaxForever, aggMinForever:
 		return st.best(s)
 	case aggMin, aggMax:
-		if st.x == nil {
+		if x == nil {
 			return st.best(s)
 		}
 		if s.anyOrder {
-			return st.x.extreme(s)
+			return x.extreme(s)
 		}
-		if st.x.head < len(st.x.dq) {
-			return st.x.dq[st.x.head]
+		if x.head < len(x.dq) {
+			return x.dq[x.head]
 		}
 	}
 	return Value{}
 }
 
-// best returns the extreme kept in isum/fsum by min/max without removals.
+// fields are the state's two sums as the snapshot layout keeps them: an integer one and a float
+// one (stdDev: the bits of its m2, and its mean); x is the group's aggExt (nil when none).
+func (st *aggState) fields(s *aggSpec, x *aggExt) (isum int64, fsum float64) {
+	switch {
+	case s.kind == aggStdDev:
+		if x != nil {
+			isum = int64(math.Float64bits(x.m2))
+		}
+		return isum, st.fsum()
+	case s.kind == aggAnd || s.kind == aggOr || s.intAcc():
+		return st.isum(), 0
+	}
+	return 0, st.fsum()
+}
+
+// setFields restores the state from fields' values; false when a sum the aggregate does not
+// keep is not zero (a corrupt snapshot).
+func (st *aggState) setFields(s *aggSpec, xp **aggExt, isum int64, fsum float64) bool {
+	switch {
+	case s.kind == aggStdDev:
+		st.setF(fsum)
+		if isum != 0 {
+			ext(xp).m2 = math.Float64frombits(uint64(isum))
+		}
+		return true
+	case s.kind == aggAnd || s.kind == aggOr || s.intAcc():
+		st.setI(isum)
+		return math.Float64bits(fsum) == 0
+	}
+	st.setF(fsum)
+	return isum == 0
+}
+
+// best returns the extreme kept in acc by min/max without removals.
 func (st *aggState) best(s *aggSpec) Value {
 	switch s.argT {
 	case TypeInt:
-		return IntValue(int32(st.isum))
+		return IntValue(int32(st.isum()))
 	case TypeLong:
-		return LongValue(st.isum)
+		return LongValue(st.isum())
 	case TypeFloat:
-		return FloatValue(float32(st.fsum))
+		return FloatValue(float32(st.fsum()))
 	}
-	return DoubleValue(st.fsum)
+	return DoubleValue(st.fsum())
 }
 
 // removeAny removes one value equal to v from the multiset dq of an anyOrder min/max (the

@@ -73,11 +73,13 @@ func (s *dirtySet) take(n int) []int32 {
 	return out
 }
 
+// groupRec is 24 bytes: the hash's high half is the tag in the key's slot, so only the low
+// half (the home slot of tables up to 2^32 slots) is kept here.
 type groupRec struct {
-	hash  uint64
-	off   int
-	n     int
-	count int64 // events currently in the group; the group is deleted at zero
+	lo    uint32 // low 32 bits of the key's hash
+	n     uint32 // key length
+	off   int    // key offset in the arena
+	count int64  // events currently in the group; the group is deleted at zero
 }
 
 func newGroupTable() *groupTable {
@@ -90,21 +92,25 @@ func (t *groupTable) len() int { return len(t.recs) }
 
 func (t *groupTable) key(i int) []byte {
 	r := &t.recs[i]
-	return t.arena[r.off : r.off+r.n]
+	return t.arena[r.off : r.off+int(r.n)]
 }
 
 func slotOf(h uint64, i int) uint64 { return h&^0xffffffff | uint64(i+1) }
 func slotIndex(s uint64) int        { return int(uint32(s)) - 1 }
 
 func (t *groupTable) resize(n int) {
+	old := t.slots
 	t.slots = make([]uint64, n)
 	mask := uint64(n - 1)
-	for i := range t.recs {
-		j := t.recs[i].hash & mask
+	for _, s := range old { // a slot carries its tag, a record its home: no rehashing
+		if s == 0 {
+			continue
+		}
+		j := uint64(t.recs[slotIndex(s)].lo) & mask
 		for t.slots[j] != 0 {
 			j = (j + 1) & mask
 		}
-		t.slots[j] = slotOf(t.recs[i].hash, i)
+		t.slots[j] = s
 	}
 }
 
@@ -121,7 +127,7 @@ func (t *groupTable) find(key []byte, h uint64) (slot uint64, found bool) {
 			continue
 		}
 		r := &t.recs[slotIndex(s)]
-		if r.hash == h && bytes.Equal(t.arena[r.off:r.off+r.n], key) {
+		if r.lo == uint32(h) && bytes.Equal(t.arena[r.off:r.off+int(r.n)], key) {
 			return j, true
 		}
 	}
@@ -142,7 +148,7 @@ func (t *groupTable) lookup(key []byte, create bool) (int, bool) {
 		j, _ = t.find(key, h)
 	}
 	t.slots[j] = slotOf(h, len(t.recs))
-	t.recs = append(t.recs, groupRec{hash: h, off: len(t.arena), n: len(key)})
+	t.recs = append(t.recs, groupRec{lo: uint32(h), off: len(t.arena), n: uint32(len(key))})
 	t.arena = append(t.arena, key...)
 	t.touch(len(t.recs) - 1)
 	return len(t.recs) - 1, true
@@ -151,11 +157,11 @@ func (t *groupTable) lookup(key []byte, create bool) (int, bool) {
 // remove deletes group i; the last group moves to index i (the caller moves its states too).
 func (t *groupTable) remove(i int) {
 	t.unslot(i)
-	t.garbage += t.recs[i].n
+	t.garbage += int(t.recs[i].n)
 	last := len(t.recs) - 1
 	if i != last {
-		lj, _ := t.find(t.key(last), t.recs[last].hash)
-		t.slots[lj] = slotOf(t.recs[last].hash, i)
+		lj := t.slotOfIndex(last)
+		t.slots[lj] = t.slots[lj]&^0xffffffff | uint64(i+1)
 		t.recs[i] = t.recs[last]
 		t.touch(i) // index i now holds another key
 	}
@@ -165,10 +171,20 @@ func (t *groupTable) remove(i int) {
 	}
 }
 
+// slotOfIndex returns the slot holding group i: the first slot from its home that names it.
+func (t *groupTable) slotOfIndex(i int) uint64 {
+	mask := uint64(len(t.slots) - 1)
+	j := uint64(t.recs[i].lo) & mask
+	for slotIndex(t.slots[j]) != i {
+		j = (j + 1) & mask
+	}
+	return j
+}
+
 // unslot removes group i's key from the index, leaving recs as they are.
 func (t *groupTable) unslot(i int) {
 	mask := uint64(len(t.slots) - 1)
-	j, _ := t.find(t.key(i), t.recs[i].hash)
+	j := t.slotOfIndex(i)
 	// backward-shift deletion keeps probe sequences intact without tombstones
 	for {
 		t.slots[j] = 0
@@ -179,7 +195,7 @@ func (t *groupTable) unslot(i int) {
 			if s == 0 {
 				goto moved
 			}
-			home := t.recs[slotIndex(s)].hash & mask
+			home := uint64(t.recs[slotIndex(s)].lo) & mask
 			// move s back to j unless its home lies cyclically in (j, k]
 			if (j < k && (home <= j || home > k)) || (j > k && home <= j && home > k) {
 				t.slots[j] = s
@@ -197,12 +213,12 @@ func (t *groupTable) place(n int, idx []int32, keys [][]byte) bool {
 	t.reserve(max(n, len(t.recs)))
 	for i := n; i < len(t.recs); i++ {
 		t.unslot(i)
-		t.garbage += t.recs[i].n
+		t.garbage += int(t.recs[i].n)
 	}
 	for _, i := range idx {
 		if int(i) < min(n, len(t.recs)) {
 			t.unslot(int(i))
-			t.garbage += t.recs[i].n
+			t.garbage += int(t.recs[i].n)
 		}
 	}
 	if n <= len(t.recs) {
@@ -218,7 +234,7 @@ func (t *groupTable) place(n int, idx []int32, keys [][]byte) bool {
 			return false
 		}
 		t.slots[j] = slotOf(h, int(i))
-		t.recs[i] = groupRec{hash: h, off: len(t.arena), n: len(key)}
+		t.recs[i] = groupRec{lo: uint32(h), off: len(t.arena), n: uint32(len(key))}
 		t.arena = append(t.arena, key...)
 	}
 	if t.garbage > 1<<16 && t.garbage*2 > len(t.arena) {
@@ -232,7 +248,7 @@ func (t *groupTable) compact() {
 	for i := range t.recs {
 		r := &t.recs[i]
 		off := len(arena)
-		arena = append(arena, t.arena[r.off:r.off+r.n]...)
+		arena = append(arena, t.arena[r.off:r.off+int(r.n)]...)
 		r.off = off
 	}
 	t.arena, t.garbage = arena, 0

@@ -45,16 +45,17 @@ type Runtime struct {
 	tables  []*tableRT  // in App.tables order
 	part    *partitions // nil without partitions
 
-	emit     func(*Output)
-	seq      uint64
-	out      Output
-	idBuf    []byte
-	slab     []Value
-	snapHint int    // size of the last snapshot, to size the next buffer
-	revID    uint64 // identity of the last revision taken or restored (0: none)
-	revSeq   uint64 // its input sequence (Rebase's lower bound)
-	moved    bool   // inputs were applied since revision revID
-	inEv     event  // the input being dispatched (a field, so it is not allocated per input)
+	emit       func(*Output)
+	seq        uint64
+	out        Output
+	idBuf      []byte
+	slab       []Value
+	snapHint   int    // size of the last snapshot, to size the next buffer
+	snapGroups int    // group-by keys at the last full snapshot: new ones since add to the next one
+	revID      uint64 // identity of the last revision taken or restored (0: none)
+	revSeq     uint64 // its input sequence (Rebase's lower bound)
+	moved      bool   // inputs were applied since revision revID
+	inEv       event  // the input being dispatched (a field, so it is not allocated per input)
 
 	// Outputs of queries on a cycle, delivered in order once the event being processed is done
 	// (see drain). Always empty between inputs, so never in snapshots.

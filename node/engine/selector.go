@@ -18,6 +18,8 @@ type selector struct {
 	q      *queryRT
 	groups *groupTable
 	states []aggState // len(p.aggs) per group
+	exts   []*aggExt  // len(p.aggs) per group when an aggregate needsExt (hasExt), else empty
+	hasExt bool
 	key    []byte
 	tmp    []byte
 	f      frame
@@ -38,6 +40,9 @@ func newSelector(p *queryPlan, q *queryRT) *selector {
 	if len(p.sel.aggs) > 0 {
 		s.groups = newGroupTable()
 	}
+	for i := range p.sel.aggs {
+		s.hasExt = s.hasExt || p.sel.aggs[i].needsExt(p.sel.noRemove)
+	}
 	s.f.aggs = s.aggv
 	s.keyed = p.rate != nil && p.rate.keyed
 	return s
@@ -57,6 +62,9 @@ func (s *selector) lookup(create bool) int {
 	g, added := s.groups.lookup(s.key, create)
 	if added {
 		s.states = append(s.states, make([]aggState, len(s.p.aggs))...)
+		if s.hasExt {
+			s.exts = append(s.exts, make([]*aggExt, len(s.p.aggs))...)
+		}
 		if s.lastRowsOn() {
 			s.lastRows = append(s.lastRows, make([]Value, len(s.p.items))...)
 		}
@@ -64,10 +72,21 @@ func (s *selector) lookup(create bool) int {
 	return g
 }
 
+// ext is the aggExt at states index i (nil when the selector keeps none).
+func (s *selector) ext(i int) *aggExt {
+	if !s.hasExt {
+		return nil
+	}
+	return s.exts[i]
+}
+
 func (s *selector) drop(g int) {
 	last := s.groups.len() - 1
 	s.groups.remove(g)
 	s.states = dropSlot(s.states, g, last, len(s.p.aggs))
+	if s.hasExt {
+		s.exts = dropSlot(s.exts, g, last, len(s.p.aggs))
+	}
 	if s.lastRowsOn() {
 		s.lastRows = dropSlot(s.lastRows, g, last, len(s.p.items))
 	}
@@ -88,6 +107,8 @@ func (s *selector) reset() {
 		s.groups.reset()
 		clear(s.states)
 		s.states = s.states[:0]
+		clear(s.exts)
+		s.exts = s.exts[:0]
 		clear(s.lastRows)
 		s.lastRows = s.lastRows[:0]
 	}
@@ -113,7 +134,7 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 		for i := range s.p.aggs {
 			sp := &s.p.aggs[i]
 			if g < 0 {
-				s.aggv[i] = (&aggState{}).value(sp)
+				s.aggv[i] = (&aggState{}).value(sp, nil)
 				continue
 			}
 			var v Value
@@ -121,12 +142,16 @@ func (s *selector) process(r *Runtime, k evKind, ev *event) {
 				v = sp.arg(&s.f)
 			}
 			st := &s.states[g*na+i]
-			if k == kCurrent {
-				s.tmp = st.add(sp, v, s.p.noRemove, s.tmp)
-			} else {
-				s.tmp = st.remove(sp, v, s.tmp)
+			var xp **aggExt
+			if s.hasExt {
+				xp = &s.exts[g*na+i]
 			}
-			s.aggv[i] = st.value(sp)
+			if k == kCurrent {
+				s.tmp = st.add(sp, xp, v, s.p.noRemove, s.tmp)
+			} else {
+				s.tmp = st.remove(sp, xp, v, s.tmp)
+			}
+			s.aggv[i] = st.value(sp, s.ext(g*na+i))
 		}
 		if g >= 0 {
 			s.groups.touch(g)
@@ -237,11 +262,11 @@ func (s *selector) emitWindow(r *Runtime, ts int64, evs []wevent) bool {
 		g := s.lookup(false)
 		na := len(s.p.aggs)
 		for i := range s.p.aggs {
-			st := &aggState{}
+			st, x := &aggState{}, (*aggExt)(nil)
 			if g >= 0 {
-				st = &s.states[g*na+i]
+				st, x = &s.states[g*na+i], s.ext(g*na+i)
 			}
-			s.aggv[i] = st.value(&s.p.aggs[i])
+			s.aggv[i] = st.value(&s.p.aggs[i], x)
 		}
 	}
 	for _, e := range evs {

@@ -99,15 +99,7 @@ func (r *Runtime) BaseSnapshot() ([]byte, error) {
 // encodeFull writes the full state under id (0: an id derived from the content) and starts a
 // new revision.
 func (r *Runtime) encodeFull(id uint64) ([]byte, error) {
-	hint := r.snapHint
-	if hint == 0 {
-		for _, q := range r.queries {
-			if q.sel.groups != nil {
-				hint += q.sel.groups.len() * (24 + 14*len(q.sel.p.aggs))
-			}
-		}
-	}
-	b := make([]byte, 0, max(256, hint+hint/8))
+	b := make([]byte, 0, r.fullSizeHint())
 	b, idAt := r.appendHeader(b, snapshotMagic, snapshotVersion)
 	b = binary.AppendUvarint(b, uint64(len(r.queries)))
 	for _, q := range r.queries {
@@ -122,8 +114,40 @@ func (r *Runtime) encodeFull(id uint64) ([]byte, error) {
 	}
 	b = r.encodePartitions(b)
 	b = r.seal(b, idAt, id)
-	r.snapHint = len(b)
+	r.snapHint, r.snapGroups = len(b), r.groupCount()
 	return b, nil
+}
+
+// fullSizeHint is the capacity for a full snapshot: the last one's size plus what the group keys
+// added since then take, or an estimate from the group keys before the first, with a 3% margin.
+// A regrown buffer would copy the whole state; an oversized one holds memory for nothing.
+func (r *Runtime) fullSizeHint() int {
+	keyBytes, perGroup := 0, 0
+	for _, q := range r.queries {
+		if t := q.sel.groups; t != nil {
+			keyBytes += len(t.arena) - t.garbage
+			perGroup += t.len() * (4 + 13*len(q.sel.p.aggs))
+		}
+	}
+	hint := keyBytes + perGroup + 256
+	if r.snapHint > 0 {
+		hint = r.snapHint
+		if groups := r.groupCount(); r.snapGroups > 0 && groups > r.snapGroups {
+			hint += (groups - r.snapGroups) * (r.snapHint / r.snapGroups)
+		}
+	}
+	return hint + hint/32
+}
+
+// groupCount is the number of group-by keys of the runtime's queries.
+func (r *Runtime) groupCount() int {
+	n := 0
+	for _, q := range r.queries {
+		if q.sel.groups != nil {
+			n += q.sel.groups.len()
+		}
+	}
+	return n
 }
 
 // SnapshotDelta captures what changed since the previous revision (full or delta): for

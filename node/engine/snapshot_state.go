@@ -121,21 +121,22 @@ func (s *selector) appendGroup(dst []byte, g int) []byte {
 	dst = append(dst, key...)
 	dst = binary.AppendVarint(dst, s.groups.recs[g].count)
 	for i := range na {
-		st := &s.states[g*na+i]
+		st, x := &s.states[g*na+i], s.ext(g*na+i)
+		isum, fsum := st.fields(&s.p.aggs[i], x)
 		dst = binary.AppendVarint(dst, st.n)
-		dst = binary.AppendVarint(dst, st.isum)
-		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(st.fsum))
-		if st.x == nil {
+		dst = binary.AppendVarint(dst, isum)
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(fsum))
+		if x == nil {
 			dst = append(dst, 0, 0)
 			continue
 		}
-		live := st.x.dq[st.x.head:]
+		live := x.dq[x.head:]
 		dst = binary.AppendUvarint(dst, uint64(len(live)))
 		dst = AppendValues(dst, live)
-		dst = binary.AppendUvarint(dst, uint64(len(st.x.distinct)))
-		for _, k := range slices.Sorted(maps.Keys(st.x.distinct)) { // sorted: equal states encode equally
+		dst = binary.AppendUvarint(dst, uint64(len(x.distinct)))
+		for _, k := range slices.Sorted(maps.Keys(x.distinct)) { // sorted: equal states encode equally
 			dst = appendStr(dst, k)
-			dst = binary.AppendVarint(dst, st.x.distinct[k])
+			dst = binary.AppendVarint(dst, x.distinct[k])
 		}
 	}
 	if s.lastRowsOn() {
@@ -156,6 +157,9 @@ func (s *selector) decode(d *decoder) error {
 	}
 	s.groups.reserve(n)
 	s.states = make([]aggState, 0, n*na)
+	if s.hasExt {
+		s.exts = make([]*aggExt, 0, n*na)
+	}
 	for range n {
 		key := d.bytes()
 		count := d.varint()
@@ -169,6 +173,9 @@ func (s *selector) decode(d *decoder) error {
 		}
 		s.groups.recs[g].count = count
 		s.states = append(s.states, make([]aggState, na)...)
+		if s.hasExt {
+			s.exts = append(s.exts, make([]*aggExt, na)...)
+		}
 		if s.lastRowsOn() {
 			s.lastRows = append(s.lastRows, make([]Value, len(s.p.items))...)
 		}
@@ -182,17 +189,33 @@ func (s *selector) decode(d *decoder) error {
 func (s *selector) readStates(d *decoder, g int) {
 	na := len(s.p.aggs)
 	for i := range na {
-		st := &s.states[g*na+i]
-		st.n, st.isum, st.fsum = d.varint(), d.varint(), d.f64()
+		sp, st := &s.p.aggs[i], &s.states[g*na+i]
+		var xp **aggExt
+		if s.hasExt {
+			xp = &s.exts[g*na+i]
+		}
+		st.n = d.varint()
+		if isum, fsum := d.varint(), d.f64(); !st.setFields(sp, xp, isum, fsum) {
+			d.fail("aggregate %d of a group holds an integer sum %d and a float sum %g", i, isum, fsum)
+			return
+		}
 		if m := d.count(1); m > 0 {
-			x := st.ext()
+			if !sp.needsExt(s.p.noRemove) {
+				d.fail("aggregate %d of a group holds %d values", i, m)
+				return
+			}
+			x := ext(xp)
 			x.dq = make([]Value, m)
 			for j := range x.dq {
 				x.dq[j] = d.value()
 			}
 		}
 		if m := d.count(2); m > 0 {
-			x := st.ext()
+			if !sp.needsExt(s.p.noRemove) {
+				d.fail("aggregate %d of a group holds %d distinct values", i, m)
+				return
+			}
+			x := ext(xp)
 			x.distinct = make(map[string]int64, m)
 			for j := 0; j < m && d.err == nil; j++ {
 				k := d.str()
@@ -268,12 +291,18 @@ func (s *selector) applyDelta(d *decoder) error {
 		return d.err
 	}
 	s.states = resizeSlots(s.states, n*na)
+	if s.hasExt {
+		s.exts = resizeSlots(s.exts, n*na)
+	}
 	if s.lastRowsOn() {
 		s.lastRows = resizeSlots(s.lastRows, n*w)
 	}
 	for k, g := range idx {
 		s.groups.recs[g].count = counts[k]
 		clear(s.states[int(g)*na : (int(g)+1)*na])
+		if s.hasExt {
+			clear(s.exts[int(g)*na : (int(g)+1)*na])
+		}
 		sd := &decoder{b: full[bodies[k].from:bodies[k].to]}
 		s.readStates(sd, int(g))
 		if sd.err != nil {

@@ -194,6 +194,7 @@ type exprWin struct {
 	cache  map[string]*winExpr
 	buf    fifo
 	states []aggState
+	exts   []*aggExt // beside states (distinctCount, stdDev)
 	f      frame
 	refs   [3][]Value
 	tsv    [2]Value
@@ -234,11 +235,13 @@ func (w *exprWin) holds(we *winExpr) bool { return w.holdsOver(we, w.buf.live())
 func (w *exprWin) holdsOver(we *winExpr, live []wevent) bool {
 	if cap(w.states) < len(we.aggs) {
 		w.states = make([]aggState, len(we.aggs))
+		w.exts = make([]*aggExt, len(we.aggs))
 		w.f.aggs = make([]Value, len(we.aggs))
 	}
 	w.states, w.f.aggs = w.states[:len(we.aggs)], w.f.aggs[:len(we.aggs)]
+	w.exts = w.exts[:len(we.aggs)]
 	for j := range w.states {
-		w.states[j] = aggState{}
+		w.states[j], w.exts[j] = aggState{}, nil
 	}
 	for i := range live {
 		w.f.ev, w.f.ts = live[i].vals, live[i].ts
@@ -248,11 +251,11 @@ func (w *exprWin) holdsOver(we *winExpr, live []wevent) bool {
 			if sp.arg != nil {
 				v = sp.arg(&w.f)
 			}
-			w.tmp = w.states[j].add(sp, v, true, w.tmp)
+			w.tmp = w.states[j].add(sp, &w.exts[j], v, true, w.tmp)
 		}
 	}
 	for j := range we.aggs {
-		w.f.aggs[j] = w.states[j].value(&we.aggs[j])
+		w.f.aggs[j] = w.states[j].value(&we.aggs[j], w.exts[j])
 	}
 	first, last := &live[0], &live[len(live)-1]
 	w.tsv = [2]Value{LongValue(first.ts), LongValue(last.ts)}

@@ -55,8 +55,11 @@ func mergeIdem(prev, next *envelope) *envelope {
 	return &out
 }
 
+// encode writes the payload into one buffer sized for it up front: the engine's state is most
+// of it, and growing by doubling would leave copies of up to twice its size to the collector.
 func (e *envelope) encode() []byte {
-	b := append([]byte{}, envelopeMagic[:]...)
+	b := make([]byte, 0, e.size())
+	b = append(b, envelopeMagic[:]...)
 	b = binary.BigEndian.AppendUint32(b, envelopeVersion)
 	flags := byte(0)
 	if e.IdemDelta {
@@ -233,4 +236,19 @@ func VerifyChain(app *engine.App, chain []store.Snapshot) error {
 	}
 	_, err := restoreChain(app, chain)
 	return err
+}
+
+// size is about the bytes encode writes (exact without outbox data).
+func (e *envelope) size() int {
+	size := len(envelopeMagic) + 4 + 1 + 4 + len(e.Engine) + 4 + 4 + 4
+	for _, r := range e.Idem {
+		size += 4 + len(r.Key) + 4 + 8 + 8
+	}
+	for _, o := range e.Outbox {
+		size += 4*4 + len(o.Stream) + len(o.ID) + len(o.Query) + 8 + 4 + 8 + 1 + 16*len(o.Data)
+	}
+	for _, p := range e.Positions {
+		size += 4 + len(p.Source) + 8
+	}
+	return size
 }
