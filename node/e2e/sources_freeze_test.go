@@ -338,13 +338,24 @@ func TestSourcesFollowTheActiveThroughAFreeze(t *testing.T) {
 	if first.err == nil && first.code == http.StatusOK {
 		t.Fatalf("the deposed node acknowledged the http probe queued during its freeze (answered by %s)", first.node)
 	}
+	// Either the resumed node took the queued connection and answered 503 naming the new
+	// active's source, or it closed its port with the connection still unaccepted (the kernel
+	// resets it): the client then moves to the other host of its list, as on any error.
 	want := sourceURL(next.ID)
-	if first.err != nil || first.code != http.StatusServiceUnavailable || first.active != want {
-		t.Fatalf("the http probe queued on the frozen node got %+v after the resume, want 503 with X-HA-Active %s", first, want)
+	follow := first.active
+	switch {
+	case first.err != nil:
+		t.Logf("the http probe queued during the freeze: connection ended (%v); trying the other host", first.err)
+		follow = want
+	case first.code != http.StatusServiceUnavailable || first.active != want:
+		t.Fatalf("the http probe queued on the frozen node got %d (X-HA-Active %q) after the resume, want 503 with X-HA-Active %s",
+			first.code, first.active, want)
+	default:
+		t.Logf("the http probe queued during the freeze: 503 from %s with X-HA-Active %s", first.node, first.active)
 	}
-	second := postProbe(first.active)
+	second := postProbe(follow)
 	if second.err != nil || second.code != http.StatusOK || second.node != next.ID {
-		t.Fatalf("the http probe following X-HA-Active %s got %+v, want 200 from %s", first.active, second, next.ID)
+		t.Fatalf("the http probe sent again to %s got %+v, want 200 from %s", follow, second, next.ID)
 	}
 	select {
 	case err := <-bridgeProbe:
