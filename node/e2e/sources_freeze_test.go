@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,17 +169,24 @@ func followBridge(ctx context.Context, addrs, nodes []string, l *sourceLog) {
 
 // TestSourcesFollowTheActiveThroughAFreeze: the pair's sources under load from clients that
 // retry what was not acknowledged, the active frozen (SIGSTOP) past its lease, the passive takes
-// over, the old node resumed. The two nodes stand for two hosts (127.0.0.1 and 127.0.0.2, the
-// same source ports on each, one app file with receiver.url's host from ${E2E_SOURCE_HOST}),
-// because on one address the frozen node's listening socket would keep the port. Checked: the
-// clients reach the new active while the old one is still frozen; requests queued on the frozen
-// node's ports are refused once it resumes (http: 503 with X-HA-Active naming the new active's
-// source, which the client follows) and its ports close; the deposed node acknowledges nothing
-// after its resume; every acknowledged event is in the outputs; with the http source's
-// idempotency keys nothing is applied twice, and over databridge (no idempotency key: at least
-// once) only events the publisher sent again can be applied twice, each repeat under its own
-// input sequence in the output id.
+// over, the old node resumed. "two hosts": the nodes stand for two hosts (127.0.0.1 and
+// 127.0.0.2, the same source ports on each, one app file with receiver.url's host from
+// ${E2E_SOURCE_HOST}), and the clients reach the new active while the old one is still frozen.
+// "one address": both nodes declare the same http source address, so the frozen node's
+// listening socket keeps the port until it resumes and closes it, and the new active binds it
+// then (the databridge ports differ per node there). Checked in
+// both: requests queued on the frozen node's ports are refused once it resumes (http: 503 with
+// X-HA-Active naming the new active's source, which the client follows, or a reset connection);
+// the deposed node acknowledges nothing after its resume; every acknowledged event is in the
+// outputs; with the http source's idempotency keys nothing is applied twice, and over
+// databridge (no idempotency key: at least once) only events the publisher sent again can be
+// applied twice, each repeat under its own input sequence in the output id.
 func TestSourcesFollowTheActiveThroughAFreeze(t *testing.T) {
+	t.Run("two hosts", func(t *testing.T) { freezeSources(t, true) })
+	t.Run("one address", func(t *testing.T) { freezeSources(t, false) })
+}
+
+func freezeSources(t *testing.T, twoHosts bool) {
 	url := pgtest.Shared(t).NewDatabase(t)
 	httpPort, err := freeport.Port()
 	if err != nil {
@@ -188,10 +196,13 @@ func TestSourcesFollowTheActiveThroughAFreeze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hosts := map[string]string{"node-a": "127.0.0.1", "node-b": "127.0.0.2"}
-	if ln, err := net.Listen("tcp", hosts["node-b"]+":0"); err != nil {
-		t.Skipf("no second loopback address to stand for a second host: %v", err)
-	} else {
+	hosts := map[string]string{"node-a": "127.0.0.1", "node-b": "127.0.0.1"}
+	if twoHosts {
+		hosts["node-b"] = "127.0.0.2"
+		ln, err := net.Listen("tcp", hosts["node-b"]+":0")
+		if err != nil {
+			t.Fatalf("no second loopback address to stand for a second host: %v", err)
+		}
 		ln.Close()
 	}
 	app := strings.Replace(fmt.Sprintf(sourcesApp, httpPort), "127.0.0.1", "${E2E_SOURCE_HOST}", 1)
@@ -200,7 +211,16 @@ func TestSourcesFollowTheActiveThroughAFreeze(t *testing.T) {
 		t.Fatal(err)
 	}
 	sourceURL := func(id string) string { return fmt.Sprintf("http://%s:%d/orders", hosts[id], httpPort) }
-	bridgeAddr := func(id string) string { return fmt.Sprintf("%s:%d", hosts[id], bridgePort) }
+	// On one address the databridge ports differ per node: a publisher cannot tell which node
+	// answered on a shared one (the http source says so in X-HA-Node), and the frozen node
+	// holding a shared port is shown by the http source already.
+	bridgePorts := map[string]int{"node-a": bridgePort, "node-b": bridgePort}
+	if !twoHosts {
+		if bridgePorts["node-b"], err = freeport.Port(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bridgeAddr := func(id string) string { return fmt.Sprintf("%s:%d", hosts[id], bridgePorts[id]) }
 	c, err := hatest.NewCluster(hatest.Options{
 		Bin: nodeBin, Dir: t.TempDir(), N: 2, AppsDir: apps, ClusterDB: url,
 		Extra: []string{"--persist_interval", "1s", "--source_users", "pub:pw"},
@@ -294,8 +314,14 @@ func TestSourcesFollowTheActiveThroughAFreeze(t *testing.T) {
 	httpProbe := make(chan probeAnswer, 1)
 	probeIDs := []int64{1_000_000_001, 1_000_000_002}
 	probeBody := fmt.Sprintf(`[{"id":%d,"qty":7},{"id":%d,"qty":7}]`, probeIDs[0], probeIDs[1])
-	postProbe := func(target string) probeAnswer {
+	postProbe := func(target string, wrote chan<- struct{}) probeAnswer {
 		req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(probeBody))
+		if wrote != nil {
+			var once sync.Once
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+				WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { close(wrote) }) },
+			}))
+		}
 		req.SetBasicAuth("pub", "pw")
 		req.Header.Set("Idempotency-Key", "freeze-probe")
 		resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
@@ -306,14 +332,42 @@ func TestSourcesFollowTheActiveThroughAFreeze(t *testing.T) {
 		resp.Body.Close()
 		return probeAnswer{code: resp.StatusCode, node: resp.Header.Get("X-HA-Node"), active: resp.Header.Get("X-HA-Active")}
 	}
-	go func() { httpProbe <- postProbe(sourceURL(old.ID)) }()
+	wrote := make(chan struct{})
+	go func() { httpProbe <- postProbe(sourceURL(old.ID), wrote) }()
 	bridgeProbe := make(chan error, 1)
 	bridgeProbeIDs := []any{int64(1_000_000_001), 0.5}
+	if err := probe.WriteRaw(databridge.AppendPublish(nil, probe.Session, []databridge.Event{{StreamID: "Ticks:1.0.0", Payload: bridgeProbeIDs}})); err != nil {
+		t.Fatalf("publish to the frozen node: %v", err)
+	}
 	go func() {
-		bridgeProbe <- probe.Publish([]databridge.Event{{StreamID: "Ticks:1.0.0", Payload: bridgeProbeIDs}})
+		_, err := probe.ReadAnswer()
+		bridgeProbe <- err
 	}()
-	// The clients reach the new active while the old one is still frozen.
-	waitFrom(next.ID, tookOver, 50, "during the freeze")
+	select {
+	case <-wrote:
+	case a := <-httpProbe:
+		t.Fatalf("the http probe to the frozen node ended before it was sent: %+v", a)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the http probe to the frozen node was not sent within 30 s")
+	}
+	if twoHosts {
+		// The clients reach the new active while the old one is still frozen.
+		waitFrom(next.ID, tookOver, 50, "during the freeze")
+	} else {
+		// The new active cannot bind the http source's port the frozen node holds, and keeps
+		// trying.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			b, _ := os.ReadFile(next.LogPath)
+			if strings.Contains(string(b), fmt.Sprintf("source port not available yet; retrying\" node=%s group=default component=sources addr=127.0.0.1:%d", next.ID, httpPort)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not report the frozen node's source ports as not available", next.ID)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	select {
 	case a := <-httpProbe:
 		t.Fatalf("the frozen node answered the http source probe: %+v", a)
@@ -353,7 +407,11 @@ func TestSourcesFollowTheActiveThroughAFreeze(t *testing.T) {
 	default:
 		t.Logf("the http probe queued during the freeze: 503 from %s with X-HA-Active %s", first.node, first.active)
 	}
-	second := postProbe(follow)
+	// Sent again until answered (on one address, refused until the new active has the port).
+	second := postProbe(follow, nil)
+	for retry := time.Now().Add(15 * time.Second); second.err != nil && time.Now().Before(retry); second = postProbe(follow, nil) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if second.err != nil || second.code != http.StatusOK || second.node != next.ID {
 		t.Fatalf("the http probe sent again to %s got %+v, want 200 from %s", follow, second, next.ID)
 	}
@@ -371,9 +429,9 @@ func TestSourcesFollowTheActiveThroughAFreeze(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the resumed node never answered the databridge publish queued during its freeze")
 	}
-	// The deposed node closes its ports.
+	// The deposed node closes its ports (on one address, the new active has them now).
 	deadline := time.Now().Add(15 * time.Second)
-	for !refused(fmt.Sprintf("%s:%d", hosts[old.ID], httpPort)) || !refused(bridgeAddr(old.ID)) {
+	for (twoHosts && !refused(fmt.Sprintf("%s:%d", hosts[old.ID], httpPort))) || !refused(bridgeAddr(old.ID)) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the deposed node %s still has a source port open 15 s after its resume", old.ID)
 		}
