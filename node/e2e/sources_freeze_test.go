@@ -77,7 +77,7 @@ func (l *sourceLog) count(node string, after time.Time) (n int, first time.Time)
 // acknowledged, as a client of an http source behind two hosts does: an answer's X-HA-Active is
 // followed, and no answer (refused, or none within 2 s) moves it to the other URL.
 func followHTTP(ctx context.Context, urls []string, l *sourceLog) {
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{}}
 	target := urls[0]
 	other := func(u string) string {
 		if u == urls[0] {
@@ -324,7 +324,9 @@ func freezeSources(t *testing.T, twoHosts bool) {
 		}
 		req.SetBasicAuth("pub", "pw")
 		req.Header.Set("Idempotency-Key", "freeze-probe")
-		resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+		// A new connection each time: on one address a pooled one could lead to either node.
+		hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := hc.Do(req)
 		if err != nil {
 			return probeAnswer{err: err}
 		}
