@@ -439,6 +439,7 @@ func freezeSources(t *testing.T, twoHosts bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	t.Logf("the deposed node's source ports refused connections %s after its resume (at most)", time.Since(resumed).Round(time.Millisecond))
 	waitFrom(next.ID, resumed, 100, "after the resume")
 	for _, l := range []*sourceLog{orders, ticks} {
 		if n, at := l.count(old.ID, resumed); n != 0 {
