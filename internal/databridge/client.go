@@ -18,6 +18,9 @@ type Client struct {
 	c       net.Conn
 	r       *bufio.Reader
 	Session string
+	// Timeout bounds the wait for each answer (0: 30 s); a publisher with a failover list
+	// sets it short to leave a node that accepts connections but does not answer (frozen).
+	Timeout time.Duration
 	buf     []byte
 }
 
@@ -157,7 +160,11 @@ func (cl *Client) WriteRaw(b []byte) error {
 func (cl *Client) ReadAnswer() (string, error) { return cl.answer() }
 
 func (cl *Client) answer() (string, error) {
-	_ = cl.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	d := cl.Timeout
+	if d == 0 {
+		d = 30 * time.Second
+	}
+	_ = cl.c.SetReadDeadline(time.Now().Add(d))
 	defer cl.c.SetReadDeadline(time.Time{})
 	t, err := cl.r.ReadByte()
 	if err != nil {

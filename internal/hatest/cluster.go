@@ -56,6 +56,9 @@ type Options struct {
 	// NodeArgs, when set, returns more flags for one node once its addresses are known (flags
 	// given later win, so it can override ClusterDB or advertise a proxy's address).
 	NodeArgs func(p *Proc) []string
+	// NodeEnv, when set, returns more environment for one node, after Env (e.g. the host its
+	// apps' sources bind, so two nodes on one machine can share an app file).
+	NodeEnv func(p *Proc) []string
 }
 
 // Cluster is a set of node processes of one group.
@@ -111,6 +114,9 @@ func NewCluster(o Options) (*Cluster, error) {
 		}, o.Extra...)
 		if o.NodeArgs != nil {
 			p.args = append(p.args, o.NodeArgs(p)...)
+		}
+		if o.NodeEnv != nil {
+			p.env = append(append([]string(nil), o.Env...), o.NodeEnv(p)...)
 		}
 		c.Nodes = append(c.Nodes, p)
 	}

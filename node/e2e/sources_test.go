@@ -252,6 +252,18 @@ func loadBridge(ctx context.Context, addrs []string, acked *ackSet) {
 // checkOutputs reads file from both nodes' output dirs: acknowledged ids missing (lost), and
 // ids applied under two input sequences (applied twice).
 func checkOutputs(t *testing.T, c *hatest.Cluster, file string, acked *ackSet) (lost, twice int) {
+	seqs := outputSeqs(t, c, file)
+	for _, s := range seqs {
+		if len(s) > 1 {
+			twice++
+		}
+	}
+	return countLost(seqs, acked), twice
+}
+
+// outputSeqs reads file from both nodes' output dirs: for each event id, the input sequences
+// (from the output ids, app/query/seq/index) it was applied under.
+func outputSeqs(t *testing.T, c *hatest.Cluster, file string) map[int64]map[string]bool {
 	seqs := map[int64]map[string]bool{}
 	for _, p := range c.Nodes {
 		f, err := os.Open(filepath.Join(p.Dir, file))
@@ -280,6 +292,11 @@ func checkOutputs(t *testing.T, c *hatest.Cluster, file string, acked *ackSet) (
 		}
 		f.Close()
 	}
+	return seqs
+}
+
+// countLost is the acknowledged ids with no output.
+func countLost(seqs map[int64]map[string]bool, acked *ackSet) (lost int) {
 	acked.mu.Lock()
 	defer acked.mu.Unlock()
 	for id := range acked.ids {
@@ -287,10 +304,5 @@ func checkOutputs(t *testing.T, c *hatest.Cluster, file string, acked *ackSet) (
 			lost++
 		}
 	}
-	for _, s := range seqs {
-		if len(s) > 1 {
-			twice++
-		}
-	}
-	return lost, twice
+	return lost
 }

@@ -209,3 +209,37 @@ func TestSourceOptionTables(t *testing.T) {
 		t.Error("source_users entry without a password accepted")
 	}
 }
+
+// TestHTTPSourceExpandsEnvironment: receiver.url may name its host or port by ${NAME}, as every
+// source option may, so one app file binds each node of a pair to its own address; an unset
+// variable is refused at load naming it.
+func TestHTTPSourceExpandsEnvironment(t *testing.T) {
+	port, err := freeport.Port()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STREAMHA_TEST_SRC_HOST", "127.0.0.1")
+	app, err := engine.Compile("e.siddhi", fmt.Sprintf(`@app:name('E')
+@source(type='http', receiver.url='http://${STREAMHA_TEST_SRC_HOST}:%d/p', basic.auth.enabled='false')
+define stream S (a long);`, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := source.New([]*engine.App{app}, source.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Open(1)
+	bound := m.Bound()
+	m.Close()
+	if want := fmt.Sprintf("127.0.0.1:%d", port); len(bound) != 1 || bound[0] != want {
+		t.Fatalf("bound %v, want [%s]", bound, want)
+	}
+	unset, err := engine.Compile("u.siddhi", "@app:name('U')\n@source(type='http', receiver.url='http://${STREAMHA_TEST_UNSET_HOST}:8006/p')\ndefine stream S (a long);")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := source.Check("u.siddhi", unset); err == nil || !strings.Contains(err.Error(), "option receiver.url: environment variable STREAMHA_TEST_UNSET_HOST is not set") {
+		t.Fatalf("unset variable: %v", err)
+	}
+}

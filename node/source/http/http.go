@@ -20,6 +20,7 @@ import (
 
 	"github.com/streamha/streamha/node/engine"
 	"github.com/streamha/streamha/node/ha"
+	"github.com/streamha/streamha/node/kafkaconf"
 	"github.com/streamha/streamha/node/source/jsonmap"
 )
 
@@ -52,8 +53,14 @@ func NewEndpoint(app string, def *engine.StreamDef, spec engine.SourceSpec) (*En
 	if err := spec.CheckOptions(Options); err != nil {
 		return nil, err
 	}
+	// ${NAME} references are expanded as in every source's options, so one app file can bind
+	// each node of a pair to its own host (the app's fingerprint is of the unexpanded text).
+	opts, err := kafkaconf.ExpandAll(spec.Options)
+	if err != nil {
+		return nil, err
+	}
 	e := &Endpoint{App: app, Stream: def.Name, Auth: true}
-	raw := spec.Options["receiver.url"]
+	raw := opts["receiver.url"]
 	if raw == "" {
 		raw = "http://0.0.0.0:9763/" + app + "/" + def.Name
 	}
@@ -73,7 +80,7 @@ func NewEndpoint(app string, def *engine.StreamDef, spec engine.SourceSpec) (*En
 	if e.Path == "" {
 		e.Path = "/"
 	}
-	if v, ok := spec.Options["basic.auth.enabled"]; ok {
+	if v, ok := opts["basic.auth.enabled"]; ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return nil, fmt.Errorf("basic.auth.enabled=%q: want true or false", v)
