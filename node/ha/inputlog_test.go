@@ -58,9 +58,10 @@ func TestAloneAckIsOneAppendAndSurvivesACrash(t *testing.T) {
 	if persisted > 1 {
 		t.Fatalf("%d snapshot revisions taken by %d alone acknowledgements; want none (the input log holds them)", persisted, more)
 	}
-	// A batch that the settle persist covered before its acknowledgement is answered from the
-	// snapshot, without an append; one at a time is in flight, so at most one.
-	if got := a.metric(t, "streamha_input_log_appends_total") - appends; got < float64(more-persisted) || got > 2*more {
+	// A batch that a snapshot commit covered before its append (the settle persist, or a commit
+	// racing the appender's group commit) needs none, so a few may be missing; before the input
+	// log there was a snapshot per acknowledgement instead (the revision check above).
+	if got := a.metric(t, "streamha_input_log_appends_total") - appends; got < float64(more-2-persisted) || got > 2*more {
 		t.Fatalf("%v input log appends for %d sequential acknowledgements; want one each", got, more)
 	}
 	if st := a.node.Status().Apps["T"]; st.LoggedSeq != 10+more || st.PersistSeq > 10+more {
