@@ -53,7 +53,9 @@ func TestTuneMemoryLimitFollowsLiveHeap(t *testing.T) {
 		live[i] = make([]byte, 1<<20)
 		live[i][0] = 1
 	}
-	waitLimit(func(l int64) bool { return l >= 80<<20 }, "at least 80 MiB with 64 MiB live")
+	// 1.25 × 64 MiB = 80 MiB, less the tuner's hysteresis (it moves the limit only when it is
+	// off by more than 1/16)
+	waitLimit(func(l int64) bool { return l >= (80<<20)*15/16 }, "at least 75 MiB with 64 MiB live")
 	runtime.KeepAlive(live)
 	cancel()
 	select {
