@@ -326,11 +326,11 @@ func (n *Node) chainToContinue(ctx context.Context, a *appState, w warmPoint) (c
 	if err := s.VerifyErr(); err != nil {
 		return chainState{}, err
 	}
-	env, err := decodeEnvelope(a.app, s.Payload)
+	blob, err := envelopeEngine(s.Payload)
 	if err != nil {
 		return chainState{}, fmt.Errorf("revision %d: %w", tip.Revision, err)
 	}
-	h, err := engine.ReadSnapshotHeader(env.Engine)
+	h, err := engine.ReadSnapshotHeader(blob)
 	if err != nil {
 		return chainState{}, fmt.Errorf("revision %d: %w", tip.Revision, err)
 	}

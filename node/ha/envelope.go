@@ -152,6 +152,27 @@ func (r *reader) u64() uint64 {
 
 func (r *reader) bytes() []byte { return r.take(int(r.u32())) }
 
+// envelopeEngine returns the engine blob of a payload written by encode without decoding the
+// rest (the idempotency window, the outbox): what reading a revision's identity needs.
+func envelopeEngine(p []byte) ([]byte, error) {
+	r := &reader{b: p}
+	if m := r.take(4); r.err != nil || [4]byte(m) != envelopeMagic {
+		return nil, fmt.Errorf("%w: bad magic", errEnvelope)
+	}
+	v := r.u32()
+	if v < 1 || v > envelopeVersion {
+		return nil, fmt.Errorf("%w: version %d, this node reads 1 to %d", errEnvelope, v, envelopeVersion)
+	}
+	if v >= 3 {
+		r.take(1)
+	}
+	blob := r.bytes()
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: %v", errEnvelope, r.err)
+	}
+	return blob, nil
+}
+
 // decodeEnvelope reads a payload written by encode; app resolves output streams' schemas.
 func decodeEnvelope(app *engine.App, p []byte) (*envelope, error) {
 	r := &reader{b: p}

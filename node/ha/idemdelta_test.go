@@ -84,3 +84,22 @@ func TestIdemRecordsAfter(t *testing.T) {
 		}
 	}
 }
+
+// envelopeEngine finds the engine blob of every envelope version without decoding the rest.
+func TestEnvelopeEngine(t *testing.T) {
+	env := envelope{Engine: []byte("engine-blob"), Idem: []idemRecord{{Key: "k", Answer: Answer{LastSeq: 3}}}, IdemDelta: true}
+	p := env.encode()
+	if got, err := envelopeEngine(p); err != nil || string(got) != "engine-blob" {
+		t.Fatalf("version 3: %q, %v", got, err)
+	}
+	v2 := append(append([]byte{}, p[:8]...), p[9:]...) // no flags byte
+	v2[7] = 2
+	if got, err := envelopeEngine(v2); err != nil || string(got) != "engine-blob" {
+		t.Fatalf("version 2: %q, %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, []byte("SHAE"), p[:12], append([]byte("XXXX"), p[4:]...)} {
+		if _, err := envelopeEngine(bad); err == nil {
+			t.Errorf("envelopeEngine(%q) accepted a corrupt payload", bad)
+		}
+	}
+}
