@@ -190,9 +190,11 @@ type sinkRun struct {
 	handled pendingCount
 	stat    SinkStatus
 	// outs and idx are writeRound's buffers: the outputs of the sink's stream in a round and
-	// their places in it.
-	outs []*engine.Output
-	idx  []int
+	// their places in it; whole: every output of the round is the sink's stream's (outs and
+	// idx are not used).
+	outs  []*engine.Output
+	idx   []int
+	whole bool
 }
 
 func (s *appState) openSinks(cfg sink.Config) ([]*sinkRun, error) {
@@ -315,6 +317,12 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			}
 			batch := s.outbox[:n:n]
 			upTo := s.deliveredLocked()
+			for _, r := range runs {
+				// All of the outbox is the sink's stream's (one stream with sinks, the common
+				// case): its outputs are the batch itself, not picked one by one.
+				c := s.streamOut[r.stream]
+				r.whole = c != nil && c.outputs == len(s.outbox)
+			}
 			s.mu.Unlock()
 			if n == 0 {
 				// Idle: report the position too (clock ticks advance it with no output), at
@@ -387,14 +395,22 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 		if r.done >= n {
 			continue
 		}
-		outs, idx := r.outs[:0], r.idx[:0] // reused round to round, cleared after
-		for i := r.done; i < n; i++ {
-			if batch[i].Stream == r.stream {
-				outs = append(outs, batch[i])
-				idx = append(idx, i)
+		var outs []*engine.Output
+		base := r.done
+		place := func(j int) int { return base + j } // the place in batch of outs[j]
+		if r.whole {
+			outs = batch[base:n]
+		} else {
+			outs, r.idx = r.outs[:0], r.idx[:0] // reused round to round, cleared after
+			for i := r.done; i < n; i++ {
+				if batch[i].Stream == r.stream {
+					outs = append(outs, batch[i])
+					r.idx = append(r.idx, i)
+				}
 			}
+			r.outs = outs
+			place = func(j int) int { return r.idx[j] }
 		}
-		r.outs, r.idx = outs, idx
 		if len(outs) == 0 {
 			r.done = n
 			continue
@@ -412,7 +428,7 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 		}
 		w, f := sink.Progress(err, len(outs))
 		r.account(outs[:w])
-		r.done = idx[w] // everything before the first failed output is handled
+		r.done = place(w) // everything before the first failed output is handled
 		if w > 0 {
 			r.stat.Delivered += int64(w)
 			h.wrote(r.name, w)
@@ -448,8 +464,8 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 			continue
 		}
 		r.account(lost)
-		if w+f < len(idx) {
-			r.done = idx[w+f]
+		if w+f < len(outs) {
+			r.done = place(w + f)
 		} else {
 			r.done = n
 		}
