@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -126,6 +127,13 @@ func (s *appState) setOutboxLocked(l []*engine.Output) {
 // trimLocked removes the first n outputs of the outbox and returns their counts per stream.
 // mu is held by the caller.
 func (s *appState) trimLocked(n int) map[string]pendingCount {
+	gone, _ := s.trimUpToLocked(n, math.MaxUint64)
+	return gone
+}
+
+// trimUpToLocked removes the outbox's leading outputs of inputs up to seq, at most n, in one
+// pass, and returns their counts per stream and how many it removed. mu is held.
+func (s *appState) trimUpToLocked(n int, seq uint64) (map[string]pendingCount, int) {
 	gone := map[string]pendingCount{}
 	var total int64
 	// Outputs of one stream come in runs: the maps are touched once per run, not per output.
@@ -145,7 +153,12 @@ func (s *appState) trimLocked(n int) map[string]pendingCount {
 		}
 		run = pendingCount{}
 	}
+	k := 0
 	for _, o := range s.outbox[:n] {
+		if o.Seq > seq {
+			break
+		}
+		k++
 		if o.Stream != stream {
 			flush()
 			stream = o.Stream
@@ -155,12 +168,13 @@ func (s *appState) trimLocked(n int) map[string]pendingCount {
 		run.outputs++
 		run.bytes += sz
 	}
+	n = k
 	flush()
 	clear(s.outbox[:n]) // let the trimmed outputs be collected
 	s.outbox = s.outbox[n:]
 	s.outBytes -= total
 	s.budget.add(-total)
-	return gone
+	return gone, n
 }
 
 // SinkStatus is one sink of an app in /ha/status: its lag and error policy.
@@ -195,6 +209,9 @@ type sinkRun struct {
 	outs  []*engine.Output
 	idx   []int
 	whole bool
+	// wrote are the outputs of the round's successful write (whole rounds), counted in handled
+	// by settle unless the trim that follows takes all the sink handled.
+	wrote []*engine.Output
 }
 
 func (s *appState) openSinks(cfg sink.Config) ([]*sinkRun, error) {
@@ -348,16 +365,26 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 				s.mu.Lock()
 				s.written += uint64(m)
 				if len(s.outbox) >= m && s.outbox[0] == batch[0] {
+					for _, r := range runs {
+						if r.done > m {
+							r.settle() // before the trim clears the batch
+						}
+					}
 					gone := s.trimLocked(m)
 					for _, r := range runs {
-						r.done -= m
+						if r.done -= m; r.done == 0 {
+							// It handled only trimmed outputs: none of the outbox is
+							// counted, and its newly written ones need no counting.
+							r.handled, r.wrote = pendingCount{}, nil
+							continue
+						}
 						g := gone[r.stream]
 						r.handled.outputs -= g.outputs
 						r.handled.bytes -= g.bytes
 					}
 				} else { // not expected: start over, the sinks drop what they wrote by id
 					for _, r := range runs {
-						r.done, r.handled = 0, pendingCount{}
+						r.done, r.handled, r.wrote = 0, pendingCount{}, nil
 					}
 				}
 				upTo = s.deliveredLocked()
@@ -365,6 +392,9 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 				if upTo > 0 {
 					h.delivered(upTo)
 				}
+			}
+			for _, r := range runs {
+				r.settle()
 			}
 			s.publishSinkStats(runs, h)
 			if failure != nil {
@@ -418,7 +448,11 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 		err := r.sk.Write(ctx, outs)
 		if err == nil {
 			r.done = n
-			r.account(outs)
+			if r.whole {
+				r.wrote = outs // counted by settle, unless trimmed at once
+			} else {
+				r.account(outs) // outs is cleared after the round
+			}
 			r.stat.Delivered += int64(len(outs))
 			h.wrote(r.name, len(outs))
 			continue
@@ -471,6 +505,12 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 		}
 	}
 	return failure
+}
+
+// settle counts the outputs of the round's successful write as handled.
+func (r *sinkRun) settle() {
+	r.account(r.wrote)
+	r.wrote = nil
 }
 
 // account counts outs (the sink's own stream's) as handled.
