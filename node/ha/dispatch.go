@@ -19,6 +19,13 @@ import (
 // batched http sink's pipeline full, small enough to report delivered positions often.
 const maxDispatch = 16384
 
+// gatherOutputs is the size of a round after which the next one need not wait (dispatchHooks.gather).
+const gatherOutputs = 4096
+
+// dispatchGather is the active's dispatchHooks.gather: it adds at most that to an output's
+// latency under a steady flow, none to an output arriving after a quiet spell.
+const dispatchGather = time.Millisecond
+
 // outputBytes estimates an output's memory in the outbox: the struct, its id, values and strings.
 func outputBytes(o *engine.Output) int64 {
 	n := int64(136 + len(o.ID) + 32*len(o.Data))
@@ -261,7 +268,11 @@ type dispatchHooks struct {
 	store  func(ctx context.Context, recs []store.ErrorRecord) error
 	stored func(sinkName string, n int) // outputs stored under on.error='store' (metric)
 	idle   time.Duration                // poll of an idle dispatcher (Timing.DispatchIdle)
-	report time.Duration                // least time between idle position reports (Timing.IdleReport)
+	// gather is the least time from one round's start to the next's after a small round (0:
+	// none): under a steady flow each round costs a write (and a sync), a position report to
+	// the passive and the wake-ups on both nodes whatever its size, so rounds gather more.
+	gather time.Duration
+	report time.Duration // least time between idle position reports (Timing.IdleReport)
 }
 
 // dispatch opens the sinks, then writes safe outputs to them until ctx ends, removing them from
@@ -269,7 +280,9 @@ type dispatchHooks struct {
 // them). Each sink keeps its own position in the outbox, so a sink that wrote part of a batch (a
 // pipelined http sink) does not hold the others back nor get it again. leading is checked
 // before every write: a deposed node never writes. After each round, delivered gets the input
-// seq up to which every sink output is handled. A failed open or write is handled per the sink's
+// seq up to which every sink output is handled. After a round of fewer than gatherOutputs, the
+// next one starts no sooner than h.gather after it began, so that under a steady flow rounds
+// are fewer and bigger. A failed open or write is handled per the sink's
 // on.error: wait (default) records it (status, and failed for the metric) and writes the same
 // outputs again after a backoff (cfg.RetryInitial doubling to cfg.RetryMax), forever: they stay
 // pending, delivered does not advance, and the output budget holds ingest back; log drops the
@@ -353,6 +366,7 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			if !h.leading() {
 				return
 			}
+			roundStart := time.Now()
 			failure := s.writeRound(ctx, batch, runs, h)
 			if ctx.Err() != nil {
 				return
@@ -406,6 +420,11 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			}
 			retry.reset()
 			s.sinkOK()
+			if h.gather > 0 && n < gatherOutputs {
+				if d := h.gather - time.Since(roundStart); d > 0 && !sleepCtx(ctx, d) {
+					return
+				}
+			}
 		}
 	}
 }
