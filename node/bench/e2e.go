@@ -270,10 +270,11 @@ func (e *Env) e2eRun(name, ann string, round int, l Load, rcv *receiver, log fun
 	done := make(chan res, 1)
 	l.Busy503 = true
 	go func() { x, err := HTTPThroughput(a.URL(), "Filter", "In", l); done <- res{x, err} }()
-	var prof chan string
-	if os.Getenv("BENCH_SINK_PERF") == "1" { // where the active's CPU goes (perf, self time)
-		prof = make(chan string, 1)
+	var prof, profB chan string
+	if os.Getenv("BENCH_SINK_PERF") == "1" { // where the nodes' CPU goes (perf, self)
+		prof, profB = make(chan string, 1), make(chan string, 1)
 		go func() { prof <- perfTop(a.PID(), l.Warmup, l.Duration) }()
+		go func() { profB <- perfTop(c.Nodes[1].PID(), l.Warmup, l.Duration) }()
 	}
 	pids := []int{a.PID(), c.Nodes[1].PID(), os.Getpid()}
 	cpu := func() []time.Duration {
@@ -290,6 +291,7 @@ func (e *Env) e2eRun(name, ann string, round int, l Load, rcv *receiver, log fun
 	x := <-done
 	if prof != nil {
 		log("active's CPU during the %s run (perf, self):\n%s", name, <-prof)
+		log("passive's CPU during the %s run (perf, self):\n%s", name, <-profB)
 	}
 	if x.err != nil {
 		return row, fmt.Errorf("e2e %s: %w", short, x.err)

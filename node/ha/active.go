@@ -36,7 +36,7 @@ func (n *Node) startActive(ctx context.Context, term int64) {
 		sinks := n.opts.Sinks
 		sinks.Term, sinks.Group = term, n.cfg.Group
 		hooks := dispatchHooks{
-			leading: leading, delivered: delivered, idle: n.timing.DispatchIdle, report: n.timing.IdleReport,
+			leading: leading, delivered: delivered, idle: n.timing.DispatchIdle, report: n.timing.IdleReport, gather: dispatchGather,
 			failed:  func(sinkName, kind string) { n.m.sinkErrors.WithLabelValues(a.name, sinkName, kind).Inc() },
 			wrote:   func(sinkName string, k int) { n.m.sinkDelivered.WithLabelValues(a.name, sinkName).Add(float64(k)) },
 			dropped: func(sinkName string, k int) { n.m.sinkDropped.WithLabelValues(a.name, sinkName).Add(float64(k)) },

@@ -323,10 +323,6 @@ func (s *appState) deliveredLocked() uint64 {
 // dropDeliveredLocked removes from the outbox the outputs of inputs up to seq, which the previous
 // active already wrote, and returns how many. mu is held by the caller.
 func (s *appState) dropDeliveredLocked(seq uint64) int {
-	n := 0
-	for n < len(s.outbox) && s.outbox[n].Seq <= seq {
-		n++
-	}
-	s.trimLocked(n)
+	_, n := s.trimUpToLocked(len(s.outbox), seq)
 	return n
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,13 @@ import (
 // maxDispatch bounds the outputs one dispatcher round hands to the sinks: big enough to keep a
 // batched http sink's pipeline full, small enough to report delivered positions often.
 const maxDispatch = 16384
+
+// gatherOutputs is the size of a round after which the next one need not wait (dispatchHooks.gather).
+const gatherOutputs = 4096
+
+// dispatchGather is the active's dispatchHooks.gather: it adds at most that to an output's
+// latency under a steady flow, none to an output arriving after a quiet spell.
+const dispatchGather = time.Millisecond
 
 // outputBytes estimates an output's memory in the outbox: the struct, its id, values and strings.
 func outputBytes(o *engine.Output) int64 {
@@ -126,6 +134,13 @@ func (s *appState) setOutboxLocked(l []*engine.Output) {
 // trimLocked removes the first n outputs of the outbox and returns their counts per stream.
 // mu is held by the caller.
 func (s *appState) trimLocked(n int) map[string]pendingCount {
+	gone, _ := s.trimUpToLocked(n, math.MaxUint64)
+	return gone
+}
+
+// trimUpToLocked removes the outbox's leading outputs of inputs up to seq, at most n, in one
+// pass, and returns their counts per stream and how many it removed. mu is held.
+func (s *appState) trimUpToLocked(n int, seq uint64) (map[string]pendingCount, int) {
 	gone := map[string]pendingCount{}
 	var total int64
 	// Outputs of one stream come in runs: the maps are touched once per run, not per output.
@@ -145,7 +160,12 @@ func (s *appState) trimLocked(n int) map[string]pendingCount {
 		}
 		run = pendingCount{}
 	}
+	k := 0
 	for _, o := range s.outbox[:n] {
+		if o.Seq > seq {
+			break
+		}
+		k++
 		if o.Stream != stream {
 			flush()
 			stream = o.Stream
@@ -155,12 +175,13 @@ func (s *appState) trimLocked(n int) map[string]pendingCount {
 		run.outputs++
 		run.bytes += sz
 	}
+	n = k
 	flush()
 	clear(s.outbox[:n]) // let the trimmed outputs be collected
 	s.outbox = s.outbox[n:]
 	s.outBytes -= total
 	s.budget.add(-total)
-	return gone
+	return gone, n
 }
 
 // SinkStatus is one sink of an app in /ha/status: its lag and error policy.
@@ -190,9 +211,14 @@ type sinkRun struct {
 	handled pendingCount
 	stat    SinkStatus
 	// outs and idx are writeRound's buffers: the outputs of the sink's stream in a round and
-	// their places in it.
-	outs []*engine.Output
-	idx  []int
+	// their places in it; whole: every output of the round is the sink's stream's (outs and
+	// idx are not used).
+	outs  []*engine.Output
+	idx   []int
+	whole bool
+	// wrote are the outputs of the round's successful write (whole rounds), counted in handled
+	// by settle unless the trim that follows takes all the sink handled.
+	wrote []*engine.Output
 }
 
 func (s *appState) openSinks(cfg sink.Config) ([]*sinkRun, error) {
@@ -242,7 +268,11 @@ type dispatchHooks struct {
 	store  func(ctx context.Context, recs []store.ErrorRecord) error
 	stored func(sinkName string, n int) // outputs stored under on.error='store' (metric)
 	idle   time.Duration                // poll of an idle dispatcher (Timing.DispatchIdle)
-	report time.Duration                // least time between idle position reports (Timing.IdleReport)
+	// gather is the least time from one round's start to the next's after a small round (0:
+	// none): under a steady flow each round costs a write (and a sync), a position report to
+	// the passive and the wake-ups on both nodes whatever its size, so rounds gather more.
+	gather time.Duration
+	report time.Duration // least time between idle position reports (Timing.IdleReport)
 }
 
 // dispatch opens the sinks, then writes safe outputs to them until ctx ends, removing them from
@@ -250,7 +280,9 @@ type dispatchHooks struct {
 // them). Each sink keeps its own position in the outbox, so a sink that wrote part of a batch (a
 // pipelined http sink) does not hold the others back nor get it again. leading is checked
 // before every write: a deposed node never writes. After each round, delivered gets the input
-// seq up to which every sink output is handled. A failed open or write is handled per the sink's
+// seq up to which every sink output is handled. After a round of fewer than gatherOutputs, the
+// next one starts no sooner than h.gather after it began, so that under a steady flow rounds
+// are fewer and bigger. A failed open or write is handled per the sink's
 // on.error: wait (default) records it (status, and failed for the metric) and writes the same
 // outputs again after a backoff (cfg.RetryInitial doubling to cfg.RetryMax), forever: they stay
 // pending, delivered does not advance, and the output budget holds ingest back; log drops the
@@ -315,6 +347,12 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			}
 			batch := s.outbox[:n:n]
 			upTo := s.deliveredLocked()
+			for _, r := range runs {
+				// All of the outbox is the sink's stream's (one stream with sinks, the common
+				// case): its outputs are the batch itself, not picked one by one.
+				c := s.streamOut[r.stream]
+				r.whole = c != nil && c.outputs == len(s.outbox)
+			}
 			s.mu.Unlock()
 			if n == 0 {
 				// Idle: report the position too (clock ticks advance it with no output), at
@@ -328,6 +366,7 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			if !h.leading() {
 				return
 			}
+			roundStart := time.Now()
 			failure := s.writeRound(ctx, batch, runs, h)
 			if ctx.Err() != nil {
 				return
@@ -340,16 +379,26 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 				s.mu.Lock()
 				s.written += uint64(m)
 				if len(s.outbox) >= m && s.outbox[0] == batch[0] {
+					for _, r := range runs {
+						if r.done > m {
+							r.settle() // before the trim clears the batch
+						}
+					}
 					gone := s.trimLocked(m)
 					for _, r := range runs {
-						r.done -= m
+						if r.done -= m; r.done == 0 {
+							// It handled only trimmed outputs: none of the outbox is
+							// counted, and its newly written ones need no counting.
+							r.handled, r.wrote = pendingCount{}, nil
+							continue
+						}
 						g := gone[r.stream]
 						r.handled.outputs -= g.outputs
 						r.handled.bytes -= g.bytes
 					}
 				} else { // not expected: start over, the sinks drop what they wrote by id
 					for _, r := range runs {
-						r.done, r.handled = 0, pendingCount{}
+						r.done, r.handled, r.wrote = 0, pendingCount{}, nil
 					}
 				}
 				upTo = s.deliveredLocked()
@@ -357,6 +406,9 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 				if upTo > 0 {
 					h.delivered(upTo)
 				}
+			}
+			for _, r := range runs {
+				r.settle()
 			}
 			s.publishSinkStats(runs, h)
 			if failure != nil {
@@ -368,6 +420,11 @@ func (s *appState) dispatch(ctx context.Context, cfg sink.Config, h dispatchHook
 			}
 			retry.reset()
 			s.sinkOK()
+			if h.gather > 0 && n < gatherOutputs {
+				if d := h.gather - time.Since(roundStart); d > 0 && !sleepCtx(ctx, d) {
+					return
+				}
+			}
 		}
 	}
 }
@@ -387,14 +444,22 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 		if r.done >= n {
 			continue
 		}
-		outs, idx := r.outs[:0], r.idx[:0] // reused round to round, cleared after
-		for i := r.done; i < n; i++ {
-			if batch[i].Stream == r.stream {
-				outs = append(outs, batch[i])
-				idx = append(idx, i)
+		var outs []*engine.Output
+		base := r.done
+		place := func(j int) int { return base + j } // the place in batch of outs[j]
+		if r.whole {
+			outs = batch[base:n]
+		} else {
+			outs, r.idx = r.outs[:0], r.idx[:0] // reused round to round, cleared after
+			for i := r.done; i < n; i++ {
+				if batch[i].Stream == r.stream {
+					outs = append(outs, batch[i])
+					r.idx = append(r.idx, i)
+				}
 			}
+			r.outs = outs
+			place = func(j int) int { return r.idx[j] }
 		}
-		r.outs, r.idx = outs, idx
 		if len(outs) == 0 {
 			r.done = n
 			continue
@@ -402,7 +467,11 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 		err := r.sk.Write(ctx, outs)
 		if err == nil {
 			r.done = n
-			r.account(outs)
+			if r.whole {
+				r.wrote = outs // counted by settle, unless trimmed at once
+			} else {
+				r.account(outs) // outs is cleared after the round
+			}
 			r.stat.Delivered += int64(len(outs))
 			h.wrote(r.name, len(outs))
 			continue
@@ -412,7 +481,7 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 		}
 		w, f := sink.Progress(err, len(outs))
 		r.account(outs[:w])
-		r.done = idx[w] // everything before the first failed output is handled
+		r.done = place(w) // everything before the first failed output is handled
 		if w > 0 {
 			r.stat.Delivered += int64(w)
 			h.wrote(r.name, w)
@@ -448,13 +517,19 @@ func (s *appState) writeRound(ctx context.Context, batch []*engine.Output, runs 
 			continue
 		}
 		r.account(lost)
-		if w+f < len(idx) {
-			r.done = idx[w+f]
+		if w+f < len(outs) {
+			r.done = place(w + f)
 		} else {
 			r.done = n
 		}
 	}
 	return failure
+}
+
+// settle counts the outputs of the round's successful write as handled.
+func (r *sinkRun) settle() {
+	r.account(r.wrote)
+	r.wrote = nil
 }
 
 // account counts outs (the sink's own stream's) as handled.

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/streamha/streamha/node/engine"
@@ -29,7 +30,11 @@ func (e *Encoder) Append(dst []byte, o *engine.Output) []byte {
 	dst = append(dst, `,"data":{`...)
 	for i, v := range o.Data {
 		dst = append(dst, e.keys[i]...)
-		dst = v.AppendJSON(dst)
+		if v.Type() == engine.TypeDouble {
+			dst = appendDouble(dst, v.Double())
+		} else {
+			dst = v.AppendJSON(dst)
+		}
 	}
 	dst = append(dst, '}')
 	if o.Expired {
@@ -73,6 +78,49 @@ func (e *Encoder) build(o *engine.Output) {
 		k = appendJSONString(k, name)
 		e.keys = append(e.keys, append(k, ':'))
 	}
+}
+
+// pow10 are the exact powers of ten appendDouble tries.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
+
+// appendDouble appends f as Value.AppendJSON does (strconv's shortest 'g', null for NaN and
+// infinities), with a fast path for the common case of a number in [1e-4, 1e6) with at most
+// eight decimals: f is m/10^k for an integer m under 10^15 exactly when the float division
+// m/10^k, which is what parsing that decimal gives, is f; a decimal of at most 15 significant
+// digits is then the only one that short that parses to f, so it is the shortest strconv would
+// find, and in that range 'g' writes it without an exponent.
+func appendDouble(dst []byte, f float64) []byte {
+	a := math.Abs(f)
+	if a >= 1e-4 && a < 1e6 { // not 0, NaN nor infinite
+		for k, p := range pow10 {
+			m := a * p
+			if m != math.Trunc(m) {
+				continue
+			}
+			u := uint64(m)
+			if float64(u)/p != a || (k > 0 && u%10 == 0) {
+				break // not as expected: strconv decides
+			}
+			if f < 0 {
+				dst = append(dst, '-')
+			}
+			if k == 0 {
+				return strconv.AppendUint(dst, u, 10)
+			}
+			q := uint64(p)
+			dst = strconv.AppendUint(dst, u/q, 10)
+			dst = append(dst, '.')
+			r := u % q
+			for d := q / 10; d > r && d > 1; d /= 10 {
+				dst = append(dst, '0') // leading zeros of the decimals
+			}
+			return strconv.AppendUint(dst, r, 10)
+		}
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }
 
 const hexDigits = "0123456789abcdef"

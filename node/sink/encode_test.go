@@ -3,6 +3,7 @@ package sink
 import (
 	"bytes"
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/streamha/streamha/node/engine"
@@ -53,4 +54,48 @@ func BenchmarkEncoder(b *testing.B) {
 			buf = e.Append(buf[:0], o)
 		}
 	})
+}
+
+// TestAppendDoubleMatchesStrconv: the fast path writes what strconv's shortest 'g' writes, for
+// short decimals in and around its range, values that are not short decimals, and edge cases.
+func TestAppendDoubleMatchesStrconv(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 1.5, 0.1, 0.2, 0.3, 0.1 + 0.2, 1e-4, 1.0001e-4, 9.9999e-5, 1e-5,
+		999999, 999999.5, 999999.99999999, 1e6, 1e6 - 1e-9, 123.456, 0.00012345678, 0.123456789, 100, 1234.5, 5e-324,
+		math.MaxFloat64, math.SmallestNonzeroFloat64, 1.0 / 3, 2.0 / 3, 0.07, 0.7, 7e-4, 4.35, 1.005, 12345.6789,
+		math.NaN(), math.Inf(1), math.Inf(-1)}
+	for k := 0; k <= 9; k++ { // short decimals: m/10^k over a spread of m
+		p := math.Pow(10, float64(k))
+		for m := int64(1); m < 1e15; m = m*7 + 3 {
+			vals = append(vals, float64(m)/p, -float64(m)/p)
+		}
+	}
+	r := uint64(88172645463325252) // xorshift: arbitrary bit patterns and products
+	for i := 0; i < 200000; i++ {
+		r ^= r << 13
+		r ^= r >> 7
+		r ^= r << 17
+		vals = append(vals, math.Float64frombits(r), float64(r%100000000)/float64(uint64(1)<<(r%30)), float64(r%10000000)/100)
+	}
+	for _, f := range vals {
+		want := engine.DoubleValue(f).AppendJSON(nil)
+		if got := appendDouble(nil, f); !bytes.Equal(got, want) {
+			t.Fatalf("%v (%x): got %s, want %s", f, math.Float64bits(f), got, want)
+		}
+	}
+}
+
+func BenchmarkAppendDouble(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	for _, f := range []float64{1.5, 123.456, 0.1 + 0.2} {
+		b.Run(strconv.FormatFloat(f, 'g', -1, 64)+"/strconv", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				buf = strconv.AppendFloat(buf[:0], f, 'g', -1, 64)
+			}
+		})
+		b.Run(strconv.FormatFloat(f, 'g', -1, 64)+"/fast", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				buf = appendDouble(buf[:0], f)
+			}
+		})
+	}
 }

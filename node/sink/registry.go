@@ -191,6 +191,20 @@ func (p Position) Less(o Position) bool {
 	return p.Seq < o.Seq || (p.Seq == o.Seq && p.Index < o.Index)
 }
 
+// IDKey is ParseID's key ("<app>/<query>") of id without parsing its numbers: outputs of a
+// query come in order, so a sink parses a position once per run of a query, not per output.
+func IDKey(id string) (string, bool) {
+	i := strings.LastIndexByte(id, '/')
+	if i < 0 {
+		return "", false
+	}
+	j := strings.LastIndexByte(id[:i], '/')
+	if j < 0 {
+		return "", false
+	}
+	return id[:j], true
+}
+
 // ParseID splits an output id "<app>/<query>/<seq>/<index>" into "<app>/<query>" and its
 // position, for sinks that drop outputs they already wrote.
 func ParseID(id string) (string, Position, bool) {

@@ -168,15 +168,22 @@ func (s *fileSink) Replay(ctx context.Context, outs []*engine.Output) error {
 func (s *fileSink) write(ctx context.Context, outs []*engine.Output, replay bool) error {
 	s.buf = s.buf[:0]
 	clear(s.staged)
-	// The outputs of one query come in runs: its position is looked up and staged once per
-	// run, not per output.
-	var key string
+	// The outputs of one query come in runs, in order: its position is looked up and staged
+	// once per run, and once one output of the run is past it, so are the others (the staged
+	// position is the run's last written output's).
+	var key, last string
 	var h sink.Position
-	var have, seen bool
+	var have, seen, past bool
 	stage := func() {
+		if last != "" {
+			if _, p, ok := sink.ParseID(last); ok && (!seen || h.Less(p)) {
+				h, seen = p, true
+			}
+		}
 		if have && seen {
 			s.staged[key] = h
 		}
+		last = ""
 	}
 	for _, o := range outs {
 		if replay {
@@ -184,18 +191,24 @@ func (s *fileSink) write(ctx context.Context, outs []*engine.Output, replay bool
 			s.buf = append(s.buf, '\n')
 			continue
 		}
-		if k, p, ok := sink.ParseID(o.ID); ok {
+		if k, ok := sink.IDKey(o.ID); ok {
 			if !have || k != key {
 				stage()
 				key, have = k, true
 				if h, seen = s.staged[k]; !seen {
 					h, seen = s.high[k]
 				}
+				past = !seen
 			}
-			if seen && !h.Less(p) {
-				continue // already written before a failover, restart or failed write
+			if !past {
+				if _, p, pok := sink.ParseID(o.ID); pok {
+					if !h.Less(p) {
+						continue // already written before a failover, restart or failed write
+					}
+					past = true
+				}
 			}
-			h, seen = p, true
+			last = o.ID
 		}
 		s.buf = s.enc.Append(s.buf, o)
 		s.buf = append(s.buf, '\n')

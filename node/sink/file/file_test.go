@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -348,5 +349,48 @@ func TestFileSinkReplayBypassesDropByID(t *testing.T) {
 	}
 	if got := strings.Join(lines(t, filepath.Join(dir, "out.jsonl")), " "); got != "A/q1/1/0 A/q1/3/0 A/q1/2/0 A/q1/4/0" {
 		t.Fatalf("ids %s", got)
+	}
+}
+
+// TestFileSinkInterleavedQueriesDropPerRun: outputs of two queries in alternating runs, written
+// again in part by the next writes (retries): each line once, in order, so every query's
+// position is its last written output's even when the runs interleave.
+func TestFileSinkInterleavedQueriesDropPerRun(t *testing.T) {
+	dir := t.TempDir()
+	cfg := sink.DefaultConfig()
+	cfg.BaseDir = dir
+	s, err := sink.OpenConfig(engine.SinkSpec{Type: "file", Options: map[string]string{"path": "out.jsonl"}}, "A", "O", quiet(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var l []*engine.Output
+	var want []string
+	seq := 0
+	for r := 0; r < 40; r++ { // runs of 7 outputs of q1 and 3 of q2, over inputs in order
+		for i := 0; i < 7; i++ {
+			seq++
+			l = append(l, out(fmt.Sprintf("A/q1/%d/%d", seq, i%2), int64(len(l))))
+		}
+		for i := 0; i < 3; i++ {
+			l = append(l, out(fmt.Sprintf("A/q2/%d/%d", seq, i), int64(len(l))))
+		}
+	}
+	for _, o := range l {
+		want = append(want, o.ID)
+	}
+	ctx := context.Background()
+	for _, w := range [][2]int{{0, 195}, {150, 300}, {296, 400}, {0, 400}} {
+		if err := s.Write(ctx, l[w[0]:w[1]]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "out.jsonl"))
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		ids = append(ids, line[7:strings.Index(line, `","stream"`)])
+	}
+	if got := strings.Join(ids, " "); got != strings.Join(want, " ") {
+		t.Fatalf("lines %d, want %d:\n%s", len(ids), len(want), got)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,11 +143,28 @@ func newHTTP(spec sink.Spec) (*httpSink, error) {
 // BatchSize is batch.size (sink.Batcher).
 func (s *httpSink) BatchSize() int { return s.batch }
 
-// chunk is one request: outs[first:end] of a Write, of which todo lists the ones to send.
+// chunk is one request: outs[first:end] of a Write, of which todo lists the ones to send;
+// lasts are the places in todo of the last output of each run of a query (the ones whose
+// positions record the request as posted).
 type chunk struct {
 	first, end int
 	todo       []*engine.Output
+	lasts      []int
+	lastKey    string
 	err        error
+}
+
+// add appends o, of query key (ok: its id has one), to the request.
+func (c *chunk) add(o *engine.Output, i int, key string, ok bool) {
+	if ok {
+		if len(c.lasts) > 0 && c.lastKey == key && c.lasts[len(c.lasts)-1] == len(c.todo)-1 {
+			c.lasts = c.lasts[:len(c.lasts)-1] // the run goes on
+		}
+		c.lasts = append(c.lasts, len(c.todo))
+		c.lastKey = key
+	}
+	c.todo = append(c.todo, o)
+	c.end = i + 1
 }
 
 func (s *httpSink) Write(ctx context.Context, outs []*engine.Output) error {
@@ -156,18 +172,27 @@ func (s *httpSink) Write(ctx context.Context, outs []*engine.Output) error {
 	var chunks []*chunk
 	var cur *chunk
 	var skipped []int // outputs posted ahead of a failure
-	// Outputs of one query come in runs: its position is looked up once per run.
+	// Outputs of one query come in runs, in order: its position is looked up once per run,
+	// and once one output of the run is past it, so are the others.
 	var key string
 	var high sink.Position
-	var have, seen bool
+	var have, past bool
 	for i, o := range outs {
-		if k, p, ok := sink.ParseID(o.ID); ok {
+		k, ok := sink.IDKey(o.ID)
+		if ok {
 			if !have || k != key {
 				key, have = k, true
+				var seen bool
 				high, seen = s.high[k]
+				past = !seen
 			}
-			if seen && !high.Less(p) {
-				continue // posted before a failed write of the batch
+			if !past {
+				if _, p, pok := sink.ParseID(o.ID); pok {
+					if !high.Less(p) {
+						continue // posted before a failed write of the batch
+					}
+					past = true
+				}
 			}
 		}
 		if len(s.ahead) > 0 && s.ahead[o.ID] {
@@ -179,8 +204,7 @@ func (s *httpSink) Write(ctx context.Context, outs []*engine.Output) error {
 			cur = &chunk{first: i}
 			chunks = append(chunks, cur)
 		}
-		cur.todo = append(cur.todo, o)
-		cur.end = i + 1
+		cur.add(o, i, k, ok)
 	}
 	if len(chunks) == 0 {
 		s.commit(outs, skipped, len(outs))
@@ -217,7 +241,9 @@ func (s *httpSink) Write(ctx context.Context, outs []*engine.Output) error {
 		case werr == nil && c.err != nil:
 			werr = &sink.WriteError{Written: c.first, Failed: c.end - c.first, Err: c.err}
 		case werr == nil:
-			s.advanceAll(c.todo)
+			for _, j := range c.lasts {
+				s.advance(c.todo[j])
+			}
 		case c.err == nil: // posted after a failed request: not again on the retry
 			for _, o := range c.todo {
 				s.ahead[o.ID] = true
@@ -254,34 +280,6 @@ func (s *httpSink) advance(o *engine.Output) bool {
 		}
 	}
 	return ok
-}
-
-// advanceAll records outs, posted in order, as posted: per query only its last output counts,
-// so the others are not parsed.
-func (s *httpSink) advanceAll(outs []*engine.Output) {
-	var done []string // the queries recorded (few: a linear search)
-	for i := len(outs) - 1; i >= 0; i-- {
-		key, ok := idKey(outs[i].ID)
-		if !ok || slices.Contains(done, key) {
-			continue
-		}
-		if s.advance(outs[i]) {
-			done = append(done, key)
-		}
-	}
-}
-
-// idKey is sink.ParseID's key ("<app>/<query>") of id without parsing its numbers.
-func idKey(id string) (string, bool) {
-	i := strings.LastIndexByte(id, '/')
-	if i < 0 {
-		return "", false
-	}
-	j := strings.LastIndexByte(id[:i], '/')
-	if j < 0 {
-		return "", false
-	}
-	return id[:j], true
 }
 
 // commit moves outputs posted ahead of a failure, now inside the written prefix outs[:upTo],

@@ -306,3 +306,59 @@ func TestHTTPSinkReplayBypassesDropByID(t *testing.T) {
 		t.Fatalf("replay into a refusal: %v (written %d, failed %d), want the 400 after 100", err, w, f)
 	}
 }
+
+// TestHTTPSinkInterleavedQueriesAreRecordedPerRun: outputs of two queries in alternating runs,
+// batches cutting across the runs, a 400 on one batch with batches after it in flight: the
+// written prefix, the retry and a later write with part of it again (a replay after failover)
+// deliver each output once, so every query's position was recorded at the last output of its
+// runs in each acknowledged batch.
+func TestHTTPSinkInterleavedQueriesAreRecordedPerRun(t *testing.T) {
+	rcv := &batchReceiver{got: map[string]int{}}
+	var refuse atomic.Bool
+	refuse.Store(true)
+	var l []*engine.Output
+	seq := 0
+	for r := 0; r < 40; r++ { // runs of 7 outputs of q1 and 3 of q2, over inputs in order
+		for i := 0; i < 7; i++ {
+			seq++
+			l = append(l, out(fmt.Sprintf("A/q1/%d/%d", seq, i%2), int64(len(l))))
+		}
+		for i := 0; i < 3; i++ {
+			l = append(l, out(fmt.Sprintf("A/q2/%d/%d", seq, i), int64(len(l))))
+		}
+	}
+	failAt := l[300].ID
+	rcv.fail = func(first string) int {
+		if first == failAt && refuse.Load() {
+			return http.StatusBadRequest
+		}
+		return 0
+	}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	s := openBatched(t, srv.URL, map[string]string{"pipeline.depth": "3"})
+	if err := s.Write(context.Background(), l[:200]); err != nil {
+		t.Fatal(err)
+	}
+	// Written again from 150 (a retry): 150..199 are dropped, requests start at 200, the one
+	// starting at 300 is refused while the one after it goes through.
+	err := s.Write(context.Background(), l[150:])
+	if w, f := sink.Progress(err, len(l)-150); sink.Kind(err) != sink.KindHTTP4xx || w != 150 || f != 100 {
+		t.Fatalf("err %v: written %d failed %d, want the 400 after 150 written, 100 failed", err, w, f)
+	}
+	refuse.Store(false)
+	if err := s.Write(context.Background(), l[300:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), l[250:]); err != nil { // all posted before: nothing again
+		t.Fatal(err)
+	}
+	for _, o := range l {
+		if n := rcv.got[o.ID]; n != 1 {
+			t.Fatalf("output %s received %d times, want once", o.ID, n)
+		}
+	}
+	if len(rcv.got) != len(l) {
+		t.Fatalf("received %d distinct outputs, want %d", len(rcv.got), len(l))
+	}
+}
