@@ -124,6 +124,25 @@ func TestAcquireAfterCrashIsConditional(t *testing.T) {
 		if cur, _ := db.Leader(ctx, "g"); cur.Holder != "c" {
 			t.Fatalf("holder %q, want c", cur.Holder)
 		}
+		// A lease its holder released (a switchover's hand-over) is no crash: the crash path
+		// refuses it, and the normal acquire takes it, recorded as what it is.
+		l4, _ := db.Leader(ctx, "g")
+		if err := db.RecordLock(ctx, "g", "c", l4.Term, 44); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Release(ctx, "g", "c", l4.Term, "switchover"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := db.AcquireAfterCrash(ctx, "g", "d", l4.Term, lease, 0); ok {
+			t.Fatal("a released lease was taken over as a crash")
+		}
+		if _, ok, err := db.Acquire(ctx, "g", "d", lease); err != nil || !ok {
+			t.Fatalf("acquire after the release: ok=%v err=%v", ok, err)
+		}
+		hist, _ = db.History(ctx, "g", 0)
+		if last := hist[len(hist)-1]; last.Reason == cluster.ReasonCrashTakeover {
+			t.Fatalf("acquire after a release recorded as %+v", last)
+		}
 	})
 }
 

@@ -73,13 +73,15 @@ var pgQueries = &queries{
 	SELECT term FROM rel`,
 	leader: `SELECT COALESCE(holder, ''), term, ` + pgRemaining + ` FROM ha_lease WHERE group_id = $1`,
 	// Like acquire, it writes its history row (reason crash_takeover) and trims in the same
-	// statement; $6: history retention in ms, $7: rows kept per group.
+	// statement; $6: history retention in ms, $7: rows kept per group. A released lease (holder
+	// NULL: a switchover's hand-over) is not a crash: the normal acquire takes it, recorded as
+	// the switchover it is.
 	acquireAfterCrash: `WITH up AS (
 		UPDATE ha_lease SET holder = $2, term = term + 1, acquired_at = now(),
 		    expires_at = now() + $4 * interval '1 millisecond', lock_session = $5, lock_term = term + 1,
 		    prev_holder = COALESCE(holder, released_by), acquire_reason = '` + cluster.ReasonCrashTakeover + `',
 		    released_by = NULL, release_reason = NULL
-		WHERE group_id = $1 AND term = $3 AND lock_term = $3
+		WHERE group_id = $1 AND term = $3 AND lock_term = $3 AND holder IS NOT NULL
 		RETURNING group_id, holder, term, prev_holder, acquire_reason, acquired_at, expires_at
 	), hist AS (
 		INSERT INTO ha_lease_history (group_id, term, event, holder, prev_holder, reason, at)
@@ -174,7 +176,7 @@ var sqliteQueries = func() *queries {
 			expires_at = NOW + ?4, lock_session = ?5, lock_term = term + 1,
 			prev_holder = COALESCE(holder, released_by), acquire_reason = '` + cluster.ReasonCrashTakeover + `',
 			released_by = NULL, release_reason = NULL
-			WHERE group_id = ?1 AND term = ?3 AND lock_term = ?3
+			WHERE group_id = ?1 AND term = ?3 AND lock_term = ?3 AND holder IS NOT NULL
 			RETURNING term, expires_at - NOW, COALESCE(prev_holder, ''), acquire_reason, acquired_at`,
 		recordLock: `UPDATE ha_lease SET lock_session = ?4, lock_term = ?3
 			WHERE group_id = ?1 AND holder = ?2 AND term = ?3`,
