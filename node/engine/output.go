@@ -29,9 +29,9 @@ type Output struct {
 // AppendJSON appends {"id":…,"stream":…,"ts":…,"data":{…}} (plus "expired":true) to dst.
 func (o *Output) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, o.ID)
+	dst = AppendJSONString(dst, o.ID)
 	dst = append(dst, `,"stream":`...)
-	dst = appendJSONString(dst, o.Stream)
+	dst = AppendJSONString(dst, o.Stream)
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, o.TS, 10)
 	dst = append(dst, `,"data":{`...)
@@ -39,11 +39,7 @@ func (o *Output) AppendJSON(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		name := "_" + strconv.Itoa(i)
-		if i < len(o.Attrs) {
-			name = o.Attrs[i].Name
-		}
-		dst = appendJSONString(dst, name)
+		dst = AppendJSONString(dst, o.DataName(i))
 		dst = append(dst, ':')
 		dst = v.AppendJSON(dst)
 	}
@@ -52,6 +48,15 @@ func (o *Output) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `,"expired":true`...)
 	}
 	return append(dst, '}')
+}
+
+// DataName is the JSON key of o.Data[i]: its attribute's name, or "_<i>" past the attributes;
+// exported so a sink caching the keys names values as AppendJSON does.
+func (o *Output) DataName(i int) string {
+	if i < len(o.Attrs) {
+		return o.Attrs[i].Name
+	}
+	return "_" + strconv.Itoa(i)
 }
 
 // Clone returns a deep copy of o, for callers that keep outputs beyond the emit callback.

@@ -170,7 +170,7 @@ func (v Value) appendText(dst []byte) []byte {
 func (v Value) AppendJSON(dst []byte) []byte {
 	switch v.t {
 	case TypeString:
-		return appendJSONString(dst, v.s)
+		return AppendJSONString(dst, v.s)
 	case TypeDouble, TypeFloat:
 		f := v.Double()
 		if math.IsNaN(f) || math.IsInf(f, 0) {
@@ -182,15 +182,14 @@ func (v Value) AppendJSON(dst []byte) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString appends s quoted as in every output's JSON (", \, control bytes and DEL escaped,
+// other bytes kept); exported so a sink caching parts of that JSON writes the same bytes.
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < 0x7f {
-			continue
-		}
-		if c >= 0x80 {
+		if c >= 0x80 || (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
 			continue // UTF-8 passes through; invalid bytes are kept as-is
 		}
 		dst = append(dst, s[start:i]...)

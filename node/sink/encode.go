@@ -24,7 +24,7 @@ func (e *Encoder) Append(dst []byte, o *engine.Output) []byte {
 		e.build(o)
 	}
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, o.ID)
+	dst = engine.AppendJSONString(dst, o.ID)
 	dst = append(dst, e.head...)
 	dst = strconv.AppendInt(dst, o.TS, 10)
 	dst = append(dst, `,"data":{`...)
@@ -59,7 +59,7 @@ func (e *Encoder) fits(o *engine.Output) bool {
 
 func (e *Encoder) build(o *engine.Output) {
 	e.stream = o.Stream
-	e.head = appendJSONString(append([]byte(nil), `,"stream":`...), o.Stream)
+	e.head = engine.AppendJSONString(append([]byte(nil), `,"stream":`...), o.Stream)
 	e.head = append(e.head, `,"ts":`...)
 	e.names = e.names[:0]
 	for _, a := range o.Attrs {
@@ -67,15 +67,11 @@ func (e *Encoder) build(o *engine.Output) {
 	}
 	e.keys = e.keys[:0]
 	for i := range o.Data {
-		name := "_" + strconv.Itoa(i) // what AppendJSON names a value without an attribute
-		if i < len(o.Attrs) {
-			name = o.Attrs[i].Name
-		}
 		var k []byte
 		if i > 0 {
 			k = append(k, ',')
 		}
-		k = appendJSONString(k, name)
+		k = engine.AppendJSONString(k, o.DataName(i))
 		e.keys = append(e.keys, append(k, ':'))
 	}
 }
@@ -121,35 +117,4 @@ func appendDouble(dst []byte, f float64) []byte {
 		return append(dst, "null"...)
 	}
 	return strconv.AppendFloat(dst, f, 'g', -1, 64)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s as the engine's JSON does: ", \ and control bytes (and DEL)
-// escaped, other bytes (UTF-8 included) as they are.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
