@@ -25,6 +25,19 @@ func constArgMin(e expr, what string, lo int64) (int64, error) {
 	return lit.val.Long(), nil
 }
 
+// boundedArg reads a constant integer argument in [lo, hi]: a window's size, which a snapshot
+// and every restore must be able to hold.
+func boundedArg(e expr, what string, lo, hi int64) (int, error) {
+	n, err := constArgMin(e, what, lo)
+	if err != nil {
+		return 0, err
+	}
+	if n > hi {
+		return 0, errAt(e.at(), "%s %d is too large", what, n)
+	}
+	return int(n), nil
+}
+
 // checkWindow compiles the window of the input sc.def (sc resolves its timestamp attribute).
 func (a *App) checkWindow(sc streamScope, w *windowSpec) (*winPlan, error) {
 	def := sc.def
@@ -51,14 +64,9 @@ func (a *App) checkWindow(sc streamScope, w *windowSpec) (*winPlan, error) {
 		if err = nargs(1); err != nil {
 			return nil, err
 		}
-		n, err := constArgMin(w.args[0], "window length", 0) // length(0) is valid, as in Siddhi
-		if err != nil {
+		if wp.length, err = boundedArg(w.args[0], "window length", 0, 1<<26); err != nil { // length(0) is valid, as in Siddhi
 			return nil, err
 		}
-		if n > 1<<26 {
-			return nil, errAt(w.args[0].at(), "window length %d is too large", n)
-		}
-		wp.length = int(n)
 	case "time":
 		wp.kind = winTime
 		if err = nargs(1); err != nil {

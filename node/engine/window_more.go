@@ -28,6 +28,16 @@ func (a *App) checkMoreWindows(sc streamScope, w *windowSpec, wp *winPlan) (ok b
 		}
 		return def.attrIndex(at.name), nil
 	}
+	keyArgs := func(es []expr, what string) error {
+		for _, e := range es {
+			i, err := attrArg(e, what)
+			if err != nil {
+				return err
+			}
+			wp.keys = append(wp.keys, i)
+		}
+		return nil
+	}
 	switch strings.ToLower(w.name) {
 	case "timelength":
 		wp.kind = winTimeLength
@@ -37,14 +47,9 @@ func (a *App) checkMoreWindows(sc streamScope, w *windowSpec, wp *winPlan) (ok b
 		if wp.dur, err = constArg(w.args[0], "window time"); err != nil {
 			return true, err
 		}
-		n, err := constArg(w.args[1], "window length")
-		if err != nil {
+		if wp.length, err = boundedArg(w.args[1], "window length", 1, 1<<26); err != nil {
 			return true, err
 		}
-		if n > 1<<26 {
-			return true, errAt(w.args[1].at(), "window length %d is too large", n)
-		}
-		wp.length = int(n)
 		a.usesTime = true
 	case "sort":
 		// sort(n, attr ['asc'|'desc'], attr ['asc'|'desc'], ...)
@@ -52,14 +57,9 @@ func (a *App) checkMoreWindows(sc streamScope, w *windowSpec, wp *winPlan) (ok b
 		if len(w.args) < 2 {
 			return true, errAt(w.p, "window sort takes a length and at least one attribute to sort by")
 		}
-		n, err := constArg(w.args[0], "window length")
-		if err != nil {
+		if wp.length, err = boundedArg(w.args[0], "window length", 1, 1<<26); err != nil {
 			return true, err
 		}
-		if n > 1<<26 {
-			return true, errAt(w.args[0].at(), "window length %d is too large", n)
-		}
-		wp.length = int(n)
 		args := w.args[1:]
 		for len(args) > 0 {
 			i, err := attrArg(args[0], "a sort key")
@@ -88,20 +88,11 @@ func (a *App) checkMoreWindows(sc streamScope, w *windowSpec, wp *winPlan) (ok b
 		if len(w.args) < 1 {
 			return true, errAt(w.p, "window frequent takes an event count and optional key attributes")
 		}
-		n, err := constArg(w.args[0], "the event count of frequent")
-		if err != nil {
+		if wp.length, err = boundedArg(w.args[0], "the event count of frequent", 1, 1<<20); err != nil {
 			return true, err
 		}
-		if n > 1<<20 {
-			return true, errAt(w.args[0].at(), "the event count of frequent %d is too large", n)
-		}
-		wp.length = int(n)
-		for _, e := range w.args[1:] {
-			i, err := attrArg(e, "a key of frequent")
-			if err != nil {
-				return true, err
-			}
-			wp.keys = append(wp.keys, i)
+		if err = keyArgs(w.args[1:], "a key of frequent"); err != nil {
+			return true, err
 		}
 	case "lossyfrequent":
 		// lossyFrequent(support, [error,] attr, ...): lossy counting; error defaults to support/10.
@@ -125,12 +116,8 @@ func (a *App) checkMoreWindows(sc streamScope, w *windowSpec, wp *winPlan) (ok b
 		if wp.errBound >= wp.support {
 			return true, errAt(w.p, "the error bound of lossyFrequent (%g) must be below its support threshold (%g)", wp.errBound, wp.support)
 		}
-		for _, e := range rest {
-			i, err := attrArg(e, "a key of lossyFrequent")
-			if err != nil {
-				return true, err
-			}
-			wp.keys = append(wp.keys, i)
+		if err = keyArgs(rest, "a key of lossyFrequent"); err != nil {
+			return true, err
 		}
 	case "expression", "expressionbatch":
 		return true, checkExprWindow(sc, w, wp)
@@ -162,14 +149,14 @@ func newMoreWindow(w *winPlan, keep bool) window {
 	case winSort:
 		return &sortWin{n: w.length, keys: w.sortKeys}
 	case winFrequent:
-		return &freqWin{n: w.length, keys: w.keys, idx: map[string]int{}}
+		return &freqWin{n: w.length, freqKeys: freqKeys{keys: w.keys, idx: map[string]int{}}}
 	case winExpression:
 		return newExprWin(w)
 	case winExpressionBatch:
 		return &exprBatchWin{exprWin: *newExprWin(w), include: w.include, includeAttr: w.includeAttr, keepPrev: keep}
 	case winLossyFrequent:
 		return &lossyWin{support: w.support, errBound: w.errBound, width: math.Ceil(1 / w.errBound),
-			keys: w.keys, idx: map[string]int{}, bucket: 1}
+			freqKeys: freqKeys{keys: w.keys, idx: map[string]int{}}, bucket: 1}
 	}
 	return nil
 }
@@ -274,18 +261,51 @@ type freqEntry struct {
 // known key's arrival counts and replaces its event; a new key when n are kept decrements
 // every counter, expires the keys reaching zero, and is kept (current) only if room was made.
 type freqWin struct {
-	n    int
+	n int
+	freqKeys
+}
+
+// freqKeys is the keyed entries frequent and lossyFrequent windows keep, with their index.
+type freqKeys struct {
 	keys []int
 	ents []freqEntry // in insertion order
 	idx  map[string]int
 	key  []byte
 }
 
-func (w *freqWin) reindex() {
-	clear(w.idx)
-	for i := range w.ents {
-		w.key = eventKey(w.key, w.keys, w.ents[i].ev.vals)
-		w.idx[string(w.key)] = i
+func (f *freqKeys) reindex() {
+	clear(f.idx)
+	for i := range f.ents {
+		f.key = eventKey(f.key, f.keys, f.ents[i].ev.vals)
+		f.idx[string(f.key)] = i
+	}
+}
+
+// sweep expires the entries keep rejects (keep may update the entry it keeps) and reindexes.
+func (f *freqKeys) sweep(r *Runtime, q *queryRT, keep func(e *freqEntry) bool) {
+	kept := f.ents[:0]
+	for _, e := range f.ents {
+		if keep(&e) {
+			kept = append(kept, e)
+			continue
+		}
+		q.toSel(r, kExpired, &event{ts: r.clock, vals: e.ev.vals})
+	}
+	clear(f.ents[len(kept):])
+	f.ents = kept
+	f.reindex()
+}
+
+// restore decodes the entries (at most limit keys, when limit > 0) and their index; what names
+// the window in errors.
+func (f *freqKeys) restore(d *decoder, def *StreamDef, what string, limit int) {
+	f.ents = d.freqEntries(def)
+	if limit > 0 && len(f.ents) > limit {
+		d.fail("%s window holds %d keys, limit %d", what, len(f.ents), limit)
+	}
+	f.reindex()
+	if len(f.idx) != len(f.ents) {
+		d.fail("%s window holds a key twice", what)
 	}
 }
 
@@ -298,17 +318,7 @@ func (w *freqWin) add(r *Runtime, q *queryRT, ev *event) {
 		return
 	}
 	if len(w.ents) >= w.n {
-		kept := w.ents[:0]
-		for _, e := range w.ents {
-			if e.count--; e.count > 0 {
-				kept = append(kept, e)
-				continue
-			}
-			q.toSel(r, kExpired, &event{ts: r.clock, vals: e.ev.vals})
-		}
-		clear(w.ents[len(kept):])
-		w.ents = kept
-		w.reindex()
+		w.sweep(r, q, func(e *freqEntry) bool { e.count--; return e.count > 0 })
 		if len(w.ents) >= w.n {
 			return // no room: the arrival is dropped
 		}
@@ -326,20 +336,9 @@ func (w *freqWin) fire(*Runtime, *queryRT, int64) {}
 // whose count plus bucket id is at most the current bucket id expire.
 type lossyWin struct {
 	support, errBound, width float64
-	keys                     []int
-	ents                     []freqEntry
-	idx                      map[string]int
-	total                    int64
-	bucket                   float64
-	key                      []byte
-}
-
-func (w *lossyWin) reindex() {
-	clear(w.idx)
-	for i := range w.ents {
-		w.key = eventKey(w.key, w.keys, w.ents[i].ev.vals)
-		w.idx[string(w.key)] = i
-	}
+	freqKeys
+	total  int64
+	bucket float64
 }
 
 func (w *lossyWin) add(r *Runtime, q *queryRT, ev *event) {
@@ -364,17 +363,7 @@ func (w *lossyWin) add(r *Runtime, q *queryRT, ev *event) {
 	if math.Mod(float64(w.total), w.width) != 0 {
 		return
 	}
-	kept := w.ents[:0]
-	for _, e := range w.ents {
-		if float64(e.count+e.bucket) > w.bucket {
-			kept = append(kept, e)
-			continue
-		}
-		q.toSel(r, kExpired, &event{ts: r.clock, vals: e.ev.vals})
-	}
-	clear(w.ents[len(kept):])
-	w.ents = kept
-	w.reindex()
+	w.sweep(r, q, func(e *freqEntry) bool { return float64(e.count+e.bucket) > w.bucket })
 }
 func (w *lossyWin) deadline() (int64, bool)        { return 0, false }
 func (w *lossyWin) fire(*Runtime, *queryRT, int64) {}
@@ -432,14 +421,7 @@ func (d *decoder) freqEntries(def *StreamDef) []freqEntry {
 
 func (w *freqWin) encode(dst []byte) []byte { return appendFreqEntries(dst, w.ents) }
 func (w *freqWin) decode(d *decoder, def *StreamDef) error {
-	w.ents = d.freqEntries(def)
-	if len(w.ents) > w.n {
-		d.fail("frequent window holds %d keys, limit %d", len(w.ents), w.n)
-	}
-	w.reindex()
-	if len(w.idx) != len(w.ents) {
-		d.fail("frequent window holds a key twice")
-	}
+	w.restore(d, def, "frequent", w.n)
 	return d.err
 }
 
@@ -456,10 +438,6 @@ func (w *lossyWin) decode(d *decoder, def *StreamDef) error {
 	if w.total > 1 {
 		w.bucket = math.Ceil(float64(w.total) / w.width)
 	}
-	w.ents = d.freqEntries(def)
-	w.reindex()
-	if len(w.idx) != len(w.ents) {
-		d.fail("lossyFrequent window holds a key twice")
-	}
+	w.restore(d, def, "lossyFrequent", 0)
 	return d.err
 }
