@@ -228,6 +228,26 @@ func (w *exprWin) current() *winExpr {
 	return we
 }
 
+// arrive takes the condition an arrival carries in the expression attribute (a null keeps the
+// last one) and returns the condition in force for it (nil: none).
+func (w *exprWin) arrive(ev *event) *winExpr {
+	if w.attr >= 0 {
+		if v := ev.vals[w.attr]; !v.IsNull() {
+			w.src = v.String()
+		}
+	}
+	return w.current()
+}
+
+// decodeSrc restores the condition source; a window with a fixed condition keeps none. what
+// names the window in errors.
+func (w *exprWin) decodeSrc(d *decoder, what string) {
+	w.src = d.str()
+	if w.attr < 0 && w.src != "" {
+		d.fail("%s window with a fixed condition holds condition %q", what, w.src)
+	}
+}
+
 // holds evaluates we over the window's events (at least one).
 func (w *exprWin) holds(we *winExpr) bool { return w.holdsOver(we, w.buf.live()) }
 
@@ -267,12 +287,7 @@ func (w *exprWin) holdsOver(we *winExpr, live []wevent) bool {
 }
 
 func (w *exprWin) add(r *Runtime, q *queryRT, ev *event) {
-	if w.attr >= 0 {
-		if v := ev.vals[w.attr]; !v.IsNull() {
-			w.src = v.String()
-		}
-	}
-	we := w.current()
+	we := w.arrive(ev)
 	if we == nil {
 		return // a condition that does not compile drops the arrival, as Siddhi fails on it
 	}
@@ -292,10 +307,7 @@ func (w *exprWin) encode(dst []byte) []byte {
 	return appendWevents(dst, w.buf.live())
 }
 func (w *exprWin) decode(d *decoder, def *StreamDef) error {
-	w.src = d.str()
-	if w.attr < 0 && w.src != "" {
-		d.fail("expression window with a fixed condition holds condition %q", w.src)
-	}
+	w.decodeSrc(d, "expression")
 	w.buf = fifo{items: d.wevents(def)}
 	return d.err
 }
@@ -313,12 +325,7 @@ type exprBatchWin struct {
 }
 
 func (w *exprBatchWin) add(r *Runtime, q *queryRT, ev *event) {
-	if w.attr >= 0 {
-		if v := ev.vals[w.attr]; !v.IsNull() {
-			w.src = v.String()
-		}
-	}
-	we := w.current()
+	we := w.arrive(ev)
 	if we == nil {
 		return // a condition that does not compile drops the arrival, as Siddhi fails on it
 	}
@@ -368,10 +375,7 @@ func (w *exprBatchWin) encode(dst []byte) []byte {
 	return appendWevents(appendWevents(dst, w.cur), w.prev)
 }
 func (w *exprBatchWin) decode(d *decoder, def *StreamDef) error {
-	w.src = d.str()
-	if w.attr < 0 && w.src != "" {
-		d.fail("expressionBatch window with a fixed condition holds condition %q", w.src)
-	}
+	w.decodeSrc(d, "expressionBatch")
 	w.cur, w.prev = d.wevents(def), d.wevents(def)
 	return d.err
 }
