@@ -40,16 +40,7 @@ func genChurnInputs(t *rapid.T) []string {
 // replaying the rest gives the outputs of an uninterrupted run.
 func TestDeltaChainProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		k := rapid.IntRange(1, 3).Draw(t, "queries")
-		qs := make([]string, k)
-		for i := range qs {
-			qs[i] = menuQuery(rapid.IntRange(0, len(queryMenu)-1).Draw(t, "query"), i)
-		}
-		src := "@app:name('Delta')\n" + schema + strings.Join(qs, "\n")
-		a, err := engine.Compile("delta.siddhi", src)
-		if err != nil {
-			t.Fatalf("compile: %v\n%s", err, src)
-		}
+		a, src := compileMenuApp(t, "Delta")
 		lines := genChurnInputs(t)
 		var full bytes.Buffer
 		applyAll(t, a, engine.NewRuntime(a), lines, 0, &full)
@@ -287,16 +278,7 @@ from In select k, count() as n, sum(v) as s group by k insert into Out;`)
 // and the same outputs afterwards.
 func TestRebasedDeltaProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		k := rapid.IntRange(1, 3).Draw(t, "queries")
-		qs := make([]string, k)
-		for i := range qs {
-			qs[i] = menuQuery(rapid.IntRange(0, len(queryMenu)-1).Draw(t, "query"), i)
-		}
-		src := "@app:name('Rebase')\n" + schema + strings.Join(qs, "\n")
-		a, err := engine.Compile("rebase.siddhi", src)
-		if err != nil {
-			t.Fatalf("compile: %v\n%s", err, src)
-		}
+		a, src := compileMenuApp(t, "Rebase")
 		if !engine.NewRuntime(a).DeltaSupported() {
 			t.Skip("partitions: full snapshots only")
 		}

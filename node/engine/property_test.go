@@ -208,18 +208,25 @@ func applyAll(t *rapid.T, a *engine.App, rt *engine.Runtime, lines []string, fro
 	}
 }
 
+// compileMenuApp draws one to three queries of the menu and compiles them as app name, so the
+// property tests build their random apps alike; src is the app's text for failure messages.
+func compileMenuApp(t *rapid.T, name string) (a *engine.App, src string) {
+	k := rapid.IntRange(1, 3).Draw(t, "queries")
+	qs := make([]string, k)
+	for i := range qs {
+		qs[i] = menuQuery(rapid.IntRange(0, len(queryMenu)-1).Draw(t, "query"), i)
+	}
+	src = "@app:name('" + name + "')\n" + schema + strings.Join(qs, "\n")
+	a, err := engine.Compile(strings.ToLower(name)+".siddhi", src)
+	if err != nil {
+		t.Fatalf("compile: %v\n%s", err, src)
+	}
+	return a, src
+}
+
 func TestSnapshotRestoreReplayProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		k := rapid.IntRange(1, 3).Draw(t, "queries")
-		qs := make([]string, k)
-		for i := range qs {
-			qs[i] = menuQuery(rapid.IntRange(0, len(queryMenu)-1).Draw(t, "query"), i)
-		}
-		src := "@app:name('Prop')\n" + schema + strings.Join(qs, "\n")
-		a, err := engine.Compile("prop.siddhi", src)
-		if err != nil {
-			t.Fatalf("compile: %v\n%s", err, src)
-		}
+		a, src := compileMenuApp(t, "Prop")
 		lines := genInputs(t)
 		var full bytes.Buffer
 		applyAll(t, a, engine.NewRuntime(a), lines, 0, &full)
