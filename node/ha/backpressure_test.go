@@ -31,6 +31,22 @@ func newReceiver(answer func(call int, first string) int) *receiver {
 	return &receiver{got: map[string]int{}, answer: answer}
 }
 
+// startGatedReceiver starts a receiver whose requests wait until release (idempotent); closeAll
+// releases them and closes the server, deferred so that it runs before a node's cleanup.
+func startGatedReceiver() (rc *receiver, srv *httptest.Server, release, closeAll func()) {
+	rc = newReceiver(func(int, string) int { return 0 })
+	rc.gate = make(chan struct{})
+	srv = httptest.NewServer(rc)
+	released := false
+	release = func() {
+		if !released {
+			released = true
+			close(rc.gate)
+		}
+	}
+	return rc, srv, release, func() { release(); srv.Close() }
+}
+
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	rc.calls++
@@ -101,18 +117,8 @@ func quickSinks(t *testing.T) sink.Config {
 // Retry-After instead of growing the backlog, the pending bytes stay near the bound, and when
 // the receiver answers again every acknowledged event's output arrives.
 func TestSlowSinkBackPressureReachesTheClient(t *testing.T) {
-	rc := newReceiver(func(int, string) int { return 0 })
-	rc.gate = make(chan struct{})
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(rc.gate)
-		}
-	}
-	defer release() // before srv.Close, also when the test fails
+	rc, srv, release, closeAll := startGatedReceiver()
+	defer closeAll() // before the node's cleanup stops it, also when the test fails
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
 	a := startNodeSinks(t, url, "a", tok, httpApp(srv.URL, ""), quickSinks(t), func(c *config.Config) {
 		c.MaxPendingOutputBytes = 1 << 20

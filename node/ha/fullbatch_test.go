@@ -3,7 +3,6 @@ package ha_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 )
@@ -13,18 +12,8 @@ import (
 // outputs, then 150 more while the first request is held, go as three requests of 100 (not
 // 100 + 50 per round), and every output arrives once.
 func TestBatchedSinkRequestsLeaveFull(t *testing.T) {
-	rc := newReceiver(func(int, string) int { return 0 })
-	rc.gate = make(chan struct{})
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(rc.gate)
-		}
-	}
-	defer release()
+	rc, srv, release, closeAll := startGatedReceiver()
+	defer closeAll() // before the node's cleanup stops it, also when the test fails
 	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
 	a := startNodeSinks(t, url, "a", tok, httpApp(srv.URL, ""), quickSinks(t))
 	waitFor(t, "a active", func() bool { _, ok := a.node.Runner().Serving(); return ok })

@@ -96,6 +96,18 @@ func TestHotPassivePromotesWithoutReplay(t *testing.T) {
 	}
 }
 
+// startHotPair starts node a active and node b its hot passive, in sync, on one SQLite database
+// (url, for a third node): the prologue of the tests of the hot path.
+func startHotPair(t *testing.T) (url string, a, b *rnode) {
+	url = "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
+	a = startRestoreNode(t, url, "a")
+	waitFor(t, "a active", a.serving)
+	b = startRestoreNode(t, url, "b")
+	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
+	waitFor(t, "b hot", b.hot)
+	return url, a, b
+}
+
 // TestSwitchoverToHotPassivePersistsNothing: with a hot passive in sync a planned switchover
 // writes no snapshot on the way (its time does not grow with the state); the new active promotes
 // on the hot path. The old active keeps its state: when the new active crashes before its first
@@ -103,12 +115,7 @@ func TestHotPassivePromotesWithoutReplay(t *testing.T) {
 // Shown to fail: with retainOnStop ignoring handedOver, a promotes cold, from the join snapshot
 // (seq 0) with an empty queue, losing inputs 1..20.
 func TestSwitchoverToHotPassivePersistsNothing(t *testing.T) {
-	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startRestoreNode(t, url, "a")
-	waitFor(t, "a active", a.serving)
-	b := startRestoreNode(t, url, "b")
-	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
-	waitFor(t, "b hot", b.hot)
+	_, a, b := startHotPair(t)
 	for i := int64(1); i <= 20; i++ {
 		ingestKey(t, a.node, i, "")
 	}
@@ -146,12 +153,7 @@ func TestSwitchoverToHotPassivePersistsNothing(t *testing.T) {
 // Shown to fail: with continueChain disabled the new active's first revision is a base.
 func TestHotPromotionContinuesTheChain(t *testing.T) {
 	ctx := context.Background()
-	url := "sqlite://" + filepath.Join(t.TempDir(), "ha.db")
-	a := startRestoreNode(t, url, "a")
-	waitFor(t, "a active", a.serving)
-	b := startRestoreNode(t, url, "b")
-	waitFor(t, "b synced", func() bool { return a.node.Status().Peer.Synced })
-	waitFor(t, "b hot", b.hot)
+	url, a, b := startHotPair(t)
 	key := func(i int64) string { return "key-" + strconv.FormatInt(i, 10) }
 	for i := int64(1); i <= 20; i++ {
 		ingestKey(t, a.node, i, key(i))
