@@ -74,16 +74,9 @@ from OrderStream[qty > 0] select id, symbol, cast(qty, 'double') * price as valu
 	if err := os.WriteFile(filepath.Join(apps, "orders.siddhi"), []byte(app), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := hatest.NewCluster(hatest.Options{Bin: nodeBin, Dir: t.TempDir(), N: 2, AppsDir: apps,
+	c := startClusterPair(t, hatest.Options{Bin: nodeBin, Dir: t.TempDir(), N: 2, AppsDir: apps,
 		ClusterDB: pgtest.Shared(t).NewDatabase(t), Extra: []string{"--persist_interval", "1s"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hatest.Cleanup(t, c)
 	ctx := context.Background()
-	if err := c.StartPair(ctx, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
 	client := hatest.NewClient(c)
 	cctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})

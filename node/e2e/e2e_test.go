@@ -31,22 +31,30 @@ type pair struct {
 	done   chan struct{}
 }
 
-func startPair(t *testing.T, url string, extra ...string) *pair {
+// startClusterPair starts the cluster o describes, stopped when the test ends, and waits (30 s at
+// most) for its two nodes to be active and synced passive: the start of every e2e test.
+func startClusterPair(t *testing.T, o hatest.Options) *hatest.Cluster {
 	t.Helper()
-	apps, _ := filepath.Abs("../demo/apps")
-	dir := t.TempDir()
-	c, err := hatest.NewCluster(hatest.Options{
-		Bin: nodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url,
-		Extra: append([]string{"--persist_interval", "1s"}, extra...),
-	})
+	c, err := hatest.NewCluster(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hatest.Cleanup(t, c)
-	ctx := context.Background()
-	if err := c.StartPair(ctx, 30*time.Second); err != nil {
+	if err := c.StartPair(context.Background(), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+func startPair(t *testing.T, url string, extra ...string) *pair {
+	t.Helper()
+	apps, _ := filepath.Abs("../demo/apps")
+	dir := t.TempDir()
+	c := startClusterPair(t, hatest.Options{
+		Bin: nodeBin, Dir: dir, N: 2, AppsDir: apps, ClusterDB: url,
+		Extra: append([]string{"--persist_interval", "1s"}, extra...),
+	})
+	ctx := context.Background()
 	p := &pair{t: t, c: c, client: hatest.NewClient(c), done: make(chan struct{})}
 	cctx, cancel := context.WithCancel(ctx)
 	p.stop = cancel

@@ -40,20 +40,11 @@ func kafkaPair(t *testing.T, kc *kfake.Cluster, dbURL, group, partitions string)
 	if err := os.WriteFile(filepath.Join(apps, "kf.siddhi"), []byte(kafkaApp), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := hatest.NewCluster(hatest.Options{
+	return startClusterPair(t, hatest.Options{
 		Bin: nodeBin, Dir: t.TempDir(), N: 2, AppsDir: apps, ClusterDB: dbURL,
 		Extra: []string{"--persist_interval", "1s", "--group", group},
 		Env:   []string{"KAFKA_BROKERS=" + strings.Join(kc.ListenAddrs(), ","), "KAFKA_PARTITIONS=" + partitions},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hatest.Cleanup(t, c)
-	ctx := context.Background()
-	if err := c.StartPair(ctx, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // producer writes numbered records {"id":n,"v":1} to in, spread over its partitions, until

@@ -87,16 +87,12 @@ func followHTTP(ctx context.Context, urls []string, l *sourceLog) {
 	}
 	for id := int64(1); ctx.Err() == nil; id++ {
 		ids := []int64{2 * id, 2*id + 1}
-		body := fmt.Sprintf(`[{"id":%d,"qty":1},{"id":%d,"qty":2}]`, ids[0], ids[1])
 		for attempt := 0; ctx.Err() == nil; attempt++ {
 			if attempt > 0 {
 				l.resend(ids)
 				time.Sleep(5 * time.Millisecond)
 			}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
-			req.SetBasicAuth("pub", "pw")
-			req.Header.Set("Idempotency-Key", fmt.Sprintf("o-%d", id))
-			resp, err := hc.Do(req)
+			resp, err := postOrders(ctx, hc, target, id)
 			if err != nil {
 				target = other(target)
 				l.failovers.Add(1)
@@ -221,7 +217,7 @@ func freezeSources(t *testing.T, twoHosts bool) {
 		}
 	}
 	bridgeAddr := func(id string) string { return fmt.Sprintf("%s:%d", hosts[id], bridgePorts[id]) }
-	c, err := hatest.NewCluster(hatest.Options{
+	c := startClusterPair(t, hatest.Options{
 		Bin: nodeBin, Dir: t.TempDir(), N: 2, AppsDir: apps, ClusterDB: url,
 		Extra: []string{"--persist_interval", "1s", "--source_users", "pub:pw"},
 		NodeArgs: func(p *hatest.Proc) []string {
@@ -233,14 +229,7 @@ func freezeSources(t *testing.T, twoHosts bool) {
 		},
 		NodeEnv: func(p *hatest.Proc) []string { return []string{"E2E_SOURCE_HOST=" + hosts[p.ID]} },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hatest.Cleanup(t, c)
 	ctx := context.Background()
-	if err := c.StartPair(ctx, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
 	ids := []string{c.Nodes[0].ID, c.Nodes[1].ID}
 
 	lctx, stop := context.WithCancel(ctx)

@@ -67,7 +67,7 @@ func TestSourcesFollowTheActive(t *testing.T) {
 		t.Fatal(err)
 	}
 	bridges := map[string]string{}
-	c, err := hatest.NewCluster(hatest.Options{
+	c := startClusterPair(t, hatest.Options{
 		Bin: nodeBin, Dir: t.TempDir(), N: 2, AppsDir: apps, ClusterDB: url,
 		Extra: []string{"--persist_interval", "1s", "--source_users", "pub:pw"},
 		NodeArgs: func(p *hatest.Proc) []string {
@@ -79,14 +79,7 @@ func TestSourcesFollowTheActive(t *testing.T) {
 			return []string{"--databridge_listen", a}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hatest.Cleanup(t, c)
 	ctx := context.Background()
-	if err := c.StartPair(ctx, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
 
 	lctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -199,12 +192,8 @@ func refusedOrDone(ctx context.Context, addr string) bool {
 func loadHTTP(ctx context.Context, url string, acked *ackSet) {
 	hc := &http.Client{Timeout: 15 * time.Second}
 	for id := int64(1); ctx.Err() == nil; id++ {
-		body := fmt.Sprintf(`[{"id":%d,"qty":1},{"id":%d,"qty":2}]`, 2*id, 2*id+1)
 		for ctx.Err() == nil {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-			req.SetBasicAuth("pub", "pw")
-			req.Header.Set("Idempotency-Key", fmt.Sprintf("o-%d", id))
-			resp, err := hc.Do(req)
+			resp, err := postOrders(ctx, hc, url, id)
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
@@ -215,6 +204,19 @@ func loadHTTP(ctx context.Context, url string, acked *ackSet) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// postOrders posts orders 2*id and 2*id+1 to the http source at url as user pub, under
+// idempotency key o-<id>: the one request of the e2e source clients, so a retry is the same.
+func postOrders(ctx context.Context, hc *http.Client, url string, id int64) (*http.Response, error) {
+	body := fmt.Sprintf(`[{"id":%d,"qty":1},{"id":%d,"qty":2}]`, 2*id, 2*id+1)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth("pub", "pw")
+	req.Header.Set("Idempotency-Key", fmt.Sprintf("o-%d", id))
+	return hc.Do(req)
 }
 
 // loadBridge publishes batches of 10 ticks through whichever node accepts, as a WSO2 publisher
