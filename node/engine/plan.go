@@ -102,10 +102,6 @@ type winPlan struct {
 	includeAttr int        // expressionBatch: the bool attribute saying so (-1: include)
 }
 
-func (w *winPlan) batch() bool {
-	return w != nil && (w.kind == winLengthBatch || w.kind == winTimeBatch || w.kind == winExtTimeBatch)
-}
-
 func (w *winPlan) timed() bool {
 	return w != nil && (w.kind == winTime || w.kind == winTimeBatch || w.kind == winTimeLength ||
 		(w.kind == winExtTimeBatch && w.timeout > 0))
