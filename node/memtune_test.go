@@ -11,6 +11,8 @@ import (
 	"github.com/streamha/streamha/node/config"
 )
 
+// TestMemoryFloorFromBounds: the floor is the configured byte bounds plus heap room, and the tuned
+// limit stays on it until 1.25 × the live heap passes it (so a node never limits what it may hold).
 func TestMemoryFloorFromBounds(t *testing.T) {
 	c := config.Config{MaxPendingOutputBytes: 64 << 20, MaxInflightInputBytes: 64 << 20}
 	if got := memoryFloor(c); got != 160<<20 {

@@ -444,6 +444,8 @@ type ptimer struct {
 // timerHeap orders instance timers by deadline, then kind, then instance creation, then query.
 type timerHeap []*ptimer
 
+// Len, Less, Swap, Push and Pop are container/heap's interface; Swap and Push keep each timer's
+// idx so that heap.Fix and heap.Remove reach a timer whose deadline moved or went away.
 func (h timerHeap) Len() int { return len(h) }
 func (h timerHeap) Less(i, j int) bool {
 	a, b := h[i], h[j]

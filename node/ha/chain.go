@@ -115,6 +115,7 @@ func restoreChain(app *engine.App, snaps []store.Snapshot) (*appPlan, error) {
 // older one may be used instead. Other errors of loadChain are the database's.
 type unusableError struct{ err error }
 
+// Error and Unwrap expose the cause, so errors.Is still finds store.ErrChecksum and the like.
 func (e *unusableError) Error() string { return e.err.Error() }
 func (e *unusableError) Unwrap() error { return e.err }
 
