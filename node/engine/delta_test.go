@@ -15,23 +15,7 @@ import (
 // genChurnInputs is genInputs over more symbols, so groups come and go (window expiries drop
 // groups whose count reaches zero, batch flushes reset them).
 func genChurnInputs(t *rapid.T) []string {
-	n := rapid.IntRange(1, 60).Draw(t, "n")
-	ts := int64(1_000_000)
-	syms := []string{"a", "b", "c", "d", "e", "f", "g"}
-	lines := make([]string, n)
-	for i := range lines {
-		ts += int64(rapid.IntRange(-50, 400).Draw(t, "dt"))
-		if rapid.IntRange(0, 9).Draw(t, "kind") == 0 {
-			lines[i] = fmt.Sprintf(`{"tick":%d}`, ts)
-			continue
-		}
-		sym := rapid.SampledFrom(syms).Draw(t, "sym")
-		price := rapid.IntRange(0, 100).Draw(t, "price")
-		vol := rapid.IntRange(0, 9).Draw(t, "vol")
-		ets := ts + int64(rapid.IntRange(-100, 100).Draw(t, "skew"))
-		lines[i] = fmt.Sprintf(`{"stream":"S","ts":%d,"data":{"sym":%q,"price":%d,"vol":%d,"ets":%d}}`, ts, sym, price, vol, ets)
-	}
-	return lines
+	return genInputsOver(t, 60, []string{"a", "b", "c", "d", "e", "f", "g"})
 }
 
 // TestDeltaChainProperty: a runtime takes a base and then deltas at random cuts (sometimes a new

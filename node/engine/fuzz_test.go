@@ -149,11 +149,7 @@ func joinApp(tb testing.TB) *engine.App {
 
 // FuzzRestoreJoin is FuzzRestore for an app with joins.
 func FuzzRestoreJoin(f *testing.F) {
-	a := joinApp(f)
-	for _, b := range snapshotsOf(f, a) {
-		f.Add(b)
-	}
-	fuzzRestore(f, a)
+	fuzzRestoreSeeded(f, joinApp(f))
 }
 
 // patternApp has counting and absent patterns and absent sequences, for FuzzRestorePattern.
@@ -168,11 +164,7 @@ func patternApp(tb testing.TB) *engine.App {
 
 // FuzzRestorePattern is FuzzRestore for an app with counting and absent patterns.
 func FuzzRestorePattern(f *testing.F) {
-	a := patternApp(f)
-	for _, b := range snapshotsOf(f, a) {
-		f.Add(b)
-	}
-	fuzzRestore(f, a)
+	fuzzRestoreSeeded(f, patternApp(f))
 }
 
 // TestCommittedSnapshotsRestore checks that the committed FuzzRestore seeds (snapshots of
@@ -211,7 +203,12 @@ func TestCommittedSnapshotsRestore(t *testing.T) {
 
 // FuzzRestoreRate is FuzzRestore for an app with output rate limiters.
 func FuzzRestoreRate(f *testing.F) {
-	a := rateApp(f)
+	fuzzRestoreSeeded(f, rateApp(f))
+}
+
+// fuzzRestoreSeeded is fuzzRestore seeded with snapshots of a after a few inputs, so that each
+// app's fuzzer starts from valid blobs of that app.
+func fuzzRestoreSeeded(f *testing.F, a *engine.App) {
 	for _, b := range snapshotsOf(f, a) {
 		f.Add(b)
 	}

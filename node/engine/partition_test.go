@@ -201,11 +201,7 @@ func partitionApp(tb testing.TB) *engine.App {
 
 // FuzzRestorePartition is FuzzRestore for an app with partitions.
 func FuzzRestorePartition(f *testing.F) {
-	a := partitionApp(f)
-	for _, b := range snapshotsOf(f, a) {
-		f.Add(b)
-	}
-	fuzzRestore(f, a)
+	fuzzRestoreSeeded(f, partitionApp(f))
 }
 
 // FuzzCompilePartition is FuzzCompile seeded with partition syntax: any source compiles or

@@ -172,8 +172,13 @@ from S#window.length(2) as s join GT{i} as t on s.sym == t.sym select s.sym as s
 // menuQuery instantiates template j with output streams suffixed by i.
 func menuQuery(j, i int) string { return strings.ReplaceAll(queryMenu[j], "{i}", fmt.Sprint(i)) }
 
-func genInputs(t *rapid.T) []string {
-	n := rapid.IntRange(1, 40).Draw(t, "n")
+// genInputs draws up to 40 input lines over three symbols for the property tests.
+func genInputs(t *rapid.T) []string { return genInputsOver(t, 40, []string{"a", "b", "c"}) }
+
+// genInputsOver draws 1 to maxN input lines: ticks, and S events of the symbols syms with timestamps
+// that may go back, which the property tests replay whole and from snapshots.
+func genInputsOver(t *rapid.T, maxN int, syms []string) []string {
+	n := rapid.IntRange(1, maxN).Draw(t, "n")
 	ts := int64(1_000_000)
 	lines := make([]string, n)
 	for i := range lines {
@@ -182,7 +187,7 @@ func genInputs(t *rapid.T) []string {
 			lines[i] = fmt.Sprintf(`{"tick":%d}`, ts)
 			continue
 		}
-		sym := rapid.SampledFrom([]string{"a", "b", "c"}).Draw(t, "sym")
+		sym := rapid.SampledFrom(syms).Draw(t, "sym")
 		price := rapid.IntRange(0, 100).Draw(t, "price")
 		vol := rapid.IntRange(0, 9).Draw(t, "vol")
 		ets := ts + int64(rapid.IntRange(-100, 100).Draw(t, "skew"))
