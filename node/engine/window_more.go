@@ -284,9 +284,10 @@ func (f *freqKeys) reindex() {
 // sweep expires the entries keep rejects (keep may update the entry it keeps) and reindexes.
 func (f *freqKeys) sweep(r *Runtime, q *queryRT, keep func(e *freqEntry) bool) {
 	kept := f.ents[:0]
-	for _, e := range f.ents {
-		if keep(&e) {
-			kept = append(kept, e)
+	for i := range f.ents {
+		e := &f.ents[i] // in place: kept only ever writes at or before i
+		if keep(e) {
+			kept = append(kept, *e)
 			continue
 		}
 		q.toSel(r, kExpired, &event{ts: r.clock, vals: e.ev.vals})
