@@ -451,7 +451,7 @@ func (e *Env) ref(name string) (any, error) {
 	}
 	r, ok := mapOf(e.tmpl["Resources"])[name]
 	if !ok {
-		return nil, fmt.Errorf("Ref to unknown %s", name)
+		return nil, fmt.Errorf("ref to unknown resource %s", name)
 	}
 	return e.physical(name, fmt.Sprint(mapOf(r)["Type"]), "")
 }

@@ -113,7 +113,7 @@ func testClusterCommands(t *testing.T, url string) {
 		t.Fatal(err)
 	}
 	waitStates(map[string]string{"node-a": "in sync", "node-b": "serving"})
-	if code, out, errs = node("cluster", "switchover", "--to", "node-b", "--auth_token_file", filepath.Join(dir, "auth_token")); code != 1 || !strings.Contains(errs, "node-b is already the active") {
+	if code, _, errs = node("cluster", "switchover", "--to", "node-b", "--auth_token_file", filepath.Join(dir, "auth_token")); code != 1 || !strings.Contains(errs, "node-b is already the active") {
 		t.Fatalf("switchover to the active: exit %d %q", code, errs)
 	}
 	if code, _, errs = node("cluster", "switchover"); code != 2 || !strings.Contains(errs, "auth_token") {

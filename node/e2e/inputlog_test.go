@@ -78,7 +78,7 @@ func TestLoneActiveKilledRestoresFromSnapshotAndLog(t *testing.T) {
 	if after := newest(); after-before > int64(len(snapApps)) {
 		t.Fatalf("30 alone acknowledgements took snapshots (newest revisions sum %d -> %d, %d apps); want at most one in flight per app", before, after, len(snapApps))
 	}
-	_, acked, _, alone, ids := cl.Snapshot()
+	_, acked, _, alone, _ := cl.Snapshot()
 	if acked != 350 || alone == 0 {
 		t.Fatalf("acked %d (alone %d), want 350", acked, alone)
 	}
@@ -97,7 +97,7 @@ func TestLoneActiveKilledRestoresFromSnapshotAndLog(t *testing.T) {
 	if err := a.Stop(60 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, _, ids = cl.Snapshot()
+	_, _, _, _, ids := cl.Snapshot()
 	rep, err := hatest.Check(c, "accepted.jsonl", ids)
 	if err != nil {
 		t.Fatal(err)
