@@ -105,6 +105,16 @@ func (e *Env) Failover(apps, db string, kills, pauses, switches int, log func(st
 		}
 		return 0, fmt.Errorf("no acknowledgement by another node within 30s")
 	}
+	// settled is the active once the pair has run a second of steady load since the last
+	// disturbance and the passive is connected again: each run starts from the same steady state.
+	settled := func() (*hatest.Proc, error) {
+		time.Sleep(time.Second)
+		a, err := c.WaitActive(ctx, 30*time.Second, nil)
+		if err != nil {
+			return nil, err
+		}
+		return a, c.WaitPeerConnected(ctx, 30*time.Second)
+	}
 	for _, k := range []struct {
 		name string
 		n    int
@@ -116,12 +126,8 @@ func (e *Env) Failover(apps, db string, kills, pauses, switches int, log func(st
 		{"SIGSTOP", pauses, &run.Pause, (*hatest.Proc).Pause, (*hatest.Proc).Resume},
 	} {
 		for i := 0; i < k.n; i++ {
-			time.Sleep(time.Second)
-			a, err := c.WaitActive(ctx, 30*time.Second, nil)
+			a, err := settled()
 			if err != nil {
-				return run, err
-			}
-			if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
 				return run, err
 			}
 			t0 := time.Now()
@@ -159,12 +165,8 @@ func (e *Env) Failover(apps, db string, kills, pauses, switches int, log func(st
 		log("%s: %d idempotency keys sent in %s before the switchovers", run.DB, switchKeys, time.Since(began).Round(time.Millisecond))
 	}
 	for i := 0; i < switches; i++ {
-		time.Sleep(time.Second)
-		a, err := c.WaitActive(ctx, 30*time.Second, nil)
+		a, err := settled()
 		if err != nil {
-			return run, err
-		}
-		if err := c.WaitPeerConnected(ctx, 30*time.Second); err != nil {
 			return run, err
 		}
 		t0 := time.Now()

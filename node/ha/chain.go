@@ -101,14 +101,13 @@ func restoreChain(app *engine.App, snaps []store.Snapshot) (*appPlan, error) {
 		envs[i] = env
 		if i > 0 {
 			deltas = append(deltas, env.Engine)
-			envs[i] = mergeIdem(envs[i-1], env)
 		}
 	}
 	rt, err := engine.Restore(app, envs[0].Engine, deltas...)
 	if err != nil {
 		return nil, fmt.Errorf("engine restore of revision %d (base %d + %d deltas): %w", snaps[len(snaps)-1].Revision, snaps[0].Revision, len(deltas), err)
 	}
-	return &appPlan{snap: snaps[len(snaps)-1], has: true, rt: rt, env: envs[len(envs)-1]}, nil
+	return &appPlan{snap: snaps[len(snaps)-1], has: true, rt: rt, env: foldIdem(envs)}, nil
 }
 
 // unusableError marks a revision that cannot be restored (corrupt, or its chain broken): an
@@ -184,7 +183,7 @@ func (n *Node) compact(ctx context.Context, a *appState, term int64) (int64, err
 	if now.base != c.base || now.tipID == 0 {
 		return 0, nil // a base was written meanwhile, or the last persist failed (a base is next)
 	}
-	env, seq := p.env, p.snap.LastSeq
+	envs, seq := []*envelope{p.env}, p.snap.LastSeq
 	for rev := c.tip + 1; rev <= now.tip; rev++ {
 		s, ok, err := n.opts.Snapshots.ReadSnapshot(ctx, n.cfg.Group, a.name, rev)
 		if err != nil {
@@ -200,8 +199,8 @@ func (n *Node) compact(ctx context.Context, a *appState, term int64) (int64, err
 		if err != nil {
 			return 0, fmt.Errorf("revision %d: %w", rev, err)
 		}
-		env = mergeIdem(env, next)
-		if err := p.rt.ApplyDelta(env.Engine); err != nil {
+		envs = append(envs, next)
+		if err := p.rt.ApplyDelta(next.Engine); err != nil {
 			return 0, fmt.Errorf("revision %d: %w", rev, err)
 		}
 		seq = s.LastSeq
@@ -213,7 +212,7 @@ func (n *Node) compact(ctx context.Context, a *appState, term int64) (int64, err
 	if err != nil {
 		return 0, err
 	}
-	base := *env
+	base := *foldIdem(envs)
 	base.Engine = blob
 	payload := base.encode()
 	if !n.runner.Leading(term) {

@@ -39,18 +39,31 @@ type envelope struct {
 	IdemDelta bool
 }
 
-// mergeIdem folds a chain's next envelope into the window restored so far: a delta's keys are
-// appended (the oldest beyond the window's size fall out, as they did live), a full window
-// replaces it. It returns next with the merged, full window.
-func mergeIdem(prev, next *envelope) *envelope {
-	if !next.IdemDelta {
-		return next
+// foldIdem gives the newest envelope of a chain (oldest first) with the full idempotency window
+// restored: a delta's keys are appended to those of the revisions before, once, from the newest
+// revision carrying a whole window on, and the oldest beyond the window's size fall out, as they
+// did live.
+func foldIdem(envs []*envelope) *envelope {
+	last := envs[len(envs)-1]
+	if !last.IdemDelta {
+		return last
 	}
-	merged := append(append(make([]idemRecord, 0, len(prev.Idem)+len(next.Idem)), prev.Idem...), next.Idem...)
+	from := len(envs) - 1
+	for from > 0 && envs[from].IdemDelta {
+		from--
+	}
+	n := 0
+	for _, e := range envs[from:] {
+		n += len(e.Idem)
+	}
+	merged := make([]idemRecord, 0, n)
+	for _, e := range envs[from:] {
+		merged = append(merged, e.Idem...)
+	}
 	if over := len(merged) - idemWindowSize; over > 0 {
 		merged = merged[over:]
 	}
-	out := *next
+	out := *last
 	out.Idem, out.IdemDelta = merged, false
 	return &out
 }

@@ -58,25 +58,19 @@ func (w *idemWindow) put(key string, a Answer) {
 // revision at seq (answers are added in sequence order), for a delta revision's envelope.
 func (w *idemWindow) recordsAfter(seq uint64) []idemRecord {
 	n := 0
-	for n < len(w.order) {
-		k := w.order[(w.head+len(w.order)-1-n)%len(w.order)]
-		if w.m[k].LastSeq <= seq {
-			break
-		}
+	for n < len(w.order) && w.m[w.order[(w.head+len(w.order)-1-n)%len(w.order)]].LastSeq > seq {
 		n++
 	}
-	out := make([]idemRecord, 0, n)
-	for i := len(w.order) - n; i < len(w.order); i++ {
-		k := w.order[(w.head+i)%len(w.order)]
-		out = append(out, idemRecord{Key: k, Answer: w.m[k]})
-	}
-	return out
+	return w.recordsFrom(len(w.order) - n)
 }
 
-// records lists the window oldest first, for the snapshot.
-func (w *idemWindow) records() []idemRecord {
-	out := make([]idemRecord, 0, len(w.order))
-	for i := range w.order {
+// records lists the whole window oldest first, for a base revision.
+func (w *idemWindow) records() []idemRecord { return w.recordsFrom(0) }
+
+// recordsFrom lists the window from its i-th oldest key on.
+func (w *idemWindow) recordsFrom(i int) []idemRecord {
+	out := make([]idemRecord, 0, len(w.order)-i)
+	for ; i < len(w.order); i++ {
 		k := w.order[(w.head+i)%len(w.order)]
 		out = append(out, idemRecord{Key: k, Answer: w.m[k]})
 	}

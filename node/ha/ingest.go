@@ -102,22 +102,19 @@ func (n *Node) submit(ctx context.Context, room time.Duration, app, stream strin
 	if err := n.awaitOutputRoom(ctx, room); err != nil {
 		return nil, err
 	}
-	term, serving := n.runner.Serving()
-	switch {
-	case n.draining.Load():
-		// A switchover is under way: answer once it is decided, so the client is sent to a
-		// peer that serves (or served here if it was abandoned), not bounced between the two.
-		term, serving = n.awaitDrained(ctx)
-	case !serving && n.takeoverExpected():
-		term, serving = n.awaitTakeover(ctx)
-	}
 	n.inflight.Add(1)
-	if serving {
-		term, serving = n.runner.Serving()
-	}
+	term, serving := n.runner.Serving()
 	if !serving || n.draining.Load() {
+		// Not taken here: a held request must not hold up a switchover's drain.
 		n.inflight.Add(-1)
-		return nil, n.notActive()
+		if !n.holdForServing(ctx) {
+			return nil, n.notActive()
+		}
+		n.inflight.Add(1)
+		if term, serving = n.runner.Serving(); !serving || n.draining.Load() {
+			n.inflight.Add(-1)
+			return nil, n.notActive()
+		}
 	}
 	sess := n.session()
 	ans, streamed, err := n.apply(a, term, stream, events, key, sess)

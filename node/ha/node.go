@@ -113,7 +113,7 @@ type Node struct {
 
 	draining atomic.Bool
 	// roleChanged is closed and replaced at every role change, so a request held for a
-	// takeover (awaitTakeover) wakes when this node starts serving.
+	// takeover (holdForServing) wakes when this node starts serving.
 	roleChanged atomic.Pointer[chan struct{}]
 	// handoverUntil (unix ns, 0: none) is when the takeover announced by a switchover's
 	// handover gives up: until then requests here wait for this node to serve.

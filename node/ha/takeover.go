@@ -14,7 +14,7 @@ import (
 // its own timeout plus the lease. Instead, a passive that expects to take over within about a
 // lease (cluster.Runner.TakeoverExpected) holds the request and applies it as soon as it serves.
 
-// signalRoleChange wakes the requests held by awaitTakeover.
+// signalRoleChange wakes the requests held by holdForServing.
 func (n *Node) signalRoleChange() {
 	ch := make(chan struct{})
 	if old := n.roleChanged.Swap(&ch); old != nil {
@@ -43,53 +43,55 @@ func (n *Node) takeoverExpected() bool {
 	return n.runner.TakeoverExpected()
 }
 
-// awaitDrained holds a request that reached an active in a switchover until the switchover is
-// decided (bounded by Timing.TakeoverHold): it returns the term and true when the switchover was
-// abandoned and the node still serves, else false (the caller redirects to the new active).
-func (n *Node) awaitDrained(ctx context.Context) (int64, bool) {
-	n.m.takeoverHolds.Inc()
-	return n.holdUntil(ctx, func() (int64, bool, bool) {
-		if !n.draining.Load() {
-			term, ok := n.runner.Serving()
-			return term, ok, true
+// holdForServing holds a request that reached a node that does not serve now but is about to
+// decide: an active in a switchover (until the switchover is decided: served here again if it was
+// abandoned, else redirected to the new active instead of bouncing the client between the two),
+// or a node that expects to take over (until it serves, the active renews again, or another node
+// takes over). At most Timing.TakeoverHold and while ctx lasts; it reports whether the node serves.
+func (n *Node) holdForServing(ctx context.Context) bool {
+	var decided func() (serving, done bool)
+	switch {
+	case n.draining.Load():
+		decided = func() (bool, bool) {
+			if n.draining.Load() {
+				return false, false
+			}
+			_, ok := n.runner.Serving()
+			return ok, true
 		}
-		return 0, false, false
-	})
-}
-
-// awaitTakeover holds a request on a passive that expects to take the lease, for at most
-// Timing.TakeoverHold (and ctx): it returns the term and true once the node serves, false when
-// the active turned out to be alive (renewing again), another node took over, or the wait ran out
-// (the caller then redirects as usual).
-func (n *Node) awaitTakeover(ctx context.Context) (int64, bool) {
-	n.m.takeoverHolds.Inc()
-	return n.holdUntil(ctx, func() (int64, bool, bool) {
-		if term, ok := n.runner.Serving(); ok {
-			return term, true, true
+	case n.takeoverExpected():
+		decided = func() (bool, bool) {
+			if _, ok := n.runner.Serving(); ok {
+				return true, true
+			}
+			return false, !n.takeoverExpected()
 		}
-		return 0, false, !n.takeoverExpected()
-	})
+	default:
+		return false
+	}
+	n.m.takeoverHolds.Inc()
+	return n.holdUntil(ctx, decided)
 }
 
 // holdUntil re-checks decided at every role change and every Timing.TakeoverPoll, for at most
-// Timing.TakeoverHold and while ctx lasts, and returns its term and serving answer once it is
-// done; (0, false) when the wait ends first.
-func (n *Node) holdUntil(ctx context.Context, decided func() (term int64, serving, done bool)) (int64, bool) {
+// Timing.TakeoverHold and while ctx lasts, and returns its serving answer once it is done; false
+// when the wait ends first.
+func (n *Node) holdUntil(ctx context.Context, decided func() (serving, done bool)) bool {
 	deadline := time.Now().Add(n.timing.TakeoverHold)
 	for {
 		changed := n.roleChange()
-		if term, serving, done := decided(); done {
-			return term, serving
+		if serving, done := decided(); done {
+			return serving
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return 0, false
+			return false
 		}
 		t := time.NewTimer(min(left, n.timing.TakeoverPoll))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, false
+			return false
 		case <-changed:
 		case <-t.C:
 		}
