@@ -53,9 +53,9 @@ func TestDispatcherGathersAfterASmallRound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cs := &countSink{} // a fresh one per run: -count=N must not see the previous run's writes
+	gatherSinks.Store("Gather", cs)
 	s := newAppState(app, slog.New(slog.NewTextHandler(io.Discard, nil)), newOutputBudget(0))
-	c, _ := gatherSinks.LoadOrStore("Gather", &countSink{})
-	cs := c.(*countSink)
 	seq := uint64(0)
 	add := func(n int) {
 		s.mu.Lock()
