@@ -1,8 +1,9 @@
 // Command bench is `make bench`: failover and switchover times, ingest throughput per mode,
 // snapshot and promotion costs and the Lambda's warm duration under aws-lambda-rie, measured in
 // one run on this machine, plus end-to-end sink throughput, memory under a slow sink and failover
-// on PostgreSQL and SQLite. It prints a table, writes report.md and PNG charts into the results
-// folder and ends with one summary line. BENCH_QUICK=1 runs a reduced version.
+// on PostgreSQL and SQLite, and the state-at-scale curve (100K, 1M, 10M keys; BENCH_SCALE_KEYS).
+// It prints a table, writes report.md and PNG charts into the results folder and ends with one
+// summary line. BENCH_QUICK=1 runs a reduced version.
 package main
 
 import (
