@@ -58,7 +58,8 @@ const scaleToken = "bench-scale-token-0123456789"
 const scaleBatch = 10
 
 // Scale runs the scaling scenario for each key count against the PostgreSQL database dbURL
-// (one fresh group per size).
+// (one fresh group per size). A size that fails keeps its row (Err, figures up to then) and the
+// next size still runs; the error joins every size's failure.
 func Scale(keys []int, dbURL string, logf func(string, ...any)) ([]ScaleRow, error) {
 	db, err := store.Open(dbURL)
 	if err != nil {
@@ -265,7 +266,15 @@ func (d *demotions) Handle(ctx context.Context, r slog.Record) error {
 	if r.Message == "stopped serving" && !d.count().stopping.Load() {
 		d.count().n.Add(1)
 	}
+	if !d.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
 	return d.Handler.Handle(ctx, r)
+}
+
+// Enabled lets the node's warnings (a demotion among them) reach Handle whatever the log level.
+func (d *demotions) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn || d.Handler.Enabled(ctx, l)
 }
 
 func (d *demotions) count() *demoted { return d.n }
