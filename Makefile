@@ -63,9 +63,10 @@ demo: build
 	$(GO) run ./node/demo --node-bin bin/node --apps node/demo/apps
 
 # Benchmarks: failover/switchover distributions, throughput per mode, snapshot costs, promotion
-# of a node process, the healthmirror Lambda's warm duration under aws-lambda-rie. Writes
+# of a node process, the healthmirror Lambda's warm duration under aws-lambda-rie, the
+# state-at-scale curve (100K, 1M, 10M keys; about 2 GB and minutes at 10M). Writes
 # results/bench/report.md and PNG charts and ends with one summary line. BENCH_QUICK=1 runs a
-# reduced version.
+# reduced version (the curve without 10M).
 bench: build test-deps
 	BENCH_QUICK=$(BENCH_QUICK) $(GO) run ./node/bench/cmd/bench --node-bin bin/node --out results/bench
 

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/streamha/streamha/internal/memtune"
 	"github.com/streamha/streamha/node/config"
 	"github.com/streamha/streamha/node/daemon"
 	"github.com/streamha/streamha/node/source"
@@ -59,7 +60,7 @@ func main() {
 
 // memoryLimit is the Go runtime's soft memory limit for a node: GOMEMLIMIT (env, set) wins, then
 // memory_limit (configured, 0 when unset), then 80% of the container's cgroup limit; false:
-// none of them (cmdRun then tunes one, see tuneMemoryLimit, unless GOGC or GOMEMLIMIT is set). With GOGC=400 the heap grows to five times the live data: the limit
+// none of them (cmdRun then tunes one, see memtune.Tune, unless GOGC or GOMEMLIMIT is set). With GOGC=400 the heap grows to five times the live data: the limit
 // makes the collector work before that passes the container's (or the operator's) bound.
 func memoryLimit(env string, configured int64, cgroup func() (int64, bool)) (int64, bool) {
 	if env != "" {
@@ -145,9 +146,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Info("memory limit", "bytes", limit)
 	} else if os.Getenv("GOMEMLIMIT") == "" && os.Getenv("GOGC") == "" {
 		// A bare host: no limit anywhere, GOGC=400. The limit follows the node's own bounds
-		// and its live heap instead (memtune.go).
-		floor := memoryFloor(c)
-		go tuneMemoryLimit(ctx, floor, 250*time.Millisecond, log)
+		// and its live heap instead (internal/memtune).
+		floor := memtune.Floor(c)
+		go memtune.Tune(ctx, floor, 250*time.Millisecond, log)
 		log.Info("memory limit follows the live heap", "floor_bytes", floor)
 	}
 	if err := daemon.Run(ctx, c, version, log); err != nil {

@@ -27,11 +27,14 @@ type appState struct {
 	sinky map[string][]engine.SinkSpec // output streams that have sinks
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	rt     *engine.Runtime // nil unless active
-	term   int64
-	idem   *idemWindow
-	outbox []*engine.Output // outputs of applied inputs not yet written by the sinks, in order
+	mu sync.Mutex
+	// lastStatus is the app's part of the node's status as last read under mu: the heartbeat
+	// reports it when mu is busy (Node.status).
+	lastStatus atomic.Pointer[AppStatus]
+	rt         *engine.Runtime // nil unless active
+	term       int64
+	idem       *idemWindow
+	outbox     []*engine.Output // outputs of applied inputs not yet written by the sinks, in order
 	// outBytes estimates the outbox's memory (outputBytes), also counted in budget; per
 	// stream, how many outputs and bytes of the outbox are that stream's.
 	outBytes  int64

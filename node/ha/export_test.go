@@ -15,3 +15,11 @@ func SetChainLimits(compactAfter, maxDeltas int) (restore func()) {
 	chainCompactAfter, chainMaxDeltas = compactAfter, maxDeltas
 	return func() { chainCompactAfter, chainMaxDeltas = oc, om }
 }
+
+// LockApp holds app's lock, as a long batch apply or a full snapshot's capture does, until the
+// returned function is called.
+func LockApp(n *Node, app string) (unlock func()) {
+	a := n.byName[app]
+	a.mu.Lock()
+	return a.mu.Unlock
+}

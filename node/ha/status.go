@@ -103,7 +103,13 @@ type AppStatus struct {
 }
 
 // Status reports the node's current state.
-func (n *Node) Status() Status {
+func (n *Node) Status() Status { return n.status(true) }
+
+// status is Status; with wait false it never waits for an app's lock (held while the engine
+// applies a batch or captures a snapshot, which at millions of keys takes seconds) and reports
+// that app as it was last read instead. The heartbeat uses that: it runs in the lease
+// renewal's loop, and a heartbeat held behind a full snapshot's capture once cost the lease.
+func (n *Node) status(wait bool) Status {
 	r := n.runner
 	v := r.View()
 	term, serving := r.Serving()
@@ -148,7 +154,17 @@ func (n *Node) Status() Status {
 	}
 	st.Queue = QueueStatus{Events: ss.Events, Bytes: ss.Bytes, MaxBytes: ss.Max}
 	for _, a := range n.apps {
-		a.mu.Lock()
+		if !wait && !a.mu.TryLock() {
+			var as AppStatus
+			if last := a.lastStatus.Load(); last != nil {
+				as = *last
+			}
+			st.PersistFailing = st.PersistFailing || !as.PersistFailingSince.IsZero()
+			st.Apps[a.name] = as
+			continue
+		} else if wait {
+			a.mu.Lock()
+		}
 		as := AppStatus{PersistRev: a.persistedRev, PersistSeq: a.persistedSeq, PersistAt: a.persistedAt, PersistError: a.persistErr, Outbox: len(a.outbox)}
 		if a.rt != nil && a.term != 0 && !a.passive {
 			as.LastSeq = a.rt.LastSeq()
@@ -178,6 +194,8 @@ func (n *Node) Status() Status {
 		if q, ok := ss.Apps[a.name]; ok && as.LastSeq == 0 {
 			as.LastSeq, as.PersistSeq, as.PersistRev, as.DeliveredSeq = q.Last, q.Persisted, q.Revision, q.Delivered
 		}
+		last := as // its maps are fresh and never written after this
+		a.lastStatus.Store(&last)
 		st.Apps[a.name] = as
 	}
 	return st
@@ -227,8 +245,9 @@ func (n *Node) synced(sess Peer) bool {
 }
 
 // fillStatus adds the data path's figures to the heartbeat status the health mirror reads.
+// It never waits for an app's lock (see status).
 func (n *Node) fillStatus(cs *cluster.Status) {
-	st := n.Status()
+	st := n.status(false)
 	cs.PeerConnected = st.Peer.Connected
 	if st.Peer.Connected {
 		cs.Peer = st.Peer.ID

@@ -1,8 +1,9 @@
 // Command bench is `make bench`: failover and switchover times, ingest throughput per mode,
 // snapshot and promotion costs and the Lambda's warm duration under aws-lambda-rie, measured in
 // one run on this machine, plus end-to-end sink throughput, memory under a slow sink and failover
-// on PostgreSQL and SQLite. It prints a table, writes report.md and PNG charts into the results
-// folder and ends with one summary line. BENCH_QUICK=1 runs a reduced version.
+// on PostgreSQL and SQLite, and the state-at-scale curve (100K, 1M, 10M keys; BENCH_SCALE_KEYS).
+// It prints a table, writes report.md and PNG charts into the results folder and ends with one
+// summary line. BENCH_QUICK=1 runs a reduced version.
 package main
 
 import (
@@ -10,7 +11,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/streamha/streamha/internal/pgtest"
@@ -55,9 +58,22 @@ func main() {
 	}
 	env := &bench.Env{NodeBin: abs(*bin), Dir: scratch, PG: pg}
 
-	scaleKeys := []int{100_000, 1_000_000}
-	if os.Getenv("BENCH_SCALE") == "1" {
-		scaleKeys = append(scaleKeys, 10_000_000) // needs several GB and minutes
+	// The state-at-scale curve: 100K, 1M and 10M keys (10M needs about 2 GB and a few minutes;
+	// BENCH_QUICK=1 leaves it out).
+	scaleKeys := []int{100_000, 1_000_000, 10_000_000}
+	if *quick {
+		scaleKeys = scaleKeys[:2]
+	}
+	if v := os.Getenv("BENCH_SCALE_KEYS"); v != "" { // e.g. 10000000: one size alone
+		scaleKeys = scaleKeys[:0]
+		for _, f := range strings.Split(v, ",") {
+			k, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || k <= 0 {
+				fmt.Fprintf(os.Stderr, "bench: BENCH_SCALE_KEYS: %q is not a key count\n", f)
+				os.Exit(2)
+			}
+			scaleKeys = append(scaleKeys, k)
+		}
 	}
 	runScale := func() (string, error) {
 		db, err := pgDB(env)
@@ -72,7 +88,18 @@ func main() {
 		return md, err
 	}
 	if *only == "scale" {
+		if p := os.Getenv("BENCH_CPUPROFILE"); p != "" { // where the process's CPU goes
+			f, err := os.Create(p)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "bench: cpu profile:", err)
+				os.Exit(1)
+			}
+		}
 		md, err := runScale()
+		pprof.StopCPUProfile() // before any exit below (no-op without a profile)
 		fmt.Print("\n" + md + "\n")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

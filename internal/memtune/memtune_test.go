@@ -1,4 +1,4 @@
-package main
+package memtune
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // limit stays on it until 1.25 × the live heap passes it (so a node never limits what it may hold).
 func TestMemoryFloorFromBounds(t *testing.T) {
 	c := config.Config{MaxPendingOutputBytes: 64 << 20, MaxInflightInputBytes: 64 << 20}
-	if got := memoryFloor(c); got != 160<<20 {
+	if got := Floor(c); got != 160<<20 {
 		t.Fatalf("memoryFloor = %d MiB, want 160", got>>20)
 	}
 	for _, x := range []struct{ live, want int64 }{
@@ -23,8 +23,8 @@ func TestMemoryFloorFromBounds(t *testing.T) {
 		{120 << 20, 160 << 20}, // 1.25 × 120 MiB still under the floor
 		{200 << 20, 250 << 20}, // a big live heap: the limit follows it
 	} {
-		if got := tunedLimit(160<<20, x.live); got != x.want {
-			t.Errorf("tunedLimit(160 MiB, %d MiB) = %d MiB, want %d", x.live>>20, got>>20, x.want>>20)
+		if got := TunedLimit(160<<20, x.live); got != x.want {
+			t.Errorf("TunedLimit(160 MiB, %d MiB) = %d MiB, want %d", x.live>>20, got>>20, x.want>>20)
 		}
 	}
 }
@@ -37,7 +37,7 @@ func TestTuneMemoryLimitFollowsLiveHeap(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	const floor = 24 << 20
-	go func() { defer close(done); tuneMemoryLimit(ctx, floor, 5*time.Millisecond, nil) }()
+	go func() { defer close(done); Tune(ctx, floor, 5*time.Millisecond, nil) }()
 	waitLimit := func(ok func(int64) bool, what string) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
